@@ -1,0 +1,169 @@
+"""The `crossforce` command: every subcommand is defined here.
+
+    crossforce ingest [--db FILE] [--rebuild] INPUT...   load returns (files or folders)
+    crossforce info [--db FILE]                          what the database holds
+    crossforce serve [--db FILE] [--port N]              the dashboard
+    crossforce up [--port N]                             build the sample database if needed, then serve
+    crossforce dictionary [--check]                      write docs/data_dictionary.md from the schema
+
+The database defaults to $CROSSFORCE_DB, or `crossforce.duckdb` in the current folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+
+from pipelines import load, schema
+from pipelines.textfile import MalformedFileError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES_DIR = PROJECT_ROOT / "data_samples"
+DICTIONARY_PATH = PROJECT_ROOT / "docs" / "data_dictionary.md"
+
+
+def default_db() -> Path:
+    return Path(os.environ.get("CROSSFORCE_DB", "crossforce.duckdb"))
+
+
+def _print_report(report: load.IngestReport) -> None:
+    for r in report.loaded:
+        note = f", {r.rows_quarantined} quarantined" if r.rows_quarantined else ""
+        dup = f", {r.rows_duplicate} exact repeats kept" if r.rows_duplicate else ""
+        print(f"  {r.file_name}: {r.rows_read} read, {r.rows_loaded} loaded{note}{dup}")
+    read = sum(r.rows_read for r in report.loaded)
+    quarantined = sum(r.rows_quarantined for r in report.loaded)
+    print(f"{len(report.loaded)} files loaded ({read} rows read, {quarantined} quarantined); "
+          f"{len(report.unchanged)} unchanged files skipped")
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    report = load.ingest(args.inputs, args.db, rebuild=args.rebuild, progress=not args.quiet)
+    if not args.quiet:
+        _print_report(report)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    if not args.db.exists():
+        print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
+        return 1
+    with duckdb.connect(str(args.db), read_only=True) as con:
+        print(f"database: {args.db}")
+        for source, files, read, loaded, quarantined, first, last, n_forces in con.sql("""
+            select l.source, count(*), sum(l.rows_read), sum(l.rows_loaded), sum(l.rows_quarantined),
+                   min(c.first_period), max(c.last_period), max(c.n_forces)
+            from meta_ingest_log as l
+            left join (select source, min(period) as first_period, max(period) as last_period,
+                              count(distinct force_id) as n_forces from core_coverage group by all) as c using (source)
+            group by all order by 1
+        """).fetchall():
+            print(f"  {source}: {files} files, {read} rows read, {loaded} loaded, {quarantined} quarantined; "
+                  f"{n_forces} forces, {first:%Y-%m} to {last:%Y-%m}")
+        forces = con.sql("""
+            select f.force_id, f.is_territorial_ew from forces as f
+            where f.force_id in (select force_id from core_coverage) order by 1
+        """).fetchall()
+        territorial = [f for f, t in forces if t]
+        others = [f for f, t in forces if not t]
+        print(f"forces with data: {len(territorial)} territorial forces of England and Wales"
+              + (f"; also {', '.join(others)} (not compared by default)" if others else ""))
+        missing = con.sql("select count(*) from coverage where coverage_status = 'missing'").fetchall()[0][0]
+        print(f"missing force-months (all sources): {missing}")
+    return 0
+
+
+def _serve(db: Path, port: int) -> int:
+    app = PROJECT_ROOT / "dashboard" / "app.py"
+    env = {**os.environ, "CROSSFORCE_DB": str(db.resolve())}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(app),
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "0.0.0.0",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]
+    print(f"serving the dashboard on http://localhost:{port}")
+    return subprocess.call(command, env=env)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if not args.db.exists():
+        print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
+        return 1
+    return _serve(args.db, args.port)
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    db = default_db()
+    try:
+        report = load.ingest([SAMPLES_DIR], db)
+    except load.StaleDatabaseError:
+        print(f"{db} was built by an older version: rebuilding it from the samples")
+        report = load.ingest([SAMPLES_DIR], db, rebuild=True)
+    if report.loaded:
+        _print_report(report)
+    else:
+        print(f"{db} is up to date with {SAMPLES_DIR.name}/")
+    return _serve(db, args.port)
+
+
+def cmd_dictionary(args: argparse.Namespace) -> int:
+    text = schema.data_dictionary()
+    if args.check:
+        current = DICTIONARY_PATH.read_text() if DICTIONARY_PATH.exists() else ""
+        if current != text:
+            print(f"{DICTIONARY_PATH} is out of date: run `crossforce dictionary`", file=sys.stderr)
+            return 1
+        return 0
+    DICTIONARY_PATH.parent.mkdir(exist_ok=True)
+    DICTIONARY_PATH.write_text(text)
+    print(f"wrote {DICTIONARY_PATH}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crossforce", description="Compare how police forces record and classify crime.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--db", type=Path, default=default_db(), help="database file (default: $CROSSFORCE_DB or crossforce.duckdb)")
+        return p
+
+    p = with_db(sub.add_parser("ingest", help="load returns (files or folders, searched recursively)"))
+    p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
+    p.add_argument("--rebuild", action="store_true", help="start a new database instead of adding to the existing one")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-file report")
+    p.set_defaults(func=cmd_ingest)
+
+    p = with_db(sub.add_parser("info", help="what the database holds: sources, forces, periods, row counts"))
+    p.set_defaults(func=cmd_info)
+
+    p = with_db(sub.add_parser("serve", help="serve the dashboard"))
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("up", help="build the sample database if missing or out of date, then serve the dashboard")
+    p.add_argument("--port", type=int, default=8501)
+    p.set_defaults(func=cmd_up)
+
+    p = sub.add_parser("dictionary", help="write docs/data_dictionary.md from the schema")
+    p.add_argument("--check", action="store_true", help="fail if the file is out of date instead of writing it")
+    p.set_defaults(func=cmd_dictionary)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (MalformedFileError, load.StaleDatabaseError, FileNotFoundError) as exc:
+        print(f"crossforce: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

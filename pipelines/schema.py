@@ -1,0 +1,399 @@
+"""The one canonical schema: every field, table and view in the crossforce database.
+
+Everything else is generated from this module: the DuckDB DDL (`ddl()`), the data dictionary
+analysts read (`docs/data_dictionary.md`, via `data_dictionary()`), and the dashboard's column help
+(`describe()`). A field is declared once in `FIELDS` and keeps the same name and meaning in every
+table that uses it.
+
+Table names follow `{layer}_{source}__{asset}`: `ref_` reference tables from version-controlled CSVs,
+`core_` normalised tables written by the load, `meta_` bookkeeping. Analyst-facing views have plain,
+stable names (`recorded_crime`, `coverage`, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    sql_type: str
+    description: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    description: str
+    grain: str
+    columns: tuple[str, ...]
+    primary_key: tuple[str, ...] = ()
+    # Views carry their SQL; tables are created from their columns.
+    view_sql: str | None = None
+    # Tables written once per input file carry `file_name`, so a re-ingest replaces exactly the
+    # rows that file supplied.
+    keyed_by_file: bool = False
+    # Record-level tables hold millions of rows; an index on their key would double the load time,
+    # so their key is declared here and checked by the tests instead of enforced by DuckDB.
+    enforce_key: bool = True
+
+    @property
+    def is_view(self) -> bool:
+        return self.view_sql is not None
+
+
+_FIELDS = [
+    # Provenance
+    Field("file_name", "VARCHAR", "Name of the input file the row came from (without folders); re-ingesting a file of the same name replaces its rows."),
+    Field("row_number", "INTEGER", "1-based data row number within its file, header excluded; with `file_name` it traces every row to its source."),
+    Field("source", "VARCHAR", "Publication the figure comes from, for example `police_uk_street` or `police_uk_outcomes`."),
+    Field("sha256", "VARCHAR", "SHA-256 of the input file's bytes as read (compressed files hashed as stored)."),
+    Field("rows_read", "BIGINT", "Data rows read from the file, header excluded."),
+    Field("rows_loaded", "BIGINT", "Rows loaded into core tables."),
+    Field("rows_quarantined", "BIGINT", "Rows set aside in `quarantine`, each with a reason."),
+    Field("rows_duplicate", "BIGINT", "Loaded rows that repeat an earlier row of the same file exactly; kept and counted, and marked in `duplicate_of_row`."),
+    Field("started_at", "TIMESTAMP", "When reading the file began (UTC)."),
+    Field("finished_at", "TIMESTAMP", "When the file's rows were written (UTC)."),
+    Field("reason", "VARCHAR", "Why the row could not be loaded, in words a person can act on."),
+    Field("raw_row", "VARCHAR", "The row as read, as JSON of column name to text value."),
+    Field("duplicate_of_row", "INTEGER", "For an exact repeat of an earlier row in the same file, that earlier row's `row_number`; empty otherwise."),
+    # Forces
+    Field("force_id", "VARCHAR", "Stable force identifier, the data.police.uk slug (for example `devon-and-cornwall`, `btp`)."),
+    Field("reported_by_force_id", "VARCHAR", "Force that supplied the record (police.uk `Reported by`)."),
+    Field("force_name", "VARCHAR", "Official force name, as data.police.uk writes it."),
+    Field("short_name", "VARCHAR", "Area name as ONS writes it (for example `Devon and Cornwall`)."),
+    Field("pfa_code", "VARCHAR", "ONS police force area code (E23…, W15…); empty for bodies without a resident area."),
+    Field("country", "VARCHAR", "England, Wales or Northern Ireland; empty for British Transport Police and the fraud bodies."),
+    Field("region", "VARCHAR", "ONS region of a territorial force."),
+    Field("force_kind", "VARCHAR", "`territorial`, `transport` (British Transport Police), `northern_ireland` or `fraud_body`."),
+    Field("is_territorial_ew", "BOOLEAN", "True for the 43 territorial forces of England and Wales, the only bodies compared by default."),
+    Field("records_system", "VARCHAR", "Main crime records system, where known (for example Athena, Niche, CONNECT)."),
+    Field("alias", "VARCHAR", "A spelling of a force's name as found in a published file."),
+    Field("seen_in", "VARCHAR", "Where a spelling was seen."),
+    # Time
+    Field("period", "DATE", "First day of the period the figure covers (for a month, the first of that month)."),
+    Field("period_grain", "VARCHAR", "Length of the period: `month`, `quarter`, `financial_year` or `rolling_year`."),
+    # Classification
+    Field("scheme", "VARCHAR", "Classification scheme of `category`: `police_uk` (the police.uk crime types), `ons_group`, `ons_subgroup`, `ho_offence_code`, ..."),
+    Field("category", "VARCHAR", "Offence category within its `scheme`; empty where the publication gives none (police.uk outcome files)."),
+    Field("crime_type", "VARCHAR", "police.uk crime type as published (14 types, including Anti-social behaviour)."),
+    Field("is_notifiable_crime", "BOOLEAN", "False for anti-social behaviour, which police.uk publishes beside crimes but is not a notifiable crime."),
+    Field("ons_offence_groups", "VARCHAR", "ONS offence hierarchy nodes (`;`-separated) that a police.uk crime type draws from."),
+    Field("offence_code", "VARCHAR", "Home Office offence code or ONS hierarchy node, normalised (for example `8N`, `105A`, `4.9`)."),
+    Field("offence_label", "VARCHAR", "Label of an offence code or hierarchy node."),
+    Field("parent_code", "VARCHAR", "Parent node in the ONS offence hierarchy."),
+    Field("offence_group", "VARCHAR", "Top-level ONS offence group of a code."),
+    Field("offence_subgroup", "VARCHAR", "ONS offence subgroup of a code."),
+    Field("depth", "INTEGER", "Depth in the ONS offence hierarchy (0 = total offences)."),
+    Field("is_leaf", "BOOLEAN", "True for an offence code with no children."),
+    # Outcomes
+    Field("outcome_scheme", "VARCHAR", "Vocabulary of `outcome`: `police_uk` (police.uk outcome labels) or `ho_outcome_type` (Home Office types 0–22)."),
+    Field("outcome", "VARCHAR", "Outcome label or type within its `outcome_scheme`; empty where none was supplied (police.uk publishes no outcome for some forces)."),
+    Field("outcome_label", "VARCHAR", "A police.uk outcome label as published."),
+    Field("outcome_type", "INTEGER", "Home Office outcome type, 0–22."),
+    Field("ho_outcome_types", "VARCHAR", "Home Office outcome types (`;`-separated) a police.uk label corresponds to."),
+    Field("outcome_group", "VARCHAR", "Outcome group shared by every outcome vocabulary (for example `charged_summonsed`, `evidential_difficulties`)."),
+    Field("count_basis", "VARCHAR", "`offences_recorded_in_period` (outcome so far of crimes recorded in the period) or `outcomes_in_period` (outcomes assigned in the period); the two are not interchangeable."),
+    Field("label", "VARCHAR", "Human-readable label."),
+    Field("sort_order", "INTEGER", "Display order."),
+    Field("introduced", "DATE", "Date a code or outcome type came into use."),
+    Field("description", "VARCHAR", "What the value means."),
+    # Record-level police.uk
+    Field("crime_id", "VARCHAR", "police.uk Crime ID (a hash); blank for anti-social behaviour and for some forces' crimes."),
+    Field("longitude", "DOUBLE", "Anonymised longitude (snapped to a map point); empty where the record has no location."),
+    Field("latitude", "DOUBLE", "Anonymised latitude; empty where the record has no location."),
+    Field("location", "VARCHAR", "Anonymised location description (for example `On or near Station Road`)."),
+    Field("lsoa_code", "VARCHAR", "Lower-layer super output area code of the map point."),
+    Field("lsoa_name", "VARCHAR", "Lower-layer super output area name."),
+    Field("context", "VARCHAR", "police.uk free-text context (empty in current releases)."),
+    # Counts
+    Field("offence_count", "BIGINT", "Number of offences recorded."),
+    Field("outcome_count", "BIGINT", "Number of outcomes."),
+    Field("rows_supplied", "BIGINT", "Rows a source supplied for the force and month; empty where the force-month is missing."),
+    Field("coverage_status", "VARCHAR", "`supplied` or `missing`: a missing force-month is missing, never zero."),
+    # Bookkeeping
+    Field("key", "VARCHAR", "Setting name."),
+    Field("value", "VARCHAR", "Setting value."),
+]
+FIELDS: dict[str, Field] = {f.name: f for f in _FIELDS}
+
+
+_TABLES = [
+    # --- bookkeeping -----------------------------------------------------------------------------
+    Table(
+        "meta_database",
+        "Facts about the database itself, such as the schema version it was built with.",
+        "one row per setting",
+        ("key", "value"),
+        ("key",),
+    ),
+    Table(
+        "meta_ingest_log",
+        "One row per input file loaded: what was read, loaded and quarantined.",
+        "one row per input file (latest version)",
+        ("file_name", "source", "sha256", "rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate", "started_at", "finished_at"),
+        ("file_name",),
+        keyed_by_file=True,
+    ),
+    Table(
+        "meta_quarantine",
+        "Rows that could not be loaded, each with the reason and the row as read.",
+        "one row per rejected input row",
+        ("file_name", "row_number", "source", "reason", "raw_row"),
+        ("file_name", "row_number"),
+        keyed_by_file=True,
+    ),
+    # --- reference -------------------------------------------------------------------------------
+    Table(
+        "ref_forces",
+        "Every police force and force-like body that appears in the returns.",
+        "one row per force or body",
+        ("force_id", "force_name", "short_name", "pfa_code", "country", "region", "force_kind", "is_territorial_ew", "records_system"),
+        ("force_id",),
+    ),
+    Table(
+        "ref_force_aliases",
+        "Every spelling of a force's name seen in a published file, mapped to its force.",
+        "one row per spelling",
+        ("alias", "force_id", "seen_in"),
+        ("alias",),
+    ),
+    Table(
+        "ref_police_uk_crime_types",
+        "The police.uk crime types, with the ONS offence groups each draws from.",
+        "one row per crime type",
+        ("crime_type", "is_notifiable_crime", "ons_offence_groups", "description"),
+        ("crime_type",),
+    ),
+    Table(
+        "ref_outcome_groups",
+        "The outcome groups shared by every outcome vocabulary.",
+        "one row per outcome group",
+        ("outcome_group", "label", "sort_order", "description"),
+        ("outcome_group",),
+    ),
+    Table(
+        "ref_police_uk_outcomes",
+        "Every police.uk outcome label, old and new, mapped to an outcome group and Home Office types.",
+        "one row per outcome label",
+        ("outcome_label", "outcome_group", "ho_outcome_types", "description"),
+        ("outcome_label",),
+    ),
+    Table(
+        "ref_ho_outcome_types",
+        "Home Office outcome types 0–22.",
+        "one row per outcome type",
+        ("outcome_type", "description", "outcome_group", "introduced"),
+        ("outcome_type",),
+    ),
+    Table(
+        "ref_offence_hierarchy",
+        "The ONS offence hierarchy: offence code → subgroup → group (2018 edition, derived from ONS).",
+        "one row per hierarchy node",
+        ("offence_code", "offence_label", "parent_code", "depth", "is_leaf", "offence_group", "offence_subgroup"),
+        ("offence_code",),
+    ),
+    # --- core, record level ----------------------------------------------------------------------
+    Table(
+        "core_police_uk__street_crimes",
+        "police.uk street-level records (crimes and anti-social behaviour), one per published row.",
+        "one row per input row",
+        ("file_name", "row_number", "crime_id", "period", "reported_by_force_id", "force_id", "longitude", "latitude",
+         "location", "lsoa_code", "lsoa_name", "crime_type", "outcome", "outcome_group", "context", "duplicate_of_row"),
+        ("file_name", "row_number"),
+        keyed_by_file=True,
+        enforce_key=False,
+    ),
+    Table(
+        "core_police_uk__outcome_events",
+        "police.uk outcome records: outcomes assigned in the month, to crimes of that or earlier months.",
+        "one row per input row",
+        ("file_name", "row_number", "crime_id", "period", "reported_by_force_id", "force_id", "longitude", "latitude",
+         "location", "lsoa_code", "lsoa_name", "outcome", "outcome_group", "duplicate_of_row"),
+        ("file_name", "row_number"),
+        keyed_by_file=True,
+        enforce_key=False,
+    ),
+    # --- core, aggregated at the shared grain ------------------------------------------------------
+    Table(
+        "core_counts__recorded_crime",
+        "Offence counts from every source at one grain.",
+        "one row per file, force, period, scheme and category",
+        ("file_name", "source", "force_id", "period", "period_grain", "scheme", "category", "offence_count"),
+        ("file_name", "force_id", "period", "period_grain", "scheme", "category"),
+        keyed_by_file=True,
+    ),
+    Table(
+        "core_counts__crime_outcomes",
+        "Outcome counts from every source at one grain.",
+        "one row per file, force, period, scheme, category, outcome scheme, outcome and count basis",
+        ("file_name", "source", "force_id", "period", "period_grain", "scheme", "category", "outcome_scheme", "outcome",
+         "outcome_group", "count_basis", "outcome_count"),
+        (),  # category and outcome may be empty, so no primary key; uniqueness is tested instead
+        keyed_by_file=True,
+    ),
+    Table(
+        "core_coverage",
+        "Rows each file supplied per force and month.",
+        "one row per file, force and month",
+        ("file_name", "source", "force_id", "period", "rows_supplied"),
+        ("file_name", "force_id", "period"),
+        keyed_by_file=True,
+    ),
+    # --- analyst-facing views ----------------------------------------------------------------------
+    Table(
+        "forces",
+        "Forces and force-like bodies. Compare only `is_territorial_ew` forces unless you mean to.",
+        "one row per force or body",
+        ("force_id", "force_name", "short_name", "pfa_code", "country", "region", "force_kind", "is_territorial_ew", "records_system"),
+        view_sql="select force_id, force_name, short_name, pfa_code, country, region, force_kind, is_territorial_ew, records_system from ref_forces",
+    ),
+    Table(
+        "recorded_crime",
+        "Notifiable offences recorded, by force, period, scheme and category, from every source "
+        "(anti-social behaviour excluded).",
+        "one row per force, period, period grain, scheme, category and source",
+        ("force_id", "period", "period_grain", "scheme", "category", "offence_count", "source"),
+        view_sql="""
+            select c.force_id, c.period, c.period_grain, c.scheme, c.category,
+                   cast(sum(c.offence_count) as bigint) as offence_count, c.source
+            from core_counts__recorded_crime as c
+            left join ref_police_uk_crime_types as t
+              on c.scheme = 'police_uk' and t.crime_type = c.category
+            where coalesce(t.is_notifiable_crime, true)
+            group by all
+        """,
+    ),
+    Table(
+        "crime_outcomes",
+        "Outcomes by force, period, offence category and outcome, on a stated count basis.",
+        "one row per force, period, scheme, category, outcome scheme, outcome, count basis and source",
+        ("force_id", "period", "period_grain", "scheme", "category", "outcome_scheme", "outcome", "outcome_group",
+         "count_basis", "outcome_count", "source"),
+        view_sql="""
+            select force_id, period, period_grain, scheme, category, outcome_scheme, outcome, outcome_group,
+                   count_basis, cast(sum(outcome_count) as bigint) as outcome_count, source
+            from core_counts__crime_outcomes
+            group by all
+        """,
+    ),
+    Table(
+        "coverage",
+        "For every source, each force and month in the source's span: rows supplied, or `missing`. "
+        "Forces listed are the territorial forces of England and Wales plus any other body the source supplied.",
+        "one row per source, force and month",
+        ("source", "force_id", "period", "rows_supplied", "coverage_status"),
+        view_sql="""
+            with supplied as (
+                select source, force_id, period, cast(sum(rows_supplied) as bigint) as rows_supplied
+                from core_coverage
+                group by all
+            ),
+            spans as (
+                select source, min(period) as first_period, max(period) as last_period
+                from supplied
+                group by all
+            ),
+            months as (
+                select s.source, cast(m.month as date) as period
+                from spans as s,
+                     lateral (select unnest(generate_series(s.first_period, s.last_period, interval 1 month)) as month) as m
+            ),
+            expected_forces as (
+                select s.source, f.force_id
+                from spans as s
+                cross join ref_forces as f
+                where f.is_territorial_ew
+                union
+                select distinct source, force_id from supplied
+            ),
+            final as (
+                select e.source, e.force_id, m.period, s.rows_supplied,
+                       case when s.rows_supplied is null then 'missing' else 'supplied' end as coverage_status
+                from expected_forces as e
+                join months as m using (source)
+                left join supplied as s using (source, force_id, period)
+            )
+            select * from final
+        """,
+    ),
+    Table(
+        "ingest_log",
+        "One row per input file: rows read, loaded, quarantined and duplicated, with the file's SHA-256.",
+        "one row per input file",
+        ("file_name", "source", "sha256", "rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate", "started_at", "finished_at"),
+        view_sql="select * from meta_ingest_log",
+    ),
+    Table(
+        "quarantine",
+        "Rows that could not be loaded, with the reason and the row as read.",
+        "one row per rejected input row",
+        ("file_name", "row_number", "source", "reason", "raw_row"),
+        view_sql="select * from meta_quarantine",
+    ),
+]
+TABLES: dict[str, Table] = {t.name: t for t in _TABLES}
+
+
+def _check() -> None:
+    for table in _TABLES:
+        for column in table.columns + table.primary_key:
+            if column not in FIELDS:
+                raise KeyError(f"table {table.name}: column {column!r} is not declared in FIELDS")
+
+
+_check()
+
+
+def create_statement(table: Table) -> str:
+    if table.is_view:
+        return f"create or replace view {table.name} as {table.view_sql.strip()}"
+    columns = [f"    {c} {FIELDS[c].sql_type}" for c in table.columns]
+    if table.primary_key and table.enforce_key:
+        columns.append(f"    primary key ({', '.join(table.primary_key)})")
+    return f"create table {table.name} (\n" + ",\n".join(columns) + "\n)"
+
+
+def ddl() -> list[str]:
+    """Statements that create every table, then every view, in declaration order."""
+    tables = [create_statement(t) for t in _TABLES if not t.is_view]
+    views = [create_statement(t) for t in _TABLES if t.is_view]
+    return tables + views
+
+
+def schema_version() -> str:
+    """A short fingerprint of the DDL; a database built with another schema is rebuilt, not patched."""
+    return hashlib.sha256("\n".join(ddl()).encode()).hexdigest()[:16]
+
+
+def describe(column: str) -> str:
+    """One column's description, for charts and the dashboard's column help."""
+    return FIELDS[column].description
+
+
+def data_dictionary() -> str:
+    """The analysts' data dictionary, as Markdown."""
+    lines = [
+        "# Data dictionary",
+        "",
+        "Generated from `pipelines/schema.py` by `crossforce dictionary`; a test fails when this file is stale.",
+        "",
+        "Start with the views: they have stable names and columns. Tables prefixed `core_` hold the",
+        "normalised data they are built from, `ref_` the version-controlled reference tables, and",
+        "`meta_` the load's bookkeeping.",
+        "",
+    ]
+    ordered = [t for t in _TABLES if t.is_view] + [t for t in _TABLES if not t.is_view]
+    for table in ordered:
+        kind = "view" if table.is_view else "table"
+        lines += [f"## `{table.name}` ({kind})", "", table.description, "", f"Grain: {table.grain}."]
+        if table.primary_key:
+            lines.append(f"Primary key: {', '.join(f'`{c}`' for c in table.primary_key)}.")
+        lines += ["", "| column | type | description |", "|---|---|---|"]
+        for c in table.columns:
+            f = FIELDS[c]
+            lines.append(f"| `{c}` | {f.sql_type} | {f.description} |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,152 @@
+"""data.police.uk monthly returns: street-level crime files and outcome files.
+
+`YYYY-MM-<force>-street.csv[.gz]` holds one row per crime or anti-social behaviour record, with
+the crime's last outcome so far; `YYYY-MM-<force>-outcomes.csv[.gz]` holds one row per outcome
+assigned in the month. `to_canonical` is pure: strings in, canonical rows, counts and quarantine out.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines import reference
+from pipelines.sources.base import Canonical, SourceFormat, passed, reasons
+
+_LOCATION_COLUMNS = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code", "LSOA name"]
+STREET_HEADER = (*_LOCATION_COLUMNS, "Crime type", "Last outcome category", "Context")
+OUTCOMES_HEADER = (*_LOCATION_COLUMNS, "Outcome type")
+
+_REF_DIR = "pipelines/reference"
+
+
+def _month(column: str) -> pl.Expr:
+    text = pl.col(column).str.strip_chars()
+    return pl.when(text.str.contains(r"^\d{4}-(0[1-9]|1[0-2])$")).then((text + "-01").str.to_date("%Y-%m-%d"))
+
+
+def _number(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def _outcome_group(label_column: str) -> pl.Expr:
+    outcomes = reference.police_uk_outcomes()
+    return pl.col(label_column).replace_strict(
+        outcomes["outcome_label"], outcomes["outcome_group"], default=None, return_dtype=pl.String
+    ).alias("outcome_group")
+
+
+def _unknown_outcome(label_column: str) -> pl.Expr:
+    return pl.col(label_column).is_not_null() & ~pl.col(label_column).is_in(reference.police_uk_outcomes()["outcome_label"].implode())
+
+
+def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
+    """Resolution and checks shared by both police.uk files."""
+    lf = lf.with_columns(
+        reference.force_id_of(pl.col("Falls within")).alias("force_id"),
+        reference.force_id_of(pl.col("Reported by")).alias("reported_by_force_id"),
+        _month("Month").alias("period"),
+        _number("Longitude").alias("longitude"),
+        _number("Latitude").alias("latitude"),
+    )
+    checks = [
+        (pl.col("Falls within").is_null(), pl.lit("'Falls within' is empty: the row names no force")),
+        (pl.col("Falls within").is_not_null() & pl.col("force_id").is_null(),
+         pl.format(f"unknown force '{{}}' in 'Falls within' (if it is a real force, add the spelling to {_REF_DIR}/force_aliases.csv)", pl.col("Falls within"))),
+        (pl.col("Reported by").is_not_null() & pl.col("reported_by_force_id").is_null(),
+         pl.format(f"unknown force '{{}}' in 'Reported by' (if it is a real force, add the spelling to {_REF_DIR}/force_aliases.csv)", pl.col("Reported by"))),
+        (pl.col("period").is_null(),
+         pl.format("'Month' is '{}', not a month in YYYY-MM form", pl.col("Month").fill_null(""))),
+        (pl.col("Longitude").is_not_null() & pl.col("longitude").is_null(),
+         pl.format("'Longitude' is '{}', not a number", pl.col("Longitude"))),
+        (pl.col("Latitude").is_not_null() & pl.col("latitude").is_null(),
+         pl.format("'Latitude' is '{}', not a number", pl.col("Latitude"))),
+    ]
+    return lf, checks
+
+
+def _location_columns() -> list[pl.Expr]:
+    return [
+        pl.col("Crime ID").alias("crime_id"), pl.col("period"), pl.col("reported_by_force_id"), pl.col("force_id"),
+        pl.col("longitude"), pl.col("latitude"), pl.col("Location").alias("location"),
+        pl.col("LSOA code").alias("lsoa_code"), pl.col("LSOA name").alias("lsoa_name"),
+    ]
+
+
+def street_to_canonical(raw: pl.LazyFrame) -> Canonical:
+    source = "police_uk_street"
+    lf, checks = _common(raw)
+    known_types = reference.police_uk_crime_types()["crime_type"].implode()
+    lf = lf.with_columns(_outcome_group("Last outcome category"))
+    checks += [
+        (pl.col("Crime type").is_null(), pl.lit("'Crime type' is empty")),
+        (pl.col("Crime type").is_not_null() & ~pl.col("Crime type").is_in(known_types),
+         pl.format(f"unknown crime type '{{}}' (if police.uk publishes it, add it to {_REF_DIR}/police_uk_crime_types.csv)", pl.col("Crime type"))),
+        (_unknown_outcome("Last outcome category"),
+         pl.format(f"unknown outcome '{{}}' in 'Last outcome category' (if police.uk publishes it, add it to {_REF_DIR}/police_uk_outcomes.csv)", pl.col("Last outcome category"))),
+    ]
+    lf = lf.with_columns(passed(checks))
+    records = lf.filter(pl.col("passed")).select(
+        pl.col("file_name"), pl.col("row_number"), *_location_columns(),
+        pl.col("Crime type").alias("crime_type"), pl.col("Last outcome category").alias("outcome"),
+        pl.col("outcome_group"), pl.col("Context").alias("context"), pl.col("duplicate_of_row"),
+    )
+    counts = records.group_by("file_name", "force_id", "period", "crime_type").agg(pl.len().cast(pl.Int64).alias("offence_count"))
+    recorded_crime = counts.select(
+        "file_name", pl.lit(source).alias("source"), "force_id", "period",
+        pl.lit("month").alias("period_grain"), pl.lit("police_uk").alias("scheme"),
+        pl.col("crime_type").alias("category"), "offence_count",
+    )
+    crime_outcomes = records.group_by("file_name", "force_id", "period", "crime_type", "outcome", "outcome_group").agg(
+        pl.len().cast(pl.Int64).alias("outcome_count")
+    ).select(
+        "file_name", pl.lit(source).alias("source"), "force_id", "period",
+        pl.lit("month").alias("period_grain"), pl.lit("police_uk").alias("scheme"), pl.col("crime_type").alias("category"),
+        pl.lit("police_uk").alias("outcome_scheme"), "outcome", "outcome_group",
+        pl.lit("offences_recorded_in_period").alias("count_basis"), "outcome_count",
+    )
+    return Canonical(
+        source=source,
+        tables={
+            "core_police_uk__street_crimes": records,
+            "core_counts__recorded_crime": recorded_crime,
+            "core_counts__crime_outcomes": crime_outcomes,
+        },
+        coverage=records,
+        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+    )
+
+
+def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
+    source = "police_uk_outcomes"
+    lf, checks = _common(raw)
+    lf = lf.with_columns(_outcome_group("Outcome type"))
+    checks += [
+        (pl.col("Outcome type").is_null(), pl.lit("'Outcome type' is empty")),
+        (_unknown_outcome("Outcome type"),
+         pl.format(f"unknown outcome '{{}}' in 'Outcome type' (if police.uk publishes it, add it to {_REF_DIR}/police_uk_outcomes.csv)", pl.col("Outcome type"))),
+    ]
+    lf = lf.with_columns(passed(checks))
+    records = lf.filter(pl.col("passed")).select(
+        pl.col("file_name"), pl.col("row_number"), *_location_columns(),
+        pl.col("Outcome type").alias("outcome"), pl.col("outcome_group"), pl.col("duplicate_of_row"),
+    )
+    crime_outcomes = records.group_by("file_name", "force_id", "period", "outcome", "outcome_group").agg(
+        pl.len().cast(pl.Int64).alias("outcome_count")
+    ).select(
+        "file_name", pl.lit(source).alias("source"), "force_id", "period",
+        pl.lit("month").alias("period_grain"), pl.lit("police_uk").alias("scheme"),
+        # police.uk outcome files carry no crime type
+        pl.lit(None, dtype=pl.String).alias("category"),
+        pl.lit("police_uk").alias("outcome_scheme"), "outcome", "outcome_group",
+        pl.lit("outcomes_in_period").alias("count_basis"), "outcome_count",
+    )
+    return Canonical(
+        source=source,
+        tables={"core_police_uk__outcome_events": records, "core_counts__crime_outcomes": crime_outcomes},
+        coverage=records,
+        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+    )
+
+
+STREET = SourceFormat(source="police_uk_street", header=STREET_HEADER, to_canonical=street_to_canonical)
+OUTCOMES = SourceFormat(source="police_uk_outcomes", header=OUTCOMES_HEADER, to_canonical=outcomes_to_canonical)
