@@ -36,6 +36,8 @@ def _print_report(report: load.IngestReport) -> None:
         note = f", {r.rows_quarantined} quarantined" if r.rows_quarantined else ""
         dup = f", {r.rows_duplicate} exact repeats kept" if r.rows_duplicate else ""
         print(f"  {r.file_name}: {r.rows_read} read, {r.rows_loaded} loaded{note}{dup}")
+    for name, why in report.skipped.items():
+        print(f"  {name}: skipped, {why}")
     read = sum(r.rows_read for r in report.loaded)
     quarantined = sum(r.rows_quarantined for r in report.loaded)
     print(f"{len(report.loaded)} files loaded ({read} rows read, {quarantined} quarantined); "

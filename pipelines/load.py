@@ -24,7 +24,7 @@ import polars as pl
 from tqdm import tqdm
 
 from pipelines import reference, schema
-from pipelines.sources import detect
+from pipelines.sources import detect, not_a_return
 from pipelines.sources.base import Extracted, SourceFormat, extract
 from pipelines.textfile import TEXT_SUFFIXES, MalformedFileError, TextFile, open_text
 
@@ -47,6 +47,7 @@ class FileResult:
 class IngestReport:
     loaded: list[FileResult] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # file name → why it is not a return
 
 
 def database_version() -> str:
@@ -204,6 +205,10 @@ def ingest(inputs: list[Path], db_path: Path, *, rebuild: bool = False, progress
     hashes = {path: _sha256(path) for path in files}
     changed = [path for path in files if known.get(path.name) != hashes[path]]
     report = IngestReport(unchanged=[p.name for p in files if p not in changed])
+    for path in list(changed):
+        if why := not_a_return(path):
+            report.skipped[path.name] = why
+            changed.remove(path)
     if not changed and db_path.exists() and not rebuild:
         return report
 
@@ -211,11 +216,13 @@ def ingest(inputs: list[Path], db_path: Path, *, rebuild: bool = False, progress
     staging = db_path.with_name(f"{db_path.name}.tmp-{os.getpid()}")
     staging.unlink(missing_ok=True)
     try:
-        if db_path.exists() and not rebuild:
+        is_new = rebuild or not db_path.exists()
+        if not is_new:
             shutil.copyfile(db_path, staging)
-            con = duckdb.connect(str(staging))
-        else:
-            con = duckdb.connect(str(staging))
+        # DuckDB's own progress bar would write to stdout, which belongs to the command's output.
+        con = duckdb.connect(str(staging))
+        con.execute("set enable_progress_bar = false")
+        if is_new:
             _create(con)
         try:
             report.loaded = _load_files(con, changed, {p.name: hashes[p] for p in changed}, progress)

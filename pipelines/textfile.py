@@ -70,6 +70,16 @@ def open_text(path: Path) -> TextFile:
     return TextFile(path=path, sha256=sha, data=data, header=[h.strip() for h in header])
 
 
+def peek_header(path: Path) -> list[str]:
+    """The header fields of a file, read without reading the rest; [] if it has no readable header."""
+    try:
+        with (gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")) as handle:
+            line = handle.readline().removeprefix(b"\xef\xbb\xbf").decode("utf-8").rstrip("\r\n")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return []
+    return [h.strip() for h in next(csv.reader([line]), [])]
+
+
 def _check_utf8(path: Path, data: bytes) -> None:
     try:
         data.decode("utf-8")

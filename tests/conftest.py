@@ -1,0 +1,75 @@
+"""Shared fixtures: a place for databases, writers for tiny police.uk files, and the real data."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import os
+from pathlib import Path
+
+import pytest
+
+from pipelines.sources.police_uk import OUTCOMES_HEADER, STREET_HEADER
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = PROJECT_ROOT / "data_samples"
+REAL = PROJECT_ROOT.parent / "shared" / "real"
+
+
+def real_data() -> Path:
+    """The published data beside the project; CI has it, so there it must be present."""
+    if not REAL.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"the real data folder {REAL} is missing under CI")
+        pytest.skip("the real data folder is not beside the project")
+    return REAL
+
+
+def street_row(**overrides: str) -> dict[str, str]:
+    row = {
+        "Crime ID": "abc123",
+        "Month": "2021-04",
+        "Reported by": "Durham Constabulary",
+        "Falls within": "Durham Constabulary",
+        "Longitude": "-1.5",
+        "Latitude": "54.7",
+        "Location": "On or near Station Road",
+        "LSOA code": "E01020000",
+        "LSOA name": "Durham 001A",
+        "Crime type": "Burglary",
+        "Last outcome category": "Unable to prosecute suspect",
+        "Context": "",
+    }
+    row.update(overrides)
+    return row
+
+
+def outcome_row(**overrides: str) -> dict[str, str]:
+    row = {k: v for k, v in street_row().items() if k in OUTCOMES_HEADER}
+    row["Outcome type"] = "Suspect charged"
+    row.update(overrides)
+    return row
+
+
+def write_csv(path: Path, header: tuple[str, ...], rows: list[dict[str, str]]) -> Path:
+    """Write rows as police.uk does (comma-separated, minimal quoting), gzipped if the name ends .gz."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "wt", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_street(path: Path, rows: list[dict[str, str]]) -> Path:
+    return write_csv(path, STREET_HEADER, rows)
+
+
+def write_outcomes(path: Path, rows: list[dict[str, str]]) -> Path:
+    return write_csv(path, OUTCOMES_HEADER, rows)
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "test.duckdb"
