@@ -138,11 +138,11 @@ def _batches(paths: list[Path]) -> list[list[Path]]:
 
 def _extract_batch(paths: list[Path]) -> list[Extracted]:
     """Read a batch of files and normalise them, one `extract` per format found among them."""
-    by_format: dict[str, tuple[SourceFormat, list[TextFile]]] = {}
+    by_format: dict[tuple, tuple[SourceFormat, list[TextFile]]] = {}
     for path in paths:
         text = open_text(path)
         fmt = detect(text)
-        by_format.setdefault(fmt.source, (fmt, []))[1].append(text)
+        by_format.setdefault((fmt.source, *text.header), (fmt, []))[1].append(text)
     return [extract(fmt, texts) for fmt, texts in by_format.values()]
 
 

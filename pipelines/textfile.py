@@ -36,6 +36,7 @@ class TextFile:
     sha256: str
     data: bytes  # decompressed, BOM removed
     header: list[str] = field(default_factory=list)
+    separator: str = ","
 
 
 @dataclass
@@ -50,7 +51,7 @@ class RawRows:
         return self.frame.height + len(self.malformed)
 
 
-def open_text(path: Path) -> TextFile:
+def open_text(path: Path, separator: str = ",") -> TextFile:
     stored = path.read_bytes()
     sha = hashlib.sha256(stored).hexdigest()
     data = stored
@@ -66,8 +67,8 @@ def open_text(path: Path) -> TextFile:
     first_line = data.split(b"\n", 1)[0]
     _check_utf8(path, first_line)
     first_line = first_line.decode("utf-8").rstrip("\r")
-    header = next(csv.reader([first_line]))
-    return TextFile(path=path, sha256=sha, data=data, header=[h.strip() for h in header])
+    header = next(csv.reader([first_line], delimiter=separator))
+    return TextFile(path=path, sha256=sha, data=data, header=[h.strip() for h in header], separator=separator)
 
 
 def peek_header(path: Path) -> list[str]:
@@ -92,7 +93,8 @@ def read_rows(text: TextFile) -> RawRows:
     """Every data row as strings. Polars reads well-formed files; a file with ragged lines is re-read
     line by line so that each bad line is quarantined with its number instead of failing the file."""
     try:
-        frame = pl.read_csv(io.BytesIO(text.data), infer_schema=False, has_header=True, new_columns=text.header)
+        frame = pl.read_csv(io.BytesIO(text.data), infer_schema=False, has_header=True, new_columns=text.header,
+                            separator=text.separator)
     except pl.exceptions.ComputeError:  # not UTF-8, or a line with more fields than the header
         _check_utf8(text.path, text.data)
         return _read_ragged(text)
@@ -111,10 +113,10 @@ def _every_line_complete(text: TextFile, frame: pl.DataFrame) -> bool:
     width = len(text.header)
     inside_values = 0
     if b'"' in text.data:
-        counts = frame.select(pl.col(c).str.count_matches(",", literal=True).sum() for c in frame.columns)
+        counts = frame.select(pl.col(c).str.count_matches(text.separator, literal=True).sum() for c in frame.columns)
         inside_values = sum(v or 0 for v in counts.row(0))
     expected = (width - 1) * (frame.height + 1) + inside_values  # + 1 for the header line
-    return text.data.count(b",") == expected
+    return text.data.count(text.separator.encode()) == expected
 
 
 def _read_ragged(text: TextFile) -> RawRows:
@@ -122,7 +124,7 @@ def _read_ragged(text: TextFile) -> RawRows:
     good: list[list[str]] = []
     good_numbers: list[int] = []
     malformed: list[tuple[int, str, str]] = []
-    reader = csv.reader(io.StringIO(text.data.decode("utf-8"), newline=""))
+    reader = csv.reader(io.StringIO(text.data.decode("utf-8"), newline=""), delimiter=text.separator)
     next(reader)
     for number, row in enumerate(reader, start=1):
         if len(row) == width:
@@ -130,7 +132,7 @@ def _read_ragged(text: TextFile) -> RawRows:
             good_numbers.append(number)
         else:
             reason = f"line {reader.line_num} has {len(row)} fields but the header has {width}"
-            malformed.append((number, reason, ",".join(row)))
+            malformed.append((number, reason, text.separator.join(row)))
     frame = pl.DataFrame(good, schema={h: pl.String for h in text.header}, orient="row")
     # Blank cells are null, as in the fast path.
     frame = frame.with_columns(pl.when(pl.col(h) != "").then(pl.col(h)).alias(h) for h in text.header)

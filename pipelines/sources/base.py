@@ -18,26 +18,40 @@ from pipelines.textfile import TextFile, read_rows
 
 @dataclass
 class Canonical:
-    """The lazy outputs of one file: rows per core table, loaded rows for coverage, and rejected rows.
+    """The lazy outputs of a batch of files.
 
-    `quarantine` keeps the raw columns plus a `reason`; `coverage` has `file_name`, `force_id`,
-    `period` and `duplicate_of_row`, one row per loaded input row.
+    - `tables`: rows for each core table, by table name (each with `file_name`);
+    - `loaded`: one row per loaded input row, with `file_name`, `row_number`, `duplicate_of_row`;
+    - `coverage`: `file_name`, `force_id`, `period`, `rows_supplied` (input rows behind each force-period);
+    - `quarantine`: the rejected input rows, raw columns plus `file_name`, `row_number`, `reason`.
     """
 
-    source: str
     tables: dict[str, pl.LazyFrame]
+    loaded: pl.LazyFrame
     coverage: pl.LazyFrame
     quarantine: pl.LazyFrame
 
 
 @dataclass(frozen=True)
 class SourceFormat:
+    """A delimited-text return. It is recognised by `header` (exactly, or as required columns when
+    `recognise` is given) and normalised by the pure `to_canonical`."""
+
     source: str
     header: tuple[str, ...]
     to_canonical: Callable[[pl.LazyFrame], Canonical]
+    recognise: Callable[[list[str]], bool] | None = None
+    separator: str = ","
 
     def matches(self, header: list[str]) -> bool:
+        if self.recognise is not None:
+            return self.recognise(header)
         return tuple(header) == self.header
+
+
+def coverage_of(records: pl.LazyFrame) -> pl.LazyFrame:
+    """Rows supplied per file, force and period, for sources with one period per input row."""
+    return records.group_by("file_name", "force_id", "period").agg(pl.len().cast(pl.Int64).alias("rows_supplied"))
 
 
 @dataclass
@@ -74,7 +88,7 @@ def _raw_frame(fmt: SourceFormat, text: TextFile) -> tuple[pl.DataFrame, pl.Data
     """One file's good rows (with file_name and row_number) and its malformed lines."""
     rows = read_rows(text)
     file_name = text.path.name
-    good = rows.frame.select(pl.lit(file_name).alias("file_name"), pl.col("row_number"), *fmt.header)
+    good = rows.frame.select(pl.lit(file_name).alias("file_name"), pl.col("row_number"), *text.header)
     malformed = pl.DataFrame(
         {
             "file_name": [file_name] * len(rows.malformed),
@@ -92,11 +106,12 @@ QUARANTINE_SCHEMA = {"file_name": pl.String, "row_number": pl.Int32, "source": p
 
 
 def extract(fmt: SourceFormat, texts: list[TextFile]) -> Extracted:
-    """Read a batch of files of one format and run them through the format's `to_canonical` together
-    (one plan for many small files is much cheaper than one plan each)."""
+    """Read a batch of files of one format and one header, and run them through the format's
+    `to_canonical` together (one plan for many small files is much cheaper than one plan each)."""
+    header = texts[0].header
     parts = [_raw_frame(fmt, text) for text in texts]
     raw = pl.concat([good for good, _ in parts]).rechunk()
-    first = pl.col("row_number").min().over("file_name", *fmt.header)
+    first = pl.col("row_number").min().over("file_name", *header)
     raw = raw.with_columns(pl.when(first != pl.col("row_number")).then(first).alias("duplicate_of_row"))
     canonical = fmt.to_canonical(raw.lazy())
     names = list(canonical.tables)
@@ -105,22 +120,19 @@ def extract(fmt: SourceFormat, texts: list[TextFile]) -> Extracted:
         "row_number",
         pl.lit(fmt.source).alias("source"),
         "reason",
-        pl.struct(fmt.header).struct.json_encode().alias("raw_row"),
+        pl.struct(header).struct.json_encode().alias("raw_row"),
     )
-    coverage_lf = canonical.coverage.group_by("file_name", "force_id", "period").agg(
-        pl.len().cast(pl.Int64).alias("rows_supplied"),
-        pl.col("duplicate_of_row").is_not_null().sum().alias("rows_duplicate"),
+    loaded_lf = canonical.loaded.group_by("file_name").agg(
+        pl.len().alias("rows_loaded"), pl.col("duplicate_of_row").is_not_null().sum().alias("rows_duplicate")
     )
-    collected = pl.collect_all([canonical.tables[n] for n in names] + [quarantine_lf, coverage_lf])
-    tables = dict(zip(names, collected[: len(names)]))
-    coverage = collected[-1]
-    tables["core_coverage"] = coverage.select(
+    coverage_lf = canonical.coverage.select(
         "file_name", pl.lit(fmt.source).alias("source"), "force_id", "period", "rows_supplied"
     )
-    quarantine = pl.concat([collected[-2], *(bad for _, bad in parts)]).sort("file_name", "row_number")
-
-    loaded = {f: (n, d) for f, n, d in coverage.group_by("file_name").agg(
-        pl.col("rows_supplied").sum(), pl.col("rows_duplicate").sum()).iter_rows()}
+    collected = pl.collect_all([canonical.tables[n] for n in names] + [quarantine_lf, loaded_lf, coverage_lf])
+    tables = dict(zip(names, collected[: len(names)]))
+    tables["core_coverage"] = collected[-1]
+    quarantine = pl.concat([collected[-3], *(bad for _, bad in parts)]).sort("file_name", "row_number")
+    loaded = {f: (n, d) for f, n, d in collected[-2].iter_rows()}
     quarantined = dict(quarantine.group_by("file_name").len().iter_rows())
     files = []
     for text, (good, bad) in zip(texts, parts):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, passed, reasons
+from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, reasons
 
 _LOCATION_COLUMNS = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code", "LSOA name"]
 STREET_HEADER = (*_LOCATION_COLUMNS, "Crime type", "Last outcome category", "Context")
@@ -105,13 +105,13 @@ def street_to_canonical(raw: pl.LazyFrame) -> Canonical:
         pl.lit("offences_recorded_in_period").alias("count_basis"), "outcome_count",
     )
     return Canonical(
-        source=source,
         tables={
             "core_police_uk__street_crimes": records,
             "core_counts__recorded_crime": recorded_crime,
             "core_counts__crime_outcomes": crime_outcomes,
         },
-        coverage=records,
+        loaded=records,
+        coverage=coverage_of(records),
         quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
     )
 
@@ -141,9 +141,9 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
         pl.lit("outcomes_in_period").alias("count_basis"), "outcome_count",
     )
     return Canonical(
-        source=source,
         tables={"core_police_uk__outcome_events": records, "core_counts__crime_outcomes": crime_outcomes},
-        coverage=records,
+        loaded=records,
+        coverage=coverage_of(records),
         quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
     )
 
