@@ -18,7 +18,8 @@ from pathlib import Path
 
 import polars as pl
 
-TEXT_SUFFIXES = (".csv", ".csv.gz")
+TEXT_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".txt", ".txt.gz")
+SEPARATORS = (",", "\t", ";", "|")
 
 
 class MalformedFileError(Exception):
@@ -51,7 +52,7 @@ class RawRows:
         return self.frame.height + len(self.malformed)
 
 
-def open_text(path: Path, separator: str = ",") -> TextFile:
+def open_text(path: Path) -> TextFile:
     stored = path.read_bytes()
     sha = hashlib.sha256(stored).hexdigest()
     data = stored
@@ -66,19 +67,26 @@ def open_text(path: Path, separator: str = ",") -> TextFile:
         raise MalformedFileError(path, 1, "the file is empty: expected a header line")
     first_line = data.split(b"\n", 1)[0]
     _check_utf8(path, first_line)
-    first_line = first_line.decode("utf-8").rstrip("\r")
-    header = next(csv.reader([first_line], delimiter=separator))
-    return TextFile(path=path, sha256=sha, data=data, header=[h.strip() for h in header], separator=separator)
+    separator, header = _split_header(first_line.decode("utf-8"))
+    return TextFile(path=path, sha256=sha, data=data, header=header, separator=separator)
+
+
+def _split_header(line: str) -> tuple[str, list[str]]:
+    """The header's separator and fields. The separator is the candidate the line uses most
+    (police.uk and ONS use commas; force exports may use tabs or semicolons)."""
+    line = line.rstrip("\r\n")
+    separator = max(SEPARATORS, key=line.count)
+    return separator, [h.strip() for h in next(csv.reader([line], delimiter=separator), [])]
 
 
 def peek_header(path: Path) -> list[str]:
     """The header fields of a file, read without reading the rest; [] if it has no readable header."""
     try:
         with (gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")) as handle:
-            line = handle.readline().removeprefix(b"\xef\xbb\xbf").decode("utf-8").rstrip("\r\n")
+            line = handle.readline().removeprefix(b"\xef\xbb\xbf").decode("utf-8")
     except (OSError, EOFError, zlib.error, UnicodeDecodeError):
         return []
-    return [h.strip() for h in next(csv.reader([line]), [])]
+    return _split_header(line)[1]
 
 
 def _check_utf8(path: Path, data: bytes) -> None:
