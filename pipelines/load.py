@@ -24,9 +24,12 @@ import polars as pl
 from tqdm import tqdm
 
 from pipelines import reference, schema
-from pipelines.sources import detect, not_a_return
+from pipelines.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return
 from pipelines.sources.base import Extracted, SourceFormat, extract
 from pipelines.textfile import TEXT_SUFFIXES, MalformedFileError, TextFile, open_text
+
+
+READABLE_SUFFIXES = TEXT_SUFFIXES + WORKBOOK_SUFFIXES
 
 
 class StaleDatabaseError(Exception):
@@ -64,10 +67,10 @@ def discover(inputs: list[Path]) -> list[Path]:
     files: list[Path] = []
     for item in inputs:
         if item.is_dir():
-            files += sorted(p for p in item.rglob("*") if p.is_file() and p.name.endswith(TEXT_SUFFIXES))
+            files += sorted(p for p in item.rglob("*") if p.is_file() and p.name.endswith(READABLE_SUFFIXES))
         elif item.is_file():
-            if not item.name.endswith(TEXT_SUFFIXES):
-                raise MalformedFileError(item, None, f"not a file crossforce reads (expected one of {', '.join(TEXT_SUFFIXES)})")
+            if not item.name.endswith(READABLE_SUFFIXES):
+                raise MalformedFileError(item, None, f"not a file crossforce reads (expected one of {', '.join(READABLE_SUFFIXES)})")
             files.append(item)
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
@@ -139,11 +142,15 @@ def _batches(paths: list[Path]) -> list[list[Path]]:
 def _extract_batch(paths: list[Path]) -> list[Extracted]:
     """Read a batch of files and normalise them, one `extract` per format found among them."""
     by_format: dict[tuple, tuple[SourceFormat, list[TextFile]]] = {}
+    workbooks = []
     for path in paths:
+        if path.name.endswith(WORKBOOK_SUFFIXES):
+            workbooks.append(extract_workbook(path))
+            continue
         text = open_text(path)
         fmt = detect(text)
         by_format.setdefault((fmt.source, *text.header), (fmt, []))[1].append(text)
-    return [extract(fmt, texts) for fmt, texts in by_format.values()]
+    return workbooks + [extract(fmt, texts) for fmt, texts in by_format.values()]
 
 
 def _write_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, hashes: dict[str, str], started: datetime) -> list[FileResult]:

@@ -145,6 +145,16 @@ def resolve_offence_code(raw: str) -> dict:
     return row.row(0, named=True)
 
 
+@cache
+def breaks() -> pl.DataFrame:
+    """The registry of events that break series; a scope is `national` or a known force_id."""
+    frame = _read("breaks.csv").with_columns(pl.col("event_date").str.to_date())
+    unknown = set(frame["scope"]) - set(forces()["force_id"]) - {"national"}
+    if unknown:
+        raise ValueError(f"breaks.csv: scope is neither 'national' nor a force_id: {sorted(unknown)}")
+    return frame
+
+
 def reference_frames() -> dict[str, pl.DataFrame]:
     """Every reference table, keyed by its table name in the schema."""
     return {
@@ -155,4 +165,5 @@ def reference_frames() -> dict[str, pl.DataFrame]:
         "ref_police_uk_outcomes": police_uk_outcomes(),
         "ref_ho_outcome_types": ho_outcome_types(),
         "ref_offence_hierarchy": offence_hierarchy(),
+        "ref_breaks": breaks(),
     }

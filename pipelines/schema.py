@@ -108,6 +108,19 @@ _FIELDS = [
     Field("lsoa_code", "VARCHAR", "Lower-layer super output area code of the map point."),
     Field("lsoa_name", "VARCHAR", "Lower-layer super output area name."),
     Field("context", "VARCHAR", "police.uk free-text context (empty in current releases)."),
+    # Vintages, areas and notes
+    Field("release_date", "DATE", "Publication (vintage) date of the release the figure comes from; a month re-published in a later release keeps both. Empty where the source is not released in vintages."),
+    Field("count_note", "VARCHAR", "Why a count is special: `negative published adjustment`, `not available (..)` (count empty), and so on; empty for ordinary counts."),
+    Field("area_name", "VARCHAR", "Area within a force as published (for example a London borough, or `Unknown`)."),
+    Field("area_code", "VARCHAR", "Code of `area_name` where published (for example a ward code)."),
+    Field("source_label", "VARCHAR", "The category as the source published it, before mapping onto `scheme` and `category`."),
+    Field("year", "INTEGER", "Year of a mid-year population estimate."),
+    Field("population", "BIGINT", "Resident population (mid-year estimate)."),
+    Field("event_date", "DATE", "Date a break in series took effect."),
+    Field("event", "VARCHAR", "What changed."),
+    Field("scope", "VARCHAR", "`national`, or the force_id of the one force affected."),
+    Field("kind", "VARCHAR", "`counting_rule_change`, `records_system_change`, `data_gap` or `outcome_framework_change`."),
+    Field("event_source", "VARCHAR", "Where the event is documented."),
     # Counts
     Field("offence_count", "BIGINT", "Number of offences recorded."),
     Field("outcome_count", "BIGINT", "Number of outcomes."),
@@ -221,7 +234,7 @@ _TABLES = [
         "core_counts__recorded_crime",
         "Offence counts from every source at one grain.",
         "one row per file, force, period, scheme and category",
-        ("file_name", "source", "force_id", "period", "period_grain", "scheme", "category", "offence_count"),
+        ("file_name", "source", "release_date", "force_id", "period", "period_grain", "scheme", "category", "offence_count", "count_note"),
         ("file_name", "force_id", "period", "period_grain", "scheme", "category"),
         keyed_by_file=True,
     ),
@@ -229,9 +242,42 @@ _TABLES = [
         "core_counts__crime_outcomes",
         "Outcome counts from every source at one grain.",
         "one row per file, force, period, scheme, category, outcome scheme, outcome and count basis",
-        ("file_name", "source", "force_id", "period", "period_grain", "scheme", "category", "outcome_scheme", "outcome",
-         "outcome_group", "count_basis", "outcome_count"),
+        ("file_name", "source", "release_date", "force_id", "period", "period_grain", "scheme", "category", "outcome_scheme",
+         "outcome", "outcome_group", "count_basis", "outcome_count", "count_note"),
         (),  # category and outcome may be empty, so no primary key; uniqueness is tested instead
+        keyed_by_file=True,
+    ),
+    Table(
+        "core_force_exports__area_counts",
+        "Counts from force exports and other area-level returns, by area as published, before they are summed to the force.",
+        "one row per file, input row and period",
+        ("file_name", "row_number", "source", "release_date", "force_id", "area_name", "area_code", "period", "period_grain",
+         "source_label", "scheme", "category", "offence_count"),
+        ("file_name", "row_number", "period"),
+        keyed_by_file=True,
+        enforce_key=False,
+    ),
+    Table(
+        "core_population",
+        "Resident population by force area and year, from each source that publishes it.",
+        "one row per file, force and year",
+        ("file_name", "source", "force_id", "year", "population"),
+        ("file_name", "force_id", "year"),
+        keyed_by_file=True,
+    ),
+    Table(
+        "ref_breaks",
+        "Version-controlled registry of events that break series: counting-rule changes, records-system changes, data gaps.",
+        "one row per event",
+        ("event_date", "scope", "kind", "event", "event_source"),
+        ("event_date", "scope", "event"),
+    ),
+    Table(
+        "core_breaks",
+        "Events users added by ingesting a file with the registry's columns.",
+        "one row per file and event",
+        ("file_name", "row_number", "event_date", "scope", "kind", "event", "event_source"),
+        ("file_name", "row_number"),
         keyed_by_file=True,
     ),
     Table(
@@ -251,19 +297,39 @@ _TABLES = [
         view_sql="select force_id, force_name, short_name, pfa_code, country, region, force_kind, is_territorial_ew, records_system from ref_forces",
     ),
     Table(
-        "recorded_crime",
-        "Notifiable offences recorded, by force, period, scheme and category, from every source "
+        "recorded_crime_releases",
+        "Every release (vintage) of every count, so the same month can be compared between releases "
         "(anti-social behaviour excluded).",
-        "one row per force, period, period grain, scheme, category and source",
-        ("force_id", "period", "period_grain", "scheme", "category", "offence_count", "source"),
+        "one row per release, force, period, period grain, scheme, category and source",
+        ("release_date", "force_id", "period", "period_grain", "scheme", "category", "offence_count", "count_note", "source"),
         view_sql="""
-            select c.force_id, c.period, c.period_grain, c.scheme, c.category,
-                   cast(sum(c.offence_count) as bigint) as offence_count, c.source
+            select c.release_date, c.force_id, c.period, c.period_grain, c.scheme, c.category,
+                   cast(sum(c.offence_count) as bigint) as offence_count,
+                   string_agg(distinct c.count_note, '; ') as count_note, c.source
             from core_counts__recorded_crime as c
             left join ref_police_uk_crime_types as t
               on c.scheme = 'police_uk' and t.crime_type = c.category
             where coalesce(t.is_notifiable_crime, true)
-            group by all
+            group by c.release_date, c.force_id, c.period, c.period_grain, c.scheme, c.category, c.source
+        """,
+    ),
+    Table(
+        "recorded_crime",
+        "Notifiable offences recorded, by force, period, scheme and category, from every source, taking "
+        "each month from the latest release that has it (anti-social behaviour excluded).",
+        "one row per force, period, period grain, scheme, category and source",
+        ("force_id", "period", "period_grain", "scheme", "category", "offence_count", "count_note", "source", "release_date"),
+        view_sql="""
+            with latest as (
+                select *, max(release_date) over (partition by source, force_id, period, period_grain) as latest_release
+                from recorded_crime_releases
+            ),
+            final as (
+                select force_id, period, period_grain, scheme, category, offence_count, count_note, source, release_date
+                from latest
+                where release_date is not distinct from latest_release
+            )
+            select * from final
         """,
     ),
     Table(
@@ -273,10 +339,14 @@ _TABLES = [
         ("force_id", "period", "period_grain", "scheme", "category", "outcome_scheme", "outcome", "outcome_group",
          "count_basis", "outcome_count", "source"),
         view_sql="""
-            select force_id, period, period_grain, scheme, category, outcome_scheme, outcome, outcome_group,
-                   count_basis, cast(sum(outcome_count) as bigint) as outcome_count, source
-            from core_counts__crime_outcomes
-            group by all
+            select c.force_id, c.period, c.period_grain, c.scheme, c.category, c.outcome_scheme, c.outcome, c.outcome_group,
+                   c.count_basis, cast(sum(c.outcome_count) as bigint) as outcome_count, c.source
+            from core_counts__crime_outcomes as c
+            left join ref_police_uk_crime_types as t
+              on c.scheme = 'police_uk' and t.crime_type = c.category
+            where coalesce(t.is_notifiable_crime, true)
+            group by c.force_id, c.period, c.period_grain, c.scheme, c.category, c.outcome_scheme, c.outcome,
+                     c.outcome_group, c.count_basis, c.source
         """,
     ),
     Table(
@@ -317,6 +387,28 @@ _TABLES = [
                 left join supplied as s using (source, force_id, period)
             )
             select * from final
+        """,
+    ),
+    Table(
+        "breaks",
+        "Events that break series: the version-controlled registry plus any events users loaded.",
+        "one row per event",
+        ("event_date", "scope", "kind", "event", "event_source"),
+        view_sql="""
+            select event_date, scope, kind, event, event_source from ref_breaks
+            union all
+            select event_date, scope, kind, event, event_source from core_breaks
+        """,
+    ),
+    Table(
+        "population",
+        "Resident population by force area and year (British Transport Police has none), from the latest file that has it.",
+        "one row per force, year and source",
+        ("force_id", "year", "population", "source"),
+        view_sql="""
+            select force_id, year, arg_max(population, file_name) as population, source
+            from core_population
+            group by force_id, year, source
         """,
     ),
     Table(

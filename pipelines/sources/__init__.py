@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipelines.sources import police_uk
-from pipelines.sources.base import SourceFormat
+from pipelines.sources.base import Extracted, SourceFormat
 from pathlib import Path
 
 from pipelines.textfile import MalformedFileError, TextFile, peek_header
@@ -21,6 +21,18 @@ NOT_RETURNS: dict[tuple[str, ...], str] = {
 def not_a_return(path: Path) -> str | None:
     """Why the file is deliberately skipped, or None if it should be a return."""
     return NOT_RETURNS.get(tuple(peek_header(path)))
+
+
+# Spreadsheet returns: each module has `recognises(path) -> bool` and `extract(path) -> Extracted`.
+WORKBOOK_FORMATS: list = []
+WORKBOOK_SUFFIXES = (".xlsx",)
+
+
+def extract_workbook(path: Path) -> Extracted:
+    for fmt in WORKBOOK_FORMATS:
+        if fmt.recognises(path):
+            return fmt.extract(path)
+    raise MalformedFileError(path, None, "not a spreadsheet of any known return (no known sheet layout found)")
 
 
 def detect(text: TextFile) -> SourceFormat:
