@@ -56,8 +56,8 @@ class IngestReport:
 def database_version() -> str:
     """Fingerprint of the schema and the reference data the rows were resolved with."""
     digest = hashlib.sha256(schema.schema_version().encode())
-    for path in sorted(reference.REFERENCE_DIR.iterdir()):
-        digest.update(path.name.encode())
+    for path in sorted(p for p in reference.REFERENCE_DIR.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(reference.REFERENCE_DIR)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 

@@ -146,6 +146,25 @@ def resolve_offence_code(raw: str) -> dict:
 
 
 @cache
+def ons_offence_labels() -> pl.DataFrame:
+    """Offence group and subgroup labels as ONS and Home Office tables publish them, mapped onto the
+    ONS offence group (and subgroup, where the label is one)."""
+    return _read("ons_offence_labels.csv")
+
+
+def ons_group_of(label: pl.Expr) -> pl.Expr:
+    """The ONS offence group of a published label; null where the label is unknown."""
+    labels = ons_offence_labels()
+    return label.str.strip_chars().replace_strict(labels["published_label"], labels["ons_offence_group"], default=None, return_dtype=pl.String)
+
+
+def ons_subgroup_of(label: pl.Expr) -> pl.Expr:
+    """The ONS offence subgroup of a published label; null where it is a group or unknown."""
+    labels = ons_offence_labels()
+    return label.str.strip_chars().replace_strict(labels["published_label"], labels["ons_offence_subgroup"], default=None, return_dtype=pl.String)
+
+
+@cache
 def breaks() -> pl.DataFrame:
     """The registry of events that break series; a scope is `national` or a known force_id."""
     frame = _read("breaks.csv").with_columns(pl.col("event_date").str.to_date())

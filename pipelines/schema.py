@@ -351,9 +351,10 @@ _TABLES = [
     ),
     Table(
         "coverage",
-        "For every source, each force and month in the source's span: rows supplied, or `missing`. "
-        "Forces listed are the territorial forces of England and Wales plus any other body the source supplied.",
-        "one row per source, force and month",
+        "For every source, each force and period in the source's span (stepping by the source's own "
+        "period, a month or a quarter): rows supplied, or `missing`. Forces listed are the territorial "
+        "forces of England and Wales plus any other body the source supplied.",
+        "one row per source, force and period",
         ("source", "force_id", "period", "rows_supplied", "coverage_status"),
         view_sql="""
             with supplied as (
@@ -361,15 +362,23 @@ _TABLES = [
                 from core_coverage
                 group by all
             ),
+            -- A source's periods step by the smallest gap it shows: a month for police.uk, a quarter
+            -- for rolling-year tables. Every step in its span is expected from every force.
+            gaps as (
+                select source, period,
+                       datediff('month', lag(period) over (partition by source order by period), period) as gap
+                from (select distinct source, period from supplied)
+            ),
             spans as (
-                select source, min(period) as first_period, max(period) as last_period
-                from supplied
+                select source, min(period) as first_period, max(period) as last_period,
+                       coalesce(min(gap) filter (where gap > 0), 1) as step_months
+                from gaps
                 group by all
             ),
             months as (
                 select s.source, cast(m.month as date) as period
                 from spans as s,
-                     lateral (select unnest(generate_series(s.first_period, s.last_period, interval 1 month)) as month) as m
+                     lateral (select unnest(generate_series(s.first_period, s.last_period, to_months(s.step_months))) as month) as m
             ),
             expected_forces as (
                 select s.source, f.force_id

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from pipelines.sources import police_uk
-from pipelines.sources.base import Extracted, SourceFormat
 from pathlib import Path
 
+from pipelines.sources import home_office, ons_rec_crime, police_uk
+from pipelines.sources.base import Extracted, SourceFormat
 from pipelines.textfile import MalformedFileError, TextFile, peek_header
 
-FORMATS: list[SourceFormat] = [police_uk.STREET, police_uk.OUTCOMES]
+FORMATS: list[SourceFormat] = [police_uk.STREET, police_uk.OUTCOMES, ons_rec_crime.FORMAT]
+FORMATS += [home_office.CRIME_PFA, home_office.CRIME_CSP, home_office.OUTCOMES]
 
 
 # Files that sit beside returns but are not returns: recognised, reported as skipped, never loaded.
