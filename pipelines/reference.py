@@ -185,4 +185,5 @@ def reference_frames() -> dict[str, pl.DataFrame]:
         "ref_ho_outcome_types": ho_outcome_types(),
         "ref_offence_hierarchy": offence_hierarchy(),
         "ref_breaks": breaks(),
+        "ref_reconciliation_groups": _read("reconciliation_groups.csv"),
     }

@@ -116,6 +116,12 @@ _FIELDS = [
     Field("source_label", "VARCHAR", "The category as the source published it, before mapping onto `scheme` and `category`."),
     Field("year", "INTEGER", "Year of a mid-year population estimate."),
     Field("population", "BIGINT", "Resident population (mid-year estimate)."),
+    Field("reconciliation_group", "VARCHAR", "Offence group that every source can be summed onto (police.uk crime types are coarser than ONS groups, so some ONS groups are joined)."),
+    Field("periods_supplied", "INTEGER", "Periods of the source's own grain that fall in the window and were supplied."),
+    Field("periods_expected", "INTEGER", "Periods of the source's own grain that make up the window (3 months to a quarter, 4 quarters to a rolling year)."),
+    Field("reference_source", "VARCHAR", "Source publishing the window at its own grain, against which the others are compared."),
+    Field("reference_count", "BIGINT", "The reference source's count for the window."),
+    Field("ratio_to_reference", "DOUBLE", "`offence_count` ÷ `reference_count`: 1.0 when the sources agree."),
     Field("event_date", "DATE", "Date a break in series took effect."),
     Field("event", "VARCHAR", "What changed."),
     Field("scope", "VARCHAR", "`national`, or the force_id of the one force affected."),
@@ -124,6 +130,7 @@ _FIELDS = [
     # Counts
     Field("offence_count", "BIGINT", "Number of offences recorded."),
     Field("outcome_count", "BIGINT", "Number of outcomes."),
+    Field("window_status", "VARCHAR", "`complete` (every period of the window supplied), `partial`, or `missing` (the source covers these dates but supplied nothing for this force)."),
     Field("rows_supplied", "BIGINT", "Rows a source supplied for the force and month; empty where the force-month is missing."),
     Field("coverage_status", "VARCHAR", "`supplied` or `missing`: a missing force-month is missing, never zero."),
     # Bookkeeping
@@ -266,6 +273,13 @@ _TABLES = [
         keyed_by_file=True,
     ),
     Table(
+        "ref_reconciliation_groups",
+        "Which scheme and category sum onto each reconciliation group, so that every source can be compared.",
+        "one row per scheme and category",
+        ("scheme", "category", "reconciliation_group"),
+        ("scheme", "category"),
+    ),
+    Table(
         "ref_breaks",
         "Version-controlled registry of events that break series: counting-rule changes, records-system changes, data gaps.",
         "one row per event",
@@ -394,6 +408,75 @@ _TABLES = [
                 from expected_forces as e
                 join months as m using (source)
                 left join supplied as s using (source, force_id, period)
+            )
+            select * from final
+        """,
+    ),
+    Table(
+        "reconciliation",
+        "The same force, window and offence group from every source side by side: each source's count, "
+        "how much of the window it supplied, and its ratio to the source that publishes the window at its own grain. "
+        "Windows are every period some source publishes (month, quarter or rolling year); finer periods are summed into them.",
+        "one row per force, window, reconciliation group and source",
+        ("force_id", "period", "period_grain", "reconciliation_group", "source", "offence_count", "periods_supplied",
+         "periods_expected", "window_status", "reference_source", "reference_count", "ratio_to_reference"),
+        view_sql="""
+            with grain_months as (
+                select * from (values ('month', 1), ('quarter', 3), ('rolling_year', 12), ('financial_year', 12)) as t(period_grain, months)
+            ),
+            grouped as (
+                select r.source, r.force_id, r.period, r.period_grain, m.months, g.reconciliation_group,
+                       cast(sum(r.offence_count) as bigint) as offence_count
+                from recorded_crime as r
+                join ref_reconciliation_groups as g using (scheme, category)
+                join grain_months as m using (period_grain)
+                group by all
+            ),
+            windows as (
+                select distinct force_id, period, period_grain, months, reconciliation_group,
+                       period + to_months(months) as window_end
+                from grouped
+            ),
+            source_spans as (
+                select source, period_grain, months, min(period) as first_period, max(period + to_months(months)) as span_end
+                from grouped group by all
+            ),
+            candidates as (
+                -- every source whose dates overlap the window, at the window's grain or a finer one
+                select w.force_id, w.period, w.period_grain, w.reconciliation_group, w.window_end, s.source,
+                       s.period_grain as source_grain, w.months // s.months as periods_expected
+                from windows as w
+                join source_spans as s
+                  on s.months <= w.months and s.first_period < w.window_end and s.span_end > w.period
+            ),
+            contributions as (
+                select c.force_id, c.period, c.period_grain, c.reconciliation_group, c.source, c.periods_expected,
+                       cast(sum(g.offence_count) as bigint) as offence_count,
+                       cast(count(g.period) as integer) as periods_supplied
+                from candidates as c
+                left join grouped as g
+                  on g.source = c.source and g.force_id = c.force_id and g.reconciliation_group = c.reconciliation_group
+                 and g.period_grain = c.source_grain and g.period >= c.period and g.period < c.window_end
+                 and (g.period_grain <> c.period_grain or g.period = c.period)
+                group by all
+            ),
+            reference_counts as (
+                select force_id, period, period_grain, reconciliation_group,
+                       min(source) as reference_source, arg_min(offence_count, source) as reference_count
+                from contributions
+                where periods_expected = 1 and periods_supplied = 1
+                group by all
+            ),
+            final as (
+                select c.force_id, c.period, c.period_grain, c.reconciliation_group, c.source, c.offence_count,
+                       c.periods_supplied, cast(c.periods_expected as integer) as periods_expected,
+                       case when c.periods_supplied = 0 then 'missing'
+                            when c.periods_supplied < c.periods_expected then 'partial'
+                            else 'complete' end as window_status,
+                       r.reference_source, r.reference_count,
+                       c.offence_count / nullif(r.reference_count, 0) as ratio_to_reference
+                from contributions as c
+                left join reference_counts as r using (force_id, period, period_grain, reconciliation_group)
             )
             select * from final
         """,
