@@ -65,8 +65,8 @@ def cmd_info(args: argparse.Namespace) -> int:
                               count(distinct force_id) as n_forces from core_coverage group by all) as c using (source)
             group by all order by 1
         """).fetchall():
-            print(f"  {source}: {files} files, {read} rows read, {loaded} loaded, {quarantined} quarantined; "
-                  f"{n_forces} forces, {first:%Y-%m} to {last:%Y-%m}")
+            span = f"; {n_forces} forces, {first:%Y-%m} to {last:%Y-%m}" if first else ""
+            print(f"  {source}: {files} files, {read} rows read, {loaded} loaded, {quarantined} quarantined{span}")
         forces = con.sql("""
             select f.force_id, f.is_territorial_ew from forces as f
             where f.force_id in (select force_id from core_coverage) order by 1

@@ -24,7 +24,7 @@ import polars as pl
 from tqdm import tqdm
 
 from pipelines import reference, schema
-from pipelines.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return
+from pipelines.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return, source_scopes
 from pipelines.sources.base import Extracted, SourceFormat, extract
 from pipelines.textfile import TEXT_SUFFIXES, MalformedFileError, TextFile, open_text
 
@@ -91,14 +91,21 @@ def loaded_hashes(db_path: Path) -> dict[str, str]:
     """file_name → sha256 of what the database holds; raises StaleDatabaseError if it must be rebuilt."""
     if not db_path.exists():
         return {}
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        version = con.sql("select value from meta_database where key = 'database_version'").fetchall()
-        if not version or version[0][0] != database_version():
-            raise StaleDatabaseError(
-                f"{db_path} was built by another version of the schema or reference data; "
-                "rebuild it (crossforce ingest --rebuild, or delete the file)"
-            )
-        return dict(con.sql("select file_name, sha256 from meta_ingest_log").fetchall())
+    try:
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            version = con.sql("select value from meta_database where key = 'database_version'").fetchall()
+            loaded = dict(con.sql("select file_name, sha256 from meta_ingest_log").fetchall())
+    except duckdb.Error as exc:
+        raise StaleDatabaseError(
+            f"{db_path} is not a crossforce database of this version ({exc.__class__.__name__}); "
+            "rebuild it (crossforce ingest --rebuild, or delete the file)"
+        ) from None
+    if not version or version[0][0] != database_version():
+        raise StaleDatabaseError(
+            f"{db_path} was built by another version of the schema or reference data; "
+            "rebuild it (crossforce ingest --rebuild, or delete the file)"
+        )
+    return loaded
 
 
 def _create(con: duckdb.DuckDBPyConnection) -> None:
@@ -106,6 +113,8 @@ def _create(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(statement)
     for table, frame in reference.reference_frames().items():
         _insert(con, table, frame)
+    scopes = source_scopes()
+    _insert(con, "ref_sources", pl.DataFrame({"source": list(scopes), "is_national": list(scopes.values())}))
     con.execute("insert into meta_database values ('database_version', ?), ('created_at', ?)",
                 [database_version(), datetime.now(UTC).isoformat(timespec="seconds")])
 

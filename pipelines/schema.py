@@ -49,6 +49,7 @@ _FIELDS = [
     Field("file_name", "VARCHAR", "Name of the input file the row came from (without folders); re-ingesting a file of the same name replaces its rows."),
     Field("row_number", "INTEGER", "1-based data row number within its file, header excluded; with `file_name` it traces every row to its source."),
     Field("source", "VARCHAR", "Publication the figure comes from, for example `police_uk_street` or `police_uk_outcomes`."),
+    Field("is_national", "BOOLEAN", "True for a national return, expected from every territorial force; false for a force's own export, expected only from that force."),
     Field("sha256", "VARCHAR", "SHA-256 of the input file's bytes as read (compressed files hashed as stored)."),
     Field("rows_read", "BIGINT", "Data rows read from the file, header excluded."),
     Field("rows_loaded", "BIGINT", "Rows loaded into core tables."),
@@ -166,6 +167,13 @@ _TABLES = [
         keyed_by_file=True,
     ),
     # --- reference -------------------------------------------------------------------------------
+    Table(
+        "ref_sources",
+        "Every source crossforce reads, from its registry of formats.",
+        "one row per source",
+        ("source", "is_national"),
+        ("source",),
+    ),
     Table(
         "ref_forces",
         "Every police force and force-like body that appears in the returns.",
@@ -366,8 +374,9 @@ _TABLES = [
     Table(
         "coverage",
         "For every source, each force and period in the source's span (stepping by the source's own "
-        "period, a month or a quarter): rows supplied, or `missing`. Forces listed are the territorial "
-        "forces of England and Wales plus any other body the source supplied.",
+        "period, a month or a quarter): rows supplied, or `missing`. A national source is expected from "
+        "every territorial force of England and Wales (plus any other body it supplied); a force's own "
+        "export only from that force.",
         "one row per source, force and period",
         ("source", "force_id", "period", "rows_supplied", "coverage_status"),
         view_sql="""
@@ -376,17 +385,23 @@ _TABLES = [
                 from core_coverage
                 group by all
             ),
-            -- A source's periods step by the smallest gap it shows: a month for police.uk, a quarter
-            -- for rolling-year tables. Every step in its span is expected from every force.
-            gaps as (
-                select source, period,
-                       datediff('month', lag(period) over (partition by source order by period), period) as gap
-                from (select distinct source, period from supplied)
+            -- A source's periods step by its own grain (a month for police.uk, a quarter for the
+            -- Home Office tables), read from the counts it wrote; rolling years are published quarterly.
+            grain_steps as (
+                select * from (values ('month', 1), ('quarter', 3), ('rolling_year', 3), ('financial_year', 12)) as t(period_grain, step_months)
+            ),
+            source_steps as (
+                select source, min(step_months) as step_months
+                from (select distinct source, period_grain from core_counts__recorded_crime
+                      union select distinct source, period_grain from core_counts__crime_outcomes)
+                join grain_steps using (period_grain)
+                group by all
             ),
             spans as (
-                select source, min(period) as first_period, max(period) as last_period,
-                       coalesce(min(gap) filter (where gap > 0), 1) as step_months
-                from gaps
+                select s.source, min(s.period) as first_period, max(s.period) as last_period,
+                       coalesce(any_value(t.step_months), 1) as step_months
+                from supplied as s
+                left join source_steps as t using (source)
                 group by all
             ),
             months as (
@@ -397,6 +412,7 @@ _TABLES = [
             expected_forces as (
                 select s.source, f.force_id
                 from spans as s
+                join ref_sources as r on r.source = s.source and r.is_national
                 cross join ref_forces as f
                 where f.is_territorial_ew
                 union

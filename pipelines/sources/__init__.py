@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.sources import home_office, ons_rec_crime, police_uk
+from pipelines.sources import force_export, home_office, ons_rec_crime, police_uk
 from pipelines.sources.base import Extracted, SourceFormat
 from pipelines.textfile import MalformedFileError, TextFile, peek_header
 
 FORMATS: list[SourceFormat] = [police_uk.STREET, police_uk.OUTCOMES, ons_rec_crime.FORMAT]
 FORMATS += [home_office.CRIME_PFA, home_office.CRIME_CSP, home_office.OUTCOMES]
+FORMATS += force_export.FORMATS  # one SourceFormat per profile in pipelines/reference/profiles/
 
 
 # Files that sit beside returns but are not returns: recognised, reported as skipped, never loaded.
 NOT_RETURNS: dict[tuple[str, ...], str] = {
     ("path", "bytes", "sha256", "data_rows", "source_repo", "source_commit", "source_path", "transform"):
         "a manifest of data files, not a return",
+    ("LAD23CD", "LAD23NM", "CSP23CD", "CSP23NM", "PFA23CD", "PFA23NM", "ObjectId"):
+        "the ONS LAD→CSP→PFA lookup; population is built with its copy in pipelines/reference/lad23_csp23_pfa23_lookup.csv",
 }
 
 
@@ -26,6 +29,8 @@ def not_a_return(path: Path) -> str | None:
 
 # Spreadsheet returns: each module has `recognises(path) -> bool` and `extract(path) -> Extracted`.
 WORKBOOK_FORMATS: list = []
+from pipelines.sources import ons_pfa_tables, ons_population  # noqa: E402  (after the list they join)
+WORKBOOK_FORMATS += [ons_pfa_tables, ons_population]
 WORKBOOK_SUFFIXES = (".xlsx",)
 
 
@@ -38,9 +43,16 @@ def extract_workbook(path: Path) -> Extracted:
 
 def detect(text: TextFile) -> SourceFormat:
     for fmt in FORMATS:
-        if fmt.matches(text.header):
+        if fmt.matches(text):
             return fmt
     known = "; ".join(f"{f.source}: {', '.join(f.header)}" for f in FORMATS)
     raise MalformedFileError(
         text.path, 1, f"header {', '.join(text.header)!s} is not the header of any known return ({known})"
     )
+
+
+def source_scopes() -> dict[str, bool]:
+    """Every source id → whether it is a national return (expected from every territorial force)."""
+    scopes = {fmt.source: fmt.national for fmt in FORMATS}
+    scopes.update({fmt.SOURCE: True for fmt in WORKBOOK_FORMATS})
+    return scopes

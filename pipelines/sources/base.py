@@ -41,12 +41,16 @@ class SourceFormat:
     header: tuple[str, ...]
     to_canonical: Callable[[pl.LazyFrame], Canonical]
     recognise: Callable[[list[str]], bool] | None = None
+    # A national return is expected from every territorial force; a force's own export only from that force.
+    national: bool = True
     separator: str = ","
 
-    def matches(self, header: list[str]) -> bool:
+    def matches(self, text: TextFile) -> bool:
+        if text.separator != self.separator:
+            return False
         if self.recognise is not None:
-            return self.recognise(header)
-        return tuple(header) == self.header
+            return self.recognise(text.header)
+        return tuple(text.header) == self.header
 
 
 def coverage_of(records: pl.LazyFrame) -> pl.LazyFrame:

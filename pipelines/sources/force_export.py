@@ -1,0 +1,515 @@
+"""Force exports read through mapping profiles: one generic reader, the per-force differences as data.
+
+A profile is a TOML file in `pipelines/reference/profiles/` (every key is explained in
+`docs/force_exports.md`). It names the export's key columns (how the file is recognised), its
+layout (`wide`: one column per month; `long`: one row per crime or per count), which column plays
+which part (force, area, date, offence code or category, outcome, count or record id), where local
+categories map onto the ONS offence hierarchy, and the release date of each file it knows.
+
+Every profile becomes a `SourceFormat` in `FORMATS`. What the reader promises:
+
+- every input row is loaded or quarantined with a reason (a bad cell, date, force, offence code
+  or outcome quarantines its row);
+- a local category that the profile's value map does not map stops the file with a
+  `MalformedFileError` naming the file, the line, the column and the value: an unmapped category is
+  a gap in the mapping, never a silent default;
+- every output row carries the file's `release_date`, so releases that re-publish a month are kept
+  side by side (`recorded_crime_releases`) and the latest one wins in `recorded_crime`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache, partial
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from pipelines import reference
+from pipelines.sources.base import Canonical, SourceFormat, passed, reasons
+from pipelines.textfile import SEPARATORS, MalformedFileError
+
+PROFILES_DIR = reference.REFERENCE_DIR / "profiles"
+
+# Every key a profile may use, by table ("" is the top level). Anything else is a profile error,
+# so a misspelt key fails loudly instead of being ignored. `releases.files` holds file names.
+KNOWN_KEYS: dict[str, set[str]] = {
+    "": {"id", "source", "description", "force", "file", "layout", "columns", "categories", "releases"},
+    "file": {"key_columns", "delimiter", "encoding", "header_row"},
+    "layout": {"kind", "month_format", "date_format"},
+    "columns": {"force", "area", "area_code", "period", "major", "minor", "offence_code", "outcome", "count",
+                "record_id", "ignore"},
+    "categories": {"scheme", "value_map", "map_scheme"},
+    "releases": {"default", "files"},
+}
+RELEASE_DEFAULTS = ("month_after_last_period",)
+ENCODINGS = ("utf-8", "utf-8-sig")  # pipelines.textfile reads UTF-8 (a BOM is removed)
+# Columns `extract` adds to every raw frame; a profile's columns may not use these names.
+_RAW_EXTRAS = ("file_name", "row_number", "duplicate_of_row")
+# The schemes the ONS hierarchy is written in, in every force export.
+ONS_GROUP = "ons_offence_group"
+ONS_SUBGROUP = "ons_offence_subgroup"
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be used; the message names the profile file and the key."""
+
+    def __init__(self, path: Path, problem: str):
+        super().__init__(f"{path}: {problem}")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One export profile, checked: every column it names is a key column, and every key column is
+    mapped or deliberately ignored."""
+
+    path: Path
+    id: str
+    source: str
+    description: str
+    force_id: str | None  # a constant force, or None when `columns.force` names a column
+    key_columns: tuple[str, ...]
+    delimiter: str
+    header_row: int
+    layout: str  # "wide" or "long"
+    month_format: str | None
+    date_format: str | None
+    columns: dict[str, tuple[str, ...]]  # role → column(s); `area` may join several
+    scheme: str
+    value_map: pl.DataFrame | None  # map_scheme rows of the value map: major, minor, ons group, ons subgroup
+    value_map_name: str | None
+    map_scheme: str | None
+    releases: dict[str, date]
+
+    def column(self, role: str) -> str | None:
+        names = self.columns.get(role)
+        return names[0] if names else None
+
+
+# --- reading profiles ---------------------------------------------------------------------------
+
+
+def _get(path: Path, table: dict, key: str, kind: type, where: str, default: Any = None) -> Any:
+    value = table.get(key, default)
+    if value is None:
+        raise ProfileError(path, f"`{where}{key}` is required")
+    if not isinstance(value, kind):
+        raise ProfileError(path, f"`{where}{key}` must be a {kind.__name__}, not {value!r}")
+    return value
+
+
+def _check_keys(path: Path, data: dict) -> None:
+    for section, allowed in KNOWN_KEYS.items():
+        table = data if section == "" else data.get(section, {})
+        if not isinstance(table, dict):
+            raise ProfileError(path, f"`{section}` must be a table")
+        unknown = set(table) - allowed
+        if unknown:
+            where = f"{section}." if section else ""
+            raise ProfileError(path, f"unknown key(s) {', '.join(f'`{where}{k}`' for k in sorted(unknown))} "
+                                     "(see docs/force_exports.md for the keys a profile may use)")
+
+
+@cache
+def _value_map_file(path: Path) -> pl.DataFrame:
+    """A value map CSV, checked against the ONS hierarchy: each group is a top-level ONS group label
+    and each subgroup, where given, is a subgroup of that group."""
+    frame = pl.read_csv(path, infer_schema=False)
+    required = {"map_scheme", "major", "minor", "ons_offence_group", "ons_offence_subgroup"}
+    if missing := required - set(frame.columns):
+        raise ProfileError(path, f"value map lacks column(s) {sorted(missing)}")
+    hierarchy = reference.offence_hierarchy()
+    groups = set(hierarchy.filter(pl.col("depth") == 1)["offence_label"])
+    subgroups = set(hierarchy.drop_nulls("offence_subgroup").select("offence_group", "offence_subgroup").iter_rows())
+    for number, row in enumerate(frame.iter_rows(named=True), start=2):
+        group, subgroup = row["ons_offence_group"], row["ons_offence_subgroup"]
+        if group not in groups:
+            raise ProfileError(path, f"line {number}: {group!r} is not an ONS offence group label ({sorted(groups)})")
+        if subgroup is not None and (group, subgroup) not in subgroups:
+            raise ProfileError(path, f"line {number}: {subgroup!r} is not an ONS offence subgroup of {group!r}")
+    for keys, what in ((["map_scheme", "major", "minor"], "mapped twice"),
+                       (["map_scheme", "minor"], "listed under two majors (its minor text is the category)")):
+        repeated = frame.filter(pl.struct(keys).is_duplicated())
+        if repeated.height:
+            raise ProfileError(path, f"{what}: {repeated.select(keys).unique().rows()}")
+    return frame
+
+
+def load_profile(path: Path) -> Profile:
+    """Read and check one profile; `ProfileError` names the file and the key at fault."""
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    _check_keys(path, data)
+    file, layout, columns = data.get("file", {}), data.get("layout", {}), data.get("columns", {})
+    categories, releases = data.get("categories", {}), data.get("releases", {})
+
+    key_columns = tuple(_get(path, file, "key_columns", list, "file."))
+    delimiter = _get(path, file, "delimiter", str, "file.", ",")
+    if delimiter not in SEPARATORS:
+        raise ProfileError(path, f"`file.delimiter` {delimiter!r} is not one the reader detects ({SEPARATORS!r})")
+    encoding = _get(path, file, "encoding", str, "file.", "utf-8")
+    if encoding.lower() not in ENCODINGS:
+        raise ProfileError(path, f"`file.encoding` {encoding!r}: only UTF-8 is read; save the export as UTF-8")
+    header_row = _get(path, file, "header_row", int, "file.", 1)
+    if header_row != 1:
+        raise ProfileError(path, "`file.header_row` must be 1: the reader takes the header from the first line")
+
+    kind = _get(path, layout, "kind", str, "layout.")
+    if kind not in ("wide", "long"):
+        raise ProfileError(path, f"`layout.kind` must be 'wide' or 'long', not {kind!r}")
+    month_format = _get(path, layout, "month_format", str, "layout.") if kind == "wide" else None
+    date_format = _get(path, layout, "date_format", str, "layout.") if kind == "long" else None
+
+    roles: dict[str, tuple[str, ...]] = {}
+    for role, value in columns.items():
+        names = (value,) if isinstance(value, str) else tuple(value)
+        if role != "area" and role != "ignore" and len(names) != 1:
+            raise ProfileError(path, f"`columns.{role}` must name one column")
+        for name in names:
+            if name not in key_columns:
+                raise ProfileError(path, f"`columns.{role}` names {name!r}, which is not in `file.key_columns`")
+            if name in _RAW_EXTRAS:
+                raise ProfileError(path, f"column name {name!r} is reserved by the reader")
+        roles[role] = names
+    used = {name for names in roles.values() for name in names}
+    if unmapped := [c for c in key_columns if c not in used]:
+        raise ProfileError(path, f"key column(s) {unmapped} are not mapped: name their part under [columns] "
+                                 "or list them in `columns.ignore`")
+
+    force = data.get("force")
+    force_id = None
+    if (force is None) == ("force" not in roles):
+        raise ProfileError(path, "give exactly one of `force` (the force of every row) and `columns.force`")
+    if force is not None:
+        resolved = pl.select(reference.force_id_of(pl.lit(str(force)))).item()
+        if resolved is None:
+            raise ProfileError(path, f"`force` {force!r} is not a force_id or a spelling in force_aliases.csv")
+        force_id = resolved
+    if kind == "long":
+        if "period" not in roles:
+            raise ProfileError(path, "a long profile needs `columns.period` (the date each row is counted in)")
+        if ("count" in roles) == ("record_id" in roles):
+            raise ProfileError(path, "a long profile names exactly one of `columns.count` (a count per row) "
+                                     "and `columns.record_id` (one crime per row)")
+    elif {"period", "count", "record_id"} & set(roles):
+        raise ProfileError(path, "a wide profile takes its months and counts from the month columns: "
+                                 "drop `columns.period`, `columns.count` and `columns.record_id`")
+    if "outcome" in roles and kind == "wide":
+        raise ProfileError(path, "`columns.outcome` is read in long profiles only")
+
+    scheme = _get(path, categories, "scheme", str, "categories.")
+    value_map = value_map_name = map_scheme = None
+    if "offence_code" in roles:
+        if {"major", "minor"} & set(roles) or "value_map" in categories:
+            raise ProfileError(path, "name either `columns.offence_code` (resolved against the ONS hierarchy) or "
+                                     "`columns.major` + `columns.minor` with `categories.value_map`, not both")
+    else:
+        if not {"major", "minor"} <= set(roles):
+            raise ProfileError(path, "name `columns.offence_code`, or `columns.major` and `columns.minor`")
+        value_map_name = _get(path, categories, "value_map", str, "categories.")
+        map_scheme = _get(path, categories, "map_scheme", str, "categories.")
+        value_map = _value_map_file(path.parent / value_map_name).filter(pl.col("map_scheme") == map_scheme)
+        if value_map.height == 0:
+            raise ProfileError(path, f"`categories.map_scheme` {map_scheme!r} has no rows in {value_map_name}")
+
+    default = _get(path, releases, "default", str, "releases.", RELEASE_DEFAULTS[0])
+    if default not in RELEASE_DEFAULTS:
+        raise ProfileError(path, f"`releases.default` must be one of {RELEASE_DEFAULTS}, not {default!r}")
+    files = releases.get("files", {})
+    for name, when in files.items():
+        if not isinstance(when, date) or isinstance(when, datetime):
+            raise ProfileError(path, f"`releases.files` {name!r} must be a date (YYYY-MM-DD, unquoted), not {when!r}")
+
+    return Profile(
+        path=path,
+        id=_get(path, data, "id", str, ""),
+        source=_get(path, data, "source", str, ""),
+        description=_get(path, data, "description", str, "", ""),
+        force_id=force_id,
+        key_columns=key_columns,
+        delimiter=delimiter,
+        header_row=header_row,
+        layout=kind,
+        month_format=month_format,
+        date_format=date_format,
+        columns=roles,
+        scheme=scheme,
+        value_map=value_map,
+        value_map_name=value_map_name,
+        map_scheme=map_scheme,
+        releases=dict(files),
+    )
+
+
+def load_profiles(folder: Path = PROFILES_DIR) -> list[Profile]:
+    """Every profile in `folder`, in file-name order; two profiles may not share their key columns."""
+    profiles = [load_profile(p) for p in sorted(folder.glob("*.toml"))]
+    seen: dict[tuple[str, ...], Path] = {}
+    for p in profiles:
+        key = tuple(sorted(p.key_columns)) if p.layout == "long" else p.key_columns
+        if key in seen:
+            raise ProfileError(p.path, f"has the same key columns as {seen[key].name}: a file could not be told apart")
+        seen[key] = p.path
+    return profiles
+
+
+# --- recognising files --------------------------------------------------------------------------
+
+
+def _month_of(name: str, month_format: str) -> date | None:
+    """The month a column is named after, or None. Formatting back must give the name exactly, so
+    that a lenient parse (`20241` as January 2024) is not taken for a month column."""
+    try:
+        parsed = datetime.strptime(name, month_format)
+    except ValueError:
+        return None
+    return parsed.date().replace(day=1) if parsed.strftime(month_format) == name else None
+
+
+def recognises(profile: Profile, header: list[str]) -> bool:
+    """Wide: the key columns in order, then at least one month column and nothing else.
+    Long: exactly the key columns, in any order."""
+    if profile.layout == "long":
+        return sorted(header) == sorted(profile.key_columns)
+    keys = len(profile.key_columns)
+    months = header[keys:]
+    return (tuple(header[:keys]) == profile.key_columns and bool(months)
+            and all(_month_of(m, profile.month_format) for m in months))
+
+
+# --- normalising --------------------------------------------------------------------------------
+
+
+def _text(column: str) -> pl.Expr:
+    return pl.col(column).str.strip_chars()
+
+
+def _check_value_map(profile: Profile, lf: pl.LazyFrame) -> None:
+    """Raise `MalformedFileError` for the first category the value map does not map, naming the file,
+    its line, the column and the value (and how many other categories are unmapped)."""
+    major, minor = profile.column("major"), profile.column("minor")
+    seen = lf.group_by("file_name", "major", "minor").agg(pl.col("row_number").min())
+    unmapped = (
+        seen.join(profile.value_map.lazy().select("major", "minor"), on=["major", "minor"], how="anti", nulls_equal=True)
+        .sort("file_name", "row_number")
+        .collect()
+    )
+    if unmapped.height:
+        first = unmapped.row(0, named=True)
+        others = f"; {unmapped.height - 1} other unmapped categor{'y' if unmapped.height == 2 else 'ies'} too" if unmapped.height > 1 else ""
+        raise MalformedFileError(
+            first["file_name"], first["row_number"] + profile.header_row,
+            f"column {minor!r} has the value {first['minor']!r} (with {major!r} = {first['major']!r}), which "
+            f"{profile.value_map_name} does not map for map_scheme {profile.map_scheme!r} (profile {profile.path.name}); "
+            f"add a row mapping it to an ONS offence group{others}",
+        )
+
+
+def _categories(profile: Profile, lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Adds `source_label`, `category`, `ons_group` and `ons_subgroup` from the value map."""
+    mapping = profile.value_map.lazy().select(
+        "major", "minor", pl.col("ons_offence_group").alias("ons_group"), pl.col("ons_offence_subgroup").alias("ons_subgroup")
+    )
+    return lf.join(mapping, on=["major", "minor"], how="left", nulls_equal=True).with_columns(
+        pl.concat_str(pl.col("major"), pl.lit(" / "), pl.col("minor")).alias("source_label"),
+        pl.col("minor").alias("category"),
+    )
+
+
+def _areas(profile: Profile) -> list[pl.Expr]:
+    area = profile.columns.get("area")
+    code = profile.column("area_code")
+    return [
+        (pl.concat_str([_text(c) for c in area], separator=" / ") if area else pl.lit(None, pl.String)).alias("area_name"),
+        (_text(code) if code else pl.lit(None, pl.String)).alias("area_code"),
+    ]
+
+
+def _force(profile: Profile) -> tuple[pl.Expr, list[tuple[pl.Expr, pl.Expr]]]:
+    if profile.force_id is not None:
+        return pl.lit(profile.force_id).alias("force_id"), []
+    column = profile.column("force")
+    checks = [
+        (pl.col(column).is_null(), pl.lit(f"{column!r} is empty: the row names no force")),
+        (pl.col(column).is_not_null() & pl.col("force_id").is_null(),
+         pl.format(f"unknown force '{{}}' in {column!r} (if it is a real force, add the spelling to "
+                   "pipelines/reference/force_aliases.csv)", pl.col(column))),
+    ]
+    return reference.force_id_of(pl.col(column)).alias("force_id"), checks
+
+
+def _wide_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, list]:
+    """(checked input rows, one row per non-blank month cell of the rows that passed, checks)."""
+    months = [c for c in raw.collect_schema().names() if c not in _RAW_EXTRAS and c not in profile.key_columns]
+    periods = {m: _month_of(m, profile.month_format) for m in months}
+    force, checks = _force(profile)
+    lf = raw.with_columns(
+        force, *_areas(profile),
+        _text(profile.column("major")).alias("major"), _text(profile.column("minor")).alias("minor"),
+    )
+    _check_value_map(profile, lf)
+    # A blank cell is a month the row does not supply (no count, not zero); a cell that is not a
+    # whole number quarantines the row, since the row's other months could not be trusted either.
+    checks += [
+        (pl.col(m).is_not_null() & _text(m).cast(pl.Int64, strict=False).is_null(),
+         pl.lit(f"column {m!r} is '") + pl.col(m) + pl.lit("', not a whole number"))
+        for m in months
+    ]
+    lf = lf.with_columns(passed(checks))
+    cells = (
+        _categories(profile, lf.filter(pl.col("passed")))
+        .unpivot(on=months, index=["file_name", "row_number", "force_id", "area_name", "area_code", "source_label",
+                                   "category", "ons_group", "ons_subgroup"],
+                 variable_name="month_column", value_name="cell")
+        .filter(pl.col("cell").is_not_null())
+        .with_columns(
+            pl.col("month_column").replace_strict(list(periods), list(periods.values()), return_dtype=pl.Date).alias("period"),
+            _text("cell").cast(pl.Int64).alias("offence_count"),
+        )
+    )
+    return lf, cells, checks
+
+
+@cache
+def _leaf_codes() -> pl.DataFrame:
+    return reference.offence_hierarchy().filter(pl.col("is_leaf"))
+
+
+def _normalised(raw_code: str) -> str | None:
+    try:
+        return reference.normalise_offence_code(raw_code)
+    except ValueError:
+        return None
+
+
+def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, list]:
+    """(checked input rows, one row per input row that passed, checks)."""
+    date_column = profile.column("period")
+    force, checks = _force(profile)
+    lf = raw.with_columns(
+        force, *_areas(profile),
+        _text(date_column).str.to_date(profile.date_format, strict=False).dt.truncate("1mo").alias("period"),
+    )
+    checks.append((pl.col("period").is_null(),
+                   pl.format(f"column {date_column!r} is '{{}}', not a date in {profile.date_format} form",
+                             pl.col(date_column).fill_null(""))))
+    if count := profile.column("count"):
+        lf = lf.with_columns(_text(count).cast(pl.Int64, strict=False).alias("offence_count"))
+        checks.append((pl.col("offence_count").is_null(),
+                       pl.format(f"column {count!r} is '{{}}', not a whole number", pl.col(count).fill_null(""))))
+    else:
+        record_id = profile.column("record_id")
+        lf = lf.with_columns(pl.lit(1, pl.Int64).alias("offence_count"))
+        checks.append((pl.col(record_id).is_null(), pl.lit(f"column {record_id!r} is empty: the row names no record")))
+
+    if code := profile.column("offence_code"):
+        # Codes are normalised once per distinct spelling (a handful per file), not once per row.
+        spellings = lf.select(_text(code).unique()).collect().to_series().drop_nulls().to_list()
+        normalised = {s: _normalised(s) for s in spellings}
+        leaves = _leaf_codes()
+        lf = lf.with_columns(
+            _text(code).replace_strict(list(normalised), list(normalised.values()), default=None, return_dtype=pl.String)
+            .alias("category"),
+            _text(code).alias("source_label"),
+        ).with_columns(
+            pl.col("category").replace_strict(leaves["offence_code"], leaves["offence_group"], default=None).alias("ons_group"),
+            pl.col("category").replace_strict(leaves["offence_code"], leaves["offence_subgroup"], default=None).alias("ons_subgroup"),
+        )
+        checks += [
+            (pl.col(code).is_null(), pl.lit(f"column {code!r} is empty: the row has no offence code")),
+            (pl.col(code).is_not_null() & pl.col("ons_group").is_null(),
+             pl.format(f"column {code!r} is '{{}}', which is not a Home Office offence code in the ONS offence "
+                       "hierarchy (pipelines/reference/ons_offence_hierarchy.csv)", pl.col(code))),
+        ]
+    else:
+        lf = lf.with_columns(_text(profile.column("major")).alias("major"), _text(profile.column("minor")).alias("minor"))
+        _check_value_map(profile, lf)
+        lf = _categories(profile, lf)
+
+    if outcome := profile.column("outcome"):
+        types = reference.ho_outcome_types()
+        lf = lf.with_columns(_text(outcome).cast(pl.Int32, strict=False).alias("outcome_type")).with_columns(
+            pl.col("outcome_type").replace_strict(types["outcome_type"], types["outcome_group"], default=None).alias("outcome_group"),
+        )
+        # A blank outcome is an outcome not supplied; a value must be a Home Office type 0–22.
+        checks.append((pl.col(outcome).is_not_null() & pl.col("outcome_group").is_null(),
+                       pl.format(f"column {outcome!r} is '{{}}', not a Home Office outcome type (0–22)", pl.col(outcome))))
+
+    lf = lf.with_columns(passed(checks))
+    return lf, lf.filter(pl.col("passed")), checks
+
+
+def _release_date(profile: Profile) -> pl.Expr:
+    """The file's release date from `releases.files`, else the first day of the month after the
+    last month the file supplies."""
+    listed = pl.col("file_name").replace_strict(
+        list(profile.releases), list(profile.releases.values()), default=None, return_dtype=pl.Date
+    )
+    after_last = pl.col("period").max().over("file_name").dt.offset_by("1mo")
+    return pl.coalesce(listed, after_last).alias("release_date")
+
+
+def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
+    """Pure apart from one small read of the distinct categories (to fail on an unmapped one before
+    anything is written): strings in, canonical rows, coverage and quarantine out."""
+    reader = _wide_cells if profile.layout == "wide" else _long_cells
+    lf, cells, checks = reader(profile, raw)
+    cells = cells.with_columns(_release_date(profile))
+    area_counts = cells.select(
+        "file_name", "row_number", pl.lit(profile.source).alias("source"), "release_date", "force_id", "area_name",
+        "area_code", "period", pl.lit("month").alias("period_grain"), "source_label",
+        pl.lit(profile.scheme).alias("scheme"), "category", "offence_count",
+    )
+    keys = ["file_name", "release_date", "force_id", "period"]
+
+    def summed(scheme: str, category: str) -> pl.LazyFrame:
+        return (
+            cells.filter(pl.col(category).is_not_null())
+            .group_by(*keys, pl.col(category).alias("category"))
+            .agg(pl.col("offence_count").sum())
+            .select("file_name", pl.lit(profile.source).alias("source"), "release_date", "force_id", "period",
+                    pl.lit("month").alias("period_grain"), pl.lit(scheme).alias("scheme"), "category", "offence_count")
+        )
+
+    tables = {
+        "core_force_exports__area_counts": area_counts,
+        "core_counts__recorded_crime": pl.concat(
+            [summed(profile.scheme, "category"), summed(ONS_GROUP, "ons_group"), summed(ONS_SUBGROUP, "ons_subgroup")]
+        ),
+    }
+    if profile.column("outcome"):
+        tables["core_counts__crime_outcomes"] = (
+            cells.group_by(*keys, "category", "outcome_type", "outcome_group")
+            .agg(pl.col("offence_count").sum().alias("outcome_count"))
+            .select("file_name", pl.lit(profile.source).alias("source"), "release_date", "force_id", "period",
+                    pl.lit("month").alias("period_grain"), pl.lit(profile.scheme).alias("scheme"), "category",
+                    pl.lit("ho_outcome_type").alias("outcome_scheme"), pl.col("outcome_type").cast(pl.String).alias("outcome"),
+                    "outcome_group", pl.lit("offences_recorded_in_period").alias("count_basis"), "outcome_count")
+        )
+    return Canonical(
+        tables=tables,
+        loaded=lf.filter(pl.col("passed")).select("file_name", "row_number", "duplicate_of_row"),
+        # rows_supplied: input rows with a count for the month (a wide row supplies each non-blank month)
+        coverage=cells.group_by("file_name", "force_id", "period").agg(pl.len().cast(pl.Int64).alias("rows_supplied")),
+        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+    )
+
+
+def source_format(profile: Profile) -> SourceFormat:
+    """The profile as a source format that `pipelines.sources.detect` can pick by header."""
+    shown = profile.key_columns + ((f"<one column per month, {profile.month_format}>",) if profile.layout == "wide" else ())
+    return SourceFormat(
+        source=profile.source,
+        header=shown,
+        to_canonical=partial(to_canonical, profile),
+        recognise=partial(recognises, profile),
+        national=profile.force_id is None,
+        separator=profile.delimiter,
+    )
+
+
+PROFILES: list[Profile] = load_profiles()
+FORMATS: list[SourceFormat] = [source_format(p) for p in PROFILES]
