@@ -18,7 +18,7 @@ from pipelines.sources import detect, force_export
 from pipelines.textfile import MalformedFileError, open_text
 
 MET_FILES = 10
-EXAMPLE = SAMPLES / "force_exports" / "example_records_export_2024-01_2024-02.csv"
+EXAMPLE = PROJECT_ROOT / "docs" / "examples" / "force_exports" / "example_records_export_2024-01_2024-02.csv"
 DOCS = PROJECT_ROOT / "docs" / "force_exports.md"
 
 # Release dates as given in the profiles (commit dates of the copies: upper bounds).

@@ -29,7 +29,7 @@ def small_samples_db(tmp_path_factory):
     db = tmp_path_factory.mktemp("schema") / "small.duckdb"
     folders = sorted(p for p in (SAMPLES / "police_uk").iterdir() if p.is_dir() and p.name != "2021-04")
     assert folders, "expected the Thames Valley and Cleveland sample folders"
-    extra = [SAMPLES / "force_exports"] if (SAMPLES / "force_exports").is_dir() else []
+    extra = [PROJECT_ROOT / "docs" / "examples" / "force_exports"]
     load.ingest([*folders, SAMPLES / "police_uk" / "2021-04" / "2021-04-durham-street.csv.gz", *extra], db, progress=False)
     with duckdb.connect(str(db), read_only=True) as con:
         yield con

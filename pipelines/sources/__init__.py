@@ -19,6 +19,9 @@ NOT_RETURNS: dict[tuple[str, ...], str] = {
         "a manifest of data files, not a return",
     ("LAD23CD", "LAD23NM", "CSP23CD", "CSP23NM", "PFA23CD", "PFA23NM", "ObjectId"):
         "the ONS LAD→CSP→PFA lookup; population is built with its copy in pipelines/reference/lad23_csp23_pfa23_lookup.csv",
+    ("code", "label", "parent_code", "parent_label", "depth", "is_leaf", "level1_code", "level1_label", "level2_code",
+     "level2_label", "level3_code", "level3_label"):
+        "the ONS offence hierarchy; crossforce resolves codes with its copy in pipelines/reference/ons_offence_hierarchy.csv",
 }
 
 
