@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.sources import force_export, home_office, ons_rec_crime, police_uk
+from pipelines.sources import breaks, force_export, home_office, ons_rec_crime, police_uk
 from pipelines.sources.base import Extracted, SourceFormat
 from pipelines.textfile import MalformedFileError, TextFile, peek_header
 
 FORMATS: list[SourceFormat] = [police_uk.STREET, police_uk.OUTCOMES, ons_rec_crime.FORMAT]
 FORMATS += [home_office.CRIME_PFA, home_office.CRIME_CSP, home_office.OUTCOMES]
+FORMATS += [breaks.FORMAT]
 FORMATS += force_export.FORMATS  # one SourceFormat per profile in pipelines/reference/profiles/
 
 

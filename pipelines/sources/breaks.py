@@ -1,0 +1,47 @@
+"""User-added events that break series: a CSV with the registry's own columns.
+
+`event_date,scope,kind,event,event_source`, one event per row, date as YYYY-MM-DD, scope `national`
+or a force (any spelling in the alias table). The version-controlled registry is
+`pipelines/reference/breaks.csv`; events loaded this way join it in the `breaks` view.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from pipelines import reference
+from pipelines.sources.base import Canonical, SourceFormat, passed, reasons
+
+HEADER = ("event_date", "scope", "kind", "event", "event_source")
+KINDS = ("counting_rule_change", "records_system_change", "data_gap", "outcome_framework_change")
+
+
+def to_canonical(raw: pl.LazyFrame) -> Canonical:
+    scope = pl.col("scope").str.strip_chars()
+    lf = raw.with_columns(
+        pl.col("event_date").str.strip_chars().str.to_date("%Y-%m-%d", strict=False).alias("date"),
+        pl.when(scope.str.to_lowercase() == "national").then(pl.lit("national"))
+        .otherwise(reference.force_id_of(scope)).alias("resolved_scope"),
+    )
+    checks = [
+        (pl.col("date").is_null(), pl.format("'event_date' is '{}', not a date in YYYY-MM-DD form", pl.col("event_date").fill_null(""))),
+        (pl.col("resolved_scope").is_null(), pl.format("'scope' is '{}', neither 'national' nor a known force", pl.col("scope").fill_null(""))),
+        (~pl.col("kind").is_in(list(KINDS)).fill_null(False), pl.format(f"'kind' is '{{}}', not one of {', '.join(KINDS)}", pl.col("kind").fill_null(""))),
+        (pl.col("event").is_null(), pl.lit("'event' is empty: say what changed")),
+    ]
+    lf = lf.with_columns(passed(checks))
+    events = lf.filter(pl.col("passed"))
+    return Canonical(
+        tables={"core_breaks": events.select(
+            "file_name", "row_number", pl.col("date").alias("event_date"), pl.col("resolved_scope").alias("scope"),
+            "kind", "event", "event_source",
+        )},
+        loaded=events,
+        # Events are not counts: they supply no force-period to coverage.
+        coverage=events.select("file_name", pl.lit(None, pl.String).alias("force_id"), pl.lit(None, pl.Date).alias("period"),
+                               pl.lit(0, pl.Int64).alias("rows_supplied")).head(0),
+        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+    )
+
+
+FORMAT = SourceFormat(source="user_breaks", header=HEADER, to_canonical=to_canonical, national=False)
