@@ -336,3 +336,17 @@ def test_a_value_map_label_outside_the_ons_hierarchy_is_a_profile_error(tmp_path
     (tmp_path / "mps_categories.csv").write_text(original.replace(",Theft offences,Bicycle theft,", ",Theft,Bicycle theft,"), encoding="utf-8")
     with pytest.raises(force_export.ProfileError, match="'Theft' is not an ONS offence group label"):
         force_export.load_profile(tmp_path / "p.toml")
+
+
+def test_long_export_missing_a_mapped_column_is_a_clear_error_and_leaves_the_database(tmp_path: Path, db: Path) -> None:
+    load.ingest([EXAMPLE], db, progress=False)
+    before = db.read_bytes()
+    lines = EXAMPLE.read_text(encoding="utf-8").splitlines()
+    # Drop the offence code column: the export no longer matches its profile.
+    cut = [";".join(field for i, field in enumerate(line.split(";")) if i != 4) for line in lines]
+    bad = _write(tmp_path / "export_without_codes.csv", cut)
+    with pytest.raises(MalformedFileError) as caught:
+        load.ingest([bad], db, progress=False)
+    assert "export_without_codes.csv" in str(caught.value) and "line 1" in str(caught.value)
+    assert db.read_bytes() == before
+    assert not list(db.parent.glob("*.tmp-*"))
