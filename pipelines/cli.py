@@ -4,6 +4,7 @@
     crossforce info [--db FILE]                          what the database holds
     crossforce serve [--db FILE] [--port N]              the dashboard
     crossforce up [--port N]                             build the sample database if needed, then serve
+    crossforce divergence [--db FILE] [--format F] [--top N] [--peers P] ...   ranked findings
     crossforce dictionary [--check]                      write docs/data_dictionary.md from the schema
 
 The database defaults to $CROSSFORCE_DB, or `crossforce.duckdb` in the current folder.
@@ -17,9 +18,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
+from datetime import date
 
-from pipelines import load, schema
+import duckdb
+import polars as pl
+
+from pipelines import divergence, load, schema
 from pipelines.textfile import MalformedFileError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +117,58 @@ def cmd_up(args: argparse.Namespace) -> int:
     return _serve(db, args.port)
 
 
+def _window_overrides(con: duckdb.DuckDBPyConnection, start: str | None, end: str | None) -> dict[str, divergence.Window] | None:
+    if not start and not end:
+        return None
+    windows = {}
+    for (source,) in con.sql("select distinct source from recorded_crime union select distinct source from crime_outcomes").fetchall():
+        standard = divergence.standard_window(con, source)
+        if standard is None:
+            continue
+        first = date.fromisoformat(f"{start}-01") if start else standard.start
+        last = date.fromisoformat(f"{end}-01") if end else divergence._add_months(standard.end, -1)
+        step = divergence._months(standard.period_grain)
+        stop = divergence._add_months(last, step)
+        periods = max(1, (divergence._month_index(stop) - divergence._month_index(first)) // step)
+        windows[source] = divergence.Window(source, first, stop, standard.period_grain, periods)
+    return windows
+
+
+def cmd_divergence(args: argparse.Namespace) -> int:
+    if not args.db.exists():
+        print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
+        return 1
+    with duckdb.connect(str(args.db), read_only=True) as con:
+        on_demand = args.peers != "all" or args.indicators or args.start or args.end
+        if on_demand:
+            indicators = divergence.load_indicators(args.indicators)
+            peers = divergence.peer_groups(con, args.peers)
+            found = divergence.findings(con, indicators, peer_group=args.peers, peers=peers,
+                                        windows=_window_overrides(con, args.start, args.end))
+        else:
+            found = con.sql("select * from divergence order by rank nulls last").pl()
+    if found.height == 0:
+        print("no findings: load returns with at least three territorial forces first", file=sys.stderr)
+        return 1
+    if args.indicator:
+        found = found.filter(pl.col("indicator_id") == args.indicator)
+    if args.force:
+        found = found.filter(pl.col("force_id") == args.force)
+    if not args.all:
+        found = found.filter(pl.col("rank").is_not_null())
+    found = found.sort("rank", nulls_last=True).head(args.top)
+    if args.format == "csv":
+        sys.stdout.write(found.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(found.write_json() + "\n")
+    else:
+        for row in found.iter_rows(named=True):
+            rank = f"{row['rank']:>4}" if row["rank"] is not None else "   -"
+            print(f"{rank}  z {row['z']:+6.1f}  q {row['q_bh']:.1e}  {row['sentence']}" if row["q_bh"] is not None
+                  else f"{rank}  z {row['z']:+6.1f}  q    n/a  {row['sentence']}")
+    return 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     text = schema.data_dictionary()
     if args.check:
@@ -152,6 +208,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8501)
     p.set_defaults(func=cmd_up)
 
+    p = with_db(sub.add_parser("divergence", help="ranked findings: where each force's classification departs from its peers"))
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--top", type=int, default=20, help="how many findings (default 20)")
+    p.add_argument("--peers", default="all",
+                   help="benchmark: all (territorial forces), region, nearest (7 nearest by offence mix and population), or a CSV of group_id,force_id")
+    p.add_argument("--indicators", type=Path, help="a CSV of indicators with the columns of pipelines/reference/indicators.csv")
+    p.add_argument("--indicator", help="only this indicator_id")
+    p.add_argument("--force", help="only this force_id")
+    p.add_argument("--start", help="window start month, YYYY-MM (default: the standard window)")
+    p.add_argument("--end", help="window end month, YYYY-MM, inclusive")
+    p.add_argument("--all", action="store_true", help="include findings not ranked (small denominators)")
+    p.set_defaults(func=cmd_divergence)
+
     p = sub.add_parser("dictionary", help="write docs/data_dictionary.md from the schema")
     p.add_argument("--check", action="store_true", help="fail if the file is out of date instead of writing it")
     p.set_defaults(func=cmd_dictionary)
@@ -162,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (MalformedFileError, load.StaleDatabaseError, FileNotFoundError) as exc:
+    except (MalformedFileError, load.StaleDatabaseError, FileNotFoundError, ValueError) as exc:
         print(f"crossforce: {exc}", file=sys.stderr)
         return 2
 

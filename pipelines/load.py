@@ -23,7 +23,7 @@ import duckdb
 import polars as pl
 from tqdm import tqdm
 
-from pipelines import reference, schema
+from pipelines import divergence, reference, schema
 from pipelines.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return, source_scopes
 from pipelines.sources.base import Extracted, SourceFormat, extract
 from pipelines.textfile import TEXT_SUFFIXES, MalformedFileError, TextFile, open_text
@@ -244,6 +244,8 @@ def ingest(inputs: list[Path], db_path: Path, *, rebuild: bool = False, progress
             _create(con)
         try:
             report.loaded = _load_files(con, changed, {p.name: hashes[p] for p in changed}, progress)
+            # The findings depend on every file, so they are recomputed whenever any file changes.
+            divergence.materialise(con)
             con.execute("checkpoint")
         finally:
             con.close()

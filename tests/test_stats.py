@@ -1,0 +1,337 @@
+"""pipelines.stats: each statistic against numbers worked out independently, plus invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
+
+from pipelines.stats import (
+    binary_segmentation,
+    chow_test,
+    funnel,
+    homogeneity,
+    indirect_standardisation,
+    mix_divergence,
+    poisson_interval,
+    q_values,
+    two_sided_p,
+    wilson_interval,
+)
+
+Z95 = 1.959963984540054  # standard normal 97.5th percentile
+
+
+# --- Wilson -----------------------------------------------------------------------------------
+
+
+def test_wilson_matches_scipy_binomtest() -> None:
+    xs, ns = [0, 1, 3, 17, 50, 99, 100], [10, 10, 10, 40, 100, 100, 100]
+    lower, upper = wilson_interval(xs, ns)
+    for x, n, lo, hi in zip(xs, ns, lower, upper):
+        ci = stats.binomtest(x, n).proportion_ci(method="wilson")
+        assert (lo, hi) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+def test_wilson_by_hand_and_empty() -> None:
+    # x = 3, n = 10, z = 1.96: the quadratic-root form (2x + z² ± z√(z² + 4x(n − x)/n)) / (2(n + z²))
+    # = (6 + 3.8415 ± 1.96·√(3.8415 + 8.4)) / 27.683 = (9.8415 ± 6.8578) / 27.683 = (0.1078, 0.6032).
+    lower, upper = wilson_interval(3, 10)
+    assert (float(lower), float(upper)) == pytest.approx((0.10779, 0.60322), abs=1e-5)
+    lower, upper = wilson_interval([0], [0])
+    assert np.isnan(lower[0]) and np.isnan(upper[0])
+
+
+@given(st.integers(1, 10**6).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))), st.sampled_from([0.8, 0.95, 0.998]))
+def test_wilson_bounds_contain_the_share_and_lie_in_unit_interval(xn: tuple[int, int], confidence: float) -> None:
+    x, n = xn
+    lower, upper = wilson_interval(x, n, confidence)
+    assert 0 <= lower <= x / n <= upper <= 1
+
+
+# --- Funnel -----------------------------------------------------------------------------------
+
+
+def test_funnel_target_leaves_each_unit_out() -> None:
+    # Totals 60 / 400. Unit 0: (60 − 10)/(400 − 100) = 50/300; unit 1: 40/300; unit 2: 30/200.
+    result = funnel([10, 20, 30], [100, 100, 200])
+    assert result.target == pytest.approx([1 / 6, 2 / 15, 0.15])
+    # Pooled: 60/400 for everyone.
+    assert funnel([10, 20, 30], [100, 100, 200], exclude_self=False).target == pytest.approx([0.15] * 3)
+    # z for unit 0: (asin √0.1 − asin √(1/6)) · 2√100
+    assert result.z[0] == pytest.approx((math.asin(math.sqrt(0.1)) - math.asin(math.sqrt(1 / 6))) * 20)
+
+
+def test_funnel_phi_and_tau2_by_hand() -> None:
+    x, n = [5, 30, 12, 40, 25], [100, 200, 100, 200, 100]
+    result = funnel(x, n, exclude_self=False)
+    # Pooled share 112/700 = 0.16; z_i = (asin √p_i − asin √0.16) · 2√n_i.
+    target = math.asin(math.sqrt(0.16))
+    z = [(math.asin(math.sqrt(xi / ni)) - target) * 2 * math.sqrt(ni) for xi, ni in zip(x, n)]
+    assert result.z == pytest.approx(z)
+    # Winsorise: sort the 5 z's; the 10th percentile sits 0.1·(5 − 1) = 0.4 of the way from the
+    # 1st to the 2nd, the 90th 0.6 of the way from the 4th to the 5th; clip z to those two.
+    zs = sorted(z)
+    p10 = zs[0] + 0.4 * (zs[1] - zs[0])
+    p90 = zs[3] + 0.6 * (zs[4] - zs[3])
+    winsorised = [min(max(zi, p10), p90) for zi in z]
+    phi = sum(zi**2 for zi in winsorised) / 5
+    assert result.phi == pytest.approx(phi)
+    # w = 1/s² = 4n = (400, 800, 400, 800, 400): Σw = 2800,
+    # Σw² = 3·160,000 + 2·640,000 = 1,760,000, Σw²/Σw = 628.57.
+    tau2 = (5 * phi - 4) / (2800 - 1_760_000 / 2800)
+    assert phi > 1 and result.tau2 == pytest.approx(tau2)
+
+
+def test_funnel_phi_kept_below_one_and_empty_units_ignored() -> None:
+    # Identical shares: z = 0 everywhere, phi = 0, and tau2 floors at 0.
+    result = funnel([10, 20, 30, 0], [100, 200, 300, 0], exclude_self=False)
+    assert np.isnan(result.z[3])
+    assert result.phi == pytest.approx(0.0) and result.tau2 == 0.0
+
+
+def test_binomial_limit_by_hand() -> None:
+    # p = 0.3, n = 100: asin √0.3 = 0.579640, s = 1/(2·10) = 0.05, z·s = 0.097998.
+    # sin²(0.481641) = 0.214586 and sin²(0.677638) = 0.393072.
+    lower, upper = funnel([30, 30], [100, 100]).limits(100, 0.3, 0.95, "binomial")
+    assert (float(lower), float(upper)) == pytest.approx((0.214586, 0.393072), abs=1e-6)
+
+
+def overdispersed() -> tuple[list[int], list[int]]:
+    return [50, 300, 120, 400, 250, 80, 90], [1000, 2000, 1000, 2000, 1000, 500, 900]
+
+
+def test_overdispersed_limits_nest() -> None:
+    result = funnel(*overdispersed())
+    assert result.phi > 1 and result.tau2 > 0
+    # Additive half-width √(s² + τ²) beats √φ·s once φs² < s² + τ², i.e. n > (φ − 1)/(4τ²):
+    # τ² keeps the limits from closing in on large units. Below that the order flips.
+    crossover = (result.phi - 1) / (4 * result.tau2)
+    n = np.array([1.01, 2, 10, 100]) * crossover
+    widths = {model: np.subtract(*result.limits(n, 0.15, 0.998, model)[::-1]) for model in ("binomial", "multiplicative", "additive")}
+    assert np.all(widths["additive"] > widths["multiplicative"])
+    assert np.all(widths["multiplicative"] > widths["binomial"])
+    small = crossover / 2
+    assert np.subtract(*result.limits(small, 0.15, 0.998, "additive")[::-1]) < np.subtract(*result.limits(small, 0.15, 0.998, "multiplicative")[::-1])
+    # Adjusted z shrink towards 0 in the same way.
+    z = result.z
+    assert np.all(np.abs(result.z_adjusted("multiplicative")) < np.abs(z))
+    assert result.z_adjusted("multiplicative") == pytest.approx(z / math.sqrt(result.phi))
+    s = 1 / (2 * np.sqrt(overdispersed()[1]))
+    assert result.z_adjusted("additive") == pytest.approx(z * s / np.sqrt(s**2 + result.tau2))
+    with pytest.raises(ValueError, match="model"):
+        result.limits(n, 0.15, 0.95, "poisson")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.floats(0.0, 1.0),
+    st.integers(1, 10**5),
+    st.integers(1, 10**5),
+    st.sampled_from(["binomial", "multiplicative", "additive"]),
+    st.sampled_from([0.95, 0.998]),
+)
+def test_funnel_limits_widen_as_n_falls_and_stay_in_unit_interval(target: float, n1: int, n2: int, model: str, level: float) -> None:
+    small, large = sorted((n1, n2))
+    result = funnel(*overdispersed())
+    lo_small, hi_small = result.limits(small, target, level, model)
+    lo_large, hi_large = result.limits(large, target, level, model)
+    assert 0 <= lo_small <= lo_large + 1e-12 and hi_large <= hi_small + 1e-12 <= 1 + 1e-12
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 1000), st.integers(0, 1000)), min_size=2, max_size=10),
+    st.data(),
+)
+def test_funnel_target_ignores_the_units_own_count(pairs: list[tuple[int, int]], data: st.DataObject) -> None:
+    x = [min(a, b) for a, b in pairs]
+    n = [max(a, b) for a, b in pairs]
+    i = data.draw(st.integers(0, len(x) - 1))
+    changed = list(x)
+    changed[i] = data.draw(st.integers(0, n[i]))
+    before, after = funnel(x, n).target[i], funnel(changed, n).target[i]
+    assert (np.isnan(before) and np.isnan(after)) or before == pytest.approx(after)
+    finite = funnel(x, n).target[np.isfinite(funnel(x, n).target)]
+    assert np.all((finite >= 0) & (finite <= 1))
+
+
+# --- p-values and q-values --------------------------------------------------------------------
+
+
+def test_two_sided_p() -> None:
+    assert two_sided_p([0.0, Z95, -Z95, np.nan]) == pytest.approx([1.0, 0.05, 0.05, np.nan], nan_ok=True)
+
+
+def test_q_values_by_hand() -> None:
+    p = [0.01, 0.04, 0.03, 0.005, 0.20]
+    # BH: sorted p·m/rank = 0.005·5/1, 0.01·5/2, 0.03·5/3, 0.04·5/4, 0.2·5/5 = .025, .025, .05, .05, .2,
+    # already non-decreasing, so in input order:
+    bh = [0.025, 0.05, 0.05, 0.025, 0.2]
+    assert q_values(p) == pytest.approx(bh)
+    # BY multiplies by Σ_{i ≤ 5} 1/i = 137/60 and caps at 1.
+    assert q_values(p, "by") == pytest.approx([min(1.0, q * 137 / 60) for q in bh])
+    # nan stays nan and does not count as a test.
+    assert q_values([0.01, np.nan, 0.04]) == pytest.approx([0.02, np.nan, 0.04], nan_ok=True)
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30), st.randoms(use_true_random=False), st.sampled_from(["bh", "by"]))
+def test_q_values_at_least_p_and_order_free(p: list[float], rnd, method: str) -> None:
+    p_arr = np.array(p)
+    q = q_values(p_arr, method)
+    assert np.all(q >= p_arr - 1e-15)
+    order = np.arange(len(p))
+    rnd.shuffle(order)
+    unpermuted = np.empty_like(q)
+    unpermuted[order] = q_values(p_arr[order], method)
+    assert unpermuted == pytest.approx(q)
+
+
+# --- Mix divergence ---------------------------------------------------------------------------
+
+
+def test_jensen_shannon_by_hand() -> None:
+    # p = (½, ½), q = (1, 0), m = (¾, ¼).
+    # Category 0: ½·½·log₂(½/¾) + ½·1·log₂(1/¾) = −0.146241 + 0.207519 = 0.061278.
+    # Category 1: ½·½·log₂(½/¼) + 0 = 0.25.  JS = 0.311278, distance = √0.311278 = 0.557923.
+    result = mix_divergence([5, 5], [10, 0])
+    assert result.contributions == pytest.approx([0.061278, 0.25], abs=1e-6)
+    assert result.distance == pytest.approx(0.557923, abs=1e-6)
+    assert result.contributions.sum() == pytest.approx(result.distance**2)
+    assert mix_divergence([3, 3, 0], [5, 5, 0]).distance == pytest.approx(0.0)
+    assert mix_divergence([4, 0], [0, 7]).distance == pytest.approx(1.0)
+
+
+def test_contributions_non_negative_and_sum_to_divergence() -> None:
+    result = mix_divergence([30, 0, 12, 7, 1], [10, 40, 3, 0, 9], draws=50)
+    assert np.all(result.contributions >= 0)
+    assert result.contributions.sum() == pytest.approx(result.distance**2)
+
+
+def test_mix_divergence_calibration() -> None:
+    reference = np.array([5000, 3000, 1500, 500])
+    # A force exactly on the reference mix: distance 0, every draw is at least as far.
+    assert mix_divergence([500, 300, 150, 50], reference).p_value == 1.0
+    # A force drawn from the reference mix looks ordinary.
+    drawn = np.random.default_rng(7).multinomial(400, reference / reference.sum())
+    typical = mix_divergence(drawn, reference)
+    assert typical.p_value > 0.05 and typical.distance < typical.null_q95
+    # A force with the mix reversed is far outside the null.
+    unusual = mix_divergence([50, 150, 300, 500], reference)
+    assert unusual.p_value < 0.01 and unusual.distance > unusual.null_q95 > unusual.null_median
+
+
+# --- Homogeneity ------------------------------------------------------------------------------
+
+
+def test_homogeneity_2x2_by_hand() -> None:
+    table = [[20, 30], [40, 10]]
+    result = homogeneity(table)
+    # N = 100, rows (50, 50), columns (60, 40); χ² = N(ad − bc)²/(R1 R2 C1 C2)
+    # = 100·(200 − 1200)²/(50·50·60·40) = 1e8/6e6 = 16.667 on 1 dof.
+    assert result.chi2 == pytest.approx(100 / 6) and result.dof == 1
+    # Cell (0, 0): E = 50·60/100 = 30, (20 − 30)/√(30·(1 − 0.5)(1 − 0.6)) = −10/√6 = −4.0825,
+    # which is −√χ² as it must be for a 2×2 table.
+    assert result.adjusted_residuals[0, 0] == pytest.approx(-10 / math.sqrt(6))
+    assert result.adjusted_residuals[0, 0] == pytest.approx(-math.sqrt(result.chi2))
+    # Cramér's V = √(χ²/(N·(2 − 1))) = √0.16667 = 0.40825.
+    assert result.cramers_v == pytest.approx(math.sqrt(1 / 6))
+    assert result.p_value == pytest.approx(stats.chi2.sf(100 / 6, 1))
+
+
+def test_homogeneity_matches_scipy_and_drops_empty_rows_and_columns() -> None:
+    table = np.array([[20, 0, 30, 5], [0, 0, 0, 0], [40, 0, 10, 15], [12, 0, 9, 30]])
+    result = homogeneity(table)
+    kept = table[[0, 2, 3]][:, [0, 2, 3]]
+    reference = stats.chi2_contingency(kept, correction=False)
+    assert result.chi2 == pytest.approx(reference.statistic) and result.dof == reference.dof == 4
+    assert result.cramers_v == pytest.approx(stats.contingency.association(kept, method="cramer"))
+    assert result.adjusted_residuals.shape == table.shape
+    assert np.isnan(result.adjusted_residuals[1]).all() and np.isnan(result.adjusted_residuals[:, 1]).all()
+    assert np.isfinite(result.adjusted_residuals[np.ix_([0, 2, 3], [0, 2, 3])]).all()
+
+
+# --- Poisson and indirect standardisation -----------------------------------------------------
+
+
+def test_poisson_exact_limits_known_values() -> None:
+    lower, upper = poisson_interval([0, 10])
+    assert lower == pytest.approx([0.0, 4.795], abs=1e-3)
+    assert upper == pytest.approx([3.689, 18.390], abs=1e-3)  # 3.689 = −ln 0.025
+
+
+def test_indirect_standardisation_by_hand() -> None:
+    events = [[10, 5], [20, 10], [30, 30]]
+    exposure = [[100, 50], [200, 50], [300, 100]]
+    result = indirect_standardisation(events, exposure)
+    # Unit 0: others' rates 50/500 = 0.1 and 40/150; E = 100·0.1 + 50·40/150 = 23.333, O = 15.
+    # Unit 1: 40/400 = 0.1 and 35/150;          E = 20 + 50·35/150 = 31.667,          O = 30.
+    # Unit 2: 30/300 = 0.1 and 15/100 = 0.15;   E = 30 + 15 = 45,                      O = 60.
+    expected = [10 + 50 * 40 / 150, 20 + 50 * 35 / 150, 45]
+    assert result.observed == pytest.approx([15, 30, 60])
+    assert result.expected == pytest.approx(expected)
+    assert result.ratio == pytest.approx([15 / expected[0], 30 / expected[1], 60 / 45])
+    # Unit 2's limits: Garwood limits of 60 over E = 45.
+    assert result.lower[2] == pytest.approx(stats.chi2.ppf(0.025, 120) / 2 / 45)
+    assert result.upper[2] == pytest.approx(stats.chi2.ppf(0.975, 122) / 2 / 45)
+    # Without leaving out: rates 60/600 and 45/200, and expected counts add up to observed (105).
+    pooled = indirect_standardisation(events, exposure, exclude_self=False)
+    assert pooled.expected == pytest.approx([10 + 11.25, 20 + 11.25, 30 + 22.5])
+    assert pooled.expected.sum() == pytest.approx(105)
+
+
+# --- Breaks -----------------------------------------------------------------------------------
+
+
+def step_series(seed: int, n: int = 24, at: int = 12, step: float = 10.0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 1, n) + step * (np.arange(n) >= at)
+
+
+def test_chow_detects_a_known_step() -> None:
+    result = chow_test(step_series(seed=1), 12)
+    assert result.p_value < 1e-6
+    assert result.level_shift == pytest.approx(10, abs=2)
+
+
+def test_chow_quiet_without_a_break() -> None:
+    assert chow_test(step_series(seed=4, step=0.0), 12).p_value > 0.05
+
+
+def test_chow_matches_a_dummy_variable_regression() -> None:
+    # Second method: one regression with y = a + b t + c D + d D(t − 12), D = [t >= 12].
+    # c is the jump at the break, d the change in slope, and F compares with y = a + b t.
+    y = step_series(seed=2) + 0.3 * np.arange(24)
+    t = np.arange(24.0)
+    d = (t >= 12).astype(float)
+    full = np.column_stack([np.ones(24), t, d, d * (t - 12)])
+    coef, rss_full, *_ = np.linalg.lstsq(full, y, rcond=None)
+    _, rss_line, *_ = np.linalg.lstsq(full[:, :2], y, rcond=None)
+    f_stat = ((rss_line[0] - rss_full[0]) / 2) / (rss_full[0] / (24 - 4))
+    result = chow_test(y, 12)
+    assert result.f_stat == pytest.approx(f_stat)
+    assert result.level_shift == pytest.approx(coef[2])
+    assert result.slope_change == pytest.approx(coef[3])
+    assert math.isnan(chow_test(y, 2).f_stat) and math.isnan(chow_test(y, 22).p_value)
+
+
+def test_binary_segmentation_finds_the_break() -> None:
+    found = binary_segmentation(step_series(seed=3, n=60, at=25, step=3.0))
+    assert len(found) == 1
+    assert abs(found[0].index - 25) <= 1 and found[0].size == pytest.approx(3, abs=1)
+    assert found[0].p_value < 0.01
+
+
+def test_binary_segmentation_finds_two_breaks_and_respects_max() -> None:
+    y = step_series(seed=5, n=90, at=30, step=4.0) - 4.0 * (np.arange(90) >= 60)
+    found = binary_segmentation(y)
+    assert [b.index for b in found] == pytest.approx([30, 60], abs=1)
+    assert [round(b.size) for b in found] == [4, -4]
+    assert len(binary_segmentation(y, max_breaks=1)) == 1
+
+
+def test_binary_segmentation_quiet_on_noise() -> None:
+    assert binary_segmentation(np.random.default_rng(6).normal(0, 1, 100)) == []
