@@ -225,6 +225,7 @@ def compare(counts: pl.DataFrame, indicator: Indicator, window: Window, peers: d
 
 def _compare_arrays(counts: pl.DataFrame, indicator: Indicator, window: Window, forces: list[str], x: np.ndarray,
                     n: np.ndarray, ranked: np.ndarray, fit: stats.Funnel, target: np.ndarray, peer_group: str) -> pl.DataFrame:
+    ranked = ranked & np.isfinite(target)  # no peer with data: shown, not ranked
     share = x / n
     lower, upper = stats.wilson_interval(x, n)
     s = 1 / (2 * np.sqrt(n))
@@ -268,11 +269,13 @@ def _position(row: dict) -> str:
 def _sentence(row: dict, indicator: Indicator, window_note: str) -> str:
     name = _force_names().get(row["force_id"], row["force_id"])
     share = format(row["share"], ".1%")
+    if row["benchmark"] is None or not np.isfinite(row["benchmark"]):
+        return f"{name} {indicator.sentence.format(share=share)}; no comparable force supplied data for this window."
     text = f"{name} {indicator.sentence.format(share=share)}; comparable forces {row['benchmark']:.1%}; {_position(row)}"
     notes = []
     if row["periods_supplied"] < row["periods_expected"]:
         notes.append(f"{row['periods_supplied']} of {row['periods_expected']} periods supplied")
-    if not row["is_ranked"]:
+    if not row["is_ranked"] and row["denominator"] < indicator.min_denominator:
         notes.append(f"denominator {row['denominator']} is under {indicator.min_denominator}: shown, not ranked")
     if window_note:
         notes.append(window_note)
