@@ -461,7 +461,9 @@ def indicator_series(con: duckdb.DuckDBPyConnection, indicator: Indicator) -> pl
 
 def series_breaks(series: pl.DataFrame, indicator: Indicator, events: pl.DataFrame, min_points: int = 12) -> list[dict]:
     """Chow tests at the registered events in scope, and binary segmentation for the rest, per force."""
-    found = []
+    found: list[dict] = []
+    if series.height == 0:
+        return found
     for (force,), rows in series.group_by("force_id"):
         rows = rows.sort("period")
         if rows.height < min_points:
@@ -569,6 +571,8 @@ def materialise(con: duckdb.DuckDBPyConnection) -> None:
     for name, frame in tables.items():
         con.execute(f"delete from {name}")
         if frame.height:
+            # Undefined statistics (no peers, too few points) are stored as NULL, which SQL understands, not NaN.
+            frame = frame.with_columns(pl.col(pl.Float64).fill_nan(None))
             con.register("incoming", frame.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest()))
             try:
                 con.execute(f"insert into {name} by name select * from incoming")
