@@ -75,13 +75,22 @@ def discover(inputs: list[Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
     by_name: dict[str, Path] = {}
+    by_return: dict[str, Path] = {}
     for path in files:
+        # `X.csv` and `X.csv.gz` are the same return: loading both would count it twice.
+        variant = by_return.setdefault(_return_name(path.name), path)
+        if variant.name != path.name:
+            raise MalformedFileError(path, None, f"the same return as {variant} (one is compressed): give one of them")
         other = by_name.setdefault(path.name, path)
         # The same file reached twice (or a byte-identical copy, such as a sample of published data
         # beside the original) is one file; two different files may not share the name that keys the load.
         if other != path and other.resolve() != path.resolve() and _sha256(other) != _sha256(path):
             raise MalformedFileError(path, None, f"another input file has the same name ({other}); file names key the load")
     return list(by_name.values())
+
+
+def _return_name(file_name: str) -> str:
+    return file_name.removesuffix(".gz")
 
 
 def _sha256(path: Path) -> str:
@@ -165,7 +174,10 @@ def _extract_batch(paths: list[Path]) -> list[Extracted]:
 
 
 def _write_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, hashes: dict[str, str], started: datetime) -> list[FileResult]:
-    con.register("batch_files", pl.DataFrame({"file_name": [f.file_name for f in batch.files]}))
+    # A file replaces the rows of its earlier version, compressed or not (`X.csv` and `X.csv.gz`).
+    names = [f.file_name for f in batch.files]
+    variants = [_return_name(n) for n in names] + [_return_name(n) + ".gz" for n in names]
+    con.register("batch_files", pl.DataFrame({"file_name": sorted(set(names + variants))}))
     try:
         for table in schema.TABLES.values():
             if table.keyed_by_file and not table.is_view:

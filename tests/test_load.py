@@ -323,11 +323,6 @@ def test_identical_copies_in_two_folders_load_once(tmp_path, db):
     assert query(db, "select count(*) from core_police_uk__street_crimes") == [(2,)]
 
 
-@pytest.mark.xfail(strict=True,
-                   reason="BUG: the same return under two names (`.csv` and its `.csv.gz`) is loaded twice, since "
-                          "files are keyed by name only; recorded_crime and coverage then count it double. "
-                          "Detect inputs whose content (decompressed SHA-256) or force-month is already loaded "
-                          "from another file")
 def test_the_same_return_plain_and_gzipped_is_not_counted_twice(tmp_path, db):
     plain = write_street(tmp_path / "a" / "2021-04-durham-street.csv", durham("2021-04", 3))
     (tmp_path / "b").mkdir()
@@ -340,6 +335,17 @@ def test_the_same_return_plain_and_gzipped_is_not_counted_twice(tmp_path, db):
         return
     assert query(db, "select offence_count from recorded_crime where force_id = 'durham'") == [(3,)]
     assert query(db, "select rows_supplied from coverage where force_id = 'durham'") == [(3,)]
+
+
+def test_a_compressed_copy_loaded_later_replaces_the_plain_file(tmp_path, db):
+    plain = write_street(tmp_path / "a" / "2021-04-durham-street.csv", durham("2021-04", 3))
+    load.ingest([plain], db, progress=False)
+    packed = tmp_path / "b" / f"{plain.name}.gz"
+    packed.parent.mkdir()
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    load.ingest([packed], db, progress=False)
+    assert query(db, "select offence_count from recorded_crime where force_id = 'durham'") == [(3,)]
+    assert query(db, "select file_name from ingest_log") == [(packed.name,)]
 
 
 def test_the_same_file_given_twice_loads_once(tmp_path, db):
