@@ -113,22 +113,42 @@ def standard_window(con: duckdb.DuckDBPyConnection, source: str) -> Window | Non
     well_supplied = rows.filter(pl.col("forces") >= 22).sort("period")
     if well_supplied.height == 0:
         well_supplied = rows.sort("forces", "period")
-    last, grain = well_supplied.row(-1)[:2]
-    first = rows.filter(pl.col("period_grain") == grain)["period"].min()
+    grain = well_supplied.row(-1)[1]
     step = _months(grain)
+    changes = con.sql("""
+        select event_date, event from breaks
+        where scope = 'national' and kind = 'counting_rule_change' order by event_date
+    """).fetchall()
+
+    def changes_inside(start: date, end: date) -> list[tuple[date, str]]:
+        return [(d, e) for d, e in changes if start < d < end]
+
+    if step >= 12:
+        # A rolling year cannot be cut short: take the latest one that no national counting-rule
+        # change falls inside, or, if every one does, the latest with a note saying so.
+        candidates = [p for p in reversed(well_supplied.filter(pl.col("period_grain") == grain)["period"].to_list())]
+        clean = [p for p in candidates if not changes_inside(p, _add_months(p, step))]
+        chosen = clean[0] if clean else candidates[0]
+        window = Window(source, chosen, _add_months(chosen, step), grain, periods_expected=1)
+        if chosen != candidates[0]:
+            window.notes.append(f"latest rolling year without a counting-rule change inside it")
+        for _, event in changes_inside(window.start, window.end):
+            window.notes.append(f"this rolling year spans a counting-rule change: {event}")
+        return window
+
+    last = well_supplied.row(-1)[0]
+    first = rows.filter(pl.col("period_grain") == grain)["period"].min()
     end = _add_months(last, step)
     # Not before the source's first period: months no force could have supplied are not "missing".
-    start = max(_add_months(end, -max(WINDOW_MONTHS[grain], step)), first) if step < 12 else last
+    start = max(_add_months(end, -max(WINDOW_MONTHS[grain], step)), first)
+    inside = changes_inside(start, end)
+    if inside:
+        # Never compare across a national counting-rule change: start after the latest one in the window.
+        event_date, event = inside[-1]
+        start = _add_months(date(event_date.year, event_date.month, 1), 0 if event_date.day == 1 else 1)
     window = Window(source, start, end, grain, periods_expected=max(1, (_month_index(end) - _month_index(start)) // step))
-    # Never compare across a national counting-rule change: start after the latest one in the window.
-    for event_date, event in con.sql("""
-        select event_date, event from breaks
-        where scope = 'national' and kind = 'counting_rule_change' and event_date > $start and event_date < $end
-        order by event_date
-    """, params={"start": start, "end": end}).fetchall():
-        window.start = _add_months(date(event_date.year, event_date.month, 1), 0 if event_date.day == 1 else 1)
-        window.periods_expected = max(1, (_month_index(end) - _month_index(window.start)) // step)
-        window.notes.append(f"window starts {window.start:%b %Y}, after a counting-rule change: {event}")
+    if inside:
+        window.notes.append(f"window starts {start:%b %Y}, after a counting-rule change: {inside[-1][1]}")
     return window
 
 
@@ -255,6 +275,8 @@ def _compare_arrays(counts: pl.DataFrame, indicator: Indicator, window: Window, 
 
 def _position(row: dict) -> str:
     share = row["share"]
+    if row["benchmark"] is None or not np.isfinite(row["benchmark"]):
+        return "no benchmark: no peer supplied data"
     if share > row["limit998_od_upper"]:
         return "above the 99.8% overdispersed limit"
     if share < row["limit998_od_lower"]:
@@ -308,7 +330,8 @@ def findings(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], peer_g
     result = result.with_columns(
         pl.Series("q_bh", stats.q_values(p, "bh")),
         pl.Series("q_by", stats.q_values(p, "by")),
-        pl.when(pl.col("difference") > 0).then(pl.lit("above")).otherwise(pl.lit("below")).alias("direction"),
+        pl.when(pl.col("difference").is_nan() | pl.col("difference").is_null()).then(None)
+        .when(pl.col("difference") > 0).then(pl.lit("above")).otherwise(pl.lit("below")).alias("direction"),
     )
     sentences = [
         _sentence(row, by_id[row["indicator_id"]], "; ".join(windows[by_id[row["indicator_id"]].source].notes))
