@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from pipelines import reference, stats
+from pipelines import reference, schema, stats
 
 LEVELS = {"95%": 0.95, "99.8%": 0.998}
 # The model whose limits and z decide significance and ranking: with tens of thousands of crimes per
@@ -579,7 +579,8 @@ def peer_groups(con: duckdb.DuckDBPyConnection, kind: str, k: int = 7) -> dict[s
 
 
 def materialise(con: duckdb.DuckDBPyConnection) -> None:
-    """Recompute every divergence table for the standard indicators, mixes and peer group `all`."""
+    """Recompute every divergence table for the standard indicators, mixes and peer group `all`, and
+    refill the schema's other materialised tables (reconciliation)."""
     windows: dict[str, Window] = {}
     indicators = load_indicators()
     tables = {"divergence": findings(con, indicators, windows=windows)}
@@ -587,10 +588,17 @@ def materialise(con: duckdb.DuckDBPyConnection) -> None:
     ratios = [outcome_ratios(con, source, windows[source]) for source in ("police_uk_street",) if source in windows]
     tables["outcome_ratios"] = pl.concat([r for r in ratios if r.height]) if any(r.height for r in ratios) else pl.DataFrame()
     events = con.sql("select event_date, scope, event from breaks").pl()
-    breaks = []
+    breaks, all_series = [], []
     for indicator in indicators:
-        breaks += series_breaks(indicator_series(con, indicator), indicator, events)
+        series = indicator_series(con, indicator)
+        breaks += series_breaks(series, indicator, events)
+        if series.height:
+            all_series.append(series.select(pl.lit(indicator.indicator_id).alias("indicator_id"), "force_id", "period",
+                                            "numerator", "denominator"))
     tables["divergence_breaks"] = pl.DataFrame(breaks)
+    tables["divergence_series"] = pl.concat(all_series) if all_series else pl.DataFrame()
+    for statement in schema.refresh_statements():
+        con.execute(statement)
     for name, frame in tables.items():
         con.execute(f"delete from {name}")
         if frame.height:

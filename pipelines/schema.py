@@ -38,10 +38,13 @@ class Table:
     # Record-level tables hold millions of rows; an index on their key would double the load time,
     # so their key is declared here and checked by the tests instead of enforced by DuckDB.
     enforce_key: bool = True
+    # A derived table whose SQL is too slow to run on every read: created as a table and refilled
+    # from `view_sql` at the end of every load.
+    materialised: bool = False
 
     @property
     def is_view(self) -> bool:
-        return self.view_sql is not None
+        return self.view_sql is not None and not self.materialised
 
 
 _FIELDS = [
@@ -407,6 +410,13 @@ _TABLES = [
         ("outcome_group", "force_id", "window_start"),
     ),
     Table(
+        "divergence_series",
+        "Each standard indicator's numerator and denominator per force and period over its source's whole span (for trends and break tests).",
+        "one row per indicator, force and period",
+        ("indicator_id", "force_id", "period", "numerator", "denominator"),
+        ("indicator_id", "force_id", "period"),
+    ),
+    Table(
         "divergence_breaks",
         "Breaks in each force's indicator series: tested at every registered event in scope, and searched for elsewhere.",
         "one row per indicator, force, break date and kind",
@@ -539,6 +549,7 @@ _TABLES = [
         "one row per force, window, reconciliation group and source",
         ("force_id", "period", "period_grain", "reconciliation_group", "source", "offence_count", "periods_supplied",
          "periods_expected", "window_status", "reference_source", "reference_count", "ratio_to_reference"),
+        materialised=True,
         view_sql="""
             with grain_months as (
                 select * from (values ('month', 1), ('quarter', 3), ('rolling_year', 12), ('financial_year', 12)) as t(period_grain, months)
@@ -659,6 +670,11 @@ def create_statement(table: Table) -> str:
     return f"create table {table.name} (\n" + ",\n".join(columns) + "\n)"
 
 
+def refresh_statements() -> list[str]:
+    """Statements that refill every materialised table from its SQL (run at the end of a load)."""
+    return [f"delete from {t.name}; insert into {t.name} by name {t.view_sql.strip()}" for t in _TABLES if t.materialised]
+
+
 def ddl() -> list[str]:
     """Statements that create every table, then every view, in declaration order."""
     tables = [create_statement(t) for t in _TABLES if not t.is_view]
@@ -690,7 +706,7 @@ def data_dictionary() -> str:
     ]
     ordered = [t for t in _TABLES if t.is_view] + [t for t in _TABLES if not t.is_view]
     for table in ordered:
-        kind = "view" if table.is_view else "table"
+        kind = "view" if table.is_view else ("table, refilled at every load" if table.materialised else "table")
         lines += [f"## `{table.name}` ({kind})", "", table.description, "", f"Grain: {table.grain}."]
         if table.primary_key:
             lines.append(f"Primary key: {', '.join(f'`{c}`' for c in table.primary_key)}.")

@@ -1,0 +1,96 @@
+"""Benchmark: how long each dashboard page's queries take, cold (no Streamlit cache), on a database.
+
+Not a timed test: `python benchmarks/dashboard.py [--db FILE] [--repeat N]`. Builds the sample
+database in a temporary folder when no --db is given. Prints, per page, the median over N cold runs
+of the total time of that page's data calls, and each call's median, against the 300 ms budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# This file is named like the `dashboard` package; keep its folder off the import path.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+BUDGET_S = 0.300
+
+
+def pages(data) -> dict[str, list[tuple[str, callable]]]:
+    force = "metropolitan"
+    indicator = "ons_rec_vwi_of_vap"
+    return {
+        "overview": [("sources_loaded", data.sources_loaded),
+                     ("coverage", lambda: data.coverage("police_uk_street")),
+                     ("top findings", lambda: data.filtered_findings("all").head(10))],
+        "divergence": [("findings", lambda: data.filtered_findings("all")),
+                       ("indicator findings", lambda: data.filtered_findings("all", indicator_id=indicator, ranked_only=False)),
+                       ("mix cells", lambda: data.mix_categories("puk_crime_types")),
+                       ("homogeneity", data.homogeneity)],
+        "force": [("findings", lambda: data.filtered_findings("all", ranked_only=False)),
+                  ("mix cells", lambda: data.mix_categories("puk_crime_types")),
+                  ("mix distance", lambda: data.mix_distances("puk_crime_types")),
+                  ("outcome ratios", lambda: data.outcome_ratios("durham"))],
+        "trends": [("series", lambda: data.series(indicator)),
+                   ("peers band", lambda: data.peers_band(data.series(indicator), ["kent"])),
+                   ("events", data.events),
+                   ("breaks", lambda: data.detected_breaks(indicator))],
+        "reconciliation": [("reconciliation", lambda: data.reconciliation(force, "Violence and sexual offences")),
+                           ("missing months", lambda: data.missing_force_months(force))],
+        "workbench": [("saved query", lambda: data.run_sql(data.saved_queries()[0].sql,
+                                                           {p.name: p.default for p in data.saved_queries()[0].params}))],
+        "quality": [("ingest log", data.ingest_log), ("reasons", data.quarantine_reasons),
+                    ("quarantine", lambda: data.quarantine(""))],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    with tempfile.TemporaryDirectory() as tmp:
+        db = args.db
+        if db is None:
+            from pipelines import load
+            from pipelines.cli import SAMPLES_DIR
+
+            db = Path(tmp) / "samples.duckdb"
+            load.ingest([SAMPLES_DIR], db, progress=False)
+        os.environ["CROSSFORCE_DB"] = str(db)
+        import streamlit as st
+
+        from dashboard import data
+
+        worst = 0.0
+        for page, calls in pages(data).items():
+            totals, per_call = [], {name: [] for name, _ in calls}
+            for _ in range(args.repeat):
+                st.cache_data.clear()
+                st.cache_resource.clear()
+                data._connection(str(db), data._version())  # opening the file is not a page's query time
+                total = 0.0
+                for name, call in calls:
+                    started = time.perf_counter()
+                    call()
+                    elapsed = time.perf_counter() - started
+                    per_call[name].append(elapsed)
+                    total += elapsed
+                totals.append(total)
+            median = statistics.median(totals)
+            worst = max(worst, median)
+            detail = ", ".join(f"{name} {statistics.median(v) * 1000:.0f}" for name, v in per_call.items())
+            flag = "ok" if median <= BUDGET_S else "OVER BUDGET"
+            print(f"{page:15} {median * 1000:6.0f} ms  [{flag}]  ({detail} ms)")
+        print(f"slowest page: {worst * 1000:.0f} ms against a budget of {BUDGET_S * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
