@@ -155,7 +155,7 @@ _FIELDS = [
     Field("tau2", "DOUBLE", "Between-force variance τ² on the arcsine scale (additive random-effects funnel)."),
     Field("z_plain", "DOUBLE", "z-score under the plain binomial model (arcsine scale)."),
     Field("z", "DOUBLE", "z-score under the overdispersed (additive random-effects) model: what significance and ranking use."),
-    Field("p_value", "DOUBLE", "Two-sided p-value of `z`."),
+    Field("p_value", "DOUBLE", "p-value of the row's test: two-sided for `z` in `divergence`; the chi-square, calibration or break test elsewhere."),
     Field("q_bh", "DOUBLE", "Benjamini–Hochberg q-value across every ranked force × indicator compared together."),
     Field("q_by", "DOUBLE", "Benjamini–Yekutieli q-value (valid under dependence) across the same family."),
     Field("direction", "VARCHAR", "`above` or `below` the benchmark."),

@@ -1,0 +1,840 @@
+"""Chart builders: pure functions from a Polars frame to a Plotly figure, with no Streamlit and no DuckDB.
+
+Each function takes rows of one table or view (exactly its columns, or the subset named in its
+docstring) and promises a figure with:
+
+- a title that says what the chart shows, and a subtitle with what the reader needs to read it;
+- axis titles with units, worded from `pipelines.schema.describe` where it fits;
+- hover text with the exact numbers on every trace (customdata + hovertemplate); counts are kept
+  as raw numbers, values that may be empty are formatted here ("—" when empty);
+- the caller's `source_note` (publication and period) as an annotation under the plot, named
+  `SOURCE_NOTE` so that tests and pages can find it;
+- one palette across charts: red is "above" (more than peers or than expected), blue is "below",
+  grey is "within"; one colour per source; system fonts only, no external fonts or icons.
+
+Missing data is drawn as missing, never as zero: gaps break lines, missing force-months are a
+colour of their own, missing windows get a marker and a legend entry that says so.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from collections.abc import Iterable, Mapping
+from datetime import date
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from pipelines import schema, stats
+
+SOURCE_NOTE = "source_note"
+FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+
+INK = "#222222"
+MUTED = "#767676"
+PEERS = "#BDBDBD"
+PEERS_DARK = "#8C8C8C"
+ABOVE = "#B2182B"
+ABOVE_LIGHT = "#EF8A62"
+BELOW = "#2166AC"
+BELOW_LIGHT = "#67A9CF"
+WITHIN = "#8C8C8C"
+MISSING = "#D55E00"
+SUPPLIED = "#A6C8E0"
+
+# The `position` values of the divergence table, from highest to lowest, with their colours.
+POSITION_COLOURS = {
+    "above the 99.8% overdispersed limit": ABOVE,
+    "above the 95% overdispersed limit": ABOVE_LIGHT,
+    "within the overdispersed limits": WITHIN,
+    "below the 95% overdispersed limit": BELOW_LIGHT,
+    "below the 99.8% overdispersed limit": BELOW,
+}
+WITHIN_POSITION = "within the overdispersed limits"
+
+# Funnel limits: the overdispersed model decides significance, so it is drawn darker.
+LIMIT_STYLES = {
+    ("99.8%", "additive"): dict(color="#404040", width=1.6, dash="solid"),
+    ("95%", "additive"): dict(color="#404040", width=1.2, dash="dash"),
+    ("99.8%", "binomial"): dict(color="#A0A0A0", width=1.0, dash="solid"),
+    ("95%", "binomial"): dict(color="#A0A0A0", width=1.0, dash="dash"),
+}
+LEVELS = {"95%": 0.95, "99.8%": 0.998}
+MODEL_WORDS = {"additive": "overdispersed", "binomial": "plain binomial"}
+
+# Okabe–Ito colours (safe for colour-blind readers), for forces in a trend and for sources.
+QUALITATIVE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442"]
+SOURCE_COLOURS = {
+    "police_uk_street": "#0072B2",
+    "police_uk_outcomes": "#56B4E9",
+    "ons_rec_crime_pfa": "#E69F00",
+    "ons_pfa_tables": "#CC79A7",
+    "ho_recorded_crime_pfa": "#009E73",
+    "ho_recorded_crime_csp": "#8FBC8F",
+    "ho_outcomes": "#F0E442",
+    "force_export_records": "#000000",
+    "mps_borough_crime": "#882255",
+    "mps_ward_crime": "#999933",
+}
+GRAIN_ORDER = ("month", "quarter", "financial_year", "rolling_year")
+GRAIN_WORDS = {"month": "monthly", "quarter": "quarterly", "financial_year": "financial-year", "rolling_year": "rolling-year"}
+
+SHARE_TITLE = "Share, numerator ÷ denominator (%)"
+
+# --- shared helpers ---------------------------------------------------------------------------------
+
+
+def _require(frame: pl.DataFrame, columns: Iterable[str], chart: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{chart} needs the columns {missing}; the frame has {frame.columns}")
+
+
+def _name(force_id: str, names: Mapping[str, str] | None) -> str:
+    return (names or {}).get(force_id, force_id)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    return "—" if _missing(value) else f"{value * 100:.{digits}f}%"
+
+
+def _pp(value: float | None) -> str:
+    """A difference of proportions in percentage points, signed."""
+    return "—" if _missing(value) else f"{value * 100:+.2f} pp"
+
+
+def _num(value: float | None, spec: str = ".3g") -> str:
+    return "—" if _missing(value) else format(value, spec)
+
+
+def _count(value: float | None) -> str:
+    return "—" if _missing(value) else f"{int(value):,}"
+
+
+def _month(value: date | None) -> str:
+    return "—" if value is None else f"{value:%b %Y}"
+
+
+def _described(column: str) -> str:
+    """The schema's description of a column, as an axis phrase: no final stop, no backticks."""
+    text = schema.describe(column).rstrip(".").replace("`", "")
+    return text[:1].upper() + text[1:]
+
+
+def _humanise(label: str) -> str:
+    """`charged_summonsed` → `Charged summonsed`; labels with spaces are kept as they are."""
+    if " " in label:
+        return label
+    text = label.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def _share_format(values: Iterable[float | None]) -> str:
+    """Tick format for shares: whole percentages unless every share is small."""
+    finite = [v for v in values if not _missing(v)]
+    return ".1%" if finite and max(finite) < 0.05 else ".0%"
+
+
+def _source_colour(source: str, known: list[str]) -> str:
+    if source in SOURCE_COLOURS:
+        return SOURCE_COLOURS[source]
+    return QUALITATIVE[known.index(source) % len(QUALITATIVE)]
+
+
+def _wrap(text: str, width: int) -> str:
+    """Break text into lines of at most `width` characters for Plotly, which does not wrap text."""
+    lines = []
+    for paragraph in text.split("<br>"):
+        lines += textwrap.wrap(paragraph, width, break_long_words=False, break_on_hyphens=False) or [""]
+    return "<br>".join(lines)
+
+
+def _lines(text: str) -> int:
+    return text.count("<br>") + 1 if text else 0
+
+
+def _category_ticks(labels: list[str]) -> dict:
+    """Axis settings that show every category label, in the given order (Plotly thins crowded labels)."""
+    return dict(type="category", categoryorder="array", categoryarray=labels, tickmode="array", tickvals=labels,
+                ticktext=labels)
+
+
+def _finish(fig: go.Figure, title: str, subtitle: str, source_note: str, height: int = 520,
+            axis_block: int = 60, extra_top: int = 0) -> go.Figure:
+    """Title, fonts, margins, legend and the source note: the parts every chart shares.
+
+    `height` is the plot area's; margins are added for the wrapped title and subtitle (plus
+    `extra_top`, for subplot titles) and below for `axis_block`, the room (pixels) the x-axis
+    tick labels and title need, and the source note under them.
+    """
+    title, subtitle = _wrap(title, 95), _wrap(subtitle, 150)
+    note = _wrap(source_note, 160)
+    top = 28 + 24 * _lines(title) + 17 * _lines(subtitle) + extra_top
+    bottom = axis_block + 14 * _lines(note) + 22
+    fig.update_layout(
+        template="plotly_white",
+        title=dict(text=title, subtitle=dict(text=subtitle, font=dict(size=12.5, color=MUTED)), x=0.01, xanchor="left",
+                   yref="container", y=1, yanchor="top", pad=dict(t=14), font=dict(size=17)),
+        font=dict(family=FONT_FAMILY, size=13, color=INK),
+        hoverlabel=dict(font=dict(family=FONT_FAMILY), align="left"),
+        margin=dict(l=70, r=30, t=top, b=bottom),
+        height=height + top + bottom,
+        legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top", font=dict(size=12)),
+    )
+    fig.add_annotation(
+        name=SOURCE_NOTE, text=note, xref="paper", yref="paper", x=0, y=0, yshift=-axis_block,
+        xanchor="left", yanchor="top", showarrow=False, align="left", font=dict(size=11, color=MUTED),
+    )
+    return fig
+
+
+# --- funnel plot ---------------------------------------------------------------------------------------
+
+FUNNEL_COLUMNS = ("force_id", "numerator", "denominator", "share", "benchmark", "tau2", "z", "q_bh",
+                  "limit998_od_lower", "limit998_od_upper", "position", "is_ranked")
+
+
+# Legend order: the pooled share, the overdispersed limits (which decide significance), the plain ones.
+_LIMIT_RANKS = {("99.8%", "additive"): 2, ("95%", "additive"): 3, ("99.8%", "binomial"): 4, ("95%", "binomial"): 5}
+
+
+def funnel_curves(numerators: np.ndarray, denominators: np.ndarray, tau2: float, points: int = 150) -> dict:
+    """The funnel's limit curves around the pooled share of all the units given.
+
+    Returns `pooled`, the grid `n` (log-spaced from half the smallest denominator to 1.25 × the
+    largest, plus every unit's own denominator), and for each (level, model) a (lower, upper)
+    pair from `pipelines.stats.Funnel.limits`: the same formulas as the divergence table's
+    per-force limits, only centred on one pooled share rather than on each force's benchmark.
+    """
+    x = np.asarray(numerators, dtype=float)
+    n = np.asarray(denominators, dtype=float)
+    pooled = float(x.sum() / n.sum())
+    low, high = max(1.0, float(n.min()) / 2), float(n.max()) * 1.25
+    grid = np.unique(np.concatenate([np.geomspace(low, high, points), n]))
+    fit = stats.Funnel(target=np.array([pooled]), z=np.array([np.nan]), phi=np.nan, tau2=tau2, n=np.array([np.nan]))
+    limits = {}
+    for level_name, level in LEVELS.items():
+        for model in ("additive", "binomial"):
+            if model == "additive" and _missing(tau2):
+                continue
+            limits[(level_name, model)] = fit.limits(grid, pooled, level, model)
+    return {"pooled": pooled, "n": grid, "limits": limits}
+
+
+def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
+                names: Mapping[str, str] | None = None) -> go.Figure:
+    """One indicator's funnel plot: each force's share against its denominator.
+
+    `findings`: the `divergence` rows of one indicator, peer group and window, with at least
+    force_id, numerator, denominator, share, benchmark, tau2, z, q_bh, limit998_od_lower,
+    limit998_od_upper, position and is_ranked. Rows with no denominator are left out.
+
+    The curves are the 95% and 99.8% limits, plain binomial and overdispersed (additive, with the
+    table's τ²), around the pooled share of all the forces shown. Each force's own benchmark and
+    limits exclude the force, so they differ slightly from the curves: a force is labelled when it
+    lies outside the 99.8% overdispersed limits *at its own benchmark* (the table's columns), and
+    its hover shows those limits. Unranked forces (small denominators) are hollow.
+    """
+    _require(findings, FUNNEL_COLUMNS, "funnel_plot")
+    rows = findings.filter((pl.col("denominator") > 0) & pl.col("share").is_not_null()).sort("denominator")
+    if "indicator_id" in rows.columns and rows["indicator_id"].n_unique() > 1:
+        raise ValueError("funnel_plot draws one indicator: filter the findings to one indicator_id first")
+    fig = go.Figure()
+    fig.update_xaxes(type="log", title_text=f"Denominator: {_described('denominator').lower()} (count, log scale)")
+    fig.update_yaxes(title_text=SHARE_TITLE, tickformat=_share_format(rows["share"].to_list()))
+    if rows.height == 0:
+        return _finish(fig, f"{indicator_label}: no force has a denominator in this window", "", source_note, height=440)
+
+    tau2_values = rows["tau2"].drop_nulls().drop_nans()
+    tau2 = float(tau2_values[0]) if tau2_values.len() else float("nan")
+    curves = funnel_curves(rows["numerator"].to_numpy(), rows["denominator"].to_numpy(), tau2)
+    pooled, grid = curves["pooled"], curves["n"]
+
+    for (level_name, model), (lower, upper) in curves["limits"].items():
+        words = MODEL_WORDS[model]
+        gap = [None]
+        fig.add_trace(go.Scatter(
+            x=[*grid, *gap, *grid], y=[*lower, *gap, *upper], mode="lines", line=LIMIT_STYLES[(level_name, model)],
+            name=_wrap(f"{level_name} limits, {words}, around the pooled share", 30),
+            legendgroup=f"{level_name}-{model}", connectgaps=False, legendrank=_LIMIT_RANKS[(level_name, model)],
+            customdata=[[lo, hi] for lo, hi in zip(lower, upper)] + [[None, None]] + [[lo, hi] for lo, hi in zip(lower, upper)],
+            hovertemplate=(f"{level_name} limits, {words}, around the pooled share of all forces shown "
+                           f"({pooled:.2%})<br>Denominator %{{x:,.0f}}: %{{customdata[0]:.2%}} to %{{customdata[1]:.2%}}<extra></extra>"),
+        ))
+    fig.add_trace(go.Scatter(
+        x=[grid[0], grid[-1]], y=[pooled, pooled], mode="lines", line=dict(color=INK, width=1.5),
+        name=_wrap("Pooled share of all forces shown", 30), legendrank=1,
+        customdata=[[int(rows["numerator"].sum()), int(rows["denominator"].sum())]] * 2,
+        hovertemplate=(f"Pooled share of all {rows.height} forces shown: {pooled:.2%}"
+                       "<br>%{customdata[0]:,} of %{customdata[1]:,}<extra></extra>"),
+    ))
+
+    rows = rows.with_columns(_outside_998().alias("_outside"), pl.col("position").fill_null(WITHIN_POSITION))
+    for position, colour in _positions_present(rows):
+        part = rows.filter(pl.col("position") == position)
+        labels = [_name(f, names) if out else "" for f, out in zip(part["force_id"], part["_outside"])]
+        fig.add_trace(go.Scatter(
+            x=part["denominator"].to_list(), y=part["share"].to_list(), mode="markers+text",
+            name=_wrap(position[:1].upper() + position[1:], 30), text=labels, textposition="top center",
+            textfont=dict(size=11, color=colour),
+            marker=dict(color=colour, size=9, line=dict(color=colour, width=1.5),
+                        symbol=["circle" if r else "circle-open" for r in part["is_ranked"]]),
+            customdata=[
+                [_name(r["force_id"], names), r["numerator"], r["denominator"], r["share"], _pct(r["benchmark"]),
+                 _pp(None if _missing(r["benchmark"]) else r["share"] - r["benchmark"]),
+                 _pct(r["limit998_od_lower"]), _pct(r["limit998_od_upper"]), _num(r["z"], ".2f"), _num(r["q_bh"], ".3g"),
+                 r["position"], "ranked" if r["is_ranked"] else "shown, not ranked (small denominator)"]
+                for r in part.iter_rows(named=True)
+            ],
+            hovertemplate=("<b>%{customdata[0]}</b><br>Share: %{customdata[3]:.2%} (%{customdata[1]:,} of %{customdata[2]:,})"
+                           "<br>Benchmark (peers, force excluded): %{customdata[4]} (difference %{customdata[5]})"
+                           "<br>99.8% overdispersed limits at its benchmark: %{customdata[6]} to %{customdata[7]}"
+                           "<br>z (overdispersed): %{customdata[8]}; q (BH): %{customdata[9]}"
+                           "<br>%{customdata[10]}; %{customdata[11]}<extra></extra>"),
+        ))
+
+    od_words = "no overdispersed limits (τ² undefined)" if _missing(tau2) else f"overdispersed limits add τ² = {tau2:.3g}"
+    subtitle = (f"Curves: limits around the pooled share of all {rows.height} forces ({pooled:.1%}); {od_words}. "
+                "Labelled: outside the 99.8% overdispersed limits at its own benchmark. Hollow: not ranked.")
+    return _finish(fig, f"{indicator_label}: each force's share against its denominator", subtitle, source_note, height=440)
+
+
+def _outside_998() -> pl.Expr:
+    """True where the share lies outside the force's own 99.8% overdispersed limits (null limits: False)."""
+    return ((pl.col("share") > pl.col("limit998_od_upper")) | (pl.col("share") < pl.col("limit998_od_lower"))).fill_null(False)
+
+
+def _positions_present(rows: pl.DataFrame) -> list[tuple[str, str]]:
+    """(position, colour) for each position in the rows, known positions first in their fixed order."""
+    present = rows["position"].fill_null(WITHIN_POSITION).unique().to_list()
+    known = [(p, c) for p, c in POSITION_COLOURS.items() if p in present]
+    return known + [(p, WITHIN) for p in sorted(present) if p not in POSITION_COLOURS]
+
+
+# --- caterpillar plot ----------------------------------------------------------------------------------
+
+CATERPILLAR_COLUMNS = ("force_id", "numerator", "denominator", "share", "share_lower", "share_upper", "benchmark", "position")
+
+
+def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
+                     names: Mapping[str, str] | None = None) -> go.Figure:
+    """Every force's share with its 95% Wilson interval, sorted from lowest (bottom) to highest (top).
+
+    `findings`: `divergence` rows of one indicator with at least force_id, numerator, denominator,
+    share, share_lower, share_upper, benchmark and position. Points are coloured by `position`;
+    each force's benchmark (its peers' pooled share, force excluded) is a tick on its row.
+    """
+    _require(findings, CATERPILLAR_COLUMNS, "caterpillar_plot")
+    rows = (findings.filter(pl.col("share").is_not_null())
+            .with_columns(pl.col("force_id").map_elements(lambda f: _name(f, names), return_dtype=pl.String).alias("_name"),
+                          pl.col("position").fill_null(WITHIN_POSITION))
+            .sort("share", "_name"))
+    fig = go.Figure()
+    for position, colour in _positions_present(rows):
+        part = rows.filter(pl.col("position") == position)
+        fig.add_trace(go.Scatter(
+            x=part["share"].to_list(), y=part["_name"].to_list(), mode="markers", name=_wrap(position[:1].upper() + position[1:], 30),
+            marker=dict(color=colour, size=8),
+            error_x=dict(type="data", symmetric=False, color=colour, thickness=1.5, width=0,
+                         array=(part["share_upper"] - part["share"]).to_list(),
+                         arrayminus=(part["share"] - part["share_lower"]).to_list()),
+            customdata=[[r["numerator"], r["denominator"], _pct(r["share_lower"]), _pct(r["share_upper"]),
+                         _pct(r["benchmark"]), r["position"]] for r in part.iter_rows(named=True)],
+            hovertemplate=("<b>%{y}</b><br>Share: %{x:.2%} (%{customdata[0]:,} of %{customdata[1]:,})"
+                           "<br>95% Wilson interval: %{customdata[2]} to %{customdata[3]}"
+                           "<br>Benchmark (peers, force excluded): %{customdata[4]}<br>%{customdata[5]}<extra></extra>"),
+        ))
+    marked = rows.filter(pl.col("benchmark").is_not_null())
+    fig.add_trace(go.Scatter(
+        x=marked["benchmark"].to_list(), y=marked["_name"].to_list(), mode="markers",
+        name=_wrap("Benchmark: peers' pooled share, force excluded", 30),
+        marker=dict(symbol="line-ns-open", size=14, color=INK, line=dict(width=2, color=INK)),
+        hovertemplate="<b>%{y}</b><br>Benchmark (peers' pooled share, force excluded): %{x:.2%}<extra></extra>",
+    ))
+    order = rows["_name"].to_list()
+    fig.update_yaxes(title_text="Force (sorted by share)", **_category_ticks(order))
+    fig.update_xaxes(title_text=f"{SHARE_TITLE}, with its 95% Wilson interval",
+                     tickformat=_share_format(rows["share_upper"].to_list()))
+    return _finish(fig, f"{indicator_label}: forces ranked by share, with 95% intervals",
+                   "Colour: where the share sits against the overdispersed funnel limits. Tick: each force's benchmark.",
+                   source_note, height=max(300, 18 * rows.height + 40))
+
+
+# --- residual heatmap -----------------------------------------------------------------------------------
+
+HEATMAP_COLUMNS = ("force_id", "category", "adjusted_residual", "share", "reference_share")
+
+
+def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: str,
+                     names: Mapping[str, str] | None = None, cap: float = 10.0) -> go.Figure:
+    """Forces × categories of one mix, coloured by the adjusted standardised residual of the
+    chi-square homogeneity test (red: more than a common mix predicts; blue: fewer).
+
+    `mix_categories`: `divergence_mix_categories` rows of one mix and window, with at least
+    force_id, category, adjusted_residual, share and reference_share. The colour scale is centred on
+    0 and stops at ±`cap` (the hover keeps the exact value); a force × category the table lacks is
+    an empty cell (z is None). Forces are sorted by name, categories by their peers' share.
+    """
+    _require(mix_categories, HEATMAP_COLUMNS, "residual_heatmap")
+    if mix_categories.select("force_id", "category").is_duplicated().any():
+        raise ValueError("residual_heatmap draws one mix and window: a force × category appears twice")
+    rows = mix_categories
+    forces = sorted(rows["force_id"].unique().to_list(), key=lambda f: _name(f, names))
+    categories = (rows.group_by("category").agg(pl.col("reference_share").mean())
+                  .sort(["reference_share", "category"], descending=[True, False], nulls_last=True)["category"].to_list())
+    cells = {(r["force_id"], r["category"]): r for r in rows.iter_rows(named=True)}
+    x_labels = [_wrap(_humanise(c), 12) for c in categories]
+    y_labels = [_name(f, names) for f in forces]
+    z, customdata = [], []
+    for force in forces:
+        z_row, data_row = [], []
+        for category in categories:
+            cell = cells.get((force, category))
+            value = None if cell is None or _missing(cell["adjusted_residual"]) else float(cell["adjusted_residual"])
+            z_row.append(value)
+            data_row.append([_num(value, ".2f"), _pct(cell["share"]) if cell else "—",
+                             _pct(cell["reference_share"]) if cell else "—"])
+        z.append(z_row)
+        customdata.append(data_row)
+    fig = go.Figure(go.Heatmap(
+        z=z, x=x_labels, y=y_labels, customdata=customdata,
+        colorscale="RdBu_r", zmid=0, zmin=-cap, zmax=cap, xgap=1, ygap=1, hoverongaps=True,
+        colorbar=dict(title=dict(text=f"Adjusted<br>residual<br>(colour capped<br>at ±{cap:g})"), tickvals=[-cap, -3, 0, 3, cap],
+                      ticktext=[f"≤ −{cap:g}", "−3", "0", "3", f"≥ {cap:g}"]),
+        name="Adjusted residual",
+        hovertemplate=("<b>%{y}</b> · %{x}<br>Adjusted residual: %{customdata[0]}"
+                       "<br>Force's share: %{customdata[1]}; peers' share (force excluded): %{customdata[2]}<extra></extra>"),
+    ))
+    fig.update_yaxes(title_text="Force", autorange="reversed", **_category_ticks(y_labels))
+    fig.update_xaxes(title_text="Category of the mix", tickangle=0, **_category_ticks(x_labels))
+    subtitle = (f"{_described('adjusted_residual')}: about N(0, 1) if every force had the same mix. "
+                f"Red: more than that predicts; blue: fewer. Colours stop at ±{cap:g}; hover shows the exact value; blank: no data.")
+    label_lines = max((_lines(x) for x in x_labels), default=1)
+    return _finish(fig, f"{mix_label}: where each force's mix departs from a common mix", subtitle, source_note,
+                   height=max(300, 18 * len(forces)), axis_block=45 + 16 * label_lines)
+
+
+# --- spine chart --------------------------------------------------------------------------------------
+
+SPINE_COLUMNS = ("indicator_id", "force_id", "numerator", "denominator", "share", "benchmark", "z", "q_bh", "position")
+
+
+def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, force_name: str, source_note: str,
+                indicator_labels: Mapping[str, str] | None = None, q_threshold: float = 0.05) -> go.Figure:
+    """One force against its peers on every indicator, in the style of a Fingertips spine chart.
+
+    `findings_for_force`: the force's `divergence` rows (one per indicator) with at least
+    indicator_id, force_id, numerator, denominator, share, benchmark, z, q_bh and position.
+    `all_findings`: `divergence` rows of every force for the same indicators (indicator_id,
+    force_id, share); the force's own rows are left out of its peers.
+
+    Each row is scaled on its own: 0 is the force's benchmark (its peers' pooled share, force
+    excluded) and ±1 the furthest of the peers' range and the force. Bars: the other forces'
+    lowest–highest share and their 25th–75th percentiles (linear interpolation). Marker: the
+    force, filled when q_bh < `q_threshold` and outside the overdispersed limits, hollow otherwise,
+    coloured by `position` (ink when within the limits, so that it shows on the grey bars). The hover gives every share unscaled.
+    """
+    _require(findings_for_force, SPINE_COLUMNS, "spine_chart")
+    _require(all_findings, ("indicator_id", "force_id", "share"), "spine_chart")
+    labels = indicator_labels or {}
+    bars, force_points = [], []
+    for r in findings_for_force.iter_rows(named=True):
+        label = _wrap(labels.get(r["indicator_id"], r["indicator_id"]), 65)
+        peers = (all_findings.filter((pl.col("indicator_id") == r["indicator_id"]) & (pl.col("force_id") != r["force_id"]))
+                 ["share"].drop_nulls().drop_nans().to_numpy())
+        if peers.size == 0 or _missing(r["share"]):
+            continue
+        lowest, q25, median, q75, highest = np.quantile(peers, [0, 0.25, 0.5, 0.75, 1])
+        centre = r["benchmark"] if not _missing(r["benchmark"]) else float(median)
+        scale = max(abs(lowest - centre), abs(highest - centre), abs(r["share"] - centre)) or 1.0
+        bars.append(dict(label=label, lo=(lowest - centre) / scale, hi=(highest - centre) / scale,
+                         q25=(q25 - centre) / scale, q75=(q75 - centre) / scale,
+                         data=[label, str(peers.size), _pct(lowest), _pct(q25), _pct(median), _pct(q75), _pct(highest),
+                               _pct(r["benchmark"])]))
+        significant = (not _missing(r["q_bh"]) and r["q_bh"] < q_threshold
+                       and r["position"] is not None and r["position"] != WITHIN_POSITION)
+        force_points.append(dict(
+            label=label, x=(r["share"] - centre) / scale, significant=significant,
+            # Grey markers would vanish on the grey bars: "within" is drawn in ink here.
+            colour=INK if (r["position"] or WITHIN_POSITION) == WITHIN_POSITION else POSITION_COLOURS.get(r["position"], INK),
+            data=[label, r["numerator"], r["denominator"], r["share"], _pct(r["benchmark"]),
+                  _pp(None if _missing(r["benchmark"]) else r["share"] - r["benchmark"]), _num(r["z"], ".2f"),
+                  _num(r["q_bh"], ".3g"), r["position"] or "—"],
+        ))
+    fig = go.Figure()
+    peer_hover = ("<b>%{customdata[0]}</b><br>Other forces (%{customdata[1]}): lowest %{customdata[2]}, "
+                  "25th percentile %{customdata[3]}, median %{customdata[4]}, 75th percentile %{customdata[5]}, "
+                  "highest %{customdata[6]}<br>Benchmark (peers' pooled share, force excluded): %{customdata[7]}<extra></extra>")
+    fig.add_trace(go.Bar(
+        y=[b["label"] for b in bars], x=[b["hi"] - b["lo"] for b in bars], base=[b["lo"] for b in bars],
+        orientation="h", marker=dict(color=PEERS), width=0.55, name=_wrap("Other forces: lowest to highest share", 30),
+        customdata=[b["data"] for b in bars], hovertemplate=peer_hover,
+    ))
+    fig.add_trace(go.Bar(
+        y=[b["label"] for b in bars], x=[b["q75"] - b["q25"] for b in bars], base=[b["q25"] for b in bars],
+        orientation="h", marker=dict(color=PEERS_DARK), width=0.55, name=_wrap("Other forces: 25th to 75th percentile", 30),
+        customdata=[b["data"] for b in bars], hovertemplate=peer_hover,
+    ))
+    force_hover = (f"<b>{force_name}</b>: %{{customdata[0]}}<br>Share: %{{customdata[3]:.2%}} (%{{customdata[1]:,}} of %{{customdata[2]:,}})"
+                   "<br>Benchmark (peers, force excluded): %{customdata[4]} (difference %{customdata[5]})"
+                   "<br>z (overdispersed): %{customdata[6]}; q (BH): %{customdata[7]}<br>%{customdata[8]}<extra></extra>")
+    for significant, name in ((True, f"{force_name}: significant (q < {q_threshold:g}, outside the overdispersed limits)"),
+                              (False, f"{force_name}: not significant")):
+        points = [p for p in force_points if p["significant"] is significant]
+        fig.add_trace(go.Scatter(
+            y=[p["label"] for p in points], x=[p["x"] for p in points], mode="markers", name=_wrap(name, 30),
+            # Hollow = a white fill inside the coloured ring, so that the bars do not show through.
+            marker=dict(size=12, symbol="circle", color=[p["colour"] if significant else "white" for p in points],
+                        line=dict(width=2, color=[p["colour"] for p in points])),
+            customdata=[p["data"] for p in points], hovertemplate=force_hover,
+        ))
+    fig.add_vline(x=0, line=dict(color=INK, width=1.5))
+    order = [b["label"] for b in bars]
+    fig.update_layout(barmode="overlay")
+    fig.update_yaxes(title_text="Indicator", autorange="reversed", tickfont=dict(size=11.5), **_category_ticks(order))
+    fig.update_xaxes(title_text="Position against the benchmark (0), scaled per indicator: the furthest value is at ±1",
+                     range=[-1.15, 1.15], tickvals=[-1, -0.5, 0, 0.5, 1], ticktext=["lower", "", "benchmark", "", "higher"],
+                     zeroline=False)
+    subtitle = ("Bars: the other forces' shares (light: lowest to highest; dark: middle half). "
+                "Filled marker: significant; colour: position against the overdispersed funnel limits. Hover for the shares.")
+    return _finish(fig, f"{force_name} against the other forces on every indicator", subtitle, source_note,
+                   height=max(260, len(order) * (16 + 14 * max((_lines(label) for label in order), default=1))))
+
+
+# --- mix contributions --------------------------------------------------------------------------------
+
+CONTRIBUTION_COLUMNS = ("category", "share", "reference_share", "contribution")
+
+
+def mix_contributions(mix_categories_for_force: pl.DataFrame, mix_label: str, force_name: str,
+                      source_note: str) -> go.Figure:
+    """A force's mix against its peers' mix, and each category's part in the Jensen–Shannon distance.
+
+    `mix_categories_for_force`: `divergence_mix_categories` rows of one force, mix and window, with
+    at least category, share, reference_share and contribution. The terms sum to distance², so the
+    right panel shows each as a percentage of that sum; red where the force's share is higher than
+    its peers', blue where lower. Categories are sorted by contribution, largest at the top.
+    """
+    _require(mix_categories_for_force, CONTRIBUTION_COLUMNS, "mix_contributions")
+    rows = mix_categories_for_force.sort(["contribution", "category"], descending=[True, False], nulls_last=True)
+    total = float(rows["contribution"].fill_nan(None).sum() or 0.0)
+    distance = math.sqrt(total)
+    labels = [_wrap(_humanise(c), 30) for c in rows["category"]]
+    data = [[r["share"], r["reference_share"], _pp(r["share"] - r["reference_share"]), _num(r["contribution"], ".3g"),
+             _pct(r["contribution"] / total if total > 0 else None, 1)]
+            for r in rows.iter_rows(named=True)]
+    hover = ("<b>%{y}</b><br>" + force_name + ": %{customdata[0]:.2%}; peers (force excluded): %{customdata[1]:.2%} "
+             "(difference %{customdata[2]})<br>Term in the divergence: %{customdata[3]} (%{customdata[4]} of distance²)<extra></extra>")
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.04)
+    fig.add_trace(go.Bar(y=labels, x=rows["share"].to_list(), orientation="h", name=force_name,
+                         marker=dict(color=INK), customdata=data, hovertemplate=hover), row=1, col=1)
+    fig.add_trace(go.Bar(y=labels, x=rows["reference_share"].to_list(), orientation="h", name=_wrap("Peers' pooled mix (force excluded)", 30),
+                         marker=dict(color=PEERS), customdata=data, hovertemplate=hover), row=1, col=1)
+    percent = [(c / total if total > 0 and not _missing(c) else None) for c in rows["contribution"]]
+    fig.add_trace(go.Bar(
+        y=labels, x=percent, orientation="h", name=_wrap("Part of the distance (red: force higher; blue: lower)", 30),
+        marker=dict(color=[ABOVE if (s or 0) > (q or 0) else BELOW for s, q in zip(rows["share"], rows["reference_share"])]),
+        customdata=data, hovertemplate=hover,
+    ), row=1, col=2)
+    fig.update_layout(barmode="group", bargap=0.25)
+    fig.update_yaxes(title_text="Category", autorange="reversed", row=1, col=1, **_category_ticks(labels))
+    fig.update_xaxes(title_text="Share of the mix's total (%)", tickformat=_share_format(rows["share"].to_list()), row=1, col=1)
+    fig.update_xaxes(title_text="Part of the divergence (% of distance²)", tickformat=".0%", row=1, col=2)
+    subtitle = (f"Jensen–Shannon distance {distance:.4f} (base 2, 0 = same mix, 1 = no overlap). "
+                f"{_described('contribution')}.")
+    return _finish(fig, f"{force_name}: {mix_label}, against its peers", subtitle, source_note,
+                   height=max(240, 40 * len(labels)))
+
+
+# --- outcome ratios -----------------------------------------------------------------------------------
+
+RATIO_COLUMNS = ("outcome_group", "observed", "expected", "standardised_ratio", "ratio_lower", "ratio_upper")
+
+
+def outcome_ratio_plot(ratios_for_force: pl.DataFrame, force_name: str, source_note: str) -> go.Figure:
+    """A force's case-mix adjusted outcome ratios (observed ÷ expected) with exact 95% limits.
+
+    `ratios_for_force`: `outcome_ratios` rows of one force and window, with at least outcome_group,
+    observed, expected, standardised_ratio, ratio_lower and ratio_upper. Log scale, reference line
+    at 1. Red: limits wholly above 1; blue: wholly below; grey: consistent with the case mix.
+    Groups with no expected count (nothing to compare) are named in the subtitle, not drawn.
+    """
+    _require(ratios_for_force, RATIO_COLUMNS, "outcome_ratio_plot")
+    rows = ratios_for_force.with_columns(pl.col(pl.Float64).fill_nan(None)).sort("outcome_group")
+    usable = rows.filter(pl.col("standardised_ratio").is_not_null() & (pl.col("standardised_ratio") > 0))
+    left_out = [_humanise(g) for g in rows.filter(~pl.col("outcome_group").is_in(usable["outcome_group"].to_list()))["outcome_group"]]
+    order = [_humanise(g) for g in usable["outcome_group"]]
+    fig = go.Figure()
+    kinds = (("more than expected (95% limits above 1)", ABOVE, pl.col("ratio_lower") > 1),
+             ("fewer than expected (95% limits below 1)", BELOW, pl.col("ratio_upper") < 1),
+             ("consistent with the case mix", WITHIN, ~((pl.col("ratio_lower") > 1) | (pl.col("ratio_upper") < 1)).fill_null(False)))
+    for words, colour, condition in kinds:
+        part = usable.filter(condition)
+        if part.height == 0:
+            continue
+        fig.add_trace(go.Scatter(
+            x=part["standardised_ratio"].to_list(), y=[_humanise(g) for g in part["outcome_group"]], mode="markers",
+            name=_wrap(words[:1].upper() + words[1:], 30), marker=dict(color=colour, size=10),
+            error_x=dict(type="data", symmetric=False, color=colour, thickness=1.5, width=4,
+                         array=(part["ratio_upper"] - part["standardised_ratio"]).to_list(),
+                         arrayminus=(part["standardised_ratio"] - part["ratio_lower"]).to_list()),
+            customdata=[[_count(r["observed"]), _num(r["expected"], ",.1f"), _num(r["ratio_lower"], ".3f"),
+                         _num(r["ratio_upper"], ".3f")] for r in part.iter_rows(named=True)],
+            hovertemplate=("<b>%{y}</b><br>Observed ÷ expected: %{x:.3f} (95% limits %{customdata[2]} to %{customdata[3]})"
+                           "<br>Observed %{customdata[0]}; expected %{customdata[1]} given the case mix<extra></extra>"),
+        ))
+    # Shapes on a log axis take data values (plotly.js converts them), so x = 1 is the ratio 1.
+    fig.add_vline(x=1, line=dict(color=INK, width=1.5, dash="dash"))
+    fig.update_xaxes(type="log", title_text=f"Standardised ratio, {_described('standardised_ratio').lower()}; log scale")
+    fig.update_yaxes(title_text="Outcome group", autorange="reversed", **_category_ticks(order))
+    subtitle = "Expected: the force's crimes by type at the other forces' rate of each outcome (indirect standardisation)."
+    if left_out:
+        subtitle += f" No comparison possible for: {', '.join(left_out)}."
+    return _finish(fig, f"{force_name}: outcomes against what its case mix predicts", subtitle, source_note,
+                   height=max(220, 36 * len(order)))
+
+
+# --- trend ----------------------------------------------------------------------------------------------
+
+
+def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl.DataFrame | None,
+               detected_breaks: pl.DataFrame | None, indicator_label: str, source_note: str,
+               names: Mapping[str, str] | None = None) -> go.Figure:
+    """An indicator's share over time for chosen forces, against the other forces' band.
+
+    `series`: force_id, period, numerator, denominator (as `divergence.indicator_series`, or the
+    `divergence_series` rows of one indicator), for the chosen forces. A period a force did not supply is a gap in its line, never a zero.
+    `peers_band`: period, lower, upper, median (the other forces' lowest, highest and median share;
+    optional q25, q75, forces), drawn as a grey band. `events`: event_date, event, scope (optional
+    kind): each event in the series' span whose scope is national or a chosen force is a vertical
+    line, with its text on hover at the marker above the plot. `detected_breaks`: force_id, period,
+    level_shift (optional break_kind, of which only `detected` is kept; optional matches_event,
+    p_value): a marker on the force's line. Any of the three may be None.
+    """
+    _require(series, ("force_id", "period", "numerator", "denominator"), "trend_plot")
+    if "indicator_id" in series.columns and series["indicator_id"].n_unique() > 1:
+        raise ValueError("trend_plot draws one indicator: filter the series to one indicator_id first")
+    forces = series["force_id"].unique(maintain_order=True).to_list()
+    colours = {f: QUALITATIVE[i % len(QUALITATIVE)] for i, f in enumerate(forces)}
+    periods = set(series["period"].to_list())
+    if peers_band is not None and peers_band.height:
+        _require(peers_band, ("period", "lower", "upper", "median"), "trend_plot (peers_band)")
+        periods |= set(peers_band["period"].to_list())
+    grid = sorted(periods)
+    fig = go.Figure()
+    values: list[float] = []
+
+    if peers_band is not None and peers_band.height:
+        band = pl.DataFrame({"period": grid}, schema={"period": series.schema["period"]}).join(
+            peers_band, on="period", how="left")
+        extra = [c for c in ("q25", "q75", "forces") if c in band.columns]
+        band_data = [[_pct(r["lower"]), _pct(r["median"]), _pct(r["upper"]),
+                      _pct(r.get("q25")) if "q25" in extra else "—", _pct(r.get("q75")) if "q75" in extra else "—",
+                      str(r["forces"]) if "forces" in extra and r["forces"] is not None else "—"]
+                     for r in band.iter_rows(named=True)]
+        band_hover = ("%{x|%b %Y}: other forces (%{customdata[5]})<br>lowest %{customdata[0]}, median %{customdata[1]}, "
+                      "highest %{customdata[2]}<br>25th–75th percentile: %{customdata[3]} to %{customdata[4]}<extra></extra>")
+        fig.add_trace(go.Scatter(x=grid, y=band["upper"].to_list(), mode="lines", line=dict(width=0, color=PEERS),
+                                 name="Other forces: highest share", showlegend=False, legendgroup="band",
+                                 connectgaps=False, customdata=band_data, hovertemplate=band_hover))
+        fig.add_trace(go.Scatter(x=grid, y=band["lower"].to_list(), mode="lines", line=dict(width=0, color=PEERS),
+                                 fill="tonexty", fillcolor="rgba(189,189,189,0.45)", legendgroup="band",
+                                 name=_wrap("Other forces: lowest to highest share", 30), connectgaps=False,
+                                 customdata=band_data, hovertemplate=band_hover))
+        fig.add_trace(go.Scatter(x=grid, y=band["median"].to_list(), mode="lines", line=dict(color=PEERS_DARK, dash="dot"),
+                                 name="Other forces: median share", legendgroup="band", connectgaps=False,
+                                 customdata=band_data, hovertemplate=band_hover))
+        values += [v for v in band["lower"].to_list() + band["upper"].to_list() if not _missing(v)]
+
+    shares: dict[tuple[str, date], float] = {}
+    for force in forces:
+        own = series.filter(pl.col("force_id") == force)
+        own = pl.DataFrame({"period": grid}, schema={"period": series.schema["period"]}).join(own, on="period", how="left")
+        share = [None if _missing(d) or d == 0 or _missing(x) else x / d for x, d in zip(own["numerator"], own["denominator"])]
+        shares.update({(force, p): s for p, s in zip(grid, share) if s is not None})
+        values += [s for s in share if s is not None]
+        fig.add_trace(go.Scatter(
+            x=grid, y=share, mode="lines+markers", connectgaps=False, name=_name(force, names),
+            line=dict(color=colours[force], width=2), marker=dict(size=4, color=colours[force]),
+            customdata=[[_count(x), _count(d)] for x, d in zip(own["numerator"], own["denominator"])],
+            hovertemplate=(f"<b>{_name(force, names)}</b><br>%{{x|%b %Y}}: %{{y:.2%}} "
+                           "(%{customdata[0]} of %{customdata[1]})<extra></extra>"),
+        ))
+
+    low, high = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = (high - low) * 0.08 or 0.01
+    top = high + 2 * pad
+    fig.update_yaxes(range=[max(0.0, low - pad), top + pad])
+
+    if detected_breaks is not None and detected_breaks.height:
+        _require(detected_breaks, ("force_id", "period", "level_shift"), "trend_plot (detected_breaks)")
+        found = detected_breaks
+        if "break_kind" in found.columns:
+            found = found.filter(pl.col("break_kind") == "detected")
+        found = found.filter(pl.col("force_id").is_in(forces))
+        marks = [r for r in found.iter_rows(named=True) if (r["force_id"], r["period"]) in shares]
+        if marks:
+            fig.add_trace(go.Scatter(
+                x=[r["period"] for r in marks], y=[shares[(r["force_id"], r["period"])] for r in marks], mode="markers",
+                name=_wrap("Detected break (first period after it)", 30),
+                marker=dict(symbol="diamond", size=12, color=[colours[r["force_id"]] for r in marks],
+                            line=dict(color=INK, width=1.5)),
+                customdata=[[_name(r["force_id"], names), _pp(r["level_shift"]),
+                             r.get("matches_event") or "no registered event within two periods",
+                             _num(r.get("p_value"), ".3g")] for r in marks],
+                hovertemplate=("<b>%{customdata[0]}</b>: detected break at %{x|%b %Y}<br>Level shift: %{customdata[1]}"
+                               "<br>Registered event: %{customdata[2]}<br>p (Bonferroni-adjusted): %{customdata[3]}<extra></extra>"),
+            ))
+
+    if events is not None and events.height and grid:
+        _require(events, ("event_date", "event", "scope"), "trend_plot (events)")
+        shown = events.filter(pl.col("scope").is_in(["national", *forces])
+                              & (pl.col("event_date") >= grid[0]) & (pl.col("event_date") <= grid[-1])).sort("event_date")
+        for r in shown.iter_rows(named=True):
+            colour = INK if r["scope"] == "national" else colours[r["scope"]]
+            fig.add_vline(x=r["event_date"], line=dict(color=colour, width=1, dash="dot"))
+        if shown.height:
+            fig.add_trace(go.Scatter(
+                x=shown["event_date"].to_list(), y=[top] * shown.height, mode="markers", name="Registered event",
+                marker=dict(symbol="triangle-down", size=11,
+                            color=[INK if s == "national" else colours[s] for s in shown["scope"]]),
+                customdata=[[r["event"], "national" if r["scope"] == "national" else _name(r["scope"], names),
+                             _humanise(r.get("kind") or "")] for r in shown.iter_rows(named=True)],
+                hovertemplate="<b>%{x|%d %b %Y}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[0]}<extra></extra>",
+            ))
+
+    fig.update_xaxes(title_text="Period (first day of each period)", type="date")
+    fig.update_yaxes(title_text=SHARE_TITLE, tickformat=_share_format(values))
+    subtitle = ("Grey band: the other forces' lowest to highest share; gaps: periods not supplied (not zero). "
+                "Dotted lines: registered events (▼ for details); ◆: breaks found in the series.")
+    return _finish(fig, f"{indicator_label}: share over time", subtitle, source_note, height=440)
+
+
+# --- coverage grid ---------------------------------------------------------------------------------------
+
+COVERAGE_COLUMNS = ("source", "force_id", "period", "rows_supplied", "coverage_status")
+
+
+def coverage_grid(coverage: pl.DataFrame, source: str, source_note: str, names: Mapping[str, str] | None = None) -> go.Figure:
+    """Which force-periods one source supplied: a force × period grid of `coverage_status`.
+
+    `coverage`: `coverage` rows (source, force_id, period, rows_supplied, coverage_status); rows of
+    other sources are ignored. z is 1 where supplied and 0 where missing, drawn in two distinct
+    colours with a legend that says "missing"; a force-period the view does not expect (outside the
+    source's span for that force) is None, an empty cell. The hover gives rows supplied.
+    """
+    _require(coverage, COVERAGE_COLUMNS, "coverage_grid")
+    rows = coverage.filter(pl.col("source") == source)
+    forces = sorted(rows["force_id"].unique().to_list(), key=lambda f: _name(f, names))
+    periods = sorted(rows["period"].unique().to_list())
+    cells = {(r["force_id"], r["period"]): r for r in rows.iter_rows(named=True)}
+    z, customdata = [], []
+    for force in forces:
+        z_row, data_row = [], []
+        for period in periods:
+            cell = cells.get((force, period))
+            if cell is None:
+                z_row.append(None)
+                data_row.append([_month(period), "not expected from this force", "—"])
+            elif cell["coverage_status"] == "missing":
+                z_row.append(0)
+                data_row.append([_month(period), "MISSING: nothing supplied (a gap, not zero crimes)", "none"])
+            else:
+                z_row.append(1)
+                data_row.append([_month(period), cell["coverage_status"], _count(cell["rows_supplied"])])
+        z.append(z_row)
+        customdata.append(data_row)
+    y_labels = [_name(f, names) for f in forces]
+    missing_count = rows.filter(pl.col("coverage_status") == "missing").height
+    fig = go.Figure(go.Heatmap(
+        z=z, x=periods, y=y_labels, customdata=customdata, zmin=0, zmax=1,
+        colorscale=[[0, MISSING], [0.5, MISSING], [0.5, SUPPLIED], [1, SUPPLIED]], xgap=1, ygap=1, name=source,
+        colorbar=dict(title=dict(text="Status"), tickvals=[0.25, 0.75], ticktext=["missing", "supplied"], len=0.4, y=0.8),
+        hovertemplate="<b>%{y}</b>, %{customdata[0]}<br>%{customdata[1]}<br>Rows supplied: %{customdata[2]}<extra></extra>",
+    ))
+    fig.update_xaxes(title_text="Period (first day of the period)", type="date")
+    fig.update_yaxes(title_text="Force", autorange="reversed", tickfont=dict(size=11), **_category_ticks(y_labels))
+    subtitle = (f"{missing_count:,} force-periods missing (orange). {_described('coverage_status')}. "
+                "Blank: not expected from that force.")
+    return _finish(fig, f"What {source} supplied, by force and period", subtitle, source_note,
+                   height=max(260, 16 * len(forces)))
+
+
+# --- reconciliation ---------------------------------------------------------------------------------------
+
+RECONCILIATION_COLUMNS = ("period", "period_grain", "source", "offence_count", "periods_supplied", "periods_expected",
+                          "window_status", "reference_source", "ratio_to_reference")
+
+
+def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, group: str, source_note: str) -> go.Figure:
+    """Each source's count for one force and offence group, window by window, side by side.
+
+    `reconciliation_rows`: `reconciliation` rows of one force and reconciliation group (period,
+    period_grain, source, offence_count, periods_supplied, periods_expected, window_status,
+    reference_source, ratio_to_reference). One panel per window grain (months, quarters, rolling
+    years hold counts of different sizes). Partial windows are hatched bars; missing windows have
+    no bar but an ✕ marker at the axis, named as missing (not zero) in the legend.
+    """
+    _require(reconciliation_rows, RECONCILIATION_COLUMNS, "reconciliation_plot")
+    rows = reconciliation_rows.sort("period", "source")
+    grains = [g for g in GRAIN_ORDER if g in set(rows["period_grain"].to_list())]
+    grains += sorted(set(rows["period_grain"].to_list()) - set(grains))
+    sources = sorted(rows["source"].unique().to_list())
+    panels = max(1, len(grains))
+    # Panels are 240 px high with 110 px between them for the upper panel's axis and the next title.
+    plot_height = 240 * panels + 110 * (panels - 1)
+    fig = make_subplots(rows=panels, cols=1, vertical_spacing=110 / plot_height if panels > 1 else 0.1,
+                        subplot_titles=[f"{GRAIN_WORDS.get(g, g).capitalize()} windows" for g in grains] or None)
+    hover = ("<b>%{customdata[0]}</b>, %{customdata[1]} window from %{x|%b %Y}<br>Offences: %{customdata[2]}"
+             "<br>Periods supplied: %{customdata[3]} of %{customdata[4]} (%{customdata[5]})"
+             "<br>Ratio to %{customdata[6]}: %{customdata[7]}<extra></extra>")
+    missing_shown, in_legend, missing_in_legend = False, set(), set()
+    for i, grain in enumerate(grains, start=1):
+        part = rows.filter(pl.col("period_grain") == grain)
+        for source in sources:
+            own = part.filter(pl.col("source") == source)
+            if own.height == 0:
+                continue
+            colour = _source_colour(source, sources)
+            data = [[source, GRAIN_WORDS.get(grain, grain), _count(r["offence_count"]), r["periods_supplied"],
+                     r["periods_expected"], r["window_status"], r["reference_source"] or "—",
+                     _num(r["ratio_to_reference"], ".3f")] for r in own.iter_rows(named=True)]
+            present = [j for j, r in enumerate(own.iter_rows(named=True)) if r["offence_count"] is not None]
+            fig.add_trace(go.Bar(
+                x=[own["period"][j] for j in present], y=[own["offence_count"][j] for j in present], name=source,
+                legendgroup=source, showlegend=source not in in_legend,
+                marker=dict(color=colour, line=dict(color=colour, width=0.5),
+                            pattern=dict(shape=["/" if own["window_status"][j] == "partial" else "" for j in present],
+                                         fgcolor="white", solidity=0.5)),
+                customdata=[data[j] for j in present], hovertemplate=hover,
+            ), row=i, col=1)
+            in_legend.add(source)
+            absent = [j for j, r in enumerate(own.iter_rows(named=True)) if r["offence_count"] is None]
+            if absent:
+                fig.add_trace(go.Scatter(
+                    x=[own["period"][j] for j in absent], y=[0] * len(absent), mode="markers",
+                    name=_wrap(f"{source}: window missing (no data, not zero)", 30), legendgroup=source,
+                    showlegend=source not in missing_in_legend,
+                    marker=dict(symbol="x-thin-open", size=10, color=colour, line=dict(width=2, color=colour)),
+                    customdata=[data[j] for j in absent], hovertemplate=hover,
+                ), row=i, col=1)
+                missing_shown = True
+                missing_in_legend.add(source)
+        fig.update_yaxes(title_text="Offences recorded (count)", rangemode="tozero", row=i, col=1)
+        fig.update_xaxes(title_text="Window start (first day)", type="date", row=i, col=1)
+    if not grains:
+        fig.update_yaxes(title_text="Offences recorded (count)")
+        fig.update_xaxes(title_text="Window start (first day)")
+    fig.update_layout(barmode="group", bargap=0.15)
+    subtitle = "Hatched bars: the source supplied only part of the window."
+    if missing_shown:
+        subtitle += " ✕ at the axis: the source supplied nothing for the window (missing, not zero)."
+    return _finish(fig, f"{force_name}, {group}: offences recorded by each source, window by window", subtitle,
+                   source_note, height=plot_height, extra_top=24 if grains else 0)

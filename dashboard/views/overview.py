@@ -1,0 +1,28 @@
+import streamlit as st
+
+from dashboard import charts, data, ui
+
+st.title("Overview")
+st.caption("What is loaded, which force-months each source supplied, and the largest divergences.")
+
+loaded = data.sources_loaded()
+left, middle, right = st.columns(3)
+left.metric("Sources", loaded.height)
+middle.metric("Territorial forces with data", data.cached(
+    "select count(distinct c.force_id) as n from core_coverage as c join forces as f using (force_id) where f.is_territorial_ew")["n"][0])
+right.metric("Rows read", f"{loaded['rows_read'].sum():,}")
+ui.table(loaded, "sources_loaded")
+
+st.subheader("Coverage: which force supplied which period")
+source = ui.url_select("Source", data.coverage_sources(), key="coverage_source")
+grid = data.coverage(source)
+ui.chart(charts.coverage_grid(grid, source, data.source_note(source), data.force_names()), grid, "coverage")
+
+st.subheader("Largest divergences")
+peers = st.session_state.get("peers", "all")
+top = data.filtered_findings(peers, st.session_state.get("source", "all")).head(10)
+if top.height == 0:
+    st.info("No ranked findings: load returns from at least three territorial forces.")
+for row in top.iter_rows(named=True):
+    link = f"divergence?indicator={row['indicator_id']}&force={row['force_id']}&peers={peers}"
+    st.markdown(f"{row['rank']}. [{row['sentence']}]({link}) — z {row['z']:+.1f}, q {row['q_bh']:.1e}")

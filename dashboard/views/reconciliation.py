@@ -1,0 +1,24 @@
+import streamlit as st
+
+from dashboard import charts, data, ui
+
+st.title("Reconciliation")
+st.caption("The same force, window and offence group from every source that has it, with each source's "
+           "coverage of the window and its ratio to the source that publishes that window itself.")
+
+names = data.force_names()
+left, right = st.columns(2)
+force = ui.url_select("Force", data.territorial_forces(), key="force", format_func=lambda f: names.get(f, f),
+                      default="metropolitan", container=left)
+group = ui.url_select("Offence group", data.reconciliation_groups(), key="group", container=right,
+                      default="Violence and sexual offences")
+rows = data.reconciliation(force, group)
+if rows.height:
+    ui.chart(charts.reconciliation_plot(rows, names.get(force, force), group,
+                                        "Sources: data.police.uk, ONS, Home Office and force publications, Open Government Licence v3.0."),
+             rows, "reconciliation")
+    ui.table(rows, "reconciliation_rows")
+else:
+    st.info(f"No source has {group.lower()} for {names.get(force, force)}.")
+st.subheader("Force-months a source lacks")
+ui.table(data.missing_force_months(force), "missing")

@@ -1,0 +1,60 @@
+import io
+
+import streamlit as st
+
+from dashboard import data, ui
+from pipelines import query, schema
+
+st.title("SQL workbench")
+st.caption("Saved questions from `queries/`, or your own SQL. Read-only and sandboxed: no files, no settings, "
+           f"at most {query.ROW_LIMIT:,} rows and {query.TIMEOUT_S:g} s per query.")
+
+main, side = st.columns([3, 1])
+saved = {q.name: q for q in data.saved_queries()}
+with main:
+    mode = ui.url_select("Ask", ["saved", "free"], key="mode", default="free" if st.query_params.get("sql") else "saved",
+                         format_func={"saved": "A saved question", "free": "Your own SQL"}.get)
+    sql, params = None, {}
+    if mode == "saved":
+        name = ui.url_select("Question", list(saved), key="query", format_func=lambda n: saved[n].title)
+        chosen = saved[name]
+        st.write(chosen.description)
+        st.caption(f"Grain: {chosen.grain}")
+        with st.form("saved_query"):
+            for param in chosen.params:
+                params[param.name] = st.text_input(param.name, value=st.query_params.get(f"p_{param.name}", str(param.default or "")),
+                                                   help=param.description, key=f"param_{param.name}")
+            if st.form_submit_button("Run"):
+                sql = chosen.sql
+                for k, v in params.items():
+                    st.query_params[f"p_{k}"] = v
+        with st.expander("SQL"):
+            st.code(chosen.sql, language="sql")
+    else:
+        if "sql" not in st.session_state:
+            st.session_state["sql"] = st.query_params.get("sql", "select * from forces")
+        text = st.text_area("SQL (Ctrl+Enter runs it)", key="sql", height=180)
+        st.query_params["sql"] = text
+        if st.button("Run", key="run_sql") or st.session_state.get("ran_sql") == text:
+            sql = text
+            st.session_state["ran_sql"] = text
+    if sql:
+        try:
+            result = data.run_sql(sql, params)
+        except query.QueryError as refusal:
+            st.error(str(refusal))
+        else:
+            note = " (cut at the row limit)" if result.truncated else ""
+            st.write(f"{result.frame.height:,} rows{note} in {result.elapsed_s * 1000:.0f} ms")
+            ui.table(result.frame, "result", file_name="query_result")
+            parquet = io.BytesIO()
+            result.frame.write_parquet(parquet)
+            st.download_button("Download the table (Parquet)", parquet.getvalue(), file_name="query_result.parquet",
+                               key="result_parquet")
+with side:
+    st.subheader("Schema")
+    for table in schema.TABLES.values():
+        if table.is_view or table.name.startswith(("divergence", "outcome_ratios")):
+            with st.expander(table.name):
+                st.caption(table.description)
+                st.markdown("\n".join(f"- `{c}`: {schema.describe(c)}" for c in table.columns))

@@ -1,0 +1,406 @@
+"""Chart builders, tested without Streamlit on tiny frames whose expected values can be read off.
+
+Each test builds the rows a chart reads (the columns of its table or view) from named constants and
+checks the figure's data and layout: points, curves, orders, colours' inputs, hover data, notes.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from datetime import date
+
+import plotly.graph_objects as go
+import polars as pl
+import pytest
+
+from dashboard import charts
+
+NOTE = "Source: police.uk street files, April 2021 (test)."
+NAMES = {"avon": "Avon", "bristol": "Bristol", "cumbria": "Cumbria", "dorset": "Dorset", "essex": "Essex"}
+
+# --- divergence rows -------------------------------------------------------------------------------------
+
+TAU2 = 0.002
+ABOVE_998 = "above the 99.8% overdispersed limit"
+BELOW_998 = "below the 99.8% overdispersed limit"
+ABOVE_95 = "above the 95% overdispersed limit"
+WITHIN = "within the overdispersed limits"
+
+# force, numerator, denominator, benchmark, 99.8% od lower, 99.8% od upper, position, q_bh
+FINDINGS = [
+    ("avon", 30, 100, 0.40, 0.20, 0.60, WITHIN, 0.40),
+    ("bristol", 200, 400, 0.38, 0.25, 0.45, ABOVE_998, 0.001),  # 0.50 > 0.45: outside
+    ("cumbria", 80, 200, 0.39, 0.25, 0.55, WITHIN, 0.90),
+    ("dorset", 50, 500, 0.42, 0.30, 0.52, BELOW_998, 0.0001),  # 0.10 < 0.30: outside
+    ("essex", 480, 1000, 0.35, 0.26, 0.50, ABOVE_95, 0.03),  # 0.48 within the 99.8% limits
+]
+OUTSIDE = {"Bristol", "Dorset"}
+POOLED = (30 + 200 + 80 + 50 + 480) / (100 + 400 + 200 + 500 + 1000)  # 840 / 2200
+Z_998 = 3.090232  # standard normal quantile leaving 0.1% in each tail
+
+
+def findings(indicator_id: str = "ind_a", rows=FINDINGS, shift: float = 0.0) -> pl.DataFrame:
+    """`divergence` rows of one indicator (shares moved by `shift`, for a second indicator)."""
+    return pl.DataFrame([
+        {
+            "indicator_id": indicator_id, "force_id": f, "numerator": x, "denominator": n,
+            "share": x / n + shift, "share_lower": x / n + shift - 0.05, "share_upper": x / n + shift + 0.04,
+            "benchmark": b, "tau2": TAU2, "z": 1.5, "q_bh": q, "limit998_od_lower": lo, "limit998_od_upper": hi,
+            "position": pos, "is_ranked": n >= 150,
+        }
+        for f, x, n, b, lo, hi, pos, q in rows
+    ])
+
+
+def trace_named(fig: go.Figure, words: str) -> go.Scatter:
+    """The trace whose legend name (with its line breaks undone) contains `words`."""
+    found = [t for t in fig.data if t.name and words in t.name.replace("<br>", " ")]
+    assert len(found) == 1, [t.name for t in fig.data]
+    return found[0]
+
+
+def source_notes(fig: go.Figure) -> list[str]:
+    return [a.text.replace("<br>", " ") for a in fig.layout.annotations if a.name == charts.SOURCE_NOTE]
+
+
+# --- funnel ----------------------------------------------------------------------------------------------
+
+
+def test_funnel_has_one_point_per_force_with_exact_counts_in_the_hover():
+    fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES)
+    points = [t for t in fig.data if t.mode == "markers+text"]
+    assert sum(len(t.x) for t in points) == len(FINDINGS)
+    by_force = {row[0]: row for t in points for row in t.customdata}
+    assert list(by_force["Bristol"][1:4]) == [200, 400, 0.5]
+
+
+def test_funnel_curve_is_the_overdispersed_limit_around_the_pooled_share():
+    n = 400  # a force's own denominator is always on the grid
+    half = Z_998 * math.sqrt(1 / (4 * n) + TAU2)
+    upper = math.sin(math.asin(math.sqrt(POOLED)) + half) ** 2
+    lower = math.sin(math.asin(math.sqrt(POOLED)) - half) ** 2
+
+    curve = trace_named(charts.funnel_plot(findings(), "Share A", NOTE, NAMES), "99.8% limits, overdispersed")
+    at_n = [i for i, x in enumerate(curve.x) if x == n]
+    assert len(at_n) == 2  # once on the lower curve, once on the upper
+    assert curve.y[at_n[0]] == pytest.approx(lower, rel=1e-6)
+    assert curve.y[at_n[1]] == pytest.approx(upper, rel=1e-6)
+
+
+def test_funnel_plain_limits_leave_out_tau2_and_the_benchmark_line_is_the_pooled_share():
+    n = 1000
+    half = 1.959964 * math.sqrt(1 / (4 * n))
+    fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES)
+    curve = trace_named(fig, "95% limits, plain binomial")
+    at_n = [i for i, x in enumerate(curve.x) if x == n]
+    assert curve.y[at_n[1]] == pytest.approx(math.sin(math.asin(math.sqrt(POOLED)) + half) ** 2, rel=1e-6)
+    assert list(trace_named(fig, "Pooled share").y) == pytest.approx([POOLED, POOLED])
+
+
+def test_funnel_labels_exactly_the_forces_outside_their_998_overdispersed_limits():
+    fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES)
+    labels = {text for t in fig.data if t.mode == "markers+text" for text in t.text if text}
+    assert labels == OUTSIDE
+
+
+def test_funnel_marks_unranked_forces_hollow():
+    fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES)
+    symbols = {row[0]: symbol for t in fig.data if t.mode == "markers+text"
+               for row, symbol in zip(t.customdata, t.marker.symbol)}
+    assert symbols["Avon"] == "circle-open"  # denominator 100 < 150
+    assert symbols["Essex"] == "circle"
+
+
+def test_funnel_without_tau2_draws_only_the_plain_limits():
+    fig = charts.funnel_plot(findings().with_columns(pl.lit(None, dtype=pl.Float64).alias("tau2")), "Share A", NOTE)
+    names = [t.name.replace("<br>", " ") for t in fig.data if t.mode == "lines"]
+    assert not any("overdispersed" in name for name in names)
+    assert any("plain binomial" in name for name in names)
+
+
+def test_funnel_refuses_two_indicators_and_names_missing_columns():
+    with pytest.raises(ValueError, match="one indicator"):
+        charts.funnel_plot(pl.concat([findings("a"), findings("b")]), "Share", NOTE)
+    with pytest.raises(ValueError, match="tau2"):
+        charts.funnel_plot(findings().drop("tau2"), "Share", NOTE)
+
+
+# --- caterpillar -------------------------------------------------------------------------------------------
+
+
+def test_caterpillar_sorts_forces_by_share_and_marks_each_benchmark():
+    fig = charts.caterpillar_plot(findings(), "Share A", NOTE, NAMES)
+    # shares: Dorset 0.10, Avon 0.30, Cumbria 0.40, Essex 0.48, Bristol 0.50 (lowest at the bottom)
+    assert list(fig.layout.yaxis.categoryarray) == ["Dorset", "Avon", "Cumbria", "Essex", "Bristol"]
+    benchmark = trace_named(fig, "Benchmark")
+    assert dict(zip(benchmark.y, benchmark.x))["Bristol"] == 0.38
+
+
+def test_caterpillar_colours_points_by_position_with_wilson_error_bars():
+    fig = charts.caterpillar_plot(findings(), "Share A", NOTE, NAMES)
+    above = trace_named(fig, "Above the 99.8%")
+    assert list(above.y) == ["Bristol"]
+    assert above.marker.color == charts.POSITION_COLOURS[ABOVE_998]
+    assert above.error_x.array[0] == pytest.approx(0.04)
+    assert above.error_x.arrayminus[0] == pytest.approx(0.05)
+
+
+# --- residual heatmap ----------------------------------------------------------------------------------------
+
+# force, category, adjusted residual, share, reference share; Cumbria has no Robbery row.
+MIX_CELLS = [
+    ("avon", "Burglary", 2.5, 0.30, 0.25),
+    ("avon", "Robbery", -25.0, 0.10, 0.15),
+    ("bristol", "Burglary", -1.0, 0.20, 0.26),
+    ("bristol", "Robbery", 3.0, 0.18, 0.14),
+    ("cumbria", "Burglary", 0.5, 0.27, 0.25),
+]
+
+
+def mix_categories(cells=MIX_CELLS) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"mix_id": "mix", "force_id": f, "window_start": date(2021, 4, 1), "category": c, "share": s,
+         "reference_share": r, "contribution": 0.001, "adjusted_residual": z}
+        for f, c, z, s, r in cells
+    )
+
+
+def test_heatmap_z_values_are_the_residuals_and_missing_cells_are_none():
+    heat = charts.residual_heatmap(mix_categories(), "Crime types", NOTE, NAMES).data[0]
+    z = {(y, x): heat.z[i][j] for i, y in enumerate(heat.y) for j, x in enumerate(heat.x)}
+    assert z[("Avon", "Robbery")] == -25.0  # kept exact; only the colour stops at the cap
+    assert z[("Bristol", "Robbery")] == 3.0
+    assert z[("Cumbria", "Burglary")] == 0.5
+    assert z[("Cumbria", "Robbery")] is None
+    assert (heat.zmin, heat.zmid, heat.zmax) == (-10, 0, 10)
+    assert "±10" in heat.colorbar.title.text
+
+
+def test_heatmap_refuses_two_windows_of_one_force_and_category():
+    with pytest.raises(ValueError, match="twice"):
+        charts.residual_heatmap(pl.concat([mix_categories(), mix_categories()]), "Crime types", NOTE)
+
+
+# --- spine chart ----------------------------------------------------------------------------------------------
+
+
+def test_spine_scales_each_indicator_around_the_benchmark_and_fills_significant_forces():
+    # Peers of Bristol on ind_a: 0.30, 0.40, 0.10, 0.48 → lowest 0.10, highest 0.48.
+    # Bristol 0.50 against benchmark 0.38: scale = max(0.28, 0.10, 0.12) = 0.28.
+    everyone = pl.concat([findings("ind_a"), findings("ind_b", shift=0.01)])
+    own = everyone.filter(pl.col("force_id") == "bristol")
+    fig = charts.spine_chart(own, everyone, "Bristol", NOTE, {"ind_a": "Share A", "ind_b": "Share B"})
+    ranges = trace_named(fig, "lowest to highest")
+    assert list(ranges.y) == ["Share A", "Share B"]
+    assert ranges.base[0] == pytest.approx((0.10 - 0.38) / 0.28)
+    assert ranges.x[0] == pytest.approx((0.48 - 0.10) / 0.28)
+    significant = trace_named(fig, "Bristol: significant")  # q 0.001 and above the 99.8% limit
+    assert significant.x[0] == pytest.approx((0.50 - 0.38) / 0.28)
+    assert significant.customdata[0][3] == 0.5  # the exact share, unscaled, for the hover
+    assert len(trace_named(fig, "Bristol: not significant").x) == 0
+
+
+def test_spine_leaves_a_force_hollow_when_it_is_within_the_limits_even_with_a_small_q():
+    rows = [(f, x, n, b, lo, hi, WITHIN if f == "cumbria" else pos, 0.001) for f, x, n, b, lo, hi, pos, _ in FINDINGS]
+    everyone = findings(rows=rows)
+    fig = charts.spine_chart(everyone.filter(pl.col("force_id") == "cumbria"), everyone, "Cumbria", NOTE)
+    assert len(trace_named(fig, "Cumbria: not significant").x) == 1
+    assert trace_named(fig, "Cumbria: not significant").marker.color[0] == "white"
+
+
+# --- mix contributions ------------------------------------------------------------------------------------------
+
+CONTRIBUTIONS = [("Burglary", 0.30, 0.20, 0.006), ("Robbery", 0.10, 0.15, 0.003), ("Drugs", 0.60, 0.65, 0.001)]
+
+
+def test_mix_contributions_show_each_category_as_a_part_of_the_squared_distance():
+    rows = pl.DataFrame({"category": c, "share": s, "reference_share": r, "contribution": k} for c, s, r, k in CONTRIBUTIONS)
+    fig = charts.mix_contributions(rows, "Crime types", "Avon", NOTE)
+    parts = trace_named(fig, "Part of the distance")
+    assert list(parts.y) == ["Burglary", "Robbery", "Drugs"]  # largest contribution first
+    assert list(parts.x) == pytest.approx([0.6, 0.3, 0.1])  # of the total 0.010
+    assert list(parts.marker.color) == [charts.ABOVE, charts.BELOW, charts.BELOW]
+    assert "0.1000" in fig.layout.title.subtitle.text  # distance = √0.010
+    assert list(trace_named(fig, "Peers' pooled mix").x) == [0.20, 0.15, 0.65]
+
+
+# --- outcome ratios -----------------------------------------------------------------------------------------------
+
+# group, observed, expected, ratio, lower, upper
+RATIOS = [
+    ("charged_summonsed", 60.0, 100.0, 0.6, 0.46, 0.77),
+    ("no_suspect", 300.0, 250.0, 1.2, 1.07, 1.34),
+    ("public_interest", 40.0, 42.0, 0.95, 0.68, 1.30),
+    ("transferred", 0.0, None, None, None, None),
+]
+
+
+def test_outcome_ratios_split_by_whether_the_limits_exclude_one():
+    rows = pl.DataFrame(
+        {"outcome_group": g, "force_id": "avon", "observed": o, "expected": e, "standardised_ratio": r,
+         "ratio_lower": lo, "ratio_upper": hi} for g, o, e, r, lo, hi in RATIOS
+    )
+    fig = charts.outcome_ratio_plot(rows, "Avon", NOTE)
+    assert list(trace_named(fig, "More than expected").y) == ["No suspect"]
+    assert list(trace_named(fig, "Fewer than expected").y) == ["Charged summonsed"]
+    consistent = trace_named(fig, "Consistent")
+    assert list(consistent.x) == [0.95]
+    assert consistent.error_x.array[0] == pytest.approx(0.35)
+    assert fig.layout.xaxis.type == "log"
+    assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(1, 1)]
+    assert "Transferred" in fig.layout.title.subtitle.text  # no expected count: named, not drawn
+
+
+# --- trend ------------------------------------------------------------------------------------------------------
+
+MONTHS = [date(2021, m, 1) for m in range(1, 7)]
+# Avon did not supply March: a gap, not a zero.
+SERIES = [("avon", p, 10 + i, 100) for i, p in enumerate(MONTHS) if p != date(2021, 3, 1)]
+SERIES += [("bristol", p, 20, 80) for p in MONTHS]
+EVENTS = [
+    (date(2021, 4, 1), "A national rule change", "national"),
+    (date(2021, 5, 1), "Bristol changes system", "bristol"),
+    (date(2021, 5, 1), "Cumbria changes system", "cumbria"),  # not a chosen force
+    (date(2019, 1, 1), "Too early", "national"),
+]
+BREAKS = [("avon", date(2021, 4, 1), "detected", 0.02), ("bristol", date(2021, 2, 1), "registered", 0.01)]
+
+
+def trend_figure() -> go.Figure:
+    series = pl.DataFrame(SERIES, schema=["force_id", "period", "numerator", "denominator"], orient="row")
+    band = pl.DataFrame({"period": MONTHS, "lower": [0.05] * 6, "median": [0.15] * 6, "upper": [0.35] * 6})
+    events = pl.DataFrame(EVENTS, schema=["event_date", "event", "scope"], orient="row")
+    breaks = pl.DataFrame(BREAKS, schema=["force_id", "period", "break_kind", "level_shift"], orient="row")
+    return charts.trend_plot(series, band, events, breaks, "Share A", NOTE, NAMES)
+
+
+def test_trend_leaves_a_gap_for_a_period_not_supplied():
+    avon = trace_named(trend_figure(), "Avon")
+    assert list(avon.y) == [0.10, 0.11, None, 0.13, 0.14, 0.15]
+    assert avon.connectgaps is False
+
+
+def test_trend_shows_events_in_scope_and_detected_breaks_on_the_line():
+    fig = trend_figure()
+    events = trace_named(fig, "Registered event")
+    assert [row[0] for row in events.customdata] == ["A national rule change", "Bristol changes system"]
+    assert len(fig.layout.shapes) == 2
+    breaks = trace_named(fig, "Detected break")
+    assert list(breaks.x) == [date(2021, 4, 1)]  # the registered one is not a detected break
+    assert list(breaks.y) == [0.13]
+    assert breaks.customdata[0][1] == "+2.00 pp"
+
+
+def test_trend_band_spans_the_other_forces_lowest_to_highest_share():
+    fig = trend_figure()
+    assert list(trace_named(fig, "lowest to highest").y) == [0.05] * 6
+    assert trace_named(fig, "lowest to highest").fill == "tonexty"
+    assert list(trace_named(fig, "median").y) == [0.15] * 6
+
+
+# --- coverage ----------------------------------------------------------------------------------------------------
+
+COVERAGE = [
+    ("police_uk_street", "avon", date(2021, 4, 1), 1200, "supplied"),
+    ("police_uk_street", "avon", date(2021, 5, 1), None, "missing"),
+    ("police_uk_street", "bristol", date(2021, 5, 1), 900, "supplied"),  # nothing expected in April
+    ("police_uk_outcomes", "cumbria", date(2021, 4, 1), None, "missing"),  # another source
+]
+
+
+def test_coverage_grid_marks_missing_as_a_status_of_its_own_not_zero_rows():
+    rows = pl.DataFrame(COVERAGE, schema=["source", "force_id", "period", "rows_supplied", "coverage_status"], orient="row")
+    heat = charts.coverage_grid(rows, "police_uk_street", NOTE, NAMES).data[0]
+    assert list(heat.y) == ["Avon", "Bristol"]
+    assert [list(r) for r in heat.z] == [[1, 0], [None, 1]]
+    assert heat.customdata[0][0][2] == "1,200"
+    assert "MISSING" in heat.customdata[0][1][1] and heat.customdata[0][1][2] == "none"
+    assert list(heat.colorbar.ticktext) == ["missing", "supplied"]
+
+
+# --- reconciliation -------------------------------------------------------------------------------------------------
+
+RECONCILIATION = [
+    # period, grain, source, count, supplied, expected, status, ratio
+    (date(2021, 4, 1), "month", "police_uk_street", 950, 1, 1, "complete", 0.95),
+    (date(2021, 4, 1), "month", "mps_borough_crime", 1000, 1, 1, "complete", 1.0),
+    (date(2021, 5, 1), "month", "police_uk_street", None, 0, 1, "missing", None),
+    (date(2021, 5, 1), "month", "mps_borough_crime", 1100, 1, 1, "complete", 1.0),
+    (date(2021, 4, 1), "rolling_year", "mps_borough_crime", 9000, 9, 12, "partial", 0.75),
+    (date(2021, 4, 1), "rolling_year", "ons_rec_crime_pfa", 12000, 1, 1, "complete", 1.0),
+]
+
+
+def test_reconciliation_draws_sources_side_by_side_and_marks_partial_and_missing_windows():
+    rows = pl.DataFrame(
+        {"force_id": "metropolitan", "period": p, "period_grain": g, "reconciliation_group": "Robbery", "source": s,
+         "offence_count": c, "periods_supplied": ps, "periods_expected": pe, "window_status": st,
+         "reference_source": "mps_borough_crime", "reference_count": 1000, "ratio_to_reference": r}
+        for p, g, s, c, ps, pe, st, r in RECONCILIATION
+    )
+    fig = charts.reconciliation_plot(rows, "Metropolitan Police", "Robbery", NOTE)
+    bars = [t for t in fig.data if t.type == "bar"]
+    monthly_street = next(t for t in bars if t.name == "police_uk_street")
+    assert list(monthly_street.y) == [950]  # the missing May has no bar
+    missing = trace_named(fig, "police_uk_street: window missing")
+    assert list(missing.x) == [date(2021, 5, 1)] and list(missing.y) == [0]
+    rolling_mps = next(t for t in bars if t.name == "mps_borough_crime" and t.xaxis == "x2")
+    assert list(rolling_mps.marker.pattern.shape) == ["/"]
+    assert [a.text for a in fig.layout.annotations if a.name != charts.SOURCE_NOTE] == ["Monthly windows", "Rolling-year windows"]
+
+
+# --- what every chart promises -------------------------------------------------------------------------------------
+
+
+FIGURES = ("funnel", "caterpillar", "heatmap", "spine", "contributions", "ratios", "trend", "coverage", "reconciliation")
+
+
+@functools.cache
+def every_figure() -> dict[str, go.Figure]:
+    """One figure of each kind, built once (the tests below only read them)."""
+    everyone = pl.concat([findings("ind_a"), findings("ind_b", shift=0.01)])
+    contributions = pl.DataFrame({"category": c, "share": s, "reference_share": r, "contribution": k}
+                                 for c, s, r, k in CONTRIBUTIONS)
+    ratios = pl.DataFrame({"outcome_group": g, "observed": o, "expected": e, "standardised_ratio": r, "ratio_lower": lo,
+                           "ratio_upper": hi} for g, o, e, r, lo, hi in RATIOS)
+    coverage = pl.DataFrame(COVERAGE, schema=["source", "force_id", "period", "rows_supplied", "coverage_status"], orient="row")
+    reconciliation = pl.DataFrame(
+        {"period": p, "period_grain": g, "source": s, "offence_count": c, "periods_supplied": ps, "periods_expected": pe,
+         "window_status": st, "reference_source": "mps_borough_crime", "ratio_to_reference": r}
+        for p, g, s, c, ps, pe, st, r in RECONCILIATION
+    )
+    return {
+        "funnel": charts.funnel_plot(findings(), "Share A", NOTE, NAMES),
+        "caterpillar": charts.caterpillar_plot(findings(), "Share A", NOTE, NAMES),
+        "heatmap": charts.residual_heatmap(mix_categories(), "Crime types", NOTE, NAMES),
+        "spine": charts.spine_chart(everyone.filter(pl.col("force_id") == "avon"), everyone, "Avon", NOTE),
+        "contributions": charts.mix_contributions(contributions, "Crime types", "Avon", NOTE),
+        "ratios": charts.outcome_ratio_plot(ratios, "Avon", NOTE),
+        "trend": trend_figure(),
+        "coverage": charts.coverage_grid(coverage, "police_uk_street", NOTE, NAMES),
+        "reconciliation": charts.reconciliation_plot(reconciliation, "Metropolitan Police", "Robbery", NOTE),
+    }
+
+
+def test_every_kind_of_chart_is_checked():
+    assert set(every_figure()) == set(FIGURES)
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_chart_has_a_title_axis_titles_the_source_note_and_hover_on_every_trace(name):
+    fig = every_figure()[name]
+    assert fig.layout.title.text
+    # An axis that shares another's labels and shows none of its own (a shared y) needs no title.
+    axes = [fig.layout[key] for key in fig.layout
+            if key.startswith(("xaxis", "yaxis")) and fig.layout[key].showticklabels is not False]
+    assert axes and all(axis.title.text for axis in axes), name
+    assert source_notes(fig) == [NOTE]
+    assert fig.data and all(trace.hovertemplate for trace in fig.data), name
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_chart_uses_system_fonts_and_nothing_from_the_network(name):
+    fig = every_figure()[name]
+    assert fig.layout.font.family == charts.FONT_FAMILY
+    assert "http" not in fig.to_json()
