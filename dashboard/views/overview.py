@@ -14,7 +14,7 @@ right.metric("Rows read", f"{loaded['rows_read'].sum():,}")
 ui.table(loaded, "sources_loaded")
 
 st.subheader("Coverage: which force supplied which period")
-source = ui.url_select("Source", data.coverage_sources(), key="coverage_source")
+source = ui.url_select("Source", data.coverage_sources(), key="coverage_source", default="police_uk_street")
 grid = data.coverage(source)
 ui.chart(charts.coverage_grid(grid, source, data.source_note(source), data.force_names()), grid, "coverage")
 
