@@ -5,6 +5,7 @@
     crossforce serve [--db FILE] [--port N]              the dashboard
     crossforce up [--port N]                             build the sample database if needed, then serve
     crossforce divergence [--db FILE] [--format F] [--top N] [--peers P] ...   ranked findings
+    crossforce query [--db FILE] (NAME [--param K=V]... | --sql TEXT) [--format F]   a saved or typed read query
     crossforce dictionary [--check]                      write docs/data_dictionary.md from the schema
 
 The database defaults to $CROSSFORCE_DB, or `crossforce.duckdb` in the current folder.
@@ -23,7 +24,7 @@ from datetime import date
 import duckdb
 import polars as pl
 
-from pipelines import divergence, load, schema
+from pipelines import divergence, load, query, schema
 from pipelines.textfile import MalformedFileError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -169,6 +170,52 @@ def cmd_divergence(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    if args.name is None and args.sql is None:
+        for saved in query.saved_queries():
+            params = " ".join(f"[--param {p.name}={p.default}]" if p.default is not None else f"--param {p.name}=..."
+                              for p in saved.params)
+            print(f"{saved.name}: {saved.title}" + (f"\n    {params}" if params else ""))
+        return 0
+    if args.name is not None and args.sql is not None:
+        print("crossforce query: give a saved query NAME or --sql TEXT, not both", file=sys.stderr)
+        return 2
+    try:
+        values = {}
+        for item in args.param:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise query.ParameterError(f"--param takes NAME=VALUE; got {item!r}")
+            values[key] = value
+        if args.name is not None:
+            result = query.run_saved(args.db, args.name, values, row_limit=args.limit, timeout_s=args.timeout)
+        else:
+            result = query.run(args.db, args.sql, values, row_limit=args.limit, timeout_s=args.timeout)
+    except (query.QueryRefused, query.QueryTimeout, query.ParameterError) as exc:
+        kind = {query.QueryRefused: "refused", query.QueryTimeout: "timed out"}.get(type(exc), "error")
+        print(f"crossforce query: {kind}: {_one_line(exc.message)}", file=sys.stderr)
+        return 2
+    except query.QueryError as exc:
+        print(f"crossforce query: {_one_line(exc.message)}", file=sys.stderr)
+        return 1
+    frame = result.frame
+    if args.format == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif args.format == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=1000,
+                       tbl_hide_dataframe_shape=True):
+            print(frame)
+    more = f"; stopped at --limit {args.limit}, the query returns more" if result.truncated else ""
+    print(f"{frame.height} rows in {result.elapsed_s:.2f} s{more}", file=sys.stderr)
+    return 0
+
+
 def cmd_dictionary(args: argparse.Namespace) -> int:
     text = schema.data_dictionary()
     if args.check:
@@ -220,6 +267,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--end", help="window end month, YYYY-MM, inclusive")
     p.add_argument("--all", action="store_true", help="include findings not ranked (small denominators)")
     p.set_defaults(func=cmd_divergence)
+
+    p = with_db(sub.add_parser("query", help="run a saved query from queries/, or a read query given as text, sandboxed",
+                               description="Run a saved query (by name) or --sql TEXT on the database, read-only: "
+                                           "see docs/sql_workbench.md. With neither, list the saved queries."))
+    p.add_argument("name", nargs="?", metavar="NAME", help="a saved query: the name of a file in queries/, without .sql")
+    p.add_argument("--sql", help="a read query (select, with, from, values, describe, show, summarize, explain)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="a value for the query's $NAME parameter (repeatable)")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    p.add_argument("--limit", type=int, default=query.ROW_LIMIT, help=f"most rows returned (default {query.ROW_LIMIT})")
+    p.add_argument("--timeout", type=float, default=query.TIMEOUT_S, help=f"seconds before the query is stopped (default {query.TIMEOUT_S:g})")
+    p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("dictionary", help="write docs/data_dictionary.md from the schema")
     p.add_argument("--check", action="store_true", help="fail if the file is out of date instead of writing it")

@@ -21,13 +21,19 @@ with main:
         st.write(chosen.description)
         st.caption(f"Grain: {chosen.grain}")
         with st.form("saved_query"):
+            typed = {}
             for param in chosen.params:
-                params[param.name] = st.text_input(param.name, value=st.query_params.get(f"p_{param.name}", str(param.default or "")),
-                                                   help=param.description, key=f"param_{param.name}")
+                default = "" if param.default is None else str(param.default)
+                typed[param.name] = st.text_input(param.name, value=st.query_params.get(f"p_{param.name}", default),
+                                                  help=param.description, key=f"param_{param.name}")
             if st.form_submit_button("Run"):
-                sql = chosen.sql
-                for k, v in params.items():
+                for k, v in typed.items():
                     st.query_params[f"p_{k}"] = v
+                try:
+                    params = chosen.bind({k: v for k, v in typed.items() if v != ""})
+                    sql = chosen.sql
+                except query.QueryError as problem:
+                    st.error(str(problem))
         with st.expander("SQL"):
             st.code(chosen.sql, language="sql")
     else:
