@@ -48,7 +48,12 @@ def chart(fig: go.Figure, data: pl.DataFrame, key: str) -> None:
                        key=f"{key}_download")
 
 
+# Probabilities span many orders of magnitude: show them in scientific notation.
+_SCIENTIFIC = ("p_value", "q_bh", "q_by")
+
+
 def table(frame: pl.DataFrame, key: str, file_name: str | None = None) -> None:
-    st.dataframe(frame, hide_index=True, key=f"{key}_table", width="stretch")
+    config = {c: st.column_config.NumberColumn(c, format="%.1e") for c in _SCIENTIFIC if c in frame.columns}
+    st.dataframe(frame, hide_index=True, key=f"{key}_table", width="stretch", column_config=config)
     st.download_button("Download the table (CSV)", frame.write_csv(), file_name=f"{file_name or key}.csv",
                        mime="text/csv", key=f"{key}_download")

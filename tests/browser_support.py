@@ -1,0 +1,173 @@
+"""Fixtures and helpers for the real-browser tests in `test_browser.py`.
+
+Imported by that module only (not a conftest), so the Chromium launch options and the dashboard
+server touch no other test. The browser is Debian's Chromium, driven by Playwright; never
+`playwright install`. See docs in /work/shared/STACK.md, "A real browser".
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page
+
+from conftest import PROJECT_ROOT, SAMPLES
+
+CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SCREENSHOTS = PROJECT_ROOT / "test-results" / "screenshots"  # gitignored
+VIEWPORT = {"width": 1400, "height": 900}
+WAIT_MS = 30_000
+SERVER_START_S = 90
+
+
+@pytest.fixture(scope="session")
+def chromium_executable() -> Path:
+    """Debian's Chromium; under CI its absence fails the run instead of skipping the browser tests."""
+    if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
+        message = f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"{message}; the browser tests must run under CI")
+        pytest.skip(message)
+    return CHROMIUM
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict, chromium_executable: Path) -> dict:
+    """pytest-playwright's launch options, pointed at Debian's Chromium with the flags that work here."""
+    return {**browser_type_launch_args, "executable_path": str(chromium_executable), "args": CHROMIUM_ARGS}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args: dict) -> dict:
+    return {**browser_context_args, "viewport": VIEWPORT, "accept_downloads": True}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.read().decode().strip() == "ok"
+    except OSError:
+        return False
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """Stop the server and anything it started: it leads its own process group."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture(scope="session")
+def dashboard_db(tmp_path_factory: pytest.TempPathFactory, chromium_executable: Path) -> Path:
+    """The sample data loaded into a fresh database (about 20 s). Asks for Chromium first, so a
+    missing browser fails or skips before the slow load."""
+    from pipelines.load import ingest
+
+    db = tmp_path_factory.mktemp("browser") / "crossforce.duckdb"
+    ingest([SAMPLES], db, progress=False)
+    return db
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(dashboard_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard served as `crossforce serve` does, on a free local port, for the whole session."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]
+    env = {**os.environ, "CROSSFORCE_DB": str(dashboard_db)}
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + SERVER_START_S
+        while not _healthy(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                _stop(process)
+                pytest.fail(f"the dashboard did not become healthy at {url}; its log:\n"
+                            f"{log_path.read_text(errors='replace')[-4000:]}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        _stop(process)
+
+
+@pytest.fixture(scope="session")
+def base_url(dashboard_url: str) -> str:
+    """pytest-playwright gives this to every browser context, so `page.goto("/divergence")` works."""
+    return dashboard_url
+
+
+def settle(page: Page, timeout: float = WAIT_MS) -> None:
+    """Wait until the app is connected and its script has finished running."""
+    page.wait_for_selector("[data-testid=stApp][data-test-connection-state=CONNECTED]", timeout=timeout)
+    page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=timeout)
+
+
+def open_page(page: Page, path: str) -> None:
+    page.goto(path)
+    settle(page)
+
+
+def main_area(page: Page):
+    return page.locator("[data-testid=stMain]")
+
+
+def choose(page: Page, label: str, option: str) -> None:
+    """Pick `option` in the selectbox labelled `label` (in the main area or the sidebar)."""
+    box = page.locator("[data-testid=stSelectbox]").filter(
+        has=page.locator("[data-testid=stWidgetLabel]").get_by_text(label, exact=True))
+    box.first.click()
+    page.get_by_role("option", name=option, exact=True).click()
+    settle(page)
+
+
+def full_page_screenshot(page: Page, name: str) -> Path:
+    """Streamlit scrolls inside `stMain`, so a full-page screenshot alone shows one viewport:
+    grow the viewport to the main area's height first, then put it back."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    height = page.evaluate(
+        "() => { const m = document.querySelector('[data-testid=stMain]');"
+        " return m ? m.scrollHeight : document.documentElement.scrollHeight; }")
+    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 16_000))})
+    page.wait_for_timeout(500)  # let Plotly re-lay out
+    settle(page)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+def selectbox_value(page: Page, label: str):
+    """The combobox of the selectbox labelled `label`; its value is the option shown."""
+    return main_area(page).get_by_role("combobox", name=label, exact=True)

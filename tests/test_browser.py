@@ -1,0 +1,222 @@
+"""End-to-end tests in a real browser: Debian's Chromium, driven by Playwright, against the dashboard
+served from a database built from `data_samples/`.
+
+Screenshots of every page go to `test-results/screenshots/<page>.png` (gitignored). Outside CI the
+tests skip when Chromium is missing; under `CI=true` they fail.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from browser_support import (  # noqa: F401  (fixtures are used by name)
+    WAIT_MS,
+    base_url,
+    browser_context_args,
+    browser_type_launch_args,
+    chromium_executable,
+    choose,
+    dashboard_db,
+    dashboard_url,
+    full_page_screenshot,
+    main_area,
+    open_page,
+    selectbox_value,
+    settle,
+)
+
+PAGES = {
+    # url path: (title, charts the page draws with the sample data). The default page, Overview, is
+    # served at the root: Streamlit ignores `url_path` for it, and `/overview` opens a "Page not
+    # found" notice over it.
+    "": ("Overview", 1),
+    "divergence": ("Divergence finder", 3),
+    "force": ("Force profile", 3),
+    "trends": ("Trends", 1),
+    "reconciliation": ("Reconciliation", 1),
+    "workbench": ("SQL workbench", 0),
+    "quality": ("Data quality", 0),
+}
+PROBE = Path("/tmp/crossforce_browser_probe.csv")
+
+
+def query_of(page: Page) -> dict[str, list[str]]:
+    return parse_qs(urlparse(page.url).query)
+
+
+def findings_count(page: Page) -> int:
+    text = main_area(page).get_by_text(re.compile(r"^\d+ findings$")).inner_text(timeout=WAIT_MS)
+    return int(text.split()[0])
+
+
+def no_errors(page: Page) -> None:
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+
+
+def download(page: Page, button_name: str, nth: int = 0) -> list[list[str]]:
+    button = main_area(page).get_by_role("button", name=button_name).nth(nth)
+    with page.expect_download(timeout=WAIT_MS) as info:
+        button.click()
+    path = info.value.path()
+    return list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
+
+
+@pytest.mark.parametrize("path", list(PAGES), ids=lambda p: p or "overview")
+def test_page_renders(page: Page, path: str) -> None:
+    title, charts = PAGES[path]
+    open_page(page, f"/{path}")
+    expect(main_area(page).get_by_role("heading", level=1, name=title, exact=True)).to_be_visible(timeout=WAIT_MS)
+    if charts:
+        # Plotly draws after the script has finished; wait for the charts themselves.
+        expect(main_area(page).locator(".js-plotly-plot")).to_have_count(charts, timeout=WAIT_MS)
+        expect(main_area(page).locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=WAIT_MS)
+    no_errors(page)
+    expect(main_area(page).locator("[data-testid=stAlertContentError]")).to_have_count(0)
+    expect(page.get_by_role("dialog")).to_have_count(0)  # e.g. Streamlit's "Page not found"
+    shot = full_page_screenshot(page, path or "overview")
+    assert shot.stat().st_size > 10_000
+    no_errors(page)
+
+
+def test_divergence_filter_changes_url_and_findings(page: Page) -> None:
+    open_page(page, "/divergence")
+    before = findings_count(page)
+    assert before > 0
+    assert "direction" not in query_of(page)
+
+    choose(page, "Direction", "above")
+    expect(page).to_have_url(re.compile(r"[?&]direction=above\b"), timeout=WAIT_MS)
+    expect(main_area(page).get_by_text(re.compile(rf"^(?!{before} )\d+ findings$"))).to_be_visible(timeout=WAIT_MS)
+    above = findings_count(page)
+    assert 0 < above < before
+
+    indicator_box = main_area(page).locator("[data-testid=stSelectbox]").filter(
+        has=page.locator("[data-testid=stWidgetLabel]").get_by_text("Indicator", exact=True))
+    indicator_box.click()
+    options = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    other = next(o for o in options if o != "Every indicator")
+    choose(page, "Indicator", other)
+    expect(page).to_have_url(re.compile(r"[?&]indicator=[^&]+"), timeout=WAIT_MS)
+    params = query_of(page)
+    assert params["direction"] == ["above"]
+    expect(main_area(page).get_by_role("heading", name=other).first).to_be_visible(timeout=WAIT_MS)
+    narrowed = findings_count(page)
+    assert narrowed <= above
+    no_errors(page)
+
+    # The URL alone reproduces the view.
+    url = page.url
+    page.goto(url)
+    settle(page)
+    expect(main_area(page).get_by_text(f"{narrowed} findings", exact=True)).to_be_visible(timeout=WAIT_MS)
+    expect(selectbox_value(page, "Direction")).to_have_value("above")
+    no_errors(page)
+
+
+def test_overview_link_opens_the_finding(page: Page, context: BrowserContext) -> None:
+    open_page(page, "/")
+    link = main_area(page).locator("ol a").first
+    expect(link).to_be_visible(timeout=WAIT_MS)
+    wanted = parse_qs(urlparse(link.get_attribute("href")).query)
+    # Streamlit opens every Markdown link in a new tab (target="_blank").
+    with context.expect_page(timeout=WAIT_MS) as opened:
+        link.click()
+    finding = opened.value
+    settle(finding)
+    assert urlparse(finding.url).path == "/divergence"
+    params = query_of(finding)  # `peers=all` is the default, so the page drops it from the URL
+    assert params["indicator"] == wanted["indicator"] and params["force"] == wanted["force"]
+    assert params.get("peers", ["all"]) == ["all"]
+    expect(main_area(finding).get_by_role("heading", level=1, name="Divergence finder")).to_be_visible(timeout=WAIT_MS)
+    assert findings_count(finding) >= 1
+    expect(selectbox_value(finding, "Indicator")).not_to_have_value("Every indicator")
+    expect(selectbox_value(finding, "Force")).not_to_have_value("Every force")
+    no_errors(finding)
+    expect(finding.get_by_role("dialog")).to_have_count(0)
+
+
+def test_download_csv(page: Page) -> None:
+    open_page(page, "/divergence?direction=above")
+    count = findings_count(page)
+
+    rows = download(page, "Download the table (CSV)")
+    assert rows[0][:4] == ["rank", "sentence", "z", "q_bh"]
+    assert {"share", "benchmark", "indicator_id", "force_id", "window_start", "window_end"} <= set(rows[0])
+    assert len(rows) - 1 == count
+    assert all(float(r[rows[0].index("z")]) > 0 for r in rows[1:])  # every finding is above its peers
+
+    expect(main_area(page).locator(".js-plotly-plot").first).to_be_visible(timeout=WAIT_MS)
+    chart_rows = download(page, "Download the data (CSV)")
+    assert {"force_id", "indicator_id", "share", "benchmark"} <= set(chart_rows[0])
+    assert len(chart_rows) > 1
+    no_errors(page)
+
+
+def test_workbench_saved_query(page: Page) -> None:
+    open_page(page, "/workbench")
+    expect(selectbox_value(page, "Ask")).to_have_value("A saved question")
+    choose(page, "Question", "Top divergences")
+    expect(page).to_have_url(re.compile(r"[?&]query=top_divergences\b"), timeout=WAIT_MS)
+    main_area(page).locator("[data-testid=stForm]").get_by_role("button", name="Run").click()
+    settle(page)
+    expect(main_area(page).get_by_text(re.compile(r"^20 rows in \d+ ms$"))).to_be_visible(timeout=WAIT_MS)
+    expect(main_area(page).locator("[data-testid=stDataFrame]")).to_be_visible()
+    no_errors(page)
+
+
+def _sql_box(page: Page):
+    return main_area(page).get_by_label("SQL (Ctrl+Enter runs it)")
+
+
+def _run_free_sql(page: Page, sql: str) -> None:
+    box = _sql_box(page)
+    box.fill(sql)
+    box.press("Control+Enter")
+    settle(page)
+    main_area(page).get_by_role("button", name="Run", exact=True).click()
+    settle(page)
+
+
+def test_workbench_free_query(page: Page) -> None:
+    open_page(page, "/workbench")
+    choose(page, "Ask", "Your own SQL")
+    expect(_sql_box(page)).to_be_visible(timeout=WAIT_MS)
+    sql = "select force_id, short_name from forces order by 1"
+    _run_free_sql(page, sql)
+    expect(main_area(page).get_by_text(re.compile(r"^48 rows in \d+ ms$"))).to_be_visible(timeout=WAIT_MS)
+    assert query_of(page)["sql"] == [sql]
+    rows = download(page, "Download the table (CSV)")
+    assert rows[0] == ["force_id", "short_name"]
+    assert len(rows) == 49
+    no_errors(page)
+
+
+def test_workbench_sql_from_url(page: Page) -> None:
+    open_page(page, "/workbench?sql=select%201%20as%20x")
+    expect(selectbox_value(page, "Ask")).to_have_value("Your own SQL")
+    expect(_sql_box(page)).to_have_value("select 1 as x", timeout=WAIT_MS)
+    main_area(page).get_by_role("button", name="Run", exact=True).click()
+    settle(page)
+    expect(main_area(page).get_by_text(re.compile(r"^1 rows in \d+ ms$"))).to_be_visible(timeout=WAIT_MS)
+    no_errors(page)
+
+
+def test_workbench_refuses_to_write_a_file(page: Page) -> None:
+    PROBE.unlink(missing_ok=True)
+    open_page(page, "/workbench")
+    choose(page, "Ask", "Your own SQL")
+    _run_free_sql(page, f"copy (select 1) to '{PROBE}'")
+    error = main_area(page).locator("[data-testid=stAlertContentError]")
+    expect(error).to_be_visible(timeout=WAIT_MS)
+    expect(error).to_contain_text("not allowed")
+    expect(main_area(page).get_by_text(re.compile(r"^\d[\d,]* rows"))).to_have_count(0)
+    no_errors(page)
+    assert not PROBE.exists()
