@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from conftest import PROJECT_ROOT, SAMPLES
+from conftest import PROJECT_ROOT, SAMPLES, sample_copy
 
 CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -84,14 +84,10 @@ def _stop(process: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def dashboard_db(tmp_path_factory: pytest.TempPathFactory, chromium_executable: Path) -> Path:
-    """The sample data loaded into a fresh database (about 20 s). Asks for Chromium first, so a
-    missing browser fails or skips before the slow load."""
-    from pipelines.load import ingest
-
-    db = tmp_path_factory.mktemp("browser") / "crossforce.duckdb"
-    ingest([SAMPLES], db, progress=False)
-    return db
+def dashboard_db(tmp_path_factory: pytest.TempPathFactory, chromium_executable: Path, samples_ingest) -> Path:
+    """A copy of the sample database. Asks for Chromium first, so a missing browser fails or skips
+    before the slow load."""
+    return sample_copy(samples_ingest, tmp_path_factory, "browser")
 
 
 @pytest.fixture(scope="session")

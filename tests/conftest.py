@@ -70,6 +70,25 @@ def write_outcomes(path: Path, rows: list[dict[str, str]]) -> Path:
     return write_csv(path, OUTCOMES_HEADER, rows)
 
 
+@pytest.fixture(scope="session")
+def samples_ingest(tmp_path_factory):
+    """data_samples/ loaded once per session (about 20 s): (database, report). Modules copy the file
+    with `sample_copy` so that no test sees another's connection or changes."""
+    from pipelines import load
+
+    db = tmp_path_factory.mktemp("samples_once") / "samples.duckdb"
+    report = load.ingest([SAMPLES], db, progress=False)
+    return db, report
+
+
+def sample_copy(samples_ingest, tmp_path_factory, name: str) -> Path:
+    import shutil
+
+    target = tmp_path_factory.mktemp(name) / "samples.duckdb"
+    shutil.copyfile(samples_ingest[0], target)
+    return target
+
+
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "test.duckdb"

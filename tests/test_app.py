@@ -9,8 +9,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from conftest import PROJECT_ROOT, SAMPLES
-from pipelines import load
+from conftest import PROJECT_ROOT, SAMPLES, sample_copy
 from pipelines.query import connect as sandbox_connect
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
@@ -19,10 +18,8 @@ PAGES = ["views/overview.py", "views/divergence.py", "views/force.py", "views/tr
 
 
 @pytest.fixture(scope="module")
-def sample_db(tmp_path_factory) -> Path:
-    db = tmp_path_factory.mktemp("app") / "samples.duckdb"
-    load.ingest([SAMPLES], db, progress=False)
-    return db
+def sample_db(samples_ingest, tmp_path_factory) -> Path:
+    return sample_copy(samples_ingest, tmp_path_factory, "app")
 
 
 @pytest.fixture

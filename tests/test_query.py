@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import PROJECT_ROOT, SAMPLES
+from conftest import PROJECT_ROOT, SAMPLES, sample_copy
 from pipelines import cli, load, query
 
 DOC = PROJECT_ROOT / "docs" / "sql_workbench.md"
@@ -26,10 +26,8 @@ def sha256(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def sample_db(tmp_path_factory) -> Path:
-    db = tmp_path_factory.mktemp("workbench") / "samples.duckdb"
-    load.ingest([SAMPLES], db, progress=False)
-    return db
+def sample_db(samples_ingest, tmp_path_factory) -> Path:
+    return sample_copy(samples_ingest, tmp_path_factory, "query")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import SAMPLES
+from conftest import SAMPLES, sample_copy
 from pipelines import cli, load
 from pipelines.reference import REFERENCE_DIR
 
@@ -86,10 +86,8 @@ def independent() -> Independent:
 
 
 @pytest.fixture(scope="module")
-def samples_db(tmp_path_factory) -> tuple[Path, load.IngestReport]:
-    db = tmp_path_factory.mktemp("samples") / "samples.duckdb"
-    report = load.ingest([SAMPLES], db, progress=False)
-    return db, report
+def samples_db(samples_ingest, tmp_path_factory) -> tuple[Path, load.IngestReport]:
+    return sample_copy(samples_ingest, tmp_path_factory, "samples"), samples_ingest[1]
 
 
 def query(db: Path, sql: str, params: list | None = None) -> list[tuple]:
