@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from conftest import PROJECT_ROOT, SAMPLES, sample_copy
-from pipelines import cli, load, query
+from pipelines import cli, query
 
 DOC = PROJECT_ROOT / "docs" / "sql_workbench.md"
 INJECTION = "x'; drop table forces; --"
