@@ -17,6 +17,9 @@ PEER_GROUPS = {"all": "All territorial forces", "region": "Forces of the same re
                "nearest": "7 nearest by offence mix and population"}
 ui.url_select("Compare with", list(PEER_GROUPS), key="peers", format_func=PEER_GROUPS.get, container=st.sidebar,
               help="Benchmarks never include the force itself. British Transport Police, Northern Ireland and the fraud bodies are never mixed in.")
+ui.url_select("Period window", ["standard", *data.window_years()], key="window", container=st.sidebar,
+              format_func=lambda w: "Latest 12 months each source" if w == "standard" else f"Calendar year {w}",
+              help="Findings for another window are computed on demand; rolling-year sources use the year ending in December.")
 sources = sorted(set(data.indicator_sources().values()))
 ui.url_select("Source", ["all", *sources], key="source", container=st.sidebar,
               format_func=lambda s: "Every source" if s == "all" else s,

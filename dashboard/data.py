@@ -87,18 +87,30 @@ def coverage(source: str) -> pl.DataFrame:
 # --- divergence ------------------------------------------------------------------------------------------
 
 
-def findings(peer_group: str = "all") -> pl.DataFrame:
-    """Every finding for the peer group: the materialised table for `all`, computed on demand otherwise."""
-    if peer_group == "all":
+def findings(peer_group: str = "all", window: str = "standard") -> pl.DataFrame:
+    """Every finding for the peer group and window (`standard`, or a calendar year `YYYY`): the
+    materialised table for the standard view, computed on demand otherwise."""
+    if peer_group == "all" and window == "standard":
         return cached("select * from divergence order by rank nulls last")
-    return _findings_on_demand(peer_group, _version())
+    return _findings_on_demand(peer_group, window, _version())
 
 
-@st.cache_data(show_spinner="Comparing forces with the chosen peers…")
-def _findings_on_demand(peer_group: str, version: float) -> pl.DataFrame:
+@st.cache_data(show_spinner="Comparing forces…")
+def _findings_on_demand(peer_group: str, window: str, version: float) -> pl.DataFrame:
     con = _cursor()
+    windows = None if window == "standard" else divergence.windows_between(con, f"{window}-01", f"{window}-12")
     return divergence.findings(con, divergence.load_indicators(), peer_group=peer_group,
-                               peers=divergence.peer_groups(con, peer_group))
+                               peers=divergence.peer_groups(con, peer_group), windows=windows)
+
+
+def window_years() -> list[str]:
+    """Calendar years some indicator's source covers, newest first."""
+    sources = sorted(set(indicator_sources().values()))
+    years = cached("""
+        select distinct cast(year(period) as varchar) as year from recorded_crime where list_contains($sources, source)
+        order by 1 desc
+    """, sources=sources)
+    return years["year"].to_list()
 
 
 def indicator_labels() -> dict[str, str]:
@@ -230,8 +242,8 @@ def source_note(source: str, start=None, end=None) -> str:
 
 
 def filtered_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
-                      direction: str = "all", max_q: float = 1.0, ranked_only: bool = True) -> pl.DataFrame:
-    frame = findings(peer_group)
+                      direction: str = "all", max_q: float = 1.0, ranked_only: bool = True, window: str | None = None) -> pl.DataFrame:
+    frame = findings(peer_group, window or st.session_state.get("window", "standard"))
     if frame.height == 0:
         return frame
     sources = indicator_sources()
@@ -255,7 +267,7 @@ def indicators_with_findings(peer_group: str, source: str = "all") -> list[str]:
 
 
 def forces_with_findings(peer_group: str) -> list[str]:
-    frame = findings(peer_group)
+    frame = findings(peer_group, st.session_state.get("window", "standard"))
     return sorted(frame["force_id"].unique().to_list(), key=lambda f: force_names().get(f, f)) if frame.height else []
 
 

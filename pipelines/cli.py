@@ -19,8 +19,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-from datetime import date
-
 import duckdb
 import polars as pl
 
@@ -118,23 +116,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     return _serve(db, args.port)
 
 
-def _window_overrides(con: duckdb.DuckDBPyConnection, start: str | None, end: str | None) -> dict[str, divergence.Window] | None:
-    if not start and not end:
-        return None
-    windows = {}
-    for (source,) in con.sql("select distinct source from recorded_crime union select distinct source from crime_outcomes").fetchall():
-        standard = divergence.standard_window(con, source)
-        if standard is None:
-            continue
-        first = date.fromisoformat(f"{start}-01") if start else standard.start
-        last = date.fromisoformat(f"{end}-01") if end else divergence._add_months(standard.end, -1)
-        step = divergence._months(standard.period_grain)
-        stop = divergence._add_months(last, step)
-        periods = max(1, (divergence._month_index(stop) - divergence._month_index(first)) // step)
-        windows[source] = divergence.Window(source, first, stop, standard.period_grain, periods)
-    return windows
-
-
 def cmd_divergence(args: argparse.Namespace) -> int:
     if not args.db.exists():
         print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
@@ -145,7 +126,7 @@ def cmd_divergence(args: argparse.Namespace) -> int:
             indicators = divergence.load_indicators(args.indicators)
             peers = divergence.peer_groups(con, args.peers)
             found = divergence.findings(con, indicators, peer_group=args.peers, peers=peers,
-                                        windows=_window_overrides(con, args.start, args.end))
+                                        windows=divergence.windows_between(con, args.start, args.end))
         else:
             found = con.sql("select * from divergence order by rank nulls last").pl()
     if found.height == 0:

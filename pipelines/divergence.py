@@ -152,6 +152,30 @@ def standard_window(con: duckdb.DuckDBPyConnection, source: str) -> Window | Non
     return window
 
 
+def windows_between(con: duckdb.DuckDBPyConnection, start: str | None, end: str | None) -> dict[str, Window] | None:
+    """Windows from month `start` to month `end` (YYYY-MM, inclusive) for every source, or None for
+    the standard windows. A rolling-year source cannot be summed over overlapping years: it gets the
+    one rolling year ending with `end`."""
+    if not start and not end:
+        return None
+    windows = {}
+    for (source,) in con.sql("select distinct source from recorded_crime union select distinct source from crime_outcomes").fetchall():
+        standard = standard_window(con, source)
+        if standard is None:
+            continue
+        step = _months(standard.period_grain)
+        last = date.fromisoformat(f"{end}-01") if end else _add_months(standard.end, -1)
+        if step >= 12:
+            first = _add_months(last, 1 - step)
+            windows[source] = Window(source, first, _add_months(first, step), standard.period_grain, 1)
+            continue
+        first = date.fromisoformat(f"{start}-01") if start else standard.start
+        stop = _add_months(last, step)
+        periods = max(1, (_month_index(stop) - _month_index(first)) // step)
+        windows[source] = Window(source, first, stop, standard.period_grain, periods)
+    return windows
+
+
 def _month_index(d: date) -> int:
     return d.year * 12 + d.month - 1
 

@@ -130,3 +130,49 @@ def test_quality_page_searches_the_quarantine(app, sample_db):
     expected = query(sample_db, "select count(*) from quarantine where contains(lower(reason), 'not a force')")[0][0]
     assert expected > 0
     assert at.dataframe[-2].value.shape[0] == expected
+
+
+# Hostile statements through the workbench page: each refused (or cut short) with a message on the
+# page, the database file unchanged and nothing written. The same list runs through run() and the
+# CLI in test_query.py.
+from test_query import HOSTILE  # noqa: E402
+
+
+def _db_fingerprint(db: Path) -> tuple[str, list[str]]:
+    import hashlib
+
+    return hashlib.sha256(db.read_bytes()).hexdigest(), sorted(p.name for p in db.parent.iterdir())
+
+
+@pytest.mark.parametrize("sql", [sql for sql, _ in HOSTILE], ids=[f"hostile{i}" for i in range(len(HOSTILE))])
+def test_hostile_sql_through_the_page_is_refused_and_changes_nothing(app, sample_db, sql, tmp_path):
+    before = _db_fingerprint(sample_db)
+    app.query_params["mode"] = "free"
+    at = app.run()
+    at.switch_page("views/workbench.py").run()
+    at.text_area(key="sql").input(sql.format(tmp=tmp_path)).run()
+    at.button(key="run_sql").click().run()
+    assert not at.exception
+    assert at.error, f"no refusal shown for {sql}"
+    assert _db_fingerprint(sample_db) == before
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_query_that_returns_millions_of_rows_is_cut_at_the_limit_on_the_page(app):
+    at = app.run()
+    at.switch_page("views/workbench.py").run()
+    at.selectbox(key="mode").select("free").run()
+    at.text_area(key="sql").input("select * from range(5000000) as t(i)").run()
+    at.button(key="run_sql").click().run()
+    assert not at.exception
+    assert any("cut at the row limit" in m.value for m in at.markdown)
+
+
+def test_a_query_that_runs_forever_is_stopped_on_the_page(app):
+    at = app.run()
+    at.switch_page("views/workbench.py").run()
+    at.selectbox(key="mode").select("free").run()
+    at.text_area(key="sql").input("select count(*) from range(100000000000) as a").run()
+    at.button(key="run_sql").click().run(timeout=60)
+    assert not at.exception
+    assert at.error and "stopped" in at.error[0].value
