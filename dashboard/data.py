@@ -67,6 +67,13 @@ def sources_loaded() -> pl.DataFrame:
     """)
 
 
+def territorial_forces_with_data() -> int:
+    return cached("""
+        select count(distinct c.force_id) as n from core_coverage as c join forces as f using (force_id)
+        where f.is_territorial_ew
+    """)["n"][0]
+
+
 def force_names() -> dict[str, str]:
     forces = reference.forces()
     return dict(zip(forces["force_id"], forces["short_name"]))

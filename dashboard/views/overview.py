@@ -8,8 +8,7 @@ st.caption("What is loaded, which force-months each source supplied, and the lar
 loaded = data.sources_loaded()
 left, middle, right = st.columns(3)
 left.metric("Sources", loaded.height)
-middle.metric("Territorial forces with data", data.cached(
-    "select count(distinct c.force_id) as n from core_coverage as c join forces as f using (force_id) where f.is_territorial_ew")["n"][0])
+middle.metric("Territorial forces with data", data.territorial_forces_with_data())
 right.metric("Rows read", f"{loaded['rows_read'].sum():,}")
 ui.table(loaded, "sources_loaded")
 
