@@ -126,6 +126,8 @@ _FIELDS = [
     Field("reference_source", "VARCHAR", "Source publishing the window at its own grain, against which the others are compared."),
     Field("reference_count", "BIGINT", "The reference source's count for the window."),
     Field("ratio_to_reference", "DOUBLE", "`offence_count` ÷ `reference_count`: 1.0 when the sources agree."),
+    Field("population_source", "VARCHAR", "Which population a rate uses: the ONS mid-year estimates summed to the force area, else the ONS PFA table P3."),
+    Field("rate_per_1000", "DOUBLE", "offence_count per 1,000 residents of the force area in the period's year (a rate for the period, not annualised); empty where there is no resident population (British Transport Police)."),
     Field("event_date", "DATE", "Date a break in series took effect."),
     Field("event", "VARCHAR", "What changed."),
     Field("scope", "VARCHAR", "`national`, or the force_id of the one force affected."),
@@ -631,6 +633,35 @@ _TABLES = [
             select force_id, year, arg_max(population, file_name) as population, source
             from core_population
             group by force_id, year, source
+        """,
+    ),
+    Table(
+        "recorded_crime_rates",
+        "`recorded_crime` with the force area's resident population in the period's year and the count per 1,000 residents.",
+        "one row per force, period, period grain, scheme, category and source",
+        ("force_id", "period", "period_grain", "scheme", "category", "offence_count", "source", "population",
+         "population_source", "rate_per_1000"),
+        view_sql="""
+            with by_source as (
+                select force_id, year,
+                       max(population) filter (where source = 'ons_mid_year_estimates') as mid_year,
+                       max(population) filter (where source = 'ons_pfa_tables') as pfa_table
+                from population
+                group by all
+            ),
+            best as (
+                select force_id, year, coalesce(mid_year, pfa_table) as population,
+                       case when mid_year is not null then 'ons_mid_year_estimates' else 'ons_pfa_tables' end as population_source
+                from by_source
+            ),
+            final as (
+                select r.force_id, r.period, r.period_grain, r.scheme, r.category, r.offence_count, r.source,
+                       b.population, b.population_source,
+                       r.offence_count * 1000.0 / b.population as rate_per_1000
+                from recorded_crime as r
+                left join best as b on b.force_id = r.force_id and b.year = year(r.period)
+            )
+            select * from final
         """,
     ),
     Table(

@@ -6,6 +6,7 @@ import csv
 from functools import cache
 
 import openpyxl
+import pytest
 import polars as pl
 
 from pipelines import reference
@@ -99,3 +100,28 @@ def test_agrees_with_the_populations_published_in_table_p3() -> None:
     assert others["gap"].median() < 0.01
     national = both.group_by("year").agg(pl.col("population").sum(), pl.col("population_mye").sum())
     assert (((national["population_mye"] - national["population"]) / national["population"]).abs() < 0.0025).all()
+
+
+def test_counts_become_rates_per_1000_residents_and_btp_has_none(samples_ingest):
+    """Kent's rolling-year violence against the person over the Kent population of the period's
+    year, worked out here from core_population; British Transport Police has no resident population."""
+    import duckdb
+
+    with duckdb.connect(str(samples_ingest[0]), read_only=True) as con:
+        [(count, population)] = con.sql("""
+            select r.offence_count, p.population
+            from recorded_crime as r
+            join core_population as p on p.force_id = r.force_id and p.year = 2017 and p.source = 'ons_mid_year_estimates'
+            where r.force_id = 'kent' and r.source = 'ons_rec_crime_pfa' and r.scheme = 'ons_offence_group'
+              and r.category = 'Violence against the person' and r.period = '2017-04-01'
+        """).fetchall()
+        [(rate, used)] = con.sql("""
+            select rate_per_1000, population_source from recorded_crime_rates
+            where force_id = 'kent' and source = 'ons_rec_crime_pfa' and scheme = 'ons_offence_group'
+              and category = 'Violence against the person' and period = '2017-04-01'
+        """).fetchall()
+        btp = con.sql("select count(*), count(rate_per_1000) from recorded_crime_rates where force_id = 'btp'").fetchall()
+    assert used == "ons_mid_year_estimates"
+    assert rate == pytest.approx(count * 1000 / population)
+    assert 10 < rate < 60  # tens of violent crimes per 1,000 residents a year, as ONS publishes
+    assert btp[0][0] > 0 and btp[0][1] == 0
