@@ -43,7 +43,7 @@ SIGNIFICANCE_MODEL = "additive"
 CHOW_SPAN = 8
 # A window covers the latest twelve months (or the latest period of a coarser source) ending at the
 # latest period that at least half of the territorial forces supplied.
-WINDOW_MONTHS = {"month": 12, "quarter": 12, "rolling_year": 12, "financial_year": 12}
+WINDOW_MONTHS = {"month": 12, "quarter": 12, "rolling_year": 12, "financial_year": 12, "calendar_year": 12}
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,17 @@ class Indicator:
     denominator: str  # "*" every category of the scheme, "*-A;B" all but those, or "A;B"
     min_denominator: int
     sentence: str
+    # "classification": how a force classifies or closes crimes; "supply": what its feed leaves out or
+    # has not settled (pending, unavailable). The two are ranked in separate lists and families.
+    kind: str = "classification"
+    # The parent population the indicator is a share of (for a supply indicator: the parent it
+    # screens); findings of one force and parent share their supply screens.
+    parent: str = ""
+
+
+INDICATOR_KINDS = ("classification", "supply")
+# Columns an outcomes indicator may count by: only these names ever reach SQL as identifiers.
+OUTCOME_SCHEMES = ("outcome", "outcome_group")
 
 
 def load_indicators(path: Path | None = None) -> list[Indicator]:
@@ -66,15 +77,35 @@ def load_indicators(path: Path | None = None) -> list[Indicator]:
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     found = []
-    for row in rows:
+    for line, row in enumerate(rows, start=2):
+        where = f"{path}, line {line}, indicator {row.get('indicator_id')!r}"
         if row["measure"] not in ("offences", "outcomes"):
-            raise ValueError(f"{path}: indicator {row['indicator_id']}: measure must be 'offences' or 'outcomes', not {row['measure']!r}")
+            raise ValueError(f"{where}: measure must be 'offences' or 'outcomes', not {row['measure']!r}")
+        if row["measure"] == "outcomes" and not {row["numerator_scheme"], row["denominator_scheme"]} <= set(OUTCOME_SCHEMES):
+            raise ValueError(f"{where}: an outcomes indicator counts by {' or '.join(OUTCOME_SCHEMES)}, "
+                             f"not {row['numerator_scheme']!r}/{row['denominator_scheme']!r}")
+        kind = row.get("kind") or ""
+        if kind not in INDICATOR_KINDS:
+            raise ValueError(f"{where}: kind must be one of {', '.join(INDICATOR_KINDS)}, not {kind!r}")
+        if not row.get("parent"):
+            raise ValueError(f"{where}: parent is empty: name the population the share is taken of")
         found.append(Indicator(
             indicator_id=row["indicator_id"], label=row["label"], source=row["source"], measure=row["measure"],
             numerator_scheme=row["numerator_scheme"], numerator=tuple(row["numerator"].split(";")),
             denominator_scheme=row["denominator_scheme"], denominator=row["denominator"],
-            min_denominator=int(row["min_denominator"]), sentence=row["sentence"],
+            min_denominator=int(row["min_denominator"]), sentence=row["sentence"], kind=kind, parent=row["parent"],
         ))
+    return found
+
+
+@cache
+def witnesses() -> dict[str, list[tuple[str, str]]]:
+    """indicator_id → [(witness indicator_id, what links them)], in order of preference: the same
+    concept measured in another publication (`pipelines/reference/witnesses.csv`)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    with (reference.REFERENCE_DIR / "witnesses.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            found.setdefault(row["indicator_id"], []).append((row["witness_indicator_id"], row["note"]))
     return found
 
 
@@ -87,29 +118,55 @@ class Window:
     periods_expected: int
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def is_single_period(self) -> bool:
+        """A window of one rolling or financial year is that period, never a sum of overlapping ones."""
+        step = _months(self.period_grain)
+        return step >= 12 and _month_index(self.end) - _month_index(self.start) == step
+
+    def label(self) -> str:
+        if self.is_single_period:
+            return f"year ending {_add_months(self.end, -1):%b %Y}"
+        last = _add_months(self.end, -_months(self.period_grain))
+        return f"{self.start:%b %Y}" if last == self.start else f"{self.start:%b %Y} to {_add_months(self.end, -1):%b %Y}"
+
 
 def _months(grain: str) -> int:
-    return {"month": 1, "quarter": 3, "rolling_year": 12, "financial_year": 12}[grain]
+    return {"month": 1, "quarter": 3, "rolling_year": 12, "financial_year": 12, "calendar_year": 12}[grain]
+
+
+def _period_condition(window: Window) -> tuple[str, dict]:
+    """SQL selecting the window's periods at its grain (a one-year window selects exactly that year)."""
+    params = {"start": window.start, "grain": window.period_grain}
+    if window.is_single_period:
+        return "period = $start and period_grain = $grain", params
+    return "period >= $start and period < $end and period_grain = $grain", {**params, "end": window.end}
+
+
+# A window is the longest span, up to twelve months, that nearly as many forces supplied in full as
+# supplied its last period: a longer span supplied by a few forces would compare them on other months.
+FULL_SUPPLY_SHARE = 0.9
+
+
+def _supplied_periods(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
+    """(force_id, period, period_grain) every territorial force supplied to the source."""
+    return con.sql("""
+        select distinct c.force_id, c.period, c.period_grain
+        from recorded_crime as c join forces as f using (force_id)
+        where c.source = $source and f.is_territorial_ew
+        union
+        select distinct o.force_id, o.period, o.period_grain
+        from crime_outcomes as o join forces as f using (force_id)
+        where o.source = $source and f.is_territorial_ew
+    """, params={"source": source}).pl()
 
 
 def standard_window(con: duckdb.DuckDBPyConnection, source: str) -> Window | None:
-    """The latest window of the source that at least half of the territorial forces supplied."""
-    rows = con.sql("""
-        select c.period, c.period_grain, count(distinct c.force_id) as forces
-        from recorded_crime as c
-        join forces as f using (force_id)
-        where c.source = $source and f.is_territorial_ew
-        group by all
-        union all
-        select o.period, o.period_grain, count(distinct o.force_id)
-        from crime_outcomes as o
-        join forces as f using (force_id)
-        where o.source = $source and f.is_territorial_ew
-        group by all
-    """, params={"source": source}).pl()
-    if rows.height == 0:
+    """The source's standard window: the latest span that most territorial forces supplied in full."""
+    supplied = _supplied_periods(con, source)
+    if supplied.height == 0:
         return None
-    rows = rows.group_by("period", "period_grain").agg(pl.col("forces").max())
+    rows = supplied.group_by("period", "period_grain").agg(pl.col("force_id").n_unique().alias("forces"))
     well_supplied = rows.filter(pl.col("forces") >= 22).sort("period")
     if well_supplied.height == 0:
         well_supplied = rows.sort("forces", "period")
@@ -126,12 +183,12 @@ def standard_window(con: duckdb.DuckDBPyConnection, source: str) -> Window | Non
     if step >= 12:
         # A rolling year cannot be cut short: take the latest one that no national counting-rule
         # change falls inside, or, if every one does, the latest with a note saying so.
-        candidates = [p for p in reversed(well_supplied.filter(pl.col("period_grain") == grain)["period"].to_list())]
+        candidates = list(reversed(well_supplied.filter(pl.col("period_grain") == grain)["period"].to_list()))
         clean = [p for p in candidates if not changes_inside(p, _add_months(p, step))]
         chosen = clean[0] if clean else candidates[0]
         window = Window(source, chosen, _add_months(chosen, step), grain, periods_expected=1)
         if chosen != candidates[0]:
-            window.notes.append(f"latest rolling year without a counting-rule change inside it")
+            window.notes.append("the latest rolling year without a counting-rule change inside it")
         for _, event in changes_inside(window.start, window.end):
             window.notes.append(f"this rolling year spans a counting-rule change: {event}")
         return window
@@ -139,23 +196,38 @@ def standard_window(con: duckdb.DuckDBPyConnection, source: str) -> Window | Non
     last = well_supplied.row(-1)[0]
     first = rows.filter(pl.col("period_grain") == grain)["period"].min()
     end = _add_months(last, step)
-    # Not before the source's first period: months no force could have supplied are not "missing".
-    start = max(_add_months(end, -max(WINDOW_MONTHS[grain], step)), first)
-    inside = changes_inside(start, end)
+    # Never before the source's first period, and never across a national counting-rule change.
+    earliest = max(_add_months(end, -WINDOW_MONTHS[grain]), first)
+    inside = changes_inside(earliest, end)
     if inside:
-        # Never compare across a national counting-rule change: start after the latest one in the window.
-        event_date, event = inside[-1]
-        start = _add_months(date(event_date.year, event_date.month, 1), 0 if event_date.day == 1 else 1)
-    window = Window(source, start, end, grain, periods_expected=max(1, (_month_index(end) - _month_index(start)) // step))
-    if inside:
-        window.notes.append(f"window starts {start:%b %Y}, after a counting-rule change: {inside[-1][1]}")
+        event_date = inside[-1][0]
+        earliest = max(earliest, _add_months(date(event_date.year, event_date.month, 1), 0 if event_date.day == 1 else 1))
+    by_force = supplied.filter(pl.col("period_grain") == grain).group_by("force_id").agg(pl.col("period"))
+    periods_of = {force: set(periods) for force, periods in by_force.iter_rows()}
+
+    def full_supply(start: date) -> int:
+        span = {_add_months(start, i * step) for i in range((_month_index(end) - _month_index(start)) // step)}
+        return sum(span <= periods for periods in periods_of.values())
+
+    at_last = full_supply(last)
+    start = last
+    while _add_months(start, -step) >= earliest and full_supply(_add_months(start, -step)) >= FULL_SUPPLY_SHARE * at_last:
+        start = _add_months(start, -step)
+    window = Window(source, start, end, grain, periods_expected=(_month_index(end) - _month_index(start)) // step)
+    longer = _add_months(start, -step)
+    reason = (f"{full_supply(start)} territorial forces supplied every {grain} of it")
+    if longer >= earliest:
+        reason += f"; only {full_supply(longer)} supplied {longer:%b %Y} as well, so the window starts at {start:%b %Y}"
+    window.notes.append(f"window {window.label()}: the latest span most forces supplied in full ({reason})")
+    if inside and start <= _add_months(date(inside[-1][0].year, inside[-1][0].month, 1), 1):
+        window.notes.append(f"it starts after a counting-rule change: {inside[-1][1]}")
     return window
 
 
 def windows_between(con: duckdb.DuckDBPyConnection, start: str | None, end: str | None) -> dict[str, Window] | None:
     """Windows from month `start` to month `end` (YYYY-MM, inclusive) for every source, or None for
-    the standard windows. A rolling-year source cannot be summed over overlapping years: it gets the
-    one rolling year ending with `end`."""
+    the standard windows. A rolling-year source gets exactly the one rolling year ending with `end`
+    (the year ending December Y for a calendar year), never a sum of overlapping years."""
     if not start and not end:
         return None
     windows = {}
@@ -167,12 +239,15 @@ def windows_between(con: duckdb.DuckDBPyConnection, start: str | None, end: str 
         last = date.fromisoformat(f"{end}-01") if end else _add_months(standard.end, -1)
         if step >= 12:
             first = _add_months(last, 1 - step)
-            windows[source] = Window(source, first, _add_months(first, step), standard.period_grain, 1)
+            window = Window(source, first, _add_months(first, step), standard.period_grain, 1)
+            window.notes.append(f"the {window.label()}, as chosen")
+            windows[source] = window
             continue
         first = date.fromisoformat(f"{start}-01") if start else standard.start
         stop = _add_months(last, step)
-        periods = max(1, (_month_index(stop) - _month_index(first)) // step)
-        windows[source] = Window(source, first, stop, standard.period_grain, periods)
+        window = Window(source, first, stop, standard.period_grain, max(1, (_month_index(stop) - _month_index(first)) // step))
+        window.notes.append(f"window {window.label()}, as chosen")
+        windows[source] = window
     return windows
 
 
@@ -202,7 +277,7 @@ def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, windo
         scheme_column = "scheme"
     else:
         table, extra = "crime_outcomes", " and outcome is not null and count_basis = 'offences_recorded_in_period'"
-        column = indicator.numerator_scheme  # outcome or outcome_group
+        column = indicator.numerator_scheme  # outcome or outcome_group, checked by load_indicators
         scheme_column = None
     num_cond, num_params = _category_filter(column, ";".join(indicator.numerator), "num")
     den_cond, den_params = _category_filter(
@@ -214,17 +289,17 @@ def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, windo
         den_params["den_scheme"] = indicator.denominator_scheme
     measure = "offence_count" if indicator.measure == "offences" else "outcome_count"
     keys = "force_id, period" if by_period else "force_id"
+    periods, period_params = _period_condition(window)
     sql = f"""
         select {keys},
                cast(coalesce(sum({measure}) filter (where {num_cond}), 0) as bigint) as numerator,
                cast(coalesce(sum({measure}) filter (where {den_cond}), 0) as bigint) as denominator,
                cast(count(distinct period) as integer) as periods_supplied
         from {table}
-        where source = $source and period >= $start and period < $end and period_grain = $grain{extra}
+        where source = $source and {periods}{extra}
         group by {keys}
     """
-    params = {"source": indicator.source, "start": window.start, "end": window.end, "grain": window.period_grain,
-              **num_params, **den_params}
+    params = {"source": indicator.source, **period_params, **num_params, **den_params}
     return con.sql(sql, params=params).pl()
 
 
@@ -239,59 +314,95 @@ def _territorial() -> set[str]:
     return set(forces.filter(pl.col("is_territorial_ew"))["force_id"])
 
 
+def _not_comparable() -> dict[str, str]:
+    """Areas left out of rankings and benchmarks by default, with the reason."""
+    forces = reference.forces().filter(~pl.col("comparable_by_default"))
+    return dict(zip(forces["force_id"], forces["comparability_note"]))
+
+
+# Why a finding is not ranked, in the order the screens apply; "ranked" is a finding that survived them all.
+STATUSES = ("ranked", "non_comparable", "incomplete", "degenerate", "small_denominator", "no_benchmark",
+            "supply_suspect", "contradicted")
+# A finding is significant when its Benjamini–Yekutieli q-value is under this: shares within one
+# parent are dependent, and BY controls the false discovery rate under any dependence.
+SIGNIFICANCE_Q = 0.05
+
+
 def compare(counts: pl.DataFrame, indicator: Indicator, window: Window, peers: dict[str, list[str]] | None = None,
-            peer_group: str = "all") -> pl.DataFrame:
+            peer_group: str = "all", include: frozenset[str] = frozenset()) -> pl.DataFrame:
     """One finding per force: share, Wilson interval, benchmark of its peers without itself, funnel limits
-    (binomial and overdispersed), adjusted z and p. `peers` maps a force to its peer forces; None means every
-    other force in `counts`. q-values are added later, across everything compared together."""
+    (binomial and overdispersed), z, p and a status. `peers` maps a force to its peer forces; None means
+    every other force. Only forces that are comparable by default (or in `include`) and supplied every
+    period of the window enter a benchmark or the overdispersion fit; the others are shown with their
+    numbers and a status saying why they are not ranked. q-values are added later, per family."""
     counts = counts.filter(pl.col("denominator") > 0).sort("force_id")
     if counts.height < 3:
         return pl.DataFrame()
     forces = counts["force_id"].to_list()
     x = counts["numerator"].to_numpy().astype(float)
     n = counts["denominator"].to_numpy().astype(float)
-    ranked = n >= indicator.min_denominator
-    # Overdispersion is estimated from the forces large enough to rank; every force is then judged with it.
-    fit = stats.funnel(x[ranked], n[ranked]) if ranked.sum() >= 3 else stats.funnel(x, n)
+    not_comparable = _not_comparable()
+    comparable = np.array([f not in not_comparable or f in include for f in forces])
+    complete = counts["periods_supplied"].to_numpy() >= window.periods_expected
+    pooled = comparable & complete
+    large = n >= indicator.min_denominator
+    fitted = pooled & large
+    fit = stats.funnel(x[fitted], n[fitted]) if fitted.sum() >= 3 else stats.funnel(x[pooled], n[pooled]) if pooled.sum() >= 3 else None
     if peers is None:
-        total_x, total_n = x.sum(), n.sum()
-        target = (total_x - x) / (total_n - n)
+        pool_x, pool_n = x[pooled].sum(), n[pooled].sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            target = (pool_x - np.where(pooled, x, 0)) / (pool_n - np.where(pooled, n, 0))
+        members = [[f for f, p in zip(forces, pooled) if p and f != force] for force in forces]
     else:
         index = {f: i for i, f in enumerate(forces)}
         target = np.full(len(forces), np.nan)
+        members = []
         for i, force in enumerate(forces):
-            others = [index[p] for p in peers.get(force, []) if p in index and p != force]
+            others = [index[p] for p in peers.get(force, []) if p in index and p != force and pooled[index[p]]]
+            members.append([forces[j] for j in others])
             if others and n[others].sum() > 0:
                 target[i] = x[others].sum() / n[others].sum()
+    # Degenerate: every compared count is zero, or the category is the whole parent; nothing to test.
+    degenerate = pooled.sum() == 0 or x[pooled].sum() == 0 or bool(np.all(x[pooled] == n[pooled]))
+    status = np.full(len(forces), "ranked", dtype=object)
+    status[~large] = "small_denominator"
+    status[~np.isfinite(target)] = "no_benchmark"
+    if degenerate or fit is None:
+        status[:] = "degenerate"
+    status[~complete] = "incomplete"
+    status[~comparable] = "non_comparable"
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero benchmark gives an undefined ratio, kept as NaN
-        return _compare_arrays(counts, indicator, window, forces, x, n, ranked, fit, target, peer_group)
+        frame = _compare_arrays(counts, indicator, window, forces, x, n, fit, target, peer_group, degenerate)
+    return frame.with_columns(pl.Series("status", status.tolist(), dtype=pl.String),
+                              pl.Series("benchmark_members", members, dtype=pl.List(pl.String)))
 
 
 def _compare_arrays(counts: pl.DataFrame, indicator: Indicator, window: Window, forces: list[str], x: np.ndarray,
-                    n: np.ndarray, ranked: np.ndarray, fit: stats.Funnel, target: np.ndarray, peer_group: str) -> pl.DataFrame:
-    ranked = ranked & np.isfinite(target)  # no peer with data: shown, not ranked
+                    n: np.ndarray, fit: stats.Funnel | None, target: np.ndarray, peer_group: str, degenerate: bool) -> pl.DataFrame:
     share = x / n
     lower, upper = stats.wilson_interval(x, n)
     s = 1 / (2 * np.sqrt(n))
     y, t = np.arcsin(np.sqrt(share)), np.arcsin(np.sqrt(target))
-    z_plain = (y - t) / s
-    z_additive = (y - t) / np.sqrt(s**2 + fit.tau2)
-    z_multiplicative = z_plain / np.sqrt(fit.phi) if fit.phi > 1 else z_plain
-    z = z_additive if SIGNIFICANCE_MODEL == "additive" else z_multiplicative
+    untested = degenerate or fit is None
+    phi, tau2 = (np.nan, np.nan) if fit is None else (fit.phi, fit.tau2)
+    z_plain = np.full(len(forces), np.nan) if untested else (y - t) / s
+    z = np.full(len(forces), np.nan) if untested else (y - t) / np.sqrt(s**2 + fit.tau2)
     columns: dict[str, object] = {
-        "indicator_id": indicator.indicator_id, "force_id": forces, "peer_group": peer_group,
-        "window_start": window.start, "window_end": window.end, "period_grain": window.period_grain,
-        "numerator": x.astype(np.int64), "denominator": n.astype(np.int64),
+        "indicator_id": indicator.indicator_id, "indicator_kind": indicator.kind, "force_id": forces,
+        "peer_group": peer_group, "window_start": window.start, "window_end": window.end,
+        "period_grain": window.period_grain, "numerator": x.astype(np.int64), "denominator": n.astype(np.int64),
         "share": share, "share_lower": lower, "share_upper": upper, "benchmark": target,
-        "difference": share - target, "ratio": share / target,
-        "phi": fit.phi, "tau2": fit.tau2, "z_plain": z_plain, "z": z, "p_value": stats.two_sided_p(z),
+        "difference": share - target, "ratio": share / target, "effect_h": 2 * (y - t),
+        "phi": phi, "tau2": tau2, "z_plain": z_plain, "z": z, "p_value": stats.two_sided_p(z),
         "periods_supplied": counts["periods_supplied"].to_numpy(), "periods_expected": window.periods_expected,
-        "is_ranked": ranked,
     }
     for name, level in LEVELS.items():
         key = name.replace("%", "").replace(".", "")
         for model, label in (("binomial", "plain"), (SIGNIFICANCE_MODEL, "od")):
-            lo, hi = fit.limits(n, target, level, model)
+            if fit is None:
+                lo = hi = np.full(len(forces), np.nan)
+            else:
+                lo, hi = fit.limits(n, target, level, model)
             columns[f"limit{key}_{label}_lower"] = lo
             columns[f"limit{key}_{label}_upper"] = hi
     return pl.DataFrame(columns)
@@ -300,7 +411,9 @@ def _compare_arrays(counts: pl.DataFrame, indicator: Indicator, window: Window, 
 def _position(row: dict) -> str:
     share = row["share"]
     if row["benchmark"] is None or not np.isfinite(row["benchmark"]):
-        return "no benchmark: no peer supplied data"
+        return "no benchmark: no comparable force supplied data"
+    if row["limit998_od_upper"] is None or not np.isfinite(row["limit998_od_upper"]):
+        return "not tested"
     if share > row["limit998_od_upper"]:
         return "above the 99.8% overdispersed limit"
     if share < row["limit998_od_lower"]:
@@ -312,29 +425,262 @@ def _position(row: dict) -> str:
     return "within the overdispersed limits"
 
 
-def _sentence(row: dict, indicator: Indicator, window_note: str) -> str:
+# --- supply screens -------------------------------------------------------------------------------------
+
+# A category a feed never uses: zero crimes where the benchmark share predicts at least this many.
+UNUSED_CATEGORY_EXPECTED = 20
+# A category collapses against the force's own history when its share falls below this fraction of
+# the share in the span just before the window (or rises above its inverse) while comparable forces'
+# share moves by less than `PEERS_STEADY` either way.
+COLLAPSE_FACTOR = 0.5
+PEERS_STEADY = 1.25
+COLLAPSE_MIN_COUNT = 20
+
+
+def _pct(value: float) -> str:
+    return format(value, ".1%")
+
+
+def supply_screens(found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, Indicator]) -> dict[tuple, list[str]]:
+    """Reasons that a force's supply to a parent is abnormal, keyed by (indicator source, parent, force_id).
+
+    Three signs, each of a feed problem rather than a classification difference:
+    - a supply indicator of the parent (pending, unavailable) lies above its 95% overdispersed limit;
+    - a category of the parent has no crimes at all where comparable forces' share predicts at
+      least `UNUSED_CATEGORY_EXPECTED` (a category the feed never uses);
+    - a category's share collapses (or surges) against the force's own previous span while
+      comparable forces' share stays steady (`history`: the previous span's findings).
+    """
+    reasons: dict[tuple, list[str]] = {}
+    names = _force_names()
+    for row in found.iter_rows(named=True):
+        indicator = by_id[row["indicator_id"]]
+        key = (indicator.source, indicator.parent, row["force_id"])
+        name = names.get(row["force_id"], row["force_id"])
+        if row["benchmark"] is None or not np.isfinite(row["benchmark"]):
+            continue
+        if indicator.kind == "supply":
+            upper = row["limit95_od_upper"]
+            if upper is not None and np.isfinite(upper) and row["share"] > upper:
+                reasons.setdefault(key, []).append(
+                    f"{name} {indicator.sentence.format(share=_pct(row['share']))}, against {_pct(row['benchmark'])} "
+                    "for comparable forces (above the 95% overdispersed limit)")
+            continue
+        expected = row["denominator"] * row["benchmark"]
+        if row["numerator"] == 0 and expected >= UNUSED_CATEGORY_EXPECTED:
+            reasons.setdefault(key, []).append(
+                f"its feed has no '{'; '.join(indicator.numerator)}' at all, where comparable forces' share predicts "
+                f"about {expected:,.0f}: a category the feed does not use")
+    if history.height:
+        before = {(r["indicator_id"], r["force_id"]): r for r in history.iter_rows(named=True)}
+        for row in found.iter_rows(named=True):
+            indicator = by_id[row["indicator_id"]]
+            prior = before.get((row["indicator_id"], row["force_id"]))
+            if indicator.kind != "classification" or prior is None or prior["periods_supplied"] < prior["periods_expected"]:
+                continue
+            if not all(np.isfinite(v) for v in (prior["share"], prior["benchmark"], row["benchmark"])) or prior["benchmark"] == 0:
+                continue
+            if max(prior["numerator"], row["numerator"]) < COLLAPSE_MIN_COUNT or prior["share"] == 0:
+                continue
+            own, peers = row["share"] / prior["share"], row["benchmark"] / prior["benchmark"]
+            moved = own < COLLAPSE_FACTOR or own > 1 / COLLAPSE_FACTOR
+            if moved and 1 / PEERS_STEADY <= peers <= PEERS_STEADY:
+                word = "fell" if own < 1 else "rose"
+                key = (indicator.source, indicator.parent, row["force_id"])
+                reasons.setdefault(key, []).append(
+                    f"its '{'; '.join(indicator.numerator)}' share {word} from {_pct(prior['share'])} to {_pct(row['share'])} "
+                    f"against its own previous span while comparable forces stayed near {_pct(row['benchmark'])}")
+    return reasons
+
+
+def previous_window(window: Window) -> Window:
+    """The span of the same length just before the window (the previous non-overlapping year for a year)."""
+    length = max(_month_index(window.end) - _month_index(window.start), _months(window.period_grain))
+    return Window(window.source, _add_months(window.start, -length), window.start, window.period_grain, window.periods_expected)
+
+
+# --- witnesses and benchmark coverage ----------------------------------------------------------------------
+
+
+def _witness_status(row: dict, witness: dict) -> str:
+    """`corroborates` (same direction, beyond the witness's own 95% limits), `contradicts` (opposite
+    direction) or `inconclusive` (same direction, within its limits)."""
+    own, other = row["difference"], witness["difference"]
+    if own is None or other is None or not (np.isfinite(own) and np.isfinite(other)):
+        return "inconclusive"
+    if own * other < 0:
+        return "contradicts"
+    outside = witness["share"] > witness["limit95_od_upper"] or witness["share"] < witness["limit95_od_lower"]
+    return "corroborates" if own * other > 0 and outside else "inconclusive"
+
+
+@dataclass
+class CrimeTotals:
+    """Recorded crime per territorial force in one ONS rolling year, to say what a benchmark covers."""
+
+    by_force: dict[str, int]
+    basis: str
+
+
+def crime_totals(con: duckdb.DuckDBPyConnection) -> dict[date, CrimeTotals]:
+    """Recorded crime (fraud excluded) per territorial force, per ONS rolling year loaded, keyed by
+    the year's end; the ONS tables published latest win where two publish the same year."""
+    rows = con.sql("""
+        select r.source, r.period, r.force_id, cast(sum(r.offence_count) as bigint) as offences
+        from recorded_crime as r join forces as f using (force_id)
+        where r.source in ('ons_pfa_tables', 'ons_rec_crime_pfa') and r.period_grain = 'rolling_year'
+          and r.scheme = 'ons_offence_group' and r.category <> 'Fraud offences' and f.is_territorial_ew
+          and r.offence_count is not null
+        group by all
+        order by r.period, r.source desc
+    """).fetchall()
+    publishers = {"ons_pfa_tables": "ONS police force area tables", "ons_rec_crime_pfa": "ONS recorded crime by police force area"}
+    totals: dict[date, CrimeTotals] = {}
+    for source, period, force, offences in rows:
+        end = _add_months(period, 12)
+        entry = totals.setdefault(end, CrimeTotals({}, f"{publishers[source]}, year ending {_add_months(end, -1):%b %Y}"))
+        entry.by_force.setdefault(force, int(offences))
+    # A year some forces are missing from (a supply gap) is no measure of the whole.
+    territorial = len(_territorial())
+    return {end: t for end, t in totals.items() if len(t.by_force) == territorial}
+
+
+def benchmark_coverage(members: list[str], force_id: str, window: Window, totals: dict[date, CrimeTotals]) -> dict:
+    """How many territorial forces a benchmark holds, their share of England and Wales recorded crime
+    (from the ONS year ending nearest the window), and the largest forces missing from it."""
+    territorial = _territorial()
+    in_benchmark = set(members) & territorial
+    names = _force_names()
+    result = {"benchmark_forces": len(in_benchmark), "benchmark_crime_share": None, "benchmark_missing": None}
+    missing = sorted(territorial - in_benchmark - {force_id})
+    words = f"{len(in_benchmark)} of the {len(territorial) - (force_id in territorial)} other territorial forces"
+    if totals:
+        nearest = min(totals, key=lambda end: abs((end - window.end).days))
+        t = totals[nearest]
+        whole = sum(t.by_force.values())
+        share = sum(t.by_force.get(f, 0) for f in in_benchmark) / whole
+        missing.sort(key=lambda f: -t.by_force.get(f, 0))
+        result["benchmark_crime_share"] = share
+        words += f", holding {share:.0%} of England and Wales recorded crime ({t.basis})"
+    if missing:
+        largest = [names.get(f, f) for f in missing[:4]]
+        result["benchmark_missing"] = ", ".join(largest)
+        words += f"; largest missing: {', '.join(largest)}" + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+    result["benchmark_coverage"] = words
+    return result
+
+
+# --- findings ----------------------------------------------------------------------------------------------
+
+
+def _family(indicator: Indicator, window: Window) -> str:
+    """The false-discovery family: one kind of indicator, one source, one window, one measure."""
+    return f"{indicator.kind}: {indicator.source}, {window.label()}, {indicator.measure}"
+
+
+def _sentence(row: dict, indicator: Indicator, window: Window, reasons: list[str]) -> str:
     name = _force_names().get(row["force_id"], row["force_id"])
-    share = format(row["share"], ".1%")
+    text = f"{name} {indicator.sentence.format(share=_pct(row['share']))}"
     if row["benchmark"] is None or not np.isfinite(row["benchmark"]):
-        return f"{name} {indicator.sentence.format(share=share)}; no comparable force supplied data for this window."
-    text = f"{name} {indicator.sentence.format(share=share)}; comparable forces {row['benchmark']:.1%}; {_position(row)}"
-    notes = []
+        text += "; no comparable force supplied data for this window"
+    else:
+        points = abs(row["difference"]) * 100
+        side = "above" if row["difference"] > 0 else "below" if row["difference"] < 0 else "level with"
+        ratio = f" ({row['ratio']:.2f}× their share)" if row["ratio"] is not None and np.isfinite(row["ratio"]) else ""
+        text += f": {points:.1f} percentage points {side} comparable forces' {_pct(row['benchmark'])}{ratio}, {_position(row)}"
+        if row["z"] is not None and np.isfinite(row["z"]):
+            text += f"; z {row['z']:+.1f}, q {row['q_by']:.1e} (BY)" if row["q_by"] is not None and np.isfinite(row["q_by"]) else f"; z {row['z']:+.1f}"
+    text += f". {window.label().capitalize()}"
     if row["periods_supplied"] < row["periods_expected"]:
-        notes.append(f"{row['periods_supplied']} of {row['periods_expected']} periods supplied")
-    if not row["is_ranked"] and row["denominator"] < indicator.min_denominator:
-        notes.append(f"denominator {row['denominator']} is under {indicator.min_denominator}: shown, not ranked")
-    if window_note:
-        notes.append(window_note)
-    return text + (f" ({'; '.join(notes)})" if notes else "") + "."
+        text += f", {row['periods_supplied']} of its {row['periods_expected']} periods supplied"
+    text += f". Benchmark: {row['benchmark_coverage']}."
+    if row.get("witness_status"):
+        text += (f" Witness, {row['witness_label']}: {_pct(row['witness_share'])} against {_pct(row['witness_benchmark'])}"
+                 f" for comparable forces ({row['witness_status']}).")
+    if reasons:
+        text += " Not ranked: " + "; ".join(reasons) + "."
+    return text
+
+
+def _status_reasons(row: dict, indicator: Indicator, supply: list[str]) -> list[str]:
+    status = row["status"]
+    if status == "non_comparable":
+        return [f"not comparable by default ({_not_comparable().get(row['force_id'], '')}); include it to rank it"]
+    if status == "incomplete":
+        return [f"it supplied {row['periods_supplied']} of the window's {row['periods_expected']} periods, and forces are "
+                "compared only on the same periods"]
+    if status == "degenerate":
+        return ["every compared count is zero or the category is the whole parent, so the indicator is not tested"]
+    if status == "small_denominator":
+        return [f"its denominator {row['denominator']:,} is under {indicator.min_denominator:,}"]
+    if status == "no_benchmark":
+        return ["no comparable force supplied data"]
+    if status == "supply_suspect":
+        return ["its supply looks abnormal: " + "; ".join(supply)]
+    if status == "contradicted":
+        return [f"{row['witness_label']} shows {_pct(row['witness_share'])} against {_pct(row['witness_benchmark'])}, the "
+                "opposite direction: two sources disagreeing points at the feed, not at how the force classifies"]
+    return []
+
+
+def _with_witnesses(result: pl.DataFrame, windows: dict[str, Window], by_id: dict[str, Indicator]) -> pl.DataFrame:
+    """The other source's view of each finding that has a witness (`witnesses.csv`)."""
+    rows = {(r["indicator_id"], r["force_id"]): r for r in result.iter_rows(named=True)}
+    found = {c: [] for c in ("witness_indicator_id", "witness_label", "witness_share", "witness_benchmark",
+                             "witness_window_start", "witness_window_end", "witness_status")}
+    for row in result.iter_rows(named=True):
+        chosen = None
+        for witness_id, _ in witnesses().get(row["indicator_id"], []):
+            other = rows.get((witness_id, row["force_id"]))
+            if other is not None and other["benchmark"] is not None and np.isfinite(other["benchmark"]) and \
+                    other["status"] not in ("degenerate", "incomplete"):
+                chosen = other
+                break
+        if chosen is None or row["indicator_kind"] != "classification":
+            for values in found.values():
+                values.append(None)
+            continue
+        window = windows[by_id[chosen["indicator_id"]].source]
+        found["witness_indicator_id"].append(chosen["indicator_id"])
+        found["witness_label"].append(f"{_SOURCE_NAMES.get(window.source, window.source)}, {window.label()}")
+        found["witness_share"].append(chosen["share"])
+        found["witness_benchmark"].append(chosen["benchmark"])
+        found["witness_window_start"].append(chosen["window_start"])
+        found["witness_window_end"].append(chosen["window_end"])
+        found["witness_status"].append(_witness_status(row, chosen))
+    dtypes = {"witness_share": pl.Float64, "witness_benchmark": pl.Float64, "witness_window_start": pl.Date, "witness_window_end": pl.Date}
+    return result.with_columns(pl.Series(c, v, dtype=dtypes.get(c, pl.String)) for c, v in found.items())
+
+
+_SOURCE_NAMES = {
+    "ons_pfa_tables": "ONS police force area tables", "ons_rec_crime_pfa": "ONS recorded crime by police force area",
+    "ho_outcomes": "Home Office outcomes", "police_uk_street": "police.uk", "mps_borough_crime": "Metropolitan Police published counts",
+}
 
 
 def findings(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], peer_group: str = "all",
-             peers: dict[str, list[str]] | None = None, windows: dict[str, Window] | None = None) -> pl.DataFrame:
-    """Every force × indicator finding, with q-values across all of them and a rank (1 = largest divergence)."""
+             peers: dict[str, list[str]] | None = None, windows: dict[str, Window] | None = None,
+             include: frozenset[str] | set[str] = frozenset()) -> pl.DataFrame:
+    """Every force × indicator finding, screened, with q-values per family and a rank.
+
+    Classification findings are ranked (1 = the largest effect among the significant ones) only when
+    they survive every screen: comparable area, every period of the window supplied, a large enough
+    denominator, a benchmark, normal supply to the parent, and no contradicting witness. Supply
+    findings are ranked in a list of their own (`supply_rank`). `include` names areas that are not
+    comparable by default (City of London) to compare and rank them anyway."""
     windows = dict(windows or {})
+    include = frozenset(include)
     compared = _territorial() | ({f for group in peers.values() for f in group} if peers else set())
-    parts, by_id = [], {}
-    for indicator in indicators:
+    requested = {i.indicator_id for i in indicators}
+    # Witnesses are computed even when not asked for, so every finding can say what the other source shows.
+    standard = {i.indicator_id: i for i in load_indicators()}
+    by_id = {i.indicator_id: i for i in indicators}
+    for indicator_id in list(by_id):
+        for witness_id, _ in witnesses().get(indicator_id, []):
+            if witness_id in standard:
+                by_id.setdefault(witness_id, standard[witness_id])
+    parts, history = [], []
+    for indicator in by_id.values():
         window = windows.get(indicator.source)
         if window is None:
             window = standard_window(con, indicator.source)
@@ -342,37 +688,78 @@ def findings(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], peer_g
                 continue
             windows[indicator.source] = window
         counts = indicator_counts(con, indicator, window).filter(pl.col("force_id").is_in(list(compared)))
-        frame = compare(counts, indicator, window, peers, peer_group)
-        if frame.height:
-            parts.append(frame)
-            by_id[indicator.indicator_id] = indicator
+        frame = compare(counts, indicator, window, peers, peer_group, include)
+        if frame.height == 0:
+            continue
+        parts.append(frame.with_columns(pl.lit(_family(indicator, window)).alias("family")))
+        earlier = previous_window(window)
+        prior = compare(indicator_counts(con, indicator, earlier).filter(pl.col("force_id").is_in(list(compared))),
+                        indicator, earlier, peers, peer_group, include)
+        if prior.height:
+            history.append(prior.select("indicator_id", "force_id", "numerator", "share", "benchmark", "periods_supplied", "periods_expected"))
     if not parts:
         return pl.DataFrame()
     result = pl.concat(parts, how="vertical_relaxed")
-    p = result["p_value"].to_numpy().copy()
-    p[~result["is_ranked"].to_numpy()] = np.nan  # unranked findings take no part in the FDR family
+    screens = supply_screens(result, pl.concat(history) if history else pl.DataFrame(), by_id)
+    totals = crime_totals(con)
+    coverage = [benchmark_coverage(r["benchmark_members"], r["force_id"], windows[by_id[r["indicator_id"]].source], totals)
+                for r in result.iter_rows(named=True)]
     result = result.with_columns(
-        pl.Series("q_bh", stats.q_values(p, "bh")),
-        pl.Series("q_by", stats.q_values(p, "by")),
+        pl.Series("benchmark_forces", [c["benchmark_forces"] for c in coverage], dtype=pl.Int32),
+        pl.Series("benchmark_crime_share", [c["benchmark_crime_share"] for c in coverage], dtype=pl.Float64),
+        pl.Series("benchmark_missing", [c["benchmark_missing"] for c in coverage], dtype=pl.String),
+        pl.Series("benchmark_coverage", [c["benchmark_coverage"] for c in coverage], dtype=pl.String),
+    )
+    result = _with_witnesses(result, windows, by_id)
+    # Screens that depend on other findings: abnormal supply to the parent, then a contradicting witness.
+    supply_reasons = [screens.get((by_id[r["indicator_id"]].source, by_id[r["indicator_id"]].parent, r["force_id"]), [])
+                      for r in result.iter_rows(named=True)]
+    status = [
+        "supply_suspect" if r["status"] == "ranked" and r["indicator_kind"] == "classification" and reasons
+        else "contradicted" if r["status"] == "ranked" and r["witness_status"] == "contradicts"
+        else r["status"]
+        for r, reasons in zip(result.iter_rows(named=True), supply_reasons)
+    ]
+    result = result.with_columns(pl.Series("status", status, dtype=pl.String))
+    # q-values within each family, over every finding that was tested (screens decide ranks, not tests).
+    tested = result["status"].is_in(["ranked", "supply_suspect", "contradicted"]).to_numpy()
+    q_bh, q_by = np.full(result.height, np.nan), np.full(result.height, np.nan)
+    p = result["p_value"].to_numpy()
+    for family in result["family"].unique().to_list():
+        members = (result["family"] == family).to_numpy() & tested & np.isfinite(p)
+        if members.any():
+            q_bh[members] = stats.q_values(p[members], "bh")
+            q_by[members] = stats.q_values(p[members], "by")
+    result = result.with_columns(
+        pl.Series("q_bh", q_bh), pl.Series("q_by", q_by),
+        pl.Series("is_significant", (q_by < SIGNIFICANCE_Q) & tested),
         pl.when(pl.col("difference").is_nan() | pl.col("difference").is_null()).then(None)
         .when(pl.col("difference") > 0).then(pl.lit("above")).otherwise(pl.lit("below")).alias("direction"),
+        (pl.col("status") == "ranked").alias("is_ranked"),
     )
-    sentences = [
-        _sentence(row, by_id[row["indicator_id"]], "; ".join(windows[by_id[row["indicator_id"]].source].notes))
-        for row in result.iter_rows(named=True)
-    ]
+    reasons = [_status_reasons(r, by_id[r["indicator_id"]], supply)
+               for r, supply in zip(result.iter_rows(named=True), supply_reasons)]
     result = result.with_columns(
+        pl.Series("status_reason", ["; ".join(r) or None for r in reasons], dtype=pl.String),
         pl.Series("position", [_position(r) for r in result.iter_rows(named=True)]),
-        pl.Series("sentence", sentences),
     )
-    # Rank by the overdispersion-adjusted z (an effect measured against between-force spread), ranked rows only.
-    order = result.with_row_index("_i").filter(pl.col("is_ranked")).sort(
-        [pl.col("z").abs(), pl.col("difference").abs(), "indicator_id", "force_id"], descending=[True, True, False, False]
-    )["_i"].to_list()
-    rank: list[int | None] = [None] * result.height
-    for position, i in enumerate(order, start=1):
-        rank[i] = position
-    return result.with_columns(pl.Series("rank", rank, dtype=pl.Int32)).sort("rank", nulls_last=True)
+    result = result.with_columns(pl.Series("sentence", [
+        _sentence(row, by_id[row["indicator_id"]], windows[by_id[row["indicator_id"]].source], why)
+        for row, why in zip(result.iter_rows(named=True), reasons)
+    ]))
+    result = result.filter(pl.col("indicator_id").is_in(list(requested)))
+    # Effect first: significant findings before the rest, each group by the size of the difference
+    # (Cohen's h, on the arcsine scale shared by shares large and small).
+    ranks = {}
+    for kind, column in (("classification", "rank"), ("supply", "supply_rank")):
+        order = result.with_row_index("_i").filter(pl.col("is_ranked") & (pl.col("indicator_kind") == kind)).sort(
+            [pl.col("is_significant"), pl.col("effect_h").abs(), "indicator_id", "force_id"], descending=[True, True, False, False]
+        )["_i"].to_list()
+        ranks[column] = [None] * result.height
+        for position, i in enumerate(order, start=1):
+            ranks[column][i] = position
+    return result.with_columns(pl.Series(c, v, dtype=pl.Int32) for c, v in ranks.items()).drop("benchmark_members").sort(
+        "rank", "supply_rank", "indicator_id", "force_id", nulls_last=True)
 
 
 # --- offence and outcome mixes ------------------------------------------------------------------------

@@ -30,7 +30,7 @@ def _flag(column: str) -> pl.Expr:
 
 @cache
 def forces() -> pl.DataFrame:
-    return _read("forces.csv").with_columns(_flag("is_territorial_ew"))
+    return _read("forces.csv").with_columns(_flag("is_territorial_ew"), _flag("comparable_by_default"))
 
 
 def name_key(expr: pl.Expr) -> pl.Expr:

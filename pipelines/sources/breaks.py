@@ -1,7 +1,9 @@
 """User-added events that break series: a CSV with the registry's own columns.
 
-`event_date,scope,kind,event,event_source`, one event per row, date as YYYY-MM-DD, scope `national`
-or a force (any spelling in the alias table). The version-controlled registry is
+`event_date,scope,kind,event,event_source,affects`, one event per row, date as YYYY-MM-DD, scope
+`national` or a force (any spelling in the alias table), and `affects` the indicators the event can
+move (`*`, `none`, `measure=offences`, `measure=outcomes` or indicator_id patterns such as
+`*burglary*`, `;`-separated): an event is tested on those indicators and no others. The version-controlled registry is
 `pipelines/reference/breaks.csv`; events loaded this way join it in the `breaks` view.
 """
 
@@ -12,7 +14,9 @@ import polars as pl
 from pipelines import reference
 from pipelines.sources.base import Canonical, SourceFormat, passed, reasons
 
-HEADER = ("event_date", "scope", "kind", "event", "event_source")
+HEADER = ("event_date", "scope", "kind", "event", "event_source", "affects")
+# One selector: `*`, `none`, `measure=offences|outcomes`, or an indicator_id pattern (letters, digits, `_`, `*`).
+AFFECTS_PATTERN = r"^(\*|none|measure=(offences|outcomes)|[a-z0-9_*]+)(;(\*|none|measure=(offences|outcomes)|[a-z0-9_*]+))*$"
 KINDS = ("counting_rule_change", "records_system_change", "data_gap", "outcome_framework_change")
 
 
@@ -28,13 +32,16 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
         (pl.col("resolved_scope").is_null(), pl.format("'scope' is '{}', neither 'national' nor a known force", pl.col("scope").fill_null(""))),
         (~pl.col("kind").is_in(list(KINDS)).fill_null(False), pl.format(f"'kind' is '{{}}', not one of {', '.join(KINDS)}", pl.col("kind").fill_null(""))),
         (pl.col("event").is_null(), pl.lit("'event' is empty: say what changed")),
+        (~pl.col("affects").str.strip_chars().str.contains(AFFECTS_PATTERN).fill_null(False),
+         pl.format("'affects' is '{}': give `*`, `none`, `measure=offences`, `measure=outcomes` or indicator_id patterns, `;`-separated",
+                   pl.col("affects").fill_null(""))),
     ]
     lf = lf.with_columns(passed(checks))
     events = lf.filter(pl.col("passed"))
     return Canonical(
         tables={"core_breaks": events.select(
             "file_name", "row_number", pl.col("date").alias("event_date"), pl.col("resolved_scope").alias("scope"),
-            "kind", "event", "event_source",
+            "kind", "event", "event_source", pl.col("affects").str.strip_chars(),
         )},
         loaded=events,
         # Events are not counts: they supply no force-period to coverage.

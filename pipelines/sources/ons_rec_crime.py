@@ -52,7 +52,9 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
     period_end = pl.col("12 months ending").str.strip_chars().str.to_date("%d/%m/%Y", strict=False)
     lf = raw.with_columns(
         reference.force_id_of(pl.col("PFA")).alias("force_id"),
-        period_end.dt.offset_by("1d").dt.offset_by("-1y").alias("period"),
+        # A rolling year is named by its last day, spelled variously (`31/12/2018`, but `30/12/2017` for
+        # the year ending December 2017): the year ending in month M starts on the first of M − 11.
+        period_end.dt.month_start().dt.offset_by("-11mo").alias("period"),
         whole_number(COUNT).alias("offence_count"),
         reference.ons_group_of(pl.col("Offence")).alias("ons_group"),
         reference.ons_subgroup_of(pl.col("Offence")).alias("ons_subgroup"),
