@@ -197,8 +197,12 @@ def _finish(fig: go.Figure, title: str, subtitle: str, source_note: str, height:
 
 # --- funnel plot ---------------------------------------------------------------------------------------
 
-FUNNEL_COLUMNS = ("force_id", "numerator", "denominator", "share", "benchmark", "tau2", "z", "q_bh",
-                  "limit998_od_lower", "limit998_od_upper", "position", "is_ranked")
+FUNNEL_COLUMNS = ("force_id", "numerator", "denominator", "share", "benchmark", "tau2", "z", "q_by",
+                  "limit998_od_lower", "limit998_od_upper", "position", "status")
+
+# Marker shapes: a finding that is ranked is filled, one shown but not ranked (see `status`) is hollow.
+RANKED_SYMBOL = "circle"
+NOT_RANKED_SYMBOL = "circle-open"
 
 
 # Legend order: the pooled share, the overdispersed limits (which decide significance), the plain ones.
@@ -228,19 +232,40 @@ def funnel_curves(numerators: np.ndarray, denominators: np.ndarray, tau2: float,
     return {"pooled": pooled, "n": grid, "limits": limits}
 
 
+def _is_ranked(status: str | None) -> bool:
+    return status == "ranked"
+
+
+def _standing(row: Mapping, width: int = 70) -> str:
+    """Where a finding stands, for a hover: its rank (or place in the supply list), or why it is not
+    ranked, from `status` and, where the rows have it, `status_reason`."""
+    status = row.get("status")
+    if _is_ranked(status):
+        if not _missing(row.get("rank")):
+            return f"Ranked #{row['rank']}"
+        if not _missing(row.get("supply_rank")):
+            return f"Data-supply list #{row['supply_rank']}"
+        return "Ranked"
+    reason = row.get("status_reason")
+    text = f"Not ranked ({status or 'no status'})" + (f": {reason}" if reason else "")
+    return _wrap(text, width)
+
+
 def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
                 names: Mapping[str, str] | None = None) -> go.Figure:
     """One indicator's funnel plot: each force's share against its denominator.
 
     `findings`: the `divergence` rows of one indicator, peer group and window, with at least
-    force_id, numerator, denominator, share, benchmark, tau2, z, q_bh, limit998_od_lower,
-    limit998_od_upper, position and is_ranked. Rows with no denominator are left out.
+    force_id, numerator, denominator, share, benchmark, tau2, z, q_by, limit998_od_lower,
+    limit998_od_upper, position and status (and, when present, q_bh, rank, supply_rank,
+    status_reason and benchmark_coverage, for the hover). Rows with no denominator are left out.
 
     The curves are the 95% and 99.8% limits, plain binomial and overdispersed (additive, with the
     table's τ²), around the pooled share of all the forces shown. Each force's own benchmark and
     limits exclude the force, so they differ slightly from the curves: a force is labelled when it
     lies outside the 99.8% overdispersed limits *at its own benchmark* (the table's columns), and
-    its hover shows those limits. Unranked forces (small denominators) are hollow.
+    its hover shows those limits. Forces that are not ranked (any `status` but `ranked`) are
+    hollow, their label says "not ranked", and their hover gives the status and its reason.
     """
     _require(findings, FUNNEL_COLUMNS, "funnel_plot")
     rows = findings.filter((pl.col("denominator") > 0) & pl.col("share").is_not_null()).sort("denominator")
@@ -279,30 +304,35 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
     rows = rows.with_columns(_outside_998().alias("_outside"), pl.col("position").fill_null(WITHIN_POSITION))
     for position, colour in _positions_present(rows):
         part = rows.filter(pl.col("position") == position)
-        labels = [_name(f, names) if out else "" for f, out in zip(part["force_id"], part["_outside"])]
+        labels = [("" if not out else _name(r["force_id"], names) if _is_ranked(r["status"])
+                   else f"{_name(r['force_id'], names)} (not ranked)")
+                  for r, out in zip(part.iter_rows(named=True), part["_outside"])]
         fig.add_trace(go.Scatter(
             x=part["denominator"].to_list(), y=part["share"].to_list(), mode="markers+text",
             name=_wrap(position[:1].upper() + position[1:], 30), text=labels, textposition="top center",
             textfont=dict(size=11, color=colour),
             marker=dict(color=colour, size=9, line=dict(color=colour, width=1.5),
-                        symbol=["circle" if r else "circle-open" for r in part["is_ranked"]]),
+                        symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in part["status"]]),
             customdata=[
                 [_name(r["force_id"], names), r["numerator"], r["denominator"], r["share"], _pct(r["benchmark"]),
                  _pp(None if _missing(r["benchmark"]) else r["share"] - r["benchmark"]),
-                 _pct(r["limit998_od_lower"]), _pct(r["limit998_od_upper"]), _num(r["z"], ".2f"), _num(r["q_bh"], ".3g"),
-                 r["position"], "ranked" if r["is_ranked"] else "shown, not ranked (small denominator)"]
+                 _pct(r["limit998_od_lower"]), _pct(r["limit998_od_upper"]), _num(r["z"], ".2f"), _num(r["q_by"], ".3g"),
+                 _num(r.get("q_bh"), ".3g"), r["position"], _standing(r), _wrap(r.get("benchmark_coverage") or "—", 70)]
                 for r in part.iter_rows(named=True)
             ],
             hovertemplate=("<b>%{customdata[0]}</b><br>Share: %{customdata[3]:.2%} (%{customdata[1]:,} of %{customdata[2]:,})"
                            "<br>Benchmark (peers, force excluded): %{customdata[4]} (difference %{customdata[5]})"
+                           "<br>Benchmark covers: %{customdata[13]}"
                            "<br>99.8% overdispersed limits at its benchmark: %{customdata[6]} to %{customdata[7]}"
-                           "<br>z (overdispersed): %{customdata[8]}; q (BH): %{customdata[9]}"
-                           "<br>%{customdata[10]}; %{customdata[11]}<extra></extra>"),
+                           "<br>z (overdispersed): %{customdata[8]}; q (BY): %{customdata[9]}; q (BH): %{customdata[10]}"
+                           "<br>%{customdata[11]}<br>%{customdata[12]}<extra></extra>"),
         ))
 
     od_words = "no overdispersed limits (τ² undefined)" if _missing(tau2) else f"overdispersed limits add τ² = {tau2:.3g}"
+    unranked = rows.filter(pl.col("status") != "ranked").height
     subtitle = (f"Curves: limits around the pooled share of all {rows.height} forces ({pooled:.1%}); {od_words}. "
-                "Labelled: outside the 99.8% overdispersed limits at its own benchmark. Hollow: not ranked.")
+                "Labelled: outside the 99.8% overdispersed limits at its own benchmark. "
+                f"Hollow: not ranked ({unranked} of {rows.height}; hover for why).")
     return _finish(fig, f"{indicator_label}: each force's share against its denominator", subtitle, source_note, height=440)
 
 
@@ -320,7 +350,8 @@ def _positions_present(rows: pl.DataFrame) -> list[tuple[str, str]]:
 
 # --- caterpillar plot ----------------------------------------------------------------------------------
 
-CATERPILLAR_COLUMNS = ("force_id", "numerator", "denominator", "share", "share_lower", "share_upper", "benchmark", "position")
+CATERPILLAR_COLUMNS = ("force_id", "numerator", "denominator", "share", "share_lower", "share_upper", "benchmark", "position",
+                       "status")
 
 
 def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
@@ -328,8 +359,10 @@ def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: 
     """Every force's share with its 95% Wilson interval, sorted from lowest (bottom) to highest (top).
 
     `findings`: `divergence` rows of one indicator with at least force_id, numerator, denominator,
-    share, share_lower, share_upper, benchmark and position. Points are coloured by `position`;
-    each force's benchmark (its peers' pooled share, force excluded) is a tick on its row.
+    share, share_lower, share_upper, benchmark, position and status (and, when present, rank,
+    supply_rank, status_reason and benchmark_coverage, for the hover). Points are coloured by
+    `position`, filled when ranked and hollow when not (the hover says why); each force's benchmark
+    (its peers' pooled share, force excluded) is a tick on its row.
     """
     _require(findings, CATERPILLAR_COLUMNS, "caterpillar_plot")
     rows = (findings.filter(pl.col("share").is_not_null())
@@ -341,15 +374,18 @@ def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: 
         part = rows.filter(pl.col("position") == position)
         fig.add_trace(go.Scatter(
             x=part["share"].to_list(), y=part["_name"].to_list(), mode="markers", name=_wrap(position[:1].upper() + position[1:], 30),
-            marker=dict(color=colour, size=8),
+            marker=dict(color=colour, size=8, line=dict(color=colour, width=1.5),
+                        symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in part["status"]]),
             error_x=dict(type="data", symmetric=False, color=colour, thickness=1.5, width=0,
                          array=(part["share_upper"] - part["share"]).to_list(),
                          arrayminus=(part["share"] - part["share_lower"]).to_list()),
             customdata=[[r["numerator"], r["denominator"], _pct(r["share_lower"]), _pct(r["share_upper"]),
-                         _pct(r["benchmark"]), r["position"]] for r in part.iter_rows(named=True)],
+                         _pct(r["benchmark"]), r["position"], _standing(r), _wrap(r.get("benchmark_coverage") or "—", 70)]
+                        for r in part.iter_rows(named=True)],
             hovertemplate=("<b>%{y}</b><br>Share: %{x:.2%} (%{customdata[0]:,} of %{customdata[1]:,})"
                            "<br>95% Wilson interval: %{customdata[2]} to %{customdata[3]}"
-                           "<br>Benchmark (peers, force excluded): %{customdata[4]}<br>%{customdata[5]}<extra></extra>"),
+                           "<br>Benchmark (peers, force excluded): %{customdata[4]}<br>Benchmark covers: %{customdata[7]}"
+                           "<br>%{customdata[5]}<br>%{customdata[6]}<extra></extra>"),
         ))
     marked = rows.filter(pl.col("benchmark").is_not_null())
     fig.add_trace(go.Scatter(
@@ -362,8 +398,10 @@ def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: 
     fig.update_yaxes(title_text="Force (sorted by share)", **_category_ticks(order))
     fig.update_xaxes(title_text=f"{SHARE_TITLE}, with its 95% Wilson interval",
                      tickformat=_share_format(rows["share_upper"].to_list()))
+    unranked = rows.filter(pl.col("status") != "ranked").height
     return _finish(fig, f"{indicator_label}: forces ranked by share, with 95% intervals",
-                   "Colour: where the share sits against the overdispersed funnel limits. Tick: each force's benchmark.",
+                   "Colour: where the share sits against the overdispersed funnel limits. Tick: each force's benchmark. "
+                   f"Hollow: not ranked ({unranked} of {rows.height}; hover for why).",
                    source_note, height=max(300, 18 * rows.height + 40))
 
 
@@ -423,7 +461,8 @@ def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: 
 
 # --- spine chart --------------------------------------------------------------------------------------
 
-SPINE_COLUMNS = ("indicator_id", "force_id", "numerator", "denominator", "share", "benchmark", "z", "q_bh", "position")
+SPINE_COLUMNS = ("indicator_id", "force_id", "numerator", "denominator", "share", "benchmark", "z", "q_by", "position",
+                 "status")
 
 
 def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, force_name: str, source_note: str,
@@ -431,14 +470,16 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
     """One force against its peers on every indicator, in the style of a Fingertips spine chart.
 
     `findings_for_force`: the force's `divergence` rows (one per indicator) with at least
-    indicator_id, force_id, numerator, denominator, share, benchmark, z, q_bh and position.
+    indicator_id, force_id, numerator, denominator, share, benchmark, z, q_by, position and status
+    (and, when present, rank, supply_rank and status_reason, for the hover).
     `all_findings`: `divergence` rows of every force for the same indicators (indicator_id,
     force_id, share); the force's own rows are left out of its peers.
 
     Each row is scaled on its own: 0 is the force's benchmark (its peers' pooled share, force
     excluded) and ±1 the furthest of the peers' range and the force. Bars: the other forces'
     lowest–highest share and their 25th–75th percentiles (linear interpolation). Marker: the
-    force, filled when q_bh < `q_threshold` and outside the overdispersed limits, hollow otherwise,
+    force, filled when it is ranked, its BY q-value is under `q_threshold` and it lies outside the
+    overdispersed limits, hollow otherwise (a finding that is not ranked is never filled),
     coloured by `position` (ink when within the limits, so that it shows on the grey bars). The hover gives every share unscaled.
     """
     _require(findings_for_force, SPINE_COLUMNS, "spine_chart")
@@ -458,7 +499,7 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
                          q25=(q25 - centre) / scale, q75=(q75 - centre) / scale,
                          data=[label, str(peers.size), _pct(lowest), _pct(q25), _pct(median), _pct(q75), _pct(highest),
                                _pct(r["benchmark"])]))
-        significant = (not _missing(r["q_bh"]) and r["q_bh"] < q_threshold
+        significant = (_is_ranked(r["status"]) and not _missing(r["q_by"]) and r["q_by"] < q_threshold
                        and r["position"] is not None and r["position"] != WITHIN_POSITION)
         force_points.append(dict(
             label=label, x=(r["share"] - centre) / scale, significant=significant,
@@ -466,7 +507,7 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
             colour=INK if (r["position"] or WITHIN_POSITION) == WITHIN_POSITION else POSITION_COLOURS.get(r["position"], INK),
             data=[label, r["numerator"], r["denominator"], r["share"], _pct(r["benchmark"]),
                   _pp(None if _missing(r["benchmark"]) else r["share"] - r["benchmark"]), _num(r["z"], ".2f"),
-                  _num(r["q_bh"], ".3g"), r["position"] or "—"],
+                  _num(r["q_by"], ".3g"), r["position"] or "—", _standing(r)],
         ))
     fig = go.Figure()
     peer_hover = ("<b>%{customdata[0]}</b><br>Other forces (%{customdata[1]}): lowest %{customdata[2]}, "
@@ -484,9 +525,10 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
     ))
     force_hover = (f"<b>{force_name}</b>: %{{customdata[0]}}<br>Share: %{{customdata[3]:.2%}} (%{{customdata[1]:,}} of %{{customdata[2]:,}})"
                    "<br>Benchmark (peers, force excluded): %{customdata[4]} (difference %{customdata[5]})"
-                   "<br>z (overdispersed): %{customdata[6]}; q (BH): %{customdata[7]}<br>%{customdata[8]}<extra></extra>")
-    for significant, name in ((True, f"{force_name}: significant (q < {q_threshold:g}, outside the overdispersed limits)"),
-                              (False, f"{force_name}: not significant")):
+                   "<br>z (overdispersed): %{customdata[6]}; q (BY): %{customdata[7]}<br>%{customdata[8]}"
+                   "<br>%{customdata[9]}<extra></extra>")
+    for significant, name in ((True, f"{force_name}: ranked and significant (q (BY) < {q_threshold:g}, outside the overdispersed limits)"),
+                              (False, f"{force_name}: not significant, or not ranked")):
         points = [p for p in force_points if p["significant"] is significant]
         fig.add_trace(go.Scatter(
             y=[p["label"] for p in points], x=[p["x"] for p in points], mode="markers", name=_wrap(name, 30),
@@ -503,7 +545,8 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
                      range=[-1.15, 1.15], tickvals=[-1, -0.5, 0, 0.5, 1], ticktext=["lower", "", "benchmark", "", "higher"],
                      zeroline=False)
     subtitle = ("Bars: the other forces' shares (light: lowest to highest; dark: middle half). "
-                "Filled marker: significant; colour: position against the overdispersed funnel limits. Hover for the shares.")
+                "Filled marker: ranked and significant; hollow: not significant, or not ranked (hover for why); "
+                "colour: position against the overdispersed funnel limits.")
     return _finish(fig, f"{force_name} against the other forces on every indicator", subtitle, source_note,
                    height=max(260, len(order) * (16 + 14 * max((_lines(label) for label in order), default=1))))
 

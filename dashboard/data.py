@@ -3,11 +3,15 @@
 Every function returns a Polars frame (or plain values) and is cached against the database file's
 modification time, so a new load (which swaps in a new file) is picked up on the next rerun.
 Standard views read the tables the load materialised; other peer groups are computed on demand.
+It also holds the pages' logic (filters, the columns each table shows, the words a page writes), so
+that page files hold layout only.
 """
 
 from __future__ import annotations
 
+import math
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -77,6 +81,15 @@ def territorial_forces_with_data() -> int:
 def force_names() -> dict[str, str]:
     forces = reference.forces()
     return dict(zip(forces["force_id"], forces["short_name"]))
+
+
+def comparability(force_id: str) -> dict:
+    """Whether an area is comparable with the others by default and, if not, why (`forces` view)."""
+    rows = cached("select comparable_by_default, comparability_note from forces where force_id = $force_id",
+                  force_id=force_id)
+    if rows.height == 0:
+        return {"comparable_by_default": True, "comparability_note": None}
+    return rows.row(0, named=True)
 
 
 def territorial_forces() -> list[str]:
@@ -248,8 +261,28 @@ def source_note(source: str, start=None, end=None) -> str:
     return f"Source: {PUBLISHERS.get(source, source)}, Open Government Licence v3.0{period}. Analysis: crossforce."
 
 
-def filtered_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
-                      direction: str = "all", max_q: float = 1.0, ranked_only: bool = True, window: str | None = None) -> pl.DataFrame:
+# Why a finding is not ranked, in the order a reviewer reads them: the area, the data, the test, the
+# screens that depend on other findings. `ranked` is kept for the force profile's table.
+STATUS_LABELS = {
+    "ranked": "ranked",
+    "non_comparable": "not comparable by default",
+    "incomplete": "missing some of the window's periods",
+    "degenerate": "nothing to test",
+    "small_denominator": "denominator too small",
+    "no_benchmark": "no benchmark",
+    "supply_suspect": "supply looks abnormal",
+    "contradicted": "contradicted by another source",
+}
+
+
+def status_label(status: str) -> str:
+    """A status in words; a status this module does not know is shown as its code, never hidden."""
+    return STATUS_LABELS.get(status, status)
+
+
+def _screened(peer_group: str, source: str, indicator_id: str, force_id: str, direction: str,
+              window: str | None) -> pl.DataFrame:
+    """Every finding of the peer group and window, narrowed by the page's filters, with its `source`."""
     frame = findings(peer_group, window or st.session_state.get("window", "standard"))
     if frame.height == 0:
         return frame
@@ -263,9 +296,240 @@ def filtered_findings(peer_group: str, source: str = "all", indicator_id: str = 
         frame = frame.filter(pl.col("force_id") == force_id)
     if direction != "all":
         frame = frame.filter(pl.col("direction") == direction)
+    return frame
+
+
+def filtered_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
+                      direction: str = "all", max_q: float = 1.0, ranked_only: bool = True, window: str | None = None) -> pl.DataFrame:
+    """With `ranked_only` (the default): the ranked classification findings whose BY q-value is at
+    most `max_q`, by `rank`. Otherwise every finding of either kind and any status (for charts and
+    the force profile), ranked ones first."""
+    frame = _screened(peer_group, source, indicator_id, force_id, direction, window)
+    if frame.height == 0:
+        return frame
     if ranked_only:
-        frame = frame.filter(pl.col("rank").is_not_null() & (pl.col("q_bh") <= max_q))
-    return frame.sort("rank", nulls_last=True)
+        frame = frame.filter(pl.col("rank").is_not_null() & (pl.col("indicator_kind") == "classification")
+                             & (pl.col("status") == "ranked") & (pl.col("q_by") <= max_q))
+    return frame.sort("rank", "supply_rank", "indicator_id", "force_id", nulls_last=True)
+
+
+def supply_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
+                    direction: str = "all", max_q: float = 1.0, window: str | None = None) -> pl.DataFrame:
+    """The data-supply list (pending, unavailable): ranked supply findings whose BY q-value is at
+    most `max_q`, by `supply_rank`. Kept apart: a feed that leaves crimes unsettled says nothing of
+    how a force classifies them."""
+    frame = _screened(peer_group, source, indicator_id, force_id, direction, window)
+    if frame.height == 0:
+        return frame
+    return frame.filter(pl.col("supply_rank").is_not_null() & (pl.col("indicator_kind") == "supply")
+                        & (pl.col("q_by") <= max_q)).sort("supply_rank")
+
+
+def unranked_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
+                      direction: str = "all", status: str = "all", window: str | None = None) -> pl.DataFrame:
+    """Findings of either kind that are shown but not ranked, each with its `status` and
+    `status_reason`, in the order of `STATUS_LABELS`, then by indicator and force. The q filter
+    does not apply: many were never tested."""
+    frame = _screened(peer_group, source, indicator_id, force_id, direction, window)
+    if frame.height == 0:
+        return frame
+    frame = frame.filter(pl.col("status") != "ranked")
+    if status != "all":
+        frame = frame.filter(pl.col("status") == status)
+    order = {s: i for i, s in enumerate(STATUS_LABELS)}
+    return (frame.with_columns(pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order"))
+            .sort("_order", "indicator_id", "force_id").drop("_order"))
+
+
+def screening_counts(peer_group: str, source: str = "all", window: str | None = None, **filters: str) -> pl.DataFrame:
+    """How many findings were not ranked, by `status` (with its words), most first."""
+    frame = unranked_findings(peer_group, source, window=window, **filters)
+    if frame.height == 0:
+        return pl.DataFrame(schema={"status": pl.String, "label": pl.String, "findings": pl.UInt32})
+    return (frame.group_by("status").agg(pl.len().alias("findings"))
+            .with_columns(pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("label"))
+            .sort(["findings", "status"], descending=[True, False]).select("status", "label", "findings"))
+
+
+def screening_line(counts: pl.DataFrame) -> str:
+    """`counts` (from `screening_counts`) in words: "12 findings not ranked: 7 contradicted by …"."""
+    total = int(counts["findings"].sum()) if counts.height else 0
+    if total == 0:
+        return "No finding was screened out."
+    parts = "; ".join(f"{label} (`{s}`): {n:,}" for s, label, n in counts.iter_rows())
+    return f"{total:,} {'finding' if total == 1 else 'findings'} screened out and not ranked. {parts}."
+
+
+def reasons_by_status(frame: pl.DataFrame) -> pl.DataFrame:
+    """Not-ranked findings grouped by their reason: status, status_reason and the indicators it
+    applies to (labels), so that one reason shared by many indicators is said once."""
+    unranked = frame.filter(pl.col("status") != "ranked") if frame.height else frame
+    if unranked.height == 0:
+        return pl.DataFrame(schema={"status": pl.String, "label": pl.String, "status_reason": pl.String,
+                                    "indicators": pl.List(pl.String)})
+    labels = indicator_labels()
+    order = {s: i for i, s in enumerate(STATUS_LABELS)}
+    return (unranked.with_columns(pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("_label"),
+                                  pl.col("status_reason").fill_null(""))
+            .group_by("status", "status_reason", maintain_order=True).agg(pl.col("_label").sort().alias("indicators"))
+            .with_columns(pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("label"),
+                          pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order"))
+            .sort("_order", "status_reason").select("status", "label", "status_reason", "indicators"))
+
+
+# Columns of the finder's tables, effect first; `benchmark_coverage` always sits beside `benchmark`.
+RANKED_COLUMNS = ("rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage",
+                  "z", "q_by", "q_bh", "witness_status", "sentence", "numerator", "denominator", "window_start",
+                  "window_end", "indicator_id", "force_id")
+SUPPLY_COLUMNS = ("supply_rank", "force", "indicator", "indicator_kind", "difference_pp", "ratio", "share", "benchmark",
+                  "benchmark_coverage", "z", "q_by", "q_bh", "sentence", "numerator", "denominator", "window_start",
+                  "window_end", "indicator_id", "force_id")
+UNRANKED_COLUMNS = ("status", "status_reason", "force", "indicator", "indicator_kind", "difference_pp", "ratio", "share",
+                    "benchmark", "benchmark_coverage", "z", "q_by", "q_bh", "witness_status", "sentence", "indicator_id",
+                    "force_id", "window_start", "window_end")
+FORCE_COLUMNS = ("indicator", "status", "status_reason", "rank", "supply_rank", "difference_pp", "ratio", "share",
+                 "benchmark", "benchmark_coverage", "z", "q_by", "q_bh", "witness_status", "indicator_kind", "indicator_id")
+
+# Columns the dashboard derives; every other column's help comes from `pipelines.schema`.
+DERIVED_HELP = {
+    "force": "The force's short name.",
+    "indicator": "The indicator's label.",
+    "difference_pp": "share − benchmark in percentage points (difference × 100).",
+}
+
+
+def for_display(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
+    """The findings as a page shows them: names beside ids, the difference in percentage points,
+    exactly `columns` in that order."""
+    names, labels = force_names(), indicator_labels()
+    if frame.height == 0 and not frame.columns:
+        return pl.DataFrame(schema={c: pl.String for c in columns})
+    shown = frame.with_columns(
+        pl.col("force_id").replace_strict(names, default=pl.col("force_id")).alias("force"),
+        pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("indicator"),
+        (pl.col("difference") * 100).alias("difference_pp"),
+    )
+    return shown.select(columns)
+
+
+def column_help(columns) -> dict[str, str]:
+    """Help for each column a page shows: the schema's description, or the dashboard's own."""
+    from pipelines import schema
+
+    return {c: DERIVED_HELP.get(c) or schema.describe(c) for c in columns if c in DERIVED_HELP or c in schema.FIELDS}
+
+
+def benchmark_note(frame: pl.DataFrame) -> str:
+    """What the benchmarks of one indicator's findings cover, for a chart's note. Each force's
+    benchmark leaves the force out, so the coverage is given for most forces, with how many differ."""
+    if frame.height == 0 or "benchmark_coverage" not in frame.columns:
+        return ""
+    counts = (frame.filter(pl.col("benchmark_coverage").is_not_null()).group_by("benchmark_coverage")
+              .agg(pl.len().alias("n")).sort(["n", "benchmark_coverage"], descending=[True, False]))
+    if counts.height == 0:
+        return "Benchmark: no comparable force supplied data."
+    common, n = counts.row(0)
+    total = int(counts["n"].sum())
+    text = f"Benchmark: {common}"
+    if n < total:
+        text += f" (for {n} of the {total} forces shown; hover a force for its own)"
+    return text + "."
+
+
+def chart_note(indicator_id: str, frame: pl.DataFrame) -> str:
+    """The note under a divergence chart: publisher, licence and window, then what the benchmark covers."""
+    if frame.height == 0:
+        return source_note(indicator_sources()[indicator_id])
+    first = frame.row(0, named=True)
+    # `window_end` is the day after the window: the note names the window's last month.
+    last = first["window_end"] - timedelta(days=1) if first["window_end"] is not None else None
+    return f"{source_note(indicator_sources()[indicator_id], first['window_start'], last)} {benchmark_note(frame)}".strip()
+
+
+def _finite(value) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def _markdown_text(text: str) -> str:
+    """Text safe inside a Markdown link: no brackets closing it, no `$` starting LaTeX."""
+    return text.replace("[", "(").replace("]", ")").replace("$", "\\$")
+
+
+def finder_link(peer_group: str, **params: str) -> str:
+    """A link to the divergence finder with its filters in the query string."""
+    query = "&".join(f"{k}={v}" for k, v in {**params, "peers": peer_group}.items())
+    return f"divergence?{query}"
+
+
+def headline(row: dict) -> str:
+    """A finding's effect in one line: force, indicator, percentage points and ratio against its benchmark."""
+    force = force_names().get(row["force_id"], row["force_id"])
+    label = indicator_labels().get(row["indicator_id"], row["indicator_id"])
+    text = f"{force}, {label[:1].lower()}{label[1:]}"
+    if not (_finite(row["difference"]) and _finite(row["benchmark"])):
+        return f"{text}: no benchmark"
+    text += f": {row['difference'] * 100:+.1f} percentage points against comparable forces' {row['benchmark']:.1%}"
+    if _finite(row.get("ratio")):
+        text += f" ({row['ratio']:.2f}× their share)"
+    return text
+
+
+def finding_markdown(row: dict, peer_group: str) -> str:
+    """One ranked finding as an item of a numbered list (numbered by its rank): the effect, linked to
+    the finder, then z and q (BY), the witness, and on a line of its own what the benchmark covers."""
+    link = finder_link(peer_group, indicator=row["indicator_id"], force=row["force_id"])
+    stats_words = []
+    if _finite(row.get("z")):
+        stats_words.append(f"z {row['z']:+.1f}")
+    if _finite(row.get("q_by")):
+        stats_words.append(f"q {row['q_by']:.1e} (BY)")
+    if row.get("witness_status"):
+        stats_words.append(f"{row['witness_label']}: {row['witness_status']}")
+    number = f"{row['rank']}. "
+    text = f"{number}[{_markdown_text(headline(row))}]({link})"
+    if stats_words:
+        text += " — " + _markdown_text("; ".join(stats_words))
+    coverage = row.get("benchmark_coverage") or "not stated"
+    # Two trailing spaces break the line; the indent keeps the second line inside the list item.
+    return f"{text}  \n{' ' * len(number)}Benchmark: {_markdown_text(coverage)}."
+
+
+def comparability_words(name: str, note: str | None) -> str:
+    """What the force profile says at the top for an area not comparable by default."""
+    why = f": {note}" if note else ""
+    return (f"{name} is not comparable with the other forces by default{why}. Its findings are shown but never "
+            "ranked, and it is left out of every other force's benchmark (`crossforce divergence --include` "
+            "compares it anyway).")
+
+
+def reason_lines(reasons: pl.DataFrame) -> list[str]:
+    """`reasons_by_status` rows as Markdown lines: the status in words, the reason, and the
+    indicators it applies to."""
+    lines = []
+    for row in reasons.iter_rows(named=True):
+        shown = row["indicators"][:6]
+        more = len(row["indicators"]) - len(shown)
+        which = "; ".join(shown) + (f" and {more} more" if more else "")
+        why = f": {row['status_reason']}" if row["status_reason"] else ""
+        lines.append(_markdown_text(f"**{row['label']}** (`{row['status']}`){why}. "
+                                    f"{len(row['indicators'])} {'indicator' if len(row['indicators']) == 1 else 'indicators'}: {which}."))
+    return lines
+
+
+def force_profile(everyone: pl.DataFrame, force_id: str) -> dict:
+    """One force's findings, split as its profile shows them: `own` (every finding, by indicator),
+    `ranked` (classification, by rank), `supply` (the supply list, by supply_rank), `not_ranked`
+    (how many are not ranked) and `reasons` (Markdown lines, one per reason)."""
+    own = everyone.filter(pl.col("force_id") == force_id).sort("indicator_id") if everyone.height else everyone
+    if own.height == 0:
+        return {"own": own, "ranked": own, "supply": own, "not_ranked": 0, "reasons": []}
+    return {
+        "own": own,
+        "ranked": own.filter(pl.col("rank").is_not_null() & (pl.col("indicator_kind") == "classification")).sort("rank"),
+        "supply": own.filter(pl.col("supply_rank").is_not_null() & (pl.col("indicator_kind") == "supply")).sort("supply_rank"),
+        "not_ranked": own.filter(pl.col("status") != "ranked").height,
+        "reasons": reason_lines(reasons_by_status(own)),
+    }
 
 
 def indicators_with_findings(peer_group: str, source: str = "all") -> list[str]:

@@ -50,10 +50,24 @@ def chart(fig: go.Figure, data: pl.DataFrame, key: str) -> None:
 
 # Probabilities span many orders of magnitude: show them in scientific notation.
 _SCIENTIFIC = ("p_value", "q_bh", "q_by")
+# Proportions read as percentages; differences of proportions as signed percentage points.
+_PERCENT = ("share", "benchmark", "benchmark_crime_share", "witness_share", "witness_benchmark")
+_FORMATS = {"difference_pp": "%+.2f pp", "ratio": "%.2f×", "z": "%+.2f"}
 
 
 def table(frame: pl.DataFrame, key: str, file_name: str | None = None) -> None:
-    config = {c: st.column_config.NumberColumn(c, format="%.1e") for c in _SCIENTIFIC if c in frame.columns}
+    """A table with each column's help (from the schema) and a CSV download of exactly its rows."""
+    from dashboard import data
+
+    help_for = data.column_help(frame.columns)
+    config = {}
+    for column in frame.columns:
+        number_format = ("%.1e" if column in _SCIENTIFIC else "percent" if column in _PERCENT
+                         else _FORMATS.get(column))
+        if number_format and frame.schema[column].is_numeric():
+            config[column] = st.column_config.NumberColumn(column, format=number_format, help=help_for.get(column))
+        elif column in help_for:
+            config[column] = st.column_config.Column(column, help=help_for[column])
     st.dataframe(frame, hide_index=True, key=f"{key}_table", width="stretch", column_config=config)
     st.download_button("Download the table (CSV)", frame.write_csv(), file_name=f"{file_name or key}.csv",
                        mime="text/csv", key=f"{key}_download")

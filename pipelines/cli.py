@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines import divergence, load, query, schema
+from pipelines import divergence, load, query, reference, schema
 from pipelines.textfile import MalformedFileError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -120,34 +120,40 @@ def cmd_divergence(args: argparse.Namespace) -> int:
     if not args.db.exists():
         print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
         return 1
+    include = frozenset(args.include or ())
+    unknown = include - set(reference.forces()["force_id"])
+    if unknown:
+        print(f"crossforce divergence: --include {', '.join(sorted(unknown))}: not a force_id (see the forces view)", file=sys.stderr)
+        return 2
     with duckdb.connect(str(args.db), read_only=True) as con:
-        on_demand = args.peers != "all" or args.indicators or args.start or args.end
+        on_demand = args.peers != "all" or args.indicators or args.start or args.end or include
         if on_demand:
             indicators = divergence.load_indicators(args.indicators)
             peers = divergence.peer_groups(con, args.peers)
             found = divergence.findings(con, indicators, peer_group=args.peers, peers=peers,
-                                        windows=divergence.windows_between(con, args.start, args.end))
+                                        windows=divergence.windows_between(con, args.start, args.end), include=include)
         else:
-            found = con.sql("select * from divergence order by rank nulls last").pl()
+            found = con.sql("select * from divergence").pl()
     if found.height == 0:
         print("no findings: load returns with at least three territorial forces first", file=sys.stderr)
         return 1
+    rank = "supply_rank" if args.kind == "supply" else "rank"
+    found = found.filter(pl.col("indicator_kind") == args.kind)
     if args.indicator:
         found = found.filter(pl.col("indicator_id") == args.indicator)
     if args.force:
         found = found.filter(pl.col("force_id") == args.force)
     if not args.all:
-        found = found.filter(pl.col("rank").is_not_null())
-    found = found.sort("rank", nulls_last=True).head(args.top)
+        found = found.filter(pl.col(rank).is_not_null())
+    found = found.sort(rank, "indicator_id", "force_id", nulls_last=True).head(args.top)
     if args.format == "csv":
         sys.stdout.write(found.write_csv())
     elif args.format == "json":
         sys.stdout.write(found.write_json() + "\n")
     else:
         for row in found.iter_rows(named=True):
-            rank = f"{row['rank']:>4}" if row["rank"] is not None else "   -"
-            print(f"{rank}  z {row['z']:+6.1f}  q {row['q_bh']:.1e}  {row['sentence']}" if row["q_bh"] is not None
-                  else f"{rank}  z {row['z']:+6.1f}  q    n/a  {row['sentence']}")
+            place = f"{row[rank]:>4}" if row[rank] is not None else f"   - [{row['status']}]"
+            print(f"{place}  {row['sentence']}")
     return 0
 
 
@@ -246,7 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", help="only this force_id")
     p.add_argument("--start", help="window start month, YYYY-MM (default: the standard window)")
     p.add_argument("--end", help="window end month, YYYY-MM, inclusive")
-    p.add_argument("--all", action="store_true", help="include findings not ranked (small denominators)")
+    p.add_argument("--kind", choices=divergence.INDICATOR_KINDS, default="classification",
+                   help="classification findings (default) or the data-supply list (pending, unavailable)")
+    p.add_argument("--include", action="append", metavar="FORCE_ID",
+                   help="compare and rank an area that is not comparable by default (for example city-of-london); repeatable")
+    p.add_argument("--all", action="store_true", help="include findings not ranked, each with its status")
     p.set_defaults(func=cmd_divergence)
 
     p = with_db(sub.add_parser("query", help="run a saved query from queries/, or a read query given as text, sandboxed",

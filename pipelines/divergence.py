@@ -39,8 +39,6 @@ LEVELS = {"95%": 0.95, "99.8%": 0.998}
 # force almost every difference is "significant" under the binomial, so between-force variation
 # (additive random effects, tau^2) is part of the yardstick.
 SIGNIFICANCE_MODEL = "additive"
-# Periods on each side of a registered event used to test for a shift there.
-CHOW_SPAN = 8
 # A window covers the latest twelve months (or the latest period of a coarser source) ending at the
 # latest period that at least half of the territorial forces supplied.
 WINDOW_MONTHS = {"month": 12, "quarter": 12, "rolling_year": 12, "financial_year": 12, "calendar_year": 12}
@@ -269,11 +267,15 @@ def _category_filter(column: str, spec: str, prefix: str) -> tuple[str, dict]:
     return f"{column} = any(${prefix})", {prefix: spec.split(";")}
 
 
-def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, window: Window, by_period: bool = False) -> pl.DataFrame:
+def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, window: Window, by_period: bool = False,
+                     by_release: bool = False) -> pl.DataFrame:
     """Numerator, denominator and periods supplied per force in the window (forces with no data are
-    absent), or per force and period when `by_period`."""
+    absent), or per force and period when `by_period`. With `by_release` (offences only) every
+    release of the counts is read (`recorded_crime_releases`), and `release_date` leads the keys."""
+    if by_release and indicator.measure != "offences":
+        raise ValueError(f"{indicator.indicator_id}: only offence counts are kept per release")
     if indicator.measure == "offences":
-        table, column, extra = "recorded_crime", "category", ""
+        table, column, extra = "recorded_crime_releases" if by_release else "recorded_crime", "category", ""
         scheme_column = "scheme"
     else:
         table, extra = "crime_outcomes", " and outcome is not null and count_basis = 'offences_recorded_in_period'"
@@ -289,6 +291,7 @@ def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, windo
         den_params["den_scheme"] = indicator.denominator_scheme
     measure = "offence_count" if indicator.measure == "offences" else "outcome_count"
     keys = "force_id, period" if by_period else "force_id"
+    keys = f"release_date, {keys}" if by_release else keys
     periods, period_params = _period_condition(window)
     sql = f"""
         select {keys},
@@ -430,8 +433,8 @@ def _position(row: dict) -> str:
 # A category a feed never uses: zero crimes where the benchmark share predicts at least this many.
 UNUSED_CATEGORY_EXPECTED = 20
 # A category collapses against the force's own history when its share falls below this fraction of
-# the share in the span just before the window (or rises above its inverse) while comparable forces'
-# share moves by less than `PEERS_STEADY` either way.
+# the share in the span just before the window while comparable forces' share moves by less than
+# `PEERS_STEADY` either way.
 COLLAPSE_FACTOR = 0.5
 PEERS_STEADY = 1.25
 COLLAPSE_MIN_COUNT = 20
@@ -448,7 +451,7 @@ def supply_screens(found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, 
     - a supply indicator of the parent (pending, unavailable) lies above its 95% overdispersed limit;
     - a category of the parent has no crimes at all where comparable forces' share predicts at
       least `UNUSED_CATEGORY_EXPECTED` (a category the feed never uses);
-    - a category's share collapses (or surges) against the force's own previous span while
+    - a category's share collapses against the force's own previous span while
       comparable forces' share stays steady (`history`: the previous span's findings).
     """
     reasons: dict[tuple, list[str]] = {}
@@ -483,12 +486,12 @@ def supply_screens(found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, 
             if max(prior["numerator"], row["numerator"]) < COLLAPSE_MIN_COUNT or prior["share"] == 0:
                 continue
             own, peers = row["share"] / prior["share"], row["benchmark"] / prior["benchmark"]
-            moved = own < COLLAPSE_FACTOR or own > 1 / COLLAPSE_FACTOR
-            if moved and 1 / PEERS_STEADY <= peers <= PEERS_STEADY:
-                word = "fell" if own < 1 else "rose"
+            # Only a collapse: a feed that stops supplying a category loses it; a sudden rise is more
+            # often a change in recording practice, which is what the findings are for.
+            if own < COLLAPSE_FACTOR and 1 / PEERS_STEADY <= peers <= PEERS_STEADY:
                 key = (indicator.source, indicator.parent, row["force_id"])
                 reasons.setdefault(key, []).append(
-                    f"its '{'; '.join(indicator.numerator)}' share {word} from {_pct(prior['share'])} to {_pct(row['share'])} "
+                    f"its '{'; '.join(indicator.numerator)}' share fell from {_pct(prior['share'])} to {_pct(row['share'])} "
                     f"against its own previous span while comparable forces stayed near {_pct(row['benchmark'])}")
     return reasons
 
@@ -590,7 +593,11 @@ def _sentence(row: dict, indicator: Indicator, window: Window, reasons: list[str
         text += f": {points:.1f} percentage points {side} comparable forces' {_pct(row['benchmark'])}{ratio}, {_position(row)}"
         if row["z"] is not None and np.isfinite(row["z"]):
             text += f"; z {row['z']:+.1f}, q {row['q_by']:.1e} (BY)" if row["q_by"] is not None and np.isfinite(row["q_by"]) else f"; z {row['z']:+.1f}"
-    text += f". {window.label().capitalize()}"
+    when = "; ".join(window.notes) or window.label()
+    if indicator.measure == "outcomes" and indicator.source == "police_uk_street":
+        when += ("; last outcomes as each month's file published them (a snapshot: older months carry more final "
+                 "outcomes), so every force is compared on crimes of the same months")
+    text += f". {when[0].upper()}{when[1:]}"
     if row["periods_supplied"] < row["periods_expected"]:
         text += f", {row['periods_supplied']} of its {row['periods_expected']} periods supplied"
     text += f". Benchmark: {row['benchmark_coverage']}."
@@ -777,7 +784,11 @@ class Mix:
 
 def load_mixes() -> list[Mix]:
     with (reference.REFERENCE_DIR / "mixes.csv").open(newline="", encoding="utf-8") as handle:
-        return [Mix(**row) for row in csv.DictReader(handle)]
+        mixes = [Mix(**row) for row in csv.DictReader(handle)]
+    for mix in mixes:
+        if mix.measure == "outcomes" and mix.scheme not in OUTCOME_SCHEMES:
+            raise ValueError(f"mixes.csv: mix {mix.mix_id}: an outcomes mix counts by {' or '.join(OUTCOME_SCHEMES)}, not {mix.scheme!r}")
+    return mixes
 
 
 def mix_counts(con: duckdb.DuckDBPyConnection, mix: Mix, window: Window) -> pl.DataFrame:
@@ -791,18 +802,45 @@ def mix_counts(con: duckdb.DuckDBPyConnection, mix: Mix, window: Window) -> pl.D
         extra = " and outcome is not null and count_basis = 'offences_recorded_in_period'"
         params = {}
     condition, cat_params = _category_filter(column, mix.categories, "cats")
+    periods, period_params = _period_condition(window)
     return con.sql(f"""
         select force_id, {column} as category, cast(sum({measure}) as bigint) as n
         from {table}
-        where source = $source and period >= $start and period < $end and period_grain = $grain
+        where source = $source and {periods}
           and {column} is not null and {condition}{extra}
         group by all
-    """, params={"source": mix.source, "start": window.start, "end": window.end, "grain": window.period_grain,
-                 **params, **cat_params}).pl()
+    """, params={"source": mix.source, **period_params, **params, **cat_params}).pl()
 
 
-def mix_findings(con: duckdb.DuckDBPyConnection, mixes: list[Mix], windows: dict[str, Window]) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(per force distance, per force × category detail, per mix homogeneity) for every mix."""
+def compared_forces(con: duckdb.DuckDBPyConnection, source: str, window: Window, include: frozenset[str] = frozenset()) -> set[str]:
+    """Territorial forces that may enter a benchmark for the window: comparable by default (or
+    included) and supplying every period of it."""
+    supplied = _supplied_periods(con, source)
+    inside = supplied.filter(pl.col("period_grain") == window.period_grain)
+    if window.is_single_period:
+        inside = inside.filter(pl.col("period") == window.start)
+    else:
+        inside = inside.filter((pl.col("period") >= window.start) & (pl.col("period") < window.end))
+    counts = inside.group_by("force_id").agg(pl.col("period").n_unique().alias("n"))
+    complete = set(counts.filter(pl.col("n") >= window.periods_expected)["force_id"])
+    not_comparable = _not_comparable()
+    return {f for f in complete & _territorial() if f not in not_comparable or f in include}
+
+
+def _screen_status(force: str, pool: set[str], include: frozenset[str]) -> str:
+    if force in _not_comparable() and force not in include:
+        return "non_comparable"
+    return "ranked" if force in pool else "incomplete"
+
+
+def mix_findings(con: duckdb.DuckDBPyConnection, mixes: list[Mix], windows: dict[str, Window],
+                 include: frozenset[str] = frozenset()) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(per force distance, per force × category detail, per mix homogeneity) for every mix.
+
+    Each force's distance is measured from the pooled mix of the comparable, complete forces without
+    it, and calibrated against a Dirichlet-multinomial null fitted to those forces' own spread, so an
+    ordinary force gets an ordinary p-value; the multinomial ("chance alone") p-value is kept beside
+    it. Homogeneity is tested across the comparable, complete forces."""
     territorial = _territorial()
     per_force, per_category, per_mix = [], [], []
     for mix in mixes:
@@ -818,50 +856,81 @@ def mix_findings(con: duckdb.DuckDBPyConnection, mixes: list[Mix], windows: dict
         table = wide.select(categories).to_numpy().astype(float)
         keep = table.sum(axis=1) > 0
         forces, table = [f for f, k in zip(forces, keep) if k], table[keep]
-        if len(forces) < 3:
+        pool = compared_forces(con, mix.source, window, include)
+        pooled = np.array([f in pool for f in forces])
+        if pooled.sum() < 3:
             continue
-        test = stats.homogeneity(table)
+        test = stats.homogeneity(table[pooled])
         per_mix.append({"mix_id": mix.mix_id, "window_start": window.start, "window_end": window.end,
-                        "forces_compared": len(forces), "chi2": test.chi2, "dof": test.dof,
+                        "forces_compared": int(pooled.sum()), "chi2": test.chi2, "dof": test.dof,
                         "p_value": test.p_value, "cramers_v": test.cramers_v})
-        totals = table.sum(axis=0)
+        residuals = np.full(table.shape, np.nan)
+        residuals[pooled] = test.adjusted_residuals
         for i, force in enumerate(forces):
-            others = totals - table[i]
-            result = stats.mix_divergence(table[i], others, seed=i)
+            others = pooled.copy()
+            others[i] = False
+            reference_counts = table[others].sum(axis=0)
+            result = stats.mix_divergence(table[i], reference_counts, seed=i, other_units=table[others])
             per_force.append({"mix_id": mix.mix_id, "force_id": force, "window_start": window.start,
                               "window_end": window.end, "total": int(table[i].sum()), "distance": result.distance,
-                              "null_median": result.null_median, "null_q95": result.null_q95, "p_value": result.p_value})
-            own, ref = table[i] / table[i].sum(), others / others.sum()
+                              "null_median": result.null_median, "null_q95": result.null_q95, "p_value": result.p_value,
+                              "p_chance": result.p_chance, "status": _screen_status(force, pool, include)})
+            own, ref = table[i] / table[i].sum(), reference_counts / reference_counts.sum()
             for j, category in enumerate(categories):
                 per_category.append({"mix_id": mix.mix_id, "force_id": force, "window_start": window.start,
                                      "category": category, "share": own[j], "reference_share": ref[j],
                                      "contribution": float(result.contributions[j]),
-                                     "adjusted_residual": float(test.adjusted_residuals[i, j])})
+                                     "adjusted_residual": float(residuals[i, j])})
     force_frame = pl.DataFrame(per_force)
     if force_frame.height:
-        force_frame = force_frame.with_columns(pl.Series("q_bh", stats.q_values(force_frame["p_value"].to_numpy(), "bh")))
+        # One family per mix, over the forces compared.
+        q = np.full(force_frame.height, np.nan)
+        p = force_frame["p_value"].to_numpy()
+        for mix_id in force_frame["mix_id"].unique().to_list():
+            members = ((force_frame["mix_id"] == mix_id) & (force_frame["status"] == "ranked")).to_numpy()
+            q[members] = stats.q_values(p[members], "bh")
+        force_frame = force_frame.with_columns(pl.Series("q_bh", q))
     return force_frame, pl.DataFrame(per_category), pl.DataFrame(per_mix)
 
 
 # --- case-mix adjusted outcome ratios ------------------------------------------------------------------
 
 
-def outcome_ratios(con: duckdb.DuckDBPyConnection, source: str, window: Window) -> pl.DataFrame:
-    """For each outcome group: observed ÷ expected per force, expected from the force's crimes with an
-    outcome by crime type and the other territorial forces' rate of that outcome per crime type."""
-    long = con.sql("""
+# Outcome groups that are not outcomes: a crime still pending or without a status has no outcome to
+# standardise, so it is left out of the exposure as well as the events.
+NOT_AN_OUTCOME = ("pending", "unavailable")
+
+
+def outcome_ratios(con: duckdb.DuckDBPyConnection, source: str, window: Window, peers: dict[str, list[str]] | None = None,
+                   include: frozenset[str] = frozenset()) -> pl.DataFrame:
+    """For each outcome group: observed ÷ expected per force, expected from the force's crimes with a
+    usable outcome by crime type and its peers' rate of that outcome per crime type (the comparable,
+    complete forces; `peers` narrows them). Limits allow for between-force spread (a DerSimonian–Laird
+    τ² on the log ratio, fitted on the compared forces), as the findings' funnels do."""
+    periods, period_params = _period_condition(window)
+    long = con.sql(f"""
         select force_id, category, outcome_group, cast(sum(outcome_count) as bigint) as n
         from crime_outcomes
-        where source = $source and period >= $start and period < $end and period_grain = $grain
+        where source = $source and {periods}
           and outcome is not null and count_basis = 'offences_recorded_in_period' and category is not null
+          and outcome_group <> all($not_outcomes)
         group by all
-    """, params={"source": source, "start": window.start, "end": window.end, "grain": window.period_grain}).pl()
+    """, params={"source": source, **period_params, "not_outcomes": list(NOT_AN_OUTCOME)}).pl()
     long = long.filter(pl.col("force_id").is_in(list(_territorial())))
     if long.height == 0:
         return pl.DataFrame()
     exposure = long.pivot(on="category", index="force_id", values="n", aggregate_function="sum").fill_null(0).sort("force_id")
     forces, categories = exposure["force_id"].to_list(), [c for c in exposure.columns if c != "force_id"]
     exposure_matrix = exposure.select(categories).to_numpy().astype(float)
+    pool = compared_forces(con, source, window, include)
+    pooled = np.array([f in pool for f in forces])
+    index = {f: i for i, f in enumerate(forces)}
+    reference = np.zeros((len(forces), len(forces)), dtype=bool)
+    for i, force in enumerate(forces):
+        members = pool if peers is None else set(peers.get(force, [])) & pool
+        for other in members - {force}:
+            if other in index:
+                reference[i, index[other]] = True
     rows = []
     for group in sorted(long["outcome_group"].unique().to_list()):
         events = (long.filter(pl.col("outcome_group") == group)
@@ -870,69 +939,19 @@ def outcome_ratios(con: duckdb.DuckDBPyConnection, source: str, window: Window) 
         for c in categories:
             if c not in events.columns:
                 events = events.with_columns(pl.lit(0).alias(c))
-        result = stats.indirect_standardisation(events.select(categories).to_numpy().astype(float), exposure_matrix)
+        result = stats.indirect_standardisation(events.select(categories).to_numpy().astype(float), exposure_matrix,
+                                                reference=reference, fit_units=pooled)
         for i, force in enumerate(forces):
             rows.append({"outcome_group": group, "force_id": force, "window_start": window.start, "window_end": window.end,
                          "observed": float(result.observed[i]), "expected": float(result.expected[i]),
                          "standardised_ratio": float(result.ratio[i]), "ratio_lower": float(result.lower[i]),
-                         "ratio_upper": float(result.upper[i])})
+                         "ratio_upper": float(result.upper[i]), "ratio_lower_poisson": float(result.lower_poisson[i]),
+                         "ratio_upper_poisson": float(result.upper_poisson[i]), "tau2": float(result.tau2),
+                         "status": _screen_status(force, pool, include)})
     return pl.DataFrame(rows)
 
 
-# --- breaks over time -----------------------------------------------------------------------------------
-
-
-def indicator_series(con: duckdb.DuckDBPyConnection, indicator: Indicator) -> pl.DataFrame:
-    """Numerator and denominator per force and period over the source's whole span (its finest grain)."""
-    grains = con.sql("select distinct period_grain from recorded_crime where source = $s union select distinct period_grain from crime_outcomes where source = $s",
-                     params={"s": indicator.source}).fetchall()
-    if not grains:
-        return pl.DataFrame()
-    grain = min((g for (g,) in grains), key=_months)
-    everything = Window(indicator.source, date(1900, 1, 1), date(2100, 1, 1), grain, 1)
-    return indicator_counts(con, indicator, everything, by_period=True).filter(pl.col("denominator") > 0).sort("force_id", "period")
-
-
-def series_breaks(series: pl.DataFrame, indicator: Indicator, events: pl.DataFrame, min_points: int = 12) -> list[dict]:
-    """Chow tests at the registered events in scope, and binary segmentation for the rest, per force."""
-    found: list[dict] = []
-    if series.height == 0:
-        return found
-    for (force,), rows in series.group_by("force_id"):
-        rows = rows.sort("period")
-        if rows.height < min_points:
-            continue
-        periods = rows["period"].to_list()
-        share = (rows["numerator"] / rows["denominator"]).to_numpy()
-        in_scope = events.filter(pl.col("scope").is_in(["national", force]))
-        for event_date, event in in_scope.select("event_date", "event").iter_rows():
-            index = next((i for i, p in enumerate(periods) if p >= event_date), None)
-            if index is None or index < 3 or len(periods) - index < 3:
-                continue
-            # Test locally: a line on each side over at most CHOW_SPAN periods, so that trends and
-            # other events years away do not enter the test.
-            lo = max(0, index - CHOW_SPAN)
-            test = stats.chow_test(share[lo:index + CHOW_SPAN], index - lo)
-            found.append({"indicator_id": indicator.indicator_id, "force_id": force, "period": periods[index],
-                          "break_kind": "registered", "event": event, "level_shift": test.level_shift,
-                          "f_stat": test.f_stat, "p_value": test.p_value, "matches_event": None})
-        for detected in stats.binary_segmentation(share):
-            when = periods[detected.index]
-            near = in_scope.filter(
-                (pl.col("event_date") >= _add_months(when, -2 * (_months_between(periods)))) &
-                (pl.col("event_date") <= _add_months(when, 2 * _months_between(periods)))
-            )["event"].to_list()
-            found.append({"indicator_id": indicator.indicator_id, "force_id": force, "period": when,
-                          "break_kind": "detected", "event": None, "level_shift": detected.size,
-                          "f_stat": detected.f_stat, "p_value": detected.p_value,
-                          "matches_event": near[0] if near else None})
-    return found
-
-
-def _months_between(periods: list[date]) -> int:
-    """The series' step: the smallest gap between consecutive periods."""
-    gaps = [_month_index(b) - _month_index(a) for a, b in zip(periods, periods[1:])]
-    return max(1, min(gaps)) if gaps else 1
+# Breaks over time (indicator series, break tests, revisions) live in `pipelines.series`.
 
 
 # --- peer groups -------------------------------------------------------------------------------------------
@@ -998,16 +1017,8 @@ def materialise(con: duckdb.DuckDBPyConnection) -> None:
     tables["divergence_mix"], tables["divergence_mix_categories"], tables["divergence_homogeneity"] = mix_findings(con, load_mixes(), windows)
     ratios = [outcome_ratios(con, source, windows[source]) for source in ("police_uk_street",) if source in windows]
     tables["outcome_ratios"] = pl.concat([r for r in ratios if r.height]) if any(r.height for r in ratios) else pl.DataFrame()
-    events = con.sql("select event_date, scope, event from breaks").pl()
-    breaks, all_series = [], []
-    for indicator in indicators:
-        series = indicator_series(con, indicator)
-        breaks += series_breaks(series, indicator, events)
-        if series.height:
-            all_series.append(series.select(pl.lit(indicator.indicator_id).alias("indicator_id"), "force_id", "period",
-                                            "numerator", "denominator"))
-    tables["divergence_breaks"] = pl.DataFrame(breaks)
-    tables["divergence_series"] = pl.concat(all_series) if all_series else pl.DataFrame()
+    from pipelines import series  # here, not at the top: pipelines.series imports this module
+    tables["divergence_breaks"], tables["divergence_series"] = series.series_tables(con, indicators)
     for statement in schema.refresh_statements():
         con.execute(statement)
     for name, frame in tables.items():

@@ -157,7 +157,7 @@ _FIELDS = [
     Field("difference", "DOUBLE", "share − benchmark (proportion; ×100 for percentage points)."),
     Field("ratio", "DOUBLE", "share ÷ benchmark."),
     Field("phi", "DOUBLE", "Overdispersion factor φ of the funnel (mean squared winsorised z; 1 = binomial)."),
-    Field("tau2", "DOUBLE", "Between-force variance τ² on the arcsine scale (additive random-effects funnel)."),
+    Field("tau2", "DOUBLE", "Between-force variance τ²: on the arcsine scale for a finding (additive random-effects funnel), on the log scale for an outcome ratio."),
     Field("z_plain", "DOUBLE", "z-score under the plain binomial model (arcsine scale)."),
     Field("z", "DOUBLE", "z-score under the overdispersed (additive random-effects) model: what significance and ranking use."),
     Field("p_value", "DOUBLE", "p-value of the row's test: two-sided for `z` in `divergence`; the chi-square, calibration or break test elsewhere."),
@@ -196,7 +196,7 @@ _FIELDS = [
     Field("limit998_od_lower", "DOUBLE", "Lower 99.8% funnel limit, overdispersed."),
     Field("limit998_od_upper", "DOUBLE", "Upper 99.8% funnel limit, overdispersed."),
     Field("distance", "DOUBLE", "Jensen–Shannon distance (base 2, in [0, 1]) between the force's mix and its peers' mix without it."),
-    Field("null_median", "DOUBLE", "Median distance of multinomial draws of the force's own total from the peers' mix: what chance alone gives."),
+    Field("null_median", "DOUBLE", "Median distance of Dirichlet-multinomial draws of the force's own total from the peers' mix, with the between-force spread the compared forces show: what an ordinary force gives."),
     Field("null_q95", "DOUBLE", "95th percentile of those draws."),
     Field("total", "BIGINT", "The force's total over the mix's categories."),
     Field("reference_share", "DOUBLE", "The category's share in the peers' pooled mix (force excluded)."),
@@ -209,12 +209,18 @@ _FIELDS = [
     Field("observed", "DOUBLE", "Observed outcomes of the kind."),
     Field("expected", "DOUBLE", "Expected outcomes given the force's case mix and the other forces' rate per offence category."),
     Field("standardised_ratio", "DOUBLE", "observed ÷ expected (1 = as the case mix predicts)."),
-    Field("ratio_lower", "DOUBLE", "Lower exact Poisson 95% limit of the ratio."),
-    Field("ratio_upper", "DOUBLE", "Upper exact Poisson 95% limit of the ratio."),
+    Field("ratio_lower", "DOUBLE", "Lower 95% limit of the ratio allowing for between-force spread (log ratio ± 1.96·√(1/O + τ²), τ² fitted across the compared forces), as the findings' overdispersed funnels do."),
+    Field("ratio_upper", "DOUBLE", "Upper 95% limit of the ratio allowing for between-force spread."),
+    Field("ratio_lower_poisson", "DOUBLE", "Lower exact Poisson 95% limit of the ratio (chance alone, no between-force spread)."),
+    Field("ratio_upper_poisson", "DOUBLE", "Upper exact Poisson 95% limit of the ratio (chance alone)."),
+    Field("p_chance", "DOUBLE", "p-value of the mix distance against multinomial draws alone (chance, no between-force spread); kept beside the calibrated `p_value`."),
     Field("break_kind", "VARCHAR", "`registered` (tested at an event in the registry) or `detected` (found by binary segmentation)."),
     Field("level_shift", "DOUBLE", "Size of the shift in the share at the break (proportion)."),
     Field("f_stat", "DOUBLE", "F statistic of the break test."),
     Field("matches_event", "VARCHAR", "For a detected break, the registered event within two periods of it, if any."),
+    Field("test_basis", "VARCHAR", "The points a break test used: `monthly` or `quarterly` (the periods of one release), `yearly`, or `non-overlapping years` (rolling years twelve months apart, never overlapping ones: for a registered event the years in phase with the first rolling year starting on or after it, for a detected break the years ending with the latest period). On a `revision` row, the grain of the months compared."),
+    Field("test_method", "VARCHAR", "The break test: `seasonal_difference` (registered event in a monthly or quarterly series: the year-on-year change of the periods after the event against the year-on-year change of those before it, pooled t test reported as F = t² on (1, n − 2) degrees of freedom; `level_shift` is the difference of the two changes), `level_shift` (registered event in a yearly series or on non-overlapping years: one line through up to four years either side with a jump at the event, the Chow test with the slope held common, F on (1, n − 3) degrees of freedom), `binary_segmentation` (a detected change in mean, Bonferroni-adjusted p); empty on a `revision` row, which is no test."),
+    Field("previous_release_date", "DATE", "On a `revision` row, the earlier of the two consecutive releases compared (`release_date` is the later one, `level_shift` the later share minus the earlier for the month changed most); empty on every other row."),
     # Bookkeeping
     Field("key", "VARCHAR", "Setting name."),
     Field("value", "VARCHAR", "Setting value."),
@@ -411,9 +417,10 @@ _TABLES = [
     ),
     Table(
         "divergence_mix",
-        "Offence and outcome mix divergence: each force's Jensen–Shannon distance from its peers' mix, calibrated by multinomial draws.",
+        "Offence and outcome mix divergence: each force's Jensen–Shannon distance from its peers' mix, calibrated against the spread between comparable forces (Dirichlet-multinomial draws), with the multinomial chance-alone p-value beside it.",
         "one row per mix, force and window",
-        ("mix_id", "force_id", "window_start", "window_end", "total", "distance", "null_median", "null_q95", "p_value", "q_bh"),
+        ("mix_id", "force_id", "window_start", "window_end", "total", "distance", "null_median", "null_q95", "p_value", "p_chance",
+         "q_bh", "status"),
         ("mix_id", "force_id", "window_start"),
     ),
     Table(
@@ -434,21 +441,29 @@ _TABLES = [
         "outcome_ratios",
         "Case-mix adjusted outcome ratios: observed ÷ expected outcomes of each group, expected from the force's crimes by type and the other forces' rates (indirect standardisation).",
         "one row per outcome group, force and window",
-        ("outcome_group", "force_id", "window_start", "window_end", "observed", "expected", "standardised_ratio", "ratio_lower", "ratio_upper"),
+        ("outcome_group", "force_id", "window_start", "window_end", "observed", "expected", "standardised_ratio", "ratio_lower",
+         "ratio_upper", "ratio_lower_poisson", "ratio_upper_poisson", "tau2", "status"),
         ("outcome_group", "force_id", "window_start"),
     ),
     Table(
         "divergence_series",
-        "Each standard indicator's numerator and denominator per force and period over its source's whole span (for trends and break tests).",
+        "Each standard indicator's numerator and denominator per force and period over its source's whole span (for trends). "
+        "For a source released in vintages each period comes from the latest release that has it, as in `recorded_crime`, and "
+        "`release_date` names that release; the break tests read each release on its own (`recorded_crime_releases`).",
         "one row per indicator, force and period",
-        ("indicator_id", "force_id", "period", "numerator", "denominator"),
+        ("indicator_id", "force_id", "period", "release_date", "numerator", "denominator"),
         ("indicator_id", "force_id", "period"),
     ),
     Table(
         "divergence_breaks",
-        "Breaks in each force's indicator series: tested at every registered event in scope, and searched for elsewhere.",
-        "one row per indicator, force, break date and kind",
-        ("indicator_id", "force_id", "period", "break_kind", "event", "level_shift", "f_stat", "p_value", "matches_event"),
+        "Breaks in each force's indicator series: tested at every registered event in scope whose `affects` names the indicator, "
+        "searched for elsewhere, and, for a source released in vintages, the largest revision between consecutive releases "
+        "(`break_kind` `revision`, never a break). An event is tested at the first full period after it (a period it falls "
+        "inside is on neither side); a source with release dates is tested within each release (`release_date`), so no break "
+        "sits at a splice of releases; rolling years are tested on non-overlapping years only (`test_basis`).",
+        "one row per indicator, force, release, break date and kind",
+        ("indicator_id", "force_id", "release_date", "period", "break_kind", "event", "level_shift", "f_stat", "p_value",
+         "matches_event", "test_basis", "test_method", "previous_release_date"),
         (),
     ),
     # --- analyst-facing views ----------------------------------------------------------------------

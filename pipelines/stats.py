@@ -160,17 +160,52 @@ class MixDivergence:
     p_value: float
     null_median: float
     null_q95: float
+    p_chance: float  # against multinomial draws alone (no between-unit spread)
+    precision: float  # the Dirichlet-multinomial α₀ of the null (inf: multinomial)
 
 
-def mix_divergence(counts: ArrayLike, reference_counts: ArrayLike, draws: int = 2000, seed: int = 0) -> MixDivergence:
+def mix_precision(table: ArrayLike, trim: float = 0.1) -> float:
+    """Dirichlet-multinomial precision α₀ of the spread between units' category mixes (units × categories counts).
+
+    Method of moments (Mosimann 1962): for unit j with n_j counts and shares p̂_j around the pooled
+    mix q, E[Σ_k (p̂_jk − q_k)²/q_k] = (K − 1)(1/n_j + ρ(1 − 1/n_j)) with ρ = 1/(1 + α₀). Each unit
+    gives ρ_j = (S_j/(K − 1) − 1/n_j)/(1 − 1/n_j); ρ is their `trim`-trimmed mean
+    (`scipy.stats.trim_mean`), so one extreme unit cannot set the spread it is judged by, clipped at
+    0. Returns α₀ = 1/ρ − 1 (inf when ρ = 0: no spread beyond the multinomial).
+    """
+    table = np.asarray(table, dtype=float)
+    table = table[table.sum(axis=1) > 1]
+    q = table.sum(axis=0) / table.sum()
+    table, q = table[:, q > 0], q[q > 0]
+    k = q.size
+    if table.shape[0] < 2 or k < 2:
+        return np.inf
+    n = table.sum(axis=1)
+    spread = (((table / n[:, None]) - q) ** 2 / q).sum(axis=1)
+    rho_j = (spread / (k - 1) - 1 / n) / (1 - 1 / n)
+    rho = max(0.0, float(stats.trim_mean(rho_j, trim)))
+    return np.inf if rho == 0 else 1 / rho - 1
+
+
+def _js_distances(counts: np.ndarray, draws: np.ndarray, q: np.ndarray) -> tuple[float, np.ndarray]:
+    # Observed and null distances come from one call so that ties compare like with like.
+    distances = jensenshannon(np.vstack([counts, draws]), q[None, :], axis=1, base=2)
+    return float(distances[0]), distances[1:]
+
+
+def mix_divergence(counts: ArrayLike, reference_counts: ArrayLike, draws: int = 2000, seed: int = 0,
+                   other_units: ArrayLike | None = None) -> MixDivergence:
     """Jensen–Shannon distance (base 2, in [0, 1]) between a unit's mix and a reference mix.
 
     Pass a reference that excludes the unit itself (national minus the force), or the distance
     is shrunk towards 0 for large forces. `contributions[k]` = ½p·log₂(p/m) + ½q·log₂(q/m) with
     m = (p + q)/2: each is >= 0 (it is (p+q)/2 × (1 − binary entropy of p/(p+q))) and they sum to
-    distance². Calibration (Monte Carlo, +1 corrected as in Davison & Hinkley 1997): `draws`
-    multinomial samples of the unit's own n from the reference mix give the null distribution of
-    the distance, since a small force's mix is noisy even when it classifies like everyone else.
+    distance². Calibration (Monte Carlo, +1 corrected as in Davison & Hinkley 1997): `p_chance`
+    from `draws` multinomial samples of the unit's own n from the reference mix (chance alone). With
+    `other_units` (the other units' counts, units × categories), `p_value`, `null_median` and
+    `null_q95` come from a Dirichlet-multinomial null with the precision those units show
+    (`mix_precision`): a mix drawn with the ordinary spread between units, then n counts from it,
+    so that an ordinary unit gets an ordinary p-value. Without it, they are the multinomial ones.
     """
     counts = np.asarray(counts, dtype=float)
     reference = np.asarray(reference_counts, dtype=float)
@@ -182,16 +217,26 @@ def mix_divergence(counts: ArrayLike, reference_counts: ArrayLike, draws: int = 
         contributions = 0.5 * np.where(p > 0, p * np.log2(p / m), 0.0) + 0.5 * np.where(q > 0, q * np.log2(q / m), 0.0)
 
     rng = np.random.default_rng(seed)
-    null_counts = rng.multinomial(int(round(counts.sum())), q, size=draws)
-    # Observed and null distances come from one call so that ties compare like with like.
-    distances = jensenshannon(np.vstack([counts, null_counts]), q[None, :], axis=1, base=2)
-    observed, null = float(distances[0]), distances[1:]
+    total = int(round(counts.sum()))
+    observed, chance = _js_distances(counts, rng.multinomial(total, q, size=draws), q)
+    p_chance = float((1 + np.sum(chance >= observed)) / (draws + 1))
+    precision = np.inf if other_units is None else mix_precision(other_units)
+    null = chance
+    if np.isfinite(precision):
+        # Dirichlet needs positive parameters: a category absent from the reference is never drawn.
+        present = q > 0
+        mixes = np.zeros((draws, q.size))
+        mixes[:, present] = rng.dirichlet(precision * q[present], size=draws)
+        drawn = np.array([rng.multinomial(total, mix / mix.sum()) for mix in mixes])
+        observed, null = _js_distances(counts, drawn, q)
     return MixDivergence(
         distance=observed,
         contributions=contributions,
         p_value=float((1 + np.sum(null >= observed)) / (draws + 1)),
         null_median=float(np.median(null)),
         null_q95=float(np.quantile(null, 0.95)),
+        p_chance=p_chance,
+        precision=float(precision),
     )
 
 
@@ -257,34 +302,63 @@ class Standardised:
     observed: np.ndarray
     expected: np.ndarray
     ratio: np.ndarray
-    lower: np.ndarray
+    lower: np.ndarray  # allowing for between-unit spread (τ²)
     upper: np.ndarray
+    z: np.ndarray  # log ratio ÷ √(1/O + τ²)
+    tau2: float
+    lower_poisson: np.ndarray  # exact Poisson, chance alone
+    upper_poisson: np.ndarray
 
 
 def indirect_standardisation(
-    events: ArrayLike, exposure: ArrayLike, exclude_self: bool = True, confidence: float = 0.95
+    events: ArrayLike, exposure: ArrayLike, exclude_self: bool = True, confidence: float = 0.95,
+    reference: ArrayLike | None = None, fit_units: ArrayLike | None = None,
 ) -> Standardised:
     """Indirectly standardised ratio O/E per unit, given units × categories arrays.
 
     For example events = outcomes of one kind and exposure = crimes, per force × offence category:
     the ratio says whether a force gets that outcome more often than others would on its own mix.
-    Reference rates r_k = Σ events / Σ exposure per category, over the other units when
-    `exclude_self`. E = Σ_k exposure_k · r_k; limits are the exact Poisson limits of O divided by E
-    (E treated as fixed, as is usual for standardised ratios; Breslow & Day 1987).
-    A unit with exposure in a category no other unit has gets E = nan: there is nothing to compare.
+    Reference rates r_k = Σ events / Σ exposure per category over the unit's reference units:
+    `reference[i, j]` says unit j is in unit i's reference (a peer group; never i itself), or by
+    default every other unit (`exclude_self`) or all. E = Σ_k exposure_k · r_k (E treated as fixed,
+    as is usual for standardised ratios; Breslow & Day 1987).
+
+    Limits: exact Poisson limits of O over E (`lower_poisson`, `upper_poisson`: chance alone), and
+    limits allowing for between-unit spread as a funnel does: on the log scale y = log((O + ½)/E)
+    with within-unit variance v = 1/(O + ½) (both finite at O = 0), a DerSimonian–Laird τ² across the
+    `fit_units` (default all with E > 0), limits exp(y ± z·√(v + τ²)) and z = y/√(v + τ²).
+    A unit with exposure in a category no reference unit has gets E = nan: there is nothing to compare.
     """
     events = np.asarray(events, dtype=float)
     exposure = np.asarray(exposure, dtype=float)
-    ref_events, ref_exposure = events.sum(axis=0), exposure.sum(axis=0)
-    if exclude_self:
-        ref_events, ref_exposure = ref_events - events, ref_exposure - exposure
+    units = events.shape[0]
+    if reference is None:
+        reference = ~np.eye(units, dtype=bool) if exclude_self else np.ones((units, units), dtype=bool)
+    mask = np.asarray(reference, dtype=float)
+    ref_events, ref_exposure = mask @ events, mask @ exposure
     with np.errstate(divide="ignore", invalid="ignore"):
-        rates = np.broadcast_to(ref_events / ref_exposure, exposure.shape)
+        rates = ref_events / ref_exposure
         # A category the unit has no exposure in adds nothing, even if its reference rate is undefined.
         expected = np.where(exposure > 0, exposure * rates, 0.0).sum(axis=1)
+        expected = np.where(mask.sum(axis=1) > 0, expected, np.nan)
         observed = events.sum(axis=1)
-        lower, upper = poisson_interval(observed, confidence)
-        return Standardised(observed, expected, observed / expected, lower / expected, upper / expected)
+        lower_p, upper_p = poisson_interval(observed, confidence)
+        # log((O + ½)/E): finite at O = 0 and within 1/(2O) of log(O/E) otherwise.
+        y = np.log((observed + 0.5) / expected)
+        v = 1 / (observed + 0.5)
+        fit = np.isfinite(y) & (expected > 0)
+        if fit_units is not None:
+            fit &= np.asarray(fit_units, dtype=bool)
+        tau2 = 0.0
+        if fit.sum() >= 2:
+            w = 1 / v[fit]
+            mean = np.sum(w * y[fit]) / w.sum()
+            q_stat = np.sum(w * (y[fit] - mean) ** 2)
+            tau2 = max(0.0, (q_stat - (fit.sum() - 1)) / (w.sum() - (w**2).sum() / w.sum()))
+        half = _two_sided_z(confidence) * np.sqrt(v + tau2)
+        ratio = observed / expected
+        return Standardised(observed, expected, ratio, np.exp(y - half), np.exp(y + half),
+                            y / np.sqrt(v + tau2), float(tau2), lower_p / expected, upper_p / expected)
 
 
 @dataclass
@@ -304,30 +378,103 @@ def _line_fit(t: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     return float(a), float(b), float(np.sum((y - a - b * t) ** 2))
 
 
-def chow_test(y: ArrayLike, break_index: int) -> BreakTest:
+def chow_test(y: ArrayLike, break_index: int, t: ArrayLike | None = None, common_slope: bool = False) -> BreakTest:
     """Chow (1960) F test that a line y = a + b t changes at `break_index` (the first new point).
 
-    y must be equally spaced in time and finite. F = ((RSS_pooled − RSS_split)/2) /
-    (RSS_split/(n − 4)) on (2, n − 4) degrees of freedom. level_shift is the jump between the two
-    fitted lines at t = break_index, slope_change the difference in slopes (after − before).
-    Needs at least 3 points on each side, else every field is nan.
+    y must be finite. Without `t` the points are equally spaced (t = 0, 1, 2, ...); with `t` (one
+    increasing time per point) they may leave a gap, for example a transition period left out of
+    both sides. F = ((RSS_pooled − RSS_split)/2) / (RSS_split/(n − 4)) on (2, n − 4) degrees of
+    freedom. level_shift is the jump between the two fitted lines at t[break_index] (= break_index
+    without `t`), slope_change the difference in slopes (after − before).
+    With `common_slope` only the level may change: y = a + b t + c·[after], F on (1, n − 3) degrees
+    of freedom against the one line, level_shift = c and slope_change = 0. A bend in a trend then
+    does not count as a break, as it does when both the level and the slope may change.
+    Needs at least 3 points on each side, else every field is nan. A series with no variation at all
+    (a constant: nothing to test) gives nan in every field; lines that fit both sides exactly
+    (RSS_split = 0) leave F undefined, so f_stat and p_value are nan there. Never raises on them.
     """
     y = np.asarray(y, dtype=float)
-    t = np.arange(y.size, dtype=float)
+    t = np.arange(y.size, dtype=float) if t is None else np.asarray(t, dtype=float)
+    if t.shape != y.shape:
+        raise ValueError(f"chow_test: t has {t.size} points, y has {y.size}")
+    nothing = BreakTest(np.nan, np.nan, np.nan, np.nan)
     if break_index < 3 or y.size - break_index < 3:
-        return BreakTest(np.nan, np.nan, np.nan, np.nan)
+        return nothing
+    variation = np.float64(np.sum((y - y.mean()) ** 2))
+    if not np.ptp(y) > 0 or not variation > 1e-24 * np.sum(y**2):
+        return nothing
     _, _, rss_pooled = _line_fit(t, y)
-    a1, b1, rss1 = _line_fit(t[:break_index], y[:break_index])
-    a2, b2, rss2 = _line_fit(t[break_index:], y[break_index:])
-    rss_split, dof = rss1 + rss2, y.size - 4
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f_stat = float(((rss_pooled - rss_split) / 2) / (rss_split / dof))
+    if common_slope:
+        design = np.column_stack([np.ones_like(t), t, (np.arange(y.size) >= break_index).astype(float)])
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        rss_split, dof, restrictions = np.float64(np.sum((y - design @ coef) ** 2)), y.size - 3, 1
+        shift, slope = float(coef[2]), 0.0
+    else:
+        a1, b1, rss1 = _line_fit(t[:break_index], y[:break_index])
+        a2, b2, rss2 = _line_fit(t[break_index:], y[break_index:])
+        rss_split, dof, restrictions = np.float64(rss1 + rss2), y.size - 4, 2
+        at = t[break_index]
+        shift, slope = float((a2 + b2 * at) - (a1 + b1 * at)), float(b2 - b1)
+    # Rounding leaves a residual of ~1e-30 where the fit is exact: that is zero, and F is undefined.
+    if rss_split <= 1e-20 * variation:
+        return BreakTest(np.nan, np.nan, shift, slope)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        f_stat = np.float64((rss_pooled - rss_split) / restrictions) / (rss_split / dof)
     return BreakTest(
-        f_stat=f_stat,
-        p_value=float(stats.f.sf(f_stat, 2, dof)),
-        level_shift=(a2 + b2 * break_index) - (a1 + b1 * break_index),
-        slope_change=b2 - b1,
+        f_stat=float(f_stat),
+        p_value=float(stats.f.sf(f_stat, restrictions, dof)),
+        level_shift=shift,
+        slope_change=slope,
     )
+
+
+def seasonal_shift_test(y: ArrayLike, t: ArrayLike, start: int, season: int = 12, span: int = 8, gap: int = 0) -> BreakTest:
+    """A level shift at time `start` in a seasonal series, read from year-on-year changes.
+
+    t holds integer times in periods (months, or quarters with season = 4); y the values, finite.
+    The first `span` points at or after `start` are "after"; the `gap` periods just before `start`
+    (a transition period the event falls inside) belong to neither side. Each after point is
+    differenced with the point one season earlier, which must lie before the gap: d = y[t] − y[t −
+    season]. The normal year-on-year change is measured the same way on the `span` points just before
+    the gap (both ends before it): c. level_shift = mean(d) − mean(c), a difference in differences:
+    the seasonal pattern cancels in each difference and a steady trend cancels between them, which a
+    line either side of a few months (`chow_test`) cannot do when the months are seasonal.
+    The test is the pooled two-sample t test of d against c (Student), reported as F = t² on
+    (1, n_d + n_c − 2) degrees of freedom, with its two-sided p. It treats the differences as
+    independent; consecutive months are not quite, so read p as a screen and level_shift as the
+    finding. Needs at least 3 after differences and 2 before (`seasonal_pairs` lists them), else
+    every field is nan, as it is for a constant series; differences that do not vary at all leave t
+    undefined (f_stat and p_value nan). slope_change is always nan. Never raises on them.
+    """
+    y = np.asarray(y, dtype=float)
+    t = np.asarray(t, dtype=np.int64)
+    nothing = BreakTest(np.nan, np.nan, np.nan, np.nan)
+    value = dict(zip(t.tolist(), y.tolist()))
+    after, before = seasonal_pairs(t, start, season, span, gap)
+    if len(after) < 3 or len(before) < 2 or not np.ptp(y) > 0:
+        return nothing
+    d = np.array([value[s] - value[s - season] for s in after])
+    c = np.array([value[s] - value[s - season] for s in before])
+    dof = d.size + c.size - 2
+    pooled = np.float64(np.sum((d - d.mean()) ** 2) + np.sum((c - c.mean()) ** 2)) / dof
+    shift = float(d.mean() - c.mean())
+    if not pooled > 1e-24 * np.float64(np.sum(d**2) + np.sum(c**2)):
+        return BreakTest(np.nan, np.nan, shift, np.nan)  # differences that do not vary: t undefined
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        t_stat = shift / np.sqrt(pooled * (1 / d.size + 1 / c.size))
+    return BreakTest(f_stat=float(t_stat**2), p_value=float(2 * stats.t.sf(abs(t_stat), dof)),
+                     level_shift=shift, slope_change=np.nan)
+
+
+def seasonal_pairs(t: ArrayLike, start: int, season: int = 12, span: int = 8, gap: int = 0) -> tuple[list[int], list[int]]:
+    """The times `seasonal_shift_test` differences with the point one season earlier: (after,
+    before). After: times in [start, start + span) whose point a season earlier lies before the gap;
+    before: times in [start − gap − span, start − gap) whose point a season earlier is present."""
+    present = set(np.asarray(t, dtype=np.int64).tolist())
+    cut = start - gap  # the first time that is not "before"
+    after = [s for s in range(start, start + span) if s in present and s - season in present and s - season < cut]
+    before = [s for s in range(cut - span, cut) if s in present and s - season in present]
+    return after, before
 
 
 @dataclass

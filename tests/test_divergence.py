@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
@@ -181,33 +181,62 @@ def test_durham_burglary_share_benchmark_and_limits_by_hand(synthetic_db: Path) 
     assert row["direction"] == "above" and row["is_ranked"] and row["periods_supplied"] == row["periods_expected"] == 1
 
 
-def test_q_bh_is_benjamini_hochberg_over_the_ranked_findings(synthetic_db: Path) -> None:
-    rows = query(synthetic_db, "select indicator_id, force_id, p_value, q_bh, is_ranked from divergence")
-    ranked = [(key, p, q) for *key, p, q, is_ranked in rows if is_ranked]
-    assert all(q is None or math.isnan(q) for *_, q, is_ranked in rows if not is_ranked)
-    # BH by hand: sort p ascending, q_(i) = min over j >= i of p_(j)·m/j, capped at 1.
-    ordered = sorted(ranked, key=lambda r: r[1])
-    m = len(ordered)
-    running, expected = 1.0, {}
+def bh_by_hand(p: list[float]) -> list[float]:
+    """Benjamini–Hochberg: sort p ascending, q_(i) = min over j >= i of p_(j)·m/j, capped at 1."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    m, running, q = len(p), 1.0, [0.0] * len(p)
     for j in range(m, 0, -1):
-        key, p, _ = ordered[j - 1]
-        running = min(running, p * m / j)
-        expected[tuple(key)] = running
-    assert m == 11 * (13 + 9)  # 11 ranked forces × (13 crime-type + 9 outcome indicators, all with denominators)
-    for key, _, q in ranked:
-        assert q == pytest.approx(expected[tuple(key)], rel=1e-9), key
+        running = min(running, p[order[j - 1]] * m / j)
+        q[order[j - 1]] = running
+    return q
+
+
+def test_q_values_are_computed_within_each_family(synthetic_db: Path) -> None:
+    rows = query(synthetic_db, "select family, indicator_id, p_value, q_bh, q_by, status from divergence")
+    tested = [r for r in rows if r[5] in ("ranked", "supply_suspect", "contradicted")]
+    assert all(q is None for *_, q_bh, q_by, status in rows if status not in ("ranked", "supply_suspect", "contradicted")
+               for q in (q_bh, q_by))
+    families = {r[0] for r in tested}
+    # One source, one window, two measures; the supply indicators (pending, unavailable) are all zero
+    # here, so degenerate and untested: no family of their own.
+    assert families == {"classification: police_uk_street, Apr 2021, offences", "classification: police_uk_street, Apr 2021, outcomes"}
+    harmonic = {}
+    for family in families:
+        members = [r for r in tested if r[0] == family]
+        expected = bh_by_hand([r[2] for r in members])
+        m = len(members)
+        harmonic[family] = m
+        c_m = sum(1 / i for i in range(1, m + 1))
+        for row, q in zip(members, expected):
+            assert row[3] == pytest.approx(q, rel=1e-9), row
+            assert row[4] == pytest.approx(min(1.0, q * c_m), rel=1e-9), row  # BY = BH × Σ 1/i, capped at 1
+    # 11 forces large enough × 5 crime types that occur (8 types never occur: degenerate, untested);
+    # 11 × 2 outcome groups that occur (charged, no suspect).
+    assert harmonic == {"classification: police_uk_street, Apr 2021, offences": 11 * 5,
+                        "classification: police_uk_street, Apr 2021, outcomes": 11 * 2}
+
+
+def test_a_degenerate_indicator_is_not_tested(synthetic_db: Path) -> None:
+    rows = query(synthetic_db, "select status, z, q_by, rank, numerator from divergence where indicator_id = 'puk_robbery'")
+    assert len(rows) == 12 and all(r[4] == 0 for r in rows)  # no force recorded a robbery
+    assert all(status == "degenerate" and z is None and q is None and rank is None for status, z, q, rank, _ in rows)
 
 
 def test_largest_divergence_is_rank_1_and_says_so_in_words(synthetic_db: Path) -> None:
-    rows = query(synthetic_db, "select rank, indicator_id, force_id, z, sentence from divergence where rank is not null order by rank")
+    rows = query(synthetic_db, "select rank, indicator_id, force_id, effect_h, is_significant, sentence from divergence "
+                               "where rank is not null order by rank")
     assert [r[0] for r in rows] == list(range(1, len(rows) + 1))
-    assert [abs(r[3]) for r in rows] == sorted((abs(r[3]) for r in rows), reverse=True)
-    rank, indicator_id, force_id, _, sentence = rows[0]
-    assert (indicator_id, force_id) == ("puk_burglary", "durham")
-    share, benchmark = f"{DURHAM_BURGLARY / DURHAM_CRIME:.1%}", f"{OTHERS_BURGLARY / OTHERS_CRIME:.1%}"
-    assert (share, benchmark) == ("40.0%", "11.7%")
-    assert sentence == (f"Durham records {share} of its crime (anti-social behaviour excluded) as burglary; "
-                        f"comparable forces {benchmark}; above the 99.8% overdispersed limit.")
+    # Effect first: the significant findings, then the rest, each by |h| = |2 asin√p − 2 asin√p̄|.
+    keys = [(not r[4], -abs(r[3])) for r in rows]
+    assert keys == sorted(keys)
+    rank, indicator_id, force_id, h, significant, sentence = rows[0]
+    assert (indicator_id, force_id, significant) == ("puk_burglary", "durham", True)
+    p, t = DURHAM_BURGLARY / DURHAM_CRIME, OTHERS_BURGLARY / OTHERS_CRIME
+    assert h == pytest.approx(2 * math.asin(math.sqrt(p)) - 2 * math.asin(math.sqrt(t)), rel=1e-12)
+    # 40.0% against 297/2540 = 11.69%: 28.3 points, 3.42 times.
+    assert sentence.startswith("Durham records 40.0% of its crime (anti-social behaviour excluded) as burglary: "
+                               "28.3 percentage points above comparable forces' 11.7% (3.42× their share), "
+                               "above the 99.8% overdispersed limit; z +")
 
 
 def test_ranking_does_not_depend_on_the_order_of_indicators(synthetic_db: Path) -> None:
@@ -225,8 +254,9 @@ def test_ranking_does_not_depend_on_the_order_of_indicators(synthetic_db: Path) 
 def test_small_denominator_is_shown_not_ranked(synthetic_db: Path) -> None:
     row = finding(synthetic_db, "puk_burglary", "dyfed-powys")
     assert row["denominator"] == 40 and row["rank"] is None and row["is_ranked"] is False
+    assert row["status"] == "small_denominator"
     assert row["q_bh"] is None or math.isnan(row["q_bh"])  # outside the FDR family
-    assert "denominator 40 is under 100: shown, not ranked" in row["sentence"]
+    assert "Not ranked: its denominator 40 is under 100." in row["sentence"]
     # ...yet its 5 burglaries are in its peers' pool (Durham's benchmark above counts them).
 
 
@@ -255,15 +285,36 @@ def patchy_db(tmp_path_factory) -> tuple[Path, str]:
     return db, territorial["force_id"][0]
 
 
-def test_a_missing_month_is_counted_and_said(patchy_db: tuple[Path, str]) -> None:
+def test_a_force_lacking_a_month_is_shown_as_incomplete_and_left_out_of_benchmarks(patchy_db: tuple[Path, str]) -> None:
     db, lacking = patchy_db
     row = finding(db, "puk_burglary", lacking)
     assert (row["periods_supplied"], row["periods_expected"]) == (1, 2)
     assert (row["numerator"], row["denominator"]) == (2, 5)  # April only, never a zero for May
-    assert "1 of 2 periods supplied" in row["sentence"]
-    others = query(db, "select periods_supplied, periods_expected, sentence from divergence where indicator_id = 'puk_burglary' and force_id <> ?", [lacking])
+    assert row["status"] == "incomplete" and row["rank"] is None
+    assert "1 of its 2 periods supplied" in row["sentence"] and "compared only on the same periods" in row["sentence"]
+    others = query(db, "select periods_supplied, periods_expected, benchmark_forces, sentence from divergence "
+                       "where indicator_id = 'puk_burglary' and force_id <> ?", [lacking])
     assert len(others) == 22
-    assert all((s, e) == (2, 2) and "periods supplied" not in text for s, e, text in others)
+    # Every compared force covers the same two months, and the incomplete force is in no benchmark.
+    assert all((s, e) == (2, 2) and "periods supplied" not in text for s, e, _, text in others)
+    assert {forces for *_, forces, _ in others} == {21}
+
+
+def test_window_is_the_latest_span_most_forces_supplied_in_full() -> None:
+    # Every force supplies April – June; only 11 also supply January – March (as police.uk 2021 here).
+    territorial = reference.forces().filter(pl.col("is_territorial_ew")).sort("force_id")["force_id"].to_list()
+    early = set(territorial[:11])
+    con = duckdb.connect()
+    supplied = pl.DataFrame([{"source": "police_uk_street", "period": p, "period_grain": "month", "force_id": f}
+                             for p in months(date(2021, 1, 1), 6) for f in territorial if p >= date(2021, 4, 1) or f in early])
+    for name, frame in {"forces": reference.forces(), "breaks": reference.breaks(), "recorded_crime": supplied,
+                        "crime_outcomes": supplied.clear()}.items():
+        con.register("incoming", frame.to_arrow())
+        con.execute(f"create table {name} as select * from incoming")
+        con.unregister("incoming")
+    window = divergence.standard_window(con, "police_uk_street")
+    assert (window.start, window.end, window.periods_expected) == (date(2021, 4, 1), date(2021, 7, 1), 3)
+    assert "43 territorial forces supplied every month" in window.notes[0] and "only 11 supplied Mar 2021" in window.notes[0]
 
 
 def window_db(periods: list[date], grain: str, source: str) -> duckdb.DuckDBPyConnection:
@@ -287,21 +338,22 @@ def test_window_never_spans_a_national_counting_rule_change() -> None:
     # Twelve months July 2022 – June 2023 straddle the Principal Crime Rule (2023-06-01).
     window = divergence.standard_window(window_db(months(date(2022, 7, 1), 12), "month", "police_uk_street"), "police_uk_street")
     assert (window.start, window.end, window.periods_expected) == (date(2023, 6, 1), date(2023, 7, 1), 1)
-    assert len(window.notes) == 1 and "Jun 2023" in window.notes[0] and "Principal Crime Rule" in window.notes[0]
+    assert "Jun 2023" in window.notes[0] and "Principal Crime Rule" in window.notes[-1]
     # A change mid-month starts the window at the next month: 2014-11-18 (HMIC audit) -> December 2014.
     window = divergence.standard_window(window_db(months(date(2014, 3, 1), 12), "month", "police_uk_street"), "police_uk_street")
     assert (window.start, window.end, window.periods_expected) == (date(2014, 12, 1), date(2015, 3, 1), 3)
     # Without a change in it, the window is the latest twelve months.
     window = divergence.standard_window(window_db(months(date(2020, 1, 1), 24), "month", "police_uk_street"), "police_uk_street")
-    assert (window.start, window.end, window.periods_expected, window.notes) == (date(2021, 1, 1), date(2022, 1, 1), 12, [])
+    assert (window.start, window.end, window.periods_expected) == (date(2021, 1, 1), date(2022, 1, 1), 12)
+    assert not any("counting-rule" in note for note in window.notes)
 
 
 def test_window_note_names_only_the_start_the_window_has() -> None:
     # June 2014 – May 2015 holds 2014-11-18 and 2015-04-01: the window starts April 2015.
     window = divergence.standard_window(window_db(months(date(2014, 6, 1), 12), "month", "police_uk_street"), "police_uk_street")
     assert window.start == date(2015, 4, 1)
-    assert [note for note in window.notes if "window starts" in note] == [
-        "window starts Apr 2015, after a counting-rule change: "
+    assert [note for note in window.notes if "counting-rule change" in note] == [
+        "it starts after a counting-rule change: "
         "Malicious communications and disclosing private sexual images added to violence without injury"]
 
 
@@ -347,10 +399,14 @@ LIMIT_COLUMNS = [f"limit{level}_{model}_{side}" for level in ("95", "998") for m
 def test_shares_and_limits_lie_in_the_unit_interval(pairs: list[tuple[int, int]]) -> None:
     result = divergence.compare(counts_frame(pairs), INDICATOR, WINDOW)
     assert result["share"].to_list() == pytest.approx([x / n for x, n in pairs])
-    for column in ["share", "share_lower", "share_upper", "benchmark", *LIMIT_COLUMNS]:
+    degenerate = all(x == 0 for x, _ in pairs) or all(x == n for x, n in pairs)
+    for column in ["share", "share_lower", "share_upper", "benchmark", *([] if degenerate else LIMIT_COLUMNS)]:
         values = result[column].to_numpy()
         assert np.all((values >= 0) & (values <= 1)), column
-    assert result["is_ranked"].to_list() == [n >= 100 for _, n in pairs]
+    if degenerate:  # nothing to test: every count zero, or the category is the whole parent
+        assert set(result["status"]) == {"degenerate"} and result["z"].is_null().all()
+    else:
+        assert result["status"].to_list() == ["ranked" if n >= 100 else "small_denominator" for _, n in pairs]
 
 
 @settings(max_examples=25, deadline=None)
@@ -373,6 +429,7 @@ def test_limits_nest_and_widen_as_n_falls(rest: list[tuple[int, int]], multiples
     # benchmarked against exactly that share: a fixed target, at two denominators.
     rest_x, rest_n = sum(x for x, _ in rest), sum(n for _, n in rest)
     pairs = [*rest, *((m * rest_x, m * rest_n) for m in multiples)]
+    assume(0 < rest_x < rest_n)  # else the indicator is degenerate and has no limits
     result = divergence.compare(counts_frame(pairs), INDICATOR, WINDOW)
     for level_wide, level_narrow in (("998_od", "95_od"), ("95_od", "95_plain"), ("998_od", "998_plain")):
         assert (result[f"limit{level_wide}_lower"] <= result[f"limit{level_narrow}_lower"] + 1e-12).all()
@@ -491,12 +548,13 @@ def test_cli_top_and_table(synthetic_db: Path, capsys) -> None:
 
 def test_users_add_an_indicator_as_data(tmp_path: Path, synthetic_db: Path, capsys) -> None:
     header = ("indicator_id", "label", "source", "measure", "numerator_scheme", "numerator", "denominator_scheme",
-              "denominator", "min_denominator", "sentence")
+              "denominator", "min_denominator", "sentence", "kind", "parent")
     mine = write_csv(tmp_path / "my.csv", header, [{
         "indicator_id": "my_property", "label": "Burglary and vehicle crime ÷ crime excluding shoplifting",
         "source": "police_uk_street", "measure": "offences", "numerator_scheme": "police_uk",
         "numerator": "Burglary;Vehicle crime", "denominator_scheme": "police_uk", "denominator": "*-Shoplifting",
         "min_denominator": "100", "sentence": "records {share} of its crime as burglary or vehicle crime",
+        "kind": "classification", "parent": "my_crime_less_shoplifting",
     }])
     rows = json.loads(run_cli(capsys, "--db", str(synthetic_db), "--format", "json", "--indicators", str(mine),
                               "--all", "--top", "100"))
@@ -506,7 +564,7 @@ def test_users_add_an_indicator_as_data(tmp_path: Path, synthetic_db: Path, caps
     others = [c for name, c in CRIMES.items() if name != "Durham Constabulary"]
     assert durham["share"] == pytest.approx(100 / 180)
     assert durham["benchmark"] == pytest.approx(sum(c[0] + c[1] for c in others) / sum(sum(c) - c[4] for c in others))
-    assert durham["sentence"].startswith("Durham records 55.6% of its crime as burglary or vehicle crime; comparable forces")
+    assert durham["sentence"].startswith("Durham records 55.6% of its crime as burglary or vehicle crime: ")
 
 
 # --- 6. mix, homogeneity, outcome ratios and breaks ----------------------------------------------------
@@ -605,7 +663,7 @@ def test_real_divergence_runs_and_leads_with_a_strong_finding(real_db: Path, cap
     rows = json.loads(run_cli(capsys, "--db", str(real_db), "--format", "json", "--top", "5"))
     assert len(rows) == 5 and rows[0]["rank"] == 1
     top = rows[0]
-    assert abs(top["z"]) > 3 and top["q_bh"] < 0.001
+    assert abs(top["z"]) > 3 and top["is_significant"] and top["q_by"] < 0.05
     assert {r["force_id"] for r in rows} <= set(reference.forces().filter(pl.col("is_territorial_ew"))["force_id"])
     assert run_cli(capsys, "--db", str(real_db), "--top", "3").count("\n") == 3
 

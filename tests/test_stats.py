@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 from pipelines.stats import (
+    mix_precision,
     binary_segmentation,
     chow_test,
     funnel,
@@ -275,9 +276,9 @@ def test_indirect_standardisation_by_hand() -> None:
     assert result.observed == pytest.approx([15, 30, 60])
     assert result.expected == pytest.approx(expected)
     assert result.ratio == pytest.approx([15 / expected[0], 30 / expected[1], 60 / 45])
-    # Unit 2's limits: Garwood limits of 60 over E = 45.
-    assert result.lower[2] == pytest.approx(stats.chi2.ppf(0.025, 120) / 2 / 45)
-    assert result.upper[2] == pytest.approx(stats.chi2.ppf(0.975, 122) / 2 / 45)
+    # Unit 2's chance-alone limits: Garwood limits of 60 over E = 45.
+    assert result.lower_poisson[2] == pytest.approx(stats.chi2.ppf(0.025, 120) / 2 / 45)
+    assert result.upper_poisson[2] == pytest.approx(stats.chi2.ppf(0.975, 122) / 2 / 45)
     # Without leaving out: rates 60/600 and 45/200, and expected counts add up to observed (105).
     pooled = indirect_standardisation(events, exposure, exclude_self=False)
     assert pooled.expected == pytest.approx([10 + 11.25, 20 + 11.25, 30 + 22.5])
@@ -335,3 +336,79 @@ def test_binary_segmentation_finds_two_breaks_and_respects_max() -> None:
 
 def test_binary_segmentation_quiet_on_noise() -> None:
     assert binary_segmentation(np.random.default_rng(6).normal(0, 1, 100)) == []
+
+
+def test_standardisation_honours_a_peer_mask() -> None:
+    events = [[10, 5], [20, 10], [30, 30]]
+    exposure = [[100, 50], [200, 50], [300, 100]]
+    # Unit 0 against unit 2 only; unit 1 against unit 0 only; unit 2 against units 0 and 1.
+    reference = [[False, False, True], [True, False, False], [True, True, False]]
+    result = indirect_standardisation(events, exposure, reference=reference)
+    # Unit 0: rates 30/300 and 30/100: E = 10 + 15 = 25.  Unit 1: 10/100, 5/50: E = 20 + 5 = 25.
+    # Unit 2: 30/300, 15/100: E = 30 + 15 = 45.
+    assert result.expected == pytest.approx([25, 25, 45])
+
+
+def test_standardisation_limits_allow_for_between_unit_spread() -> None:
+    rng = np.random.default_rng(11)
+    units, exposure = 60, np.full((60, 1), 10_000.0)
+    # Homogeneous Poisson units: τ² is about 0 and the limits are the log-normal ones.
+    calm = [indirect_standardisation(rng.poisson(1000, (units, 1)), exposure).tau2 for _ in range(20)]
+    assert np.median(calm) < 5e-5 and max(calm) < 1e-3  # within-unit variance is 1/1000
+    # Between-unit spread on the log scale with σ² = 0.04: DerSimonian–Laird recovers it.
+    log_truth = rng.normal(0, 0.2, 400)
+    spread = indirect_standardisation(rng.poisson(1000 * np.exp(log_truth))[:, None], np.full((400, 1), 10_000.0))
+    # Against the spread actually drawn (σ² = 0.04 in law): within 15%.
+    assert spread.tau2 == pytest.approx(np.var(log_truth, ddof=1), rel=0.15)
+    # A unit 25% above the rest: far outside chance (Poisson) limits, ordinary under the spread.
+    i = int(np.argmin(np.abs(spread.ratio - 1.25)))
+    assert spread.lower_poisson[i] > 1
+    assert spread.lower[i] < 1 < spread.upper[i] and abs(spread.z[i]) < 1.96
+    # By hand: y = log((O + ½)/E), v = 1/(O + ½), limits exp(y ± 1.96·√(v + τ²)).
+    o, e = spread.observed[i], spread.expected[i]
+    half = 1.959964 * math.sqrt(1 / (o + 0.5) + spread.tau2)
+    assert spread.upper[i] == pytest.approx(math.exp(math.log((o + 0.5) / e) + half), rel=1e-6)
+
+
+def dirichlet_multinomial(rng, n: np.ndarray, q: np.ndarray, alpha0: float) -> np.ndarray:
+    return np.array([rng.multinomial(int(k), rng.dirichlet(alpha0 * q)) for k in n])
+
+
+def test_mix_precision_recovers_the_spread_between_units() -> None:
+    rng = np.random.default_rng(3)
+    q = np.array([0.5, 0.3, 0.15, 0.05])
+    n = rng.integers(5_000, 50_000, 200)
+    table = dirichlet_multinomial(rng, n, q, alpha0=200.0)
+    # ρ = 1/(1 + α₀) is what the moments measure; 200 units pin it to within about 15%.
+    assert 1 / (1 + mix_precision(table)) == pytest.approx(1 / 201, rel=0.2)
+    # Pure multinomial units: no spread beyond chance, α₀ huge or infinite.
+    plain = np.array([rng.multinomial(int(k), q) for k in n])
+    assert mix_precision(plain) > 20_000
+
+
+def test_dirichlet_multinomial_draws_have_the_closed_form_variance() -> None:
+    rng = np.random.default_rng(5)
+    q, n, alpha0 = np.array([0.6, 0.3, 0.1]), 1_000, 50.0
+    draws = dirichlet_multinomial(rng, np.full(20_000, n), q, alpha0)
+    closed_form = q * (1 - q) * n * (n + alpha0) / (1 + alpha0)
+    assert draws.var(axis=0) == pytest.approx(closed_form, rel=0.05)
+
+
+def test_mix_calibration_against_between_unit_spread_can_say_no() -> None:
+    rng = np.random.default_rng(8)
+    q = np.array([0.4, 0.25, 0.2, 0.1, 0.05])
+    table = dirichlet_multinomial(rng, rng.integers(20_000, 60_000, 40), q, alpha0=300.0)
+    calibrated, chance = [], []
+    for i in range(len(table)):
+        others = np.delete(table, i, axis=0)
+        result = mix_divergence(table[i], others.sum(axis=0), draws=400, seed=i, other_units=others)
+        calibrated.append(result.p_value)
+        chance.append(result.p_chance)
+    calibrated = np.array(calibrated)
+    # Ordinary units get ordinary p-values under the spread they share; chance alone puts them at the floor.
+    assert np.mean(calibrated < 0.05) <= 0.15 and 0.25 <= np.median(calibrated) <= 0.75
+    assert np.median(chance) < 0.01
+    # A unit with a very different mix is still found.
+    odd = np.array([8_000, 10_000, 8_000, 8_000, 6_000])
+    result = mix_divergence(odd, table.sum(axis=0), draws=400, seed=1, other_units=table)
+    assert result.p_value < 0.01

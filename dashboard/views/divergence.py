@@ -3,8 +3,10 @@ import streamlit as st
 from dashboard import charts, data, ui
 
 st.title("Divergence finder")
-st.caption("Where a force's share departs from its peers (benchmark excludes the force), with funnel limits "
-           "that allow for overdispersion and q-values controlling the false discovery rate.")
+st.caption("Where a force's share departs from its peers (benchmark excludes the force), effect first, with funnel "
+           "limits that allow for overdispersion and Benjamini–Yekutieli q-values controlling the false discovery "
+           "rate. Only classification findings that pass every screen are ranked; the data-supply list and the "
+           "findings screened out are shown below, each with its reason.")
 
 peers = st.session_state.get("peers", "all")
 source = st.session_state.get("source", "all")
@@ -16,18 +18,33 @@ indicator = ui.url_select("Indicator", ["all", *data.indicators_with_findings(pe
 force = ui.url_select("Force", ["all", *data.forces_with_findings(peers)], key="force",
                       format_func=lambda f: "Every force" if f == "all" else names.get(f, f), container=filters[1])
 direction = ui.url_select("Direction", ["all", "above", "below"], key="direction", container=filters[2])
-max_q = float(ui.url_select("q-value at most", ["1", "0.05", "0.01", "0.001"], key="max_q", container=filters[3]))
+max_q = float(ui.url_select("q-value (BY) at most", ["1", "0.05", "0.01", "0.001"], key="max_q", container=filters[3],
+                            help="Benjamini–Yekutieli q-value within the finding's family; BH is shown beside it."))
 
+st.subheader("Ranked classification findings", anchor="ranked")
 found = data.filtered_findings(peers, source, indicator, force, direction, max_q)
 st.write(f"{found.height} findings")
-ui.table(found.select("rank", "sentence", "z", "q_bh", "q_by", "share", "benchmark", "numerator", "denominator",
-                      "indicator_id", "force_id", "window_start", "window_end"), "findings")
+ui.table(data.for_display(found, data.RANKED_COLUMNS), "findings")
+
+st.subheader("Data supply", anchor="data-supply")
+st.caption("Pending and “status update unavailable” shares: what a feed has not settled, not how a force classifies. "
+           "Ranked in a list of their own.")
+supply = data.supply_findings(peers, source, indicator, force, direction, max_q)
+st.write(f"{supply.height} data-supply findings")
+ui.table(data.for_display(supply, data.SUPPLY_COLUMNS), "supply")
+
+st.subheader("Shown, not ranked", anchor="not-ranked")
+counts = data.screening_counts(peers, source, indicator_id=indicator, force_id=force, direction=direction)
+st.write(data.screening_line(counts))
+status = ui.url_select("Why not ranked", ["all", *counts["status"].to_list()], key="status",
+                       format_func=lambda s: "Every reason" if s == "all" else data.status_label(s))
+unranked = data.unranked_findings(peers, source, indicator, force, direction, status)
+ui.table(data.for_display(unranked, data.UNRANKED_COLUMNS), "not_ranked")
 
 chosen = indicator if indicator != "all" else (found["indicator_id"][0] if found.height else None)
 if chosen:
     everyone = data.filtered_findings(peers, indicator_id=chosen, ranked_only=False)
-    window = everyone.row(0, named=True)
-    note = data.source_note(data.indicator_sources()[chosen], window["window_start"], window["window_end"])
+    note = data.chart_note(chosen, everyone)
     st.subheader(labels.get(chosen, chosen))
     ui.chart(charts.funnel_plot(everyone, labels.get(chosen, chosen), note, names), everyone, f"funnel_{chosen}")
     ui.chart(charts.caterpillar_plot(everyone, labels.get(chosen, chosen), note, names), everyone, f"caterpillar_{chosen}")

@@ -9,15 +9,34 @@ peers = st.session_state.get("peers", "all")
 names = data.force_names()
 force = ui.url_select("Force", data.forces_with_findings(peers), key="force", format_func=lambda f: names.get(f, f))
 name = names.get(force, force)
+standing = data.comparability(force)
+if not standing["comparable_by_default"]:
+    st.warning(data.comparability_words(name, standing["comparability_note"]))
 
 everyone = data.filtered_findings(peers, st.session_state.get("source", "all"), ranked_only=False)
-own = everyone.filter(everyone["force_id"] == force) if everyone.height else everyone
+profile = data.force_profile(everyone, force)
 st.subheader(f"{name} across every indicator")
-if own.height:
-    ui.chart(charts.spine_chart(own, everyone, name, "Sources: data.police.uk and ONS, Open Government Licence v3.0. Analysis: crossforce."),
-             own, "spine")
-    for sentence in own.filter(own["rank"].is_not_null()).sort("rank").head(5)["sentence"]:
-        st.markdown(f"- {sentence}")
+if profile["own"].height:
+    ui.chart(charts.spine_chart(profile["own"], everyone, name, "Sources: data.police.uk and ONS, Open Government Licence v3.0. Analysis: crossforce.",
+                                data.indicator_labels()), profile["own"], "spine")
+    if profile["ranked"].height:
+        st.markdown(f"**Ranked findings** ({profile['ranked'].height}; the five ranked highest)")
+        for sentence in profile["ranked"].head(5)["sentence"]:
+            st.markdown(f"- {sentence}")
+    else:
+        st.markdown(f"**No finding of {name} is ranked.**")
+    if profile["supply"].height:
+        st.markdown(f"**Data supply** ({profile['supply'].height}, ranked apart)")
+        for sentence in profile["supply"]["sentence"]:
+            st.markdown(f"- {sentence}")
+    if profile["reasons"]:
+        st.markdown(f"**Not ranked** ({profile['not_ranked']} findings), and why")
+        for line in profile["reasons"]:
+            st.markdown(f"- {line}")
+    st.markdown("**Every finding, with its status**")
+    ui.table(data.for_display(profile["own"], data.FORCE_COLUMNS), "force_findings")
+else:
+    st.info(f"No findings for {name}.")
 
 st.subheader("Offence and outcome mix")
 mixes = data.mix_labels()

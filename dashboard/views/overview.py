@@ -19,9 +19,17 @@ ui.chart(charts.coverage_grid(grid, source, data.source_note(source), data.force
 
 st.subheader("Largest divergences")
 peers = st.session_state.get("peers", "all")
-top = data.filtered_findings(peers, st.session_state.get("source", "all")).head(10)
+source = st.session_state.get("source", "all")
+st.caption("Ranked classification findings only, effect first; each benchmark leaves the force out, and what it "
+           "covers is said beside it.")
+top = data.filtered_findings(peers, source).head(10)
 if top.height == 0:
     st.info("No ranked findings: load returns from at least three territorial forces.")
-for row in top.iter_rows(named=True):
-    link = f"divergence?indicator={row['indicator_id']}&force={row['force_id']}&peers={peers}"
-    st.markdown(f"{row['rank']}. [{row['sentence']}]({link}) — z {row['z']:+.1f}, q {row['q_bh']:.1e}")
+else:
+    for row in top.iter_rows(named=True):
+        st.markdown(data.finding_markdown(row, peers))
+st.write(data.screening_line(data.screening_counts(peers, source)))
+supply = data.supply_findings(peers, source)
+st.markdown(f"[The data-supply list: {supply.height} findings on pending and unavailable outcomes, ranked apart]"
+            f"({data.finder_link(peers)}#data-supply) · [Every finding not ranked, with its reason]"
+            f"({data.finder_link(peers)}#not-ranked)")
