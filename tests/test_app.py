@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,33 @@ def app(sample_db, monkeypatch):
 
 def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def shown_table(at: AppTest, key: str):
+    """The rows of the table a page drew under `key` (`ui.table` names it `<key>_table`), as pandas."""
+    found = [frame for frame in at.dataframe if frame.key == f"{key}_table"]
+    assert len(found) == 1, f"no single table {key}: {[frame.key for frame in at.dataframe]}"
+    return found[0].value
+
+
+def finder(**params: str) -> AppTest:
+    """The divergence finder opened from a URL with `params` in its query string (a fresh session)."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    for name, value in params.items():
+        at.query_params[name] = value
+    at.run()
+    at.switch_page("views/divergence.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def pairs(frame) -> list[tuple[str, str]]:
+    return list(zip(frame["indicator_id"], frame["force_id"]))
+
+
+def note_of(figure: dict) -> str:
+    [note] = [a["text"] for a in figure["layout"]["annotations"] if a.get("name") == "source_note"]
+    return note.replace("<br>", " ")
 
 
 def query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
@@ -176,3 +204,194 @@ def test_a_query_that_runs_forever_is_stopped_on_the_page(app):
     at.button(key="run_sql").click().run(timeout=60)
     assert not at.exception
     assert at.error and "stopped" in at.error[0].value
+
+
+# --- screened findings: ranked, data supply, and why the rest are not ranked ---------------------------------
+
+
+@pytest.mark.parametrize("max_q", ["1", "0.05"])
+def test_the_ranked_table_holds_exactly_the_ranked_classification_findings(app, sample_db, max_q):
+    screened_out = query(sample_db, "select count(*) from divergence where indicator_kind = 'classification' and status <> 'ranked'")[0][0]
+    assert screened_out > 0, "the samples hold classification findings that are not ranked, or this test proves nothing"
+    at = finder(max_q=max_q)
+    shown = shown_table(at, "findings")
+    status = {(i, f): (s, k) for i, f, s, k in query(sample_db, "select indicator_id, force_id, status, indicator_kind from divergence")}
+    assert len(shown) > 0
+    assert {status[p] for p in pairs(shown)} == {("ranked", "classification")}
+    expected = query(sample_db, "select indicator_id, force_id, rank from divergence where rank is not null and q_by <= $q order by rank",
+                     {"q": float(max_q)})
+    assert list(zip(shown["indicator_id"], shown["force_id"], shown["rank"])) == expected
+    assert any(m.value == f"{len(expected)} findings" for m in at.markdown)
+
+
+def test_the_ranked_table_leads_with_the_effect_and_puts_coverage_beside_the_benchmark(app, sample_db):
+    shown = shown_table(finder(), "findings")
+    columns = list(shown.columns)
+    assert columns[:8] == ["rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage"]
+    assert columns[8:12] == ["z", "q_by", "q_bh", "witness_status"]
+    [(indicator, force, difference, ratio, benchmark, coverage, q_by)] = query(sample_db, """
+        select indicator_id, force_id, difference, ratio, benchmark, benchmark_coverage, q_by from divergence where rank = 1""")
+    first = shown.iloc[0]
+    assert (first["indicator_id"], first["force_id"]) == (indicator, force)
+    assert first["difference_pp"] == pytest.approx(difference * 100)
+    assert first["ratio"] == pytest.approx(ratio) and first["benchmark"] == pytest.approx(benchmark)
+    assert first["q_by"] == pytest.approx(q_by)
+    assert first["benchmark_coverage"] == coverage and "territorial forces" in coverage
+
+
+def test_every_table_of_the_finder_shows_each_findings_own_coverage_beside_its_benchmark(app, sample_db):
+    at = finder()
+    coverage = {(i, f): c for i, f, c in query(sample_db, "select indicator_id, force_id, benchmark_coverage from divergence")}
+    for key in ("findings", "supply", "not_ranked"):
+        shown = shown_table(at, key)
+        columns = list(shown.columns)
+        assert columns.index("benchmark_coverage") == columns.index("benchmark") + 1, key
+        assert len(shown) > 0, key
+        assert list(shown["benchmark_coverage"]) == [coverage[p] for p in pairs(shown)], key
+
+
+def test_the_supply_list_holds_only_supply_findings(app, sample_db):
+    at = finder()
+    supply = shown_table(at, "supply")
+    kinds = {(i, f): k for i, f, k in query(sample_db, "select indicator_id, force_id, indicator_kind from divergence")}
+    assert len(supply) > 0
+    assert {kinds[p] for p in pairs(supply)} == {"supply"}
+    assert set(supply["indicator_kind"]) == {"supply"}
+    expected = query(sample_db, "select indicator_id, force_id from divergence where supply_rank is not null order by supply_rank")
+    assert pairs(supply) == expected
+    assert list(supply["supply_rank"]) == list(range(1, len(expected) + 1))
+    ranked = shown_table(at, "findings")
+    assert not {p for p, k in kinds.items() if k == "supply"} & set(pairs(ranked)), "a supply finding is in the ranked table"
+
+
+def test_a_finding_not_ranked_is_shown_with_its_status_and_reason(app, sample_db):
+    # One finding of each status the samples hold, opened from its own URL.
+    examples = query(sample_db, """
+        select distinct on (status) status, indicator_id, force_id, status_reason from divergence
+        where status <> 'ranked' order by status, indicator_id, force_id""")
+    assert len(examples) >= 2
+    for status, indicator, force, reason in examples:
+        assert reason, f"{status}: the database gives no reason"
+        at = finder(indicator=indicator, force=force)
+        unranked = shown_table(at, "not_ranked")
+        row = unranked[(unranked["indicator_id"] == indicator) & (unranked["force_id"] == force)]
+        assert len(row) == 1, (status, indicator, force)
+        assert row["status"].iloc[0] == status and row["status_reason"].iloc[0] == reason
+        assert "ranked" not in set(unranked["status"])
+        assert (indicator, force) not in pairs(shown_table(at, "findings"))
+
+
+def test_the_status_filter_narrows_the_not_ranked_table_and_the_counts_match(app, sample_db):
+    counts = dict(query(sample_db, "select status, count(*) from divergence where status <> 'ranked' group by 1"))
+    status = max(sorted(counts), key=counts.get)
+    at = finder(status=status)
+    assert at.selectbox(key="status").value == status
+    shown = shown_table(at, "not_ranked")
+    assert set(shown["status"]) == {status} and len(shown) == counts[status]
+    [line] = [m.value for m in at.markdown if "screened out and not ranked" in m.value]
+    assert line.startswith(f"{sum(counts.values()):,} findings screened out")
+    for name, n in counts.items():
+        assert f"(`{name}`): {n:,}" in line
+
+
+def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage(app, sample_db):
+    [(indicator, unranked)] = query(sample_db, """
+        select indicator_id, count(*) filter (status <> 'ranked') as n from divergence
+        where denominator > 0 and share is not null group by 1 order by n desc, 1 limit 1""")
+    assert unranked > 0
+    statuses = dict(query(sample_db, "select force_id, status from divergence where indicator_id = $i", {"i": indicator}))
+    [(coverage,)] = query(sample_db, """
+        select benchmark_coverage from divergence where indicator_id = $i
+        group by 1 order by count(*) desc, 1 limit 1""", {"i": indicator})
+    names = {f: n for f, n in query(sample_db, "select force_id, short_name from forces")}
+    by_name = {names[f]: s for f, s in statuses.items()}
+    funnel, caterpillar = figures(finder(indicator=indicator))[:2]
+    hollow = 0
+    for trace in funnel["data"]:
+        if trace.get("mode") != "markers+text":
+            continue
+        for data, symbol in zip(trace["customdata"], trace["marker"]["symbol"]):
+            status = by_name[data[0]]
+            assert symbol == ("circle" if status == "ranked" else "circle-open"), data[0]
+            if status != "ranked":
+                hollow += 1
+                assert f"Not ranked ({status})" in data[12].replace("<br>", " ")
+    assert hollow == unranked
+    cater_hollow = sum(symbol == "circle-open" for trace in caterpillar["data"] if isinstance(trace.get("marker", {}).get("symbol"), list)
+                       for symbol in trace["marker"]["symbol"])
+    assert cater_hollow == unranked
+    for figure in (funnel, caterpillar):
+        assert f"Benchmark: {coverage}" in note_of(figure)
+
+
+def test_overview_lists_ranked_findings_with_their_coverage_and_what_was_screened_out(app, sample_db):
+    at = app.run()
+    assert not at.exception
+    items = [m.value for m in at.markdown if re.match(r"^\d+\. \[", m.value)]
+    top = query(sample_db, """
+        select rank, indicator_id, force_id, benchmark_coverage from divergence where rank is not null order by rank limit 10""")
+    assert len(items) == len(top) == 10
+    for item, (rank, indicator, force, coverage) in zip(items, top):
+        assert item.startswith(f"{rank}. [") and f"indicator={indicator}&force={force}&" in item
+        assert f"Benchmark: {coverage}." in item
+    counts = dict(query(sample_db, "select status, count(*) from divergence where status <> 'ranked' group by 1"))
+    [line] = [m.value for m in at.markdown if "screened out and not ranked" in m.value]
+    assert line.startswith(f"{sum(counts.values()):,} findings screened out")
+    assert all(f"(`{status}`): {n:,}" in line for status, n in counts.items())
+    supply = query(sample_db, "select count(*) from divergence where supply_rank is not null")[0][0]
+    [link] = [m.value for m in at.markdown if "#data-supply" in m.value]
+    assert f"data-supply list: {supply} findings" in link
+
+
+def test_force_profile_of_an_area_not_comparable_says_so_and_why_nothing_is_ranked(app, sample_db):
+    [(force, name, note)] = query(sample_db, """
+        select force_id, short_name, comparability_note from forces
+        where not comparable_by_default and force_id in (select force_id from divergence)""")
+    at = app.run()
+    at.switch_page("views/force.py").run()
+    at.selectbox(key="force").select(force).run()
+    assert not at.exception
+    assert at.warning and note in at.warning[0].value and "not comparable" in at.warning[0].value
+    assert query(sample_db, "select count(rank) from divergence where force_id = $f", {"f": force})[0][0] == 0
+    assert any(m.value == f"**No finding of {name} is ranked.**" for m in at.markdown)
+    reasons = {r for (r,) in query(sample_db, "select distinct status_reason from divergence where force_id = $f and status <> 'ranked'",
+                                   {"f": force})}
+    text = " ".join(m.value for m in at.markdown)
+    assert reasons and all(reason in text for reason in reasons)
+    shown = shown_table(at, "force_findings")
+    expected = dict(query(sample_db, "select indicator_id, status from divergence where force_id = $f", {"f": force}))
+    assert dict(zip(shown["indicator_id"], shown["status"])) == expected
+
+
+def test_force_profile_lists_ranked_sentences_and_apart_the_reasons_for_the_rest(app, sample_db):
+    [(force,)] = query(sample_db, """
+        select force_id from divergence group by 1
+        having count(rank) > 0 and count(*) filter (status <> 'ranked') > 0 order by 1 limit 1""")
+    at = app.run()
+    at.switch_page("views/force.py").run()
+    at.selectbox(key="force").select(force).run()
+    assert not at.exception and not at.warning
+    markdown = [m.value for m in at.markdown]
+    top = [s for (s,) in query(sample_db, "select sentence from divergence where force_id = $f and rank is not null order by rank limit 5",
+                               {"f": force})]
+    heading = next(i for i, m in enumerate(markdown) if m.startswith("**Ranked findings**"))
+    assert markdown[heading + 1:heading + 1 + len(top)] == [f"- {s}" for s in top]
+    reasons = query(sample_db, "select distinct status, status_reason from divergence where force_id = $f and status <> 'ranked'",
+                    {"f": force})
+    not_ranked = next(i for i, m in enumerate(markdown) if m.startswith("**Not ranked**"))
+    lines = " ".join(markdown[not_ranked + 1:])
+    assert all(f"(`{status}`): {reason}" in lines for status, reason in reasons)
+
+
+def test_the_saved_top_divergences_query_returns_ranked_classification_findings_with_coverage(app, sample_db):
+    at = app.run()
+    at.switch_page("views/workbench.py").run()
+    at.selectbox(key="query").select("top_divergences").run()
+    at.button[0].click().run()
+    assert not at.exception
+    result = shown_table(at, "result")
+    expected = query(sample_db, """
+        select rank, indicator_id, force_id, benchmark_coverage from divergence
+        where rank is not null order by rank limit 20""")
+    assert list(zip(result["rank"], result["indicator_id"], result["force_id"], result["benchmark_coverage"])) == expected
+    assert set(result["status"]) == {"ranked"} and set(result["indicator_kind"]) == {"classification"}

@@ -27,7 +27,7 @@ BELOW_998 = "below the 99.8% overdispersed limit"
 ABOVE_95 = "above the 95% overdispersed limit"
 WITHIN = "within the overdispersed limits"
 
-# force, numerator, denominator, benchmark, 99.8% od lower, 99.8% od upper, position, q_bh
+# force, numerator, denominator, benchmark, 99.8% od lower, 99.8% od upper, position, q_by
 FINDINGS = [
     ("avon", 30, 100, 0.40, 0.20, 0.60, WITHIN, 0.40),
     ("bristol", 200, 400, 0.38, 0.25, 0.45, ABOVE_998, 0.001),  # 0.50 > 0.45: outside
@@ -37,7 +37,20 @@ FINDINGS = [
 ]
 OUTSIDE = {"Bristol", "Dorset"}
 POOLED = (30 + 200 + 80 + 50 + 480) / (100 + 400 + 200 + 500 + 1000)  # 840 / 2200
+# Forces with a denominator under 150 are not ranked, and Dorset's finding is contradicted by another
+# source: every other force is ranked, in this order.
+SMALL_REASON = "its denominator 100 is under 150"
+CONTRADICTED_REASON = "ONS shows 45.0% against 40.0%, the opposite direction"
+RANKS = {"bristol": 1, "essex": 2, "cumbria": 3}
 Z_998 = 3.090232  # standard normal quantile leaving 0.1% in each tail
+
+
+def _status(force: str, denominator: int) -> tuple[str, str | None]:
+    if denominator < 150:
+        return "small_denominator", SMALL_REASON
+    if force == "dorset":
+        return "contradicted", CONTRADICTED_REASON
+    return "ranked", None
 
 
 def findings(indicator_id: str = "ind_a", rows=FINDINGS, shift: float = 0.0) -> pl.DataFrame:
@@ -46,11 +59,13 @@ def findings(indicator_id: str = "ind_a", rows=FINDINGS, shift: float = 0.0) -> 
         {
             "indicator_id": indicator_id, "force_id": f, "numerator": x, "denominator": n,
             "share": x / n + shift, "share_lower": x / n + shift - 0.05, "share_upper": x / n + shift + 0.04,
-            "benchmark": b, "tau2": TAU2, "z": 1.5, "q_bh": q, "limit998_od_lower": lo, "limit998_od_upper": hi,
-            "position": pos, "is_ranked": n >= 150,
+            "benchmark": b, "tau2": TAU2, "z": 1.5, "q_by": q, "q_bh": q / 4, "limit998_od_lower": lo,
+            "limit998_od_upper": hi, "position": pos, "status": _status(f, n)[0], "status_reason": _status(f, n)[1],
+            "is_ranked": _status(f, n)[0] == "ranked", "rank": RANKS.get(f), "supply_rank": None,
+            "benchmark_coverage": f"4 of the 4 other forces ({f} left out)",
         }
         for f, x, n, b, lo, hi, pos, q in rows
-    ])
+    ], schema_overrides={"rank": pl.Int32, "supply_rank": pl.Int32, "status_reason": pl.String})
 
 
 def trace_named(fig: go.Figure, words: str) -> go.Scatter:
@@ -101,15 +116,38 @@ def test_funnel_plain_limits_leave_out_tau2_and_the_benchmark_line_is_the_pooled
 def test_funnel_labels_exactly_the_forces_outside_their_998_overdispersed_limits():
     fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES)
     labels = {text for t in fig.data if t.mode == "markers+text" for text in t.text if text}
-    assert labels == OUTSIDE
+    # Dorset lies outside too, but its finding is contradicted: its label says it is not ranked.
+    assert labels == {"Bristol", "Dorset (not ranked)"}
+    assert {label.split(" (")[0] for label in labels} == OUTSIDE
 
 
-def test_funnel_marks_unranked_forces_hollow():
+def funnel_points(fig: go.Figure) -> dict[str, tuple[str, list]]:
+    """Each force's (marker symbol, hover data) in a funnel plot."""
+    return {row[0]: (symbol, list(row)) for t in fig.data if t.mode == "markers+text"
+            for row, symbol in zip(t.customdata, t.marker.symbol)}
+
+
+def test_funnel_marks_unranked_forces_hollow_and_says_why_in_the_hover():
+    points = funnel_points(charts.funnel_plot(findings(), "Share A", NOTE, NAMES))
+    assert points["Avon"][0] == charts.NOT_RANKED_SYMBOL  # denominator 100 < 150
+    assert points["Dorset"][0] == charts.NOT_RANKED_SYMBOL  # contradicted
+    assert {f for f, (symbol, _) in points.items() if symbol == charts.RANKED_SYMBOL} == {"Bristol", "Cumbria", "Essex"}
+    avon = " ".join(map(str, points["Avon"][1])).replace("<br>", " ")
+    assert "Not ranked (small_denominator)" in avon and SMALL_REASON in avon
+    dorset = " ".join(map(str, points["Dorset"][1])).replace("<br>", " ")
+    assert "Not ranked (contradicted)" in dorset and CONTRADICTED_REASON in dorset
+    assert "Ranked #1" in points["Bristol"][1]
+    assert not any("Not ranked" in str(cell) for cell in points["Essex"][1])
+
+
+def test_funnel_hover_shows_each_forces_benchmark_coverage_and_both_q_values():
     fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES)
-    symbols = {row[0]: symbol for t in fig.data if t.mode == "markers+text"
-               for row, symbol in zip(t.customdata, t.marker.symbol)}
-    assert symbols["Avon"] == "circle-open"  # denominator 100 < 150
-    assert symbols["Essex"] == "circle"
+    bristol = funnel_points(fig)["Bristol"][1]
+    assert "4 of the 4 other forces (bristol left out)" in bristol
+    assert "0.001" in bristol and "0.00025" in bristol  # q (BY) and q (BH)
+    hover = next(t.hovertemplate for t in fig.data if t.mode == "markers+text")
+    assert "Benchmark covers" in hover and "q (BY)" in hover and "q (BH)" in hover
+    assert "2 of 5" in fig.layout.title.subtitle.text  # hollow: not ranked, counted
 
 
 def test_funnel_without_tau2_draws_only_the_plain_limits():
@@ -135,6 +173,16 @@ def test_caterpillar_sorts_forces_by_share_and_marks_each_benchmark():
     assert list(fig.layout.yaxis.categoryarray) == ["Dorset", "Avon", "Cumbria", "Essex", "Bristol"]
     benchmark = trace_named(fig, "Benchmark")
     assert dict(zip(benchmark.y, benchmark.x))["Bristol"] == 0.38
+
+
+def test_caterpillar_draws_unranked_forces_hollow_with_the_reason_in_the_hover():
+    fig = charts.caterpillar_plot(findings(), "Share A", NOTE, NAMES)
+    points = {y: (symbol, list(data)) for t in fig.data if t.customdata is not None
+              for y, symbol, data in zip(t.y, t.marker.symbol, t.customdata)}
+    assert {y for y, (symbol, _) in points.items() if symbol == charts.NOT_RANKED_SYMBOL} == {"Avon", "Dorset"}
+    assert any(SMALL_REASON in str(cell).replace("<br>", " ") for cell in points["Avon"][1])
+    assert "Ranked #3" in points["Cumbria"][1]
+    assert "2 of 5" in fig.layout.title.subtitle.text
 
 
 def test_caterpillar_colours_points_by_position_with_wilson_error_bars():
@@ -195,10 +243,19 @@ def test_spine_scales_each_indicator_around_the_benchmark_and_fills_significant_
     assert list(ranges.y) == ["Share A", "Share B"]
     assert ranges.base[0] == pytest.approx((0.10 - 0.38) / 0.28)
     assert ranges.x[0] == pytest.approx((0.48 - 0.10) / 0.28)
-    significant = trace_named(fig, "Bristol: significant")  # q 0.001 and above the 99.8% limit
+    significant = trace_named(fig, "Bristol: ranked and significant")  # q (BY) 0.001 and above the 99.8% limit
     assert significant.x[0] == pytest.approx((0.50 - 0.38) / 0.28)
     assert significant.customdata[0][3] == 0.5  # the exact share, unscaled, for the hover
     assert len(trace_named(fig, "Bristol: not significant").x) == 0
+
+
+def test_spine_never_fills_a_finding_that_is_not_ranked():
+    # Dorset: q (BY) 0.0001 and below the 99.8% limit, but contradicted by another source.
+    everyone = findings()
+    fig = charts.spine_chart(everyone.filter(pl.col("force_id") == "dorset"), everyone, "Dorset", NOTE)
+    assert len(trace_named(fig, "Dorset: ranked and significant").x) == 0
+    hollow = trace_named(fig, "Dorset: not significant, or not ranked")
+    assert len(hollow.x) == 1 and "Not ranked (contradicted)" in hollow.customdata[0][-1]
 
 
 def test_spine_leaves_a_force_hollow_when_it_is_within_the_limits_even_with_a_small_q():
