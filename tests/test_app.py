@@ -35,11 +35,16 @@ def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
 
+# AppTest does not keep a read-only table's key: each table is known by its first column.
+FIRST_COLUMN = {"findings": "rank", "supply": "supply_rank", "not_ranked": "status", "force_findings": "indicator",
+                "result": "rank"}
+
+
 def shown_table(at: AppTest, key: str):
-    """The rows of the table a page drew under `key` (`ui.table` names it `<key>_table`), as pandas."""
-    found = [frame for frame in at.dataframe if frame.key == f"{key}_table"]
-    assert len(found) == 1, f"no single table {key}: {[frame.key for frame in at.dataframe]}"
-    return found[0].value
+    """The rows of the table a page drew under `key`, as pandas."""
+    found = [frame.value for frame in at.dataframe if list(frame.value.columns[:1]) == [FIRST_COLUMN[key]]]
+    assert len(found) == 1, f"no single table {key}: {[list(frame.value.columns[:2]) for frame in at.dataframe]}"
+    return found[0]
 
 
 def finder(**params: str) -> AppTest:

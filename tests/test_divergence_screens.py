@@ -191,3 +191,28 @@ def test_forces_far_above_on_violence_with_injury_stay_flagged(found: pl.DataFra
         assert row["status"] == "ranked" and row["is_significant"] and row["direction"] == "above"
         assert row["share"] > row["limit998_od_upper"] and row["rank"] <= 5
     assert math.isclose(one(found, "ons_rec_vwi_of_vap", "derbyshire")["share"], share["Derbyshire"], rel_tol=1e-12)
+
+
+def test_mix_divergence_can_say_no(real_db: Path) -> None:
+    with duckdb.connect(str(real_db), read_only=True) as con:
+        mixes = con.sql("select mix_id, p_value, p_chance from divergence_mix where status = 'ranked'").pl()
+    for (mix_id,), rows in mixes.group_by("mix_id"):
+        # Against the spread between comparable forces an ordinary force gets an ordinary p-value;
+        # against multinomial chance alone almost every force sits at the floor (1/2001).
+        assert 0.15 < rows["p_value"].median() < 0.85, mix_id
+        assert (rows["p_value"] < 0.05).mean() < 0.4, mix_id
+        assert rows["p_chance"].median() == pytest.approx(1 / 2001), mix_id
+
+
+def test_outcome_ratios_agree_with_the_overdispersed_findings(real_db: Path, found: pl.DataFrame) -> None:
+    # Kent's police.uk outcome findings are all within their overdispersed limits, so its case-mix
+    # adjusted ratios, judged against the same between-force spread, must be too.
+    kent = found.filter((pl.col("force_id") == "kent") & pl.col("indicator_id").str.starts_with("puk_outcome_")
+                        & (pl.col("indicator_kind") == "classification"))
+    assert (kent["position"] == "within the overdispersed limits").all()
+    with duckdb.connect(str(real_db), read_only=True) as con:
+        ratios = con.sql("select * from outcome_ratios where force_id = 'kent'").pl()
+        groups = set(con.sql("select distinct outcome_group from outcome_ratios").pl()["outcome_group"])
+    assert ratios.height == 7 and ((ratios["ratio_lower"] < 1) & (ratios["ratio_upper"] > 1)).all()
+    # Crimes with no usable outcome (pending, unavailable) are in no exposure and no group.
+    assert not groups & {"pending", "unavailable"}
