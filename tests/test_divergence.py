@@ -680,3 +680,98 @@ def test_real_materialise_is_fast(real_db: Path) -> None:
         elapsed = time.perf_counter() - started
         assert con.execute("select count(*) from divergence where rank = 1").fetchone() == (1,)
     assert elapsed < 60, f"divergence.materialise took {elapsed:.1f} s"
+
+
+# --- 8. screens on tiny inline data (issue 8) ------------------------------------------------------------
+
+
+def test_a_one_year_window_on_a_rolling_year_source_is_that_year_alone(ons_db: Path, capsys) -> None:
+    # The rolling year ending March 2006 is quarter JUMP_AT: Kent's violence with injury that year,
+    # as written above (never the sum of the four quarterly rolling years that start in it).
+    kent = list(ONS_FORCES).index("Kent")
+    written = VWI_AFTER + WIGGLE[(JUMP_AT + 5 * kent) % len(WIGGLE)]
+    rows = json.loads(run_cli(capsys, "--db", str(ons_db), "--format", "json", "--end", "2006-03",
+                              "--indicator", "ons_rec_vwi_of_vap", "--force", "kent", "--all"))
+    assert len(rows) == 1 and rows[0]["numerator"] == written and rows[0]["denominator"] == VAP_PER_YEAR
+    assert (rows[0]["window_start"], rows[0]["window_end"]) == ("2005-04-01", "2006-04-01")
+
+
+def test_ons_period_ends_are_read_as_the_month_they_name(tmp_path: Path, db: Path) -> None:
+    # ONS spells the year ending December 2017 `30/12/2017`; it is that year, period 2017-01-01.
+    rows = [{"12 months ending": end, "PFA": "Kent", "Region": "South East", "Offence": "Robbery", ons_rec_crime.COUNT: "5"}
+            for end in ("30/12/2017", "31/12/2018", "31/03/2018", "30/06/2018")]
+    load.ingest([write_csv(tmp_path / "rec-crime-pfa.csv", ons_rec_crime.HEADER, rows)], db, progress=False)
+    periods = {p for (p,) in query(db, "select distinct period from recorded_crime where source = 'ons_rec_crime_pfa'")}
+    assert periods == {date(2017, 1, 1), date(2018, 1, 1), date(2017, 4, 1), date(2017, 7, 1)}
+
+
+def test_an_area_not_comparable_by_default_is_shown_not_ranked_nor_in_a_benchmark() -> None:
+    counts = counts_frame([(10, 1000), (20, 1000), (30, 1000), (900, 1000)]).with_columns(
+        pl.Series("force_id", ["f00", "f01", "f02", "city-of-london"]))
+    result = divergence.compare(counts, INDICATOR, WINDOW).sort("force_id")
+    rows = {r["force_id"]: r for r in result.iter_rows(named=True)}
+    assert rows["city-of-london"]["status"] == "non_comparable"
+    # f00's benchmark: f01 and f02 only, (20 + 30) / 2000; the City's 900 crimes are in no benchmark.
+    assert rows["f00"]["benchmark"] == pytest.approx(50 / 2000, rel=1e-12)
+    assert rows["city-of-london"]["benchmark"] == pytest.approx(60 / 3000, rel=1e-12)  # shown against everyone
+    included = divergence.compare(counts, INDICATOR, WINDOW, include=frozenset({"city-of-london"}))
+    city = included.filter(pl.col("force_id") == "city-of-london").row(0, named=True)
+    assert city["status"] == "ranked"
+    assert included.filter(pl.col("force_id") == "f00")["benchmark"][0] == pytest.approx(950 / 3000, rel=1e-12)
+
+
+def test_witness_status_follows_the_direction_of_the_other_source() -> None:
+    finding_below = {"difference": -0.09}
+    assert divergence._witness_status(finding_below, {"difference": 0.05, "share": 0.16, "limit95_od_lower": 0.08,
+                                                      "limit95_od_upper": 0.13}) == "contradicts"
+    assert divergence._witness_status(finding_below, {"difference": -0.05, "share": 0.05, "limit95_od_lower": 0.08,
+                                                      "limit95_od_upper": 0.13}) == "corroborates"
+    assert divergence._witness_status(finding_below, {"difference": -0.01, "share": 0.09, "limit95_od_lower": 0.08,
+                                                      "limit95_od_upper": 0.13}) == "inconclusive"
+
+
+def screen_row(indicator_id: str, force_id: str, numerator: int, denominator: int, benchmark: float,
+               limit95_od_upper: float = 1.0) -> dict:
+    return {"indicator_id": indicator_id, "force_id": force_id, "numerator": numerator, "denominator": denominator,
+            "share": numerator / denominator, "benchmark": benchmark, "limit95_od_upper": limit95_od_upper,
+            "periods_supplied": 1, "periods_expected": 1}
+
+
+def test_supply_screens_name_the_feed_problem() -> None:
+    parent = "outcomes"
+    by_id = {
+        "unavailable": divergence.Indicator("unavailable", "", "src", "outcomes", "outcome_group", ("unavailable",), "outcome_group",
+                                            "*", 100, "has {share} of its crimes unavailable", "supply", parent),
+        "transferred": divergence.Indicator("transferred", "", "src", "outcomes", "outcome_group", ("transferred",), "outcome_group",
+                                            "*-unavailable", 100, "shows {share} transferred", "classification", parent),
+        "charged": divergence.Indicator("charged", "", "src", "outcomes", "outcome_group", ("charged_summonsed",), "outcome_group",
+                                        "*-unavailable", 100, "shows {share} charged", "classification", parent),
+    }
+    found = pl.DataFrame([
+        screen_row("unavailable", "durham", 440, 1000, 0.12, limit95_od_upper=0.30),  # above its limit: abnormal supply
+        screen_row("unavailable", "kent", 100, 1000, 0.12, limit95_od_upper=0.30),
+        screen_row("transferred", "kent", 0, 2000, 0.016),  # 0 where 32 are expected: a category the feed never uses
+        screen_row("transferred", "cleveland", 0, 500, 0.016),  # 0 where 8 are expected: chance, no screen
+        screen_row("charged", "cumbria", 40, 1000, 0.08),
+    ])
+    history = pl.DataFrame([{**screen_row("charged", "cumbria", 100, 1000, 0.085)}])  # 10% before, 4% now, peers steady
+    reasons = divergence.supply_screens(found, history, by_id)
+    assert set(reasons) == {("src", parent, "durham"), ("src", parent, "kent"), ("src", parent, "cumbria")}
+    assert "44.0%" in reasons[("src", parent, "durham")][0] and "12.0%" in reasons[("src", parent, "durham")][0]
+    assert "does not use" in reasons[("src", parent, "kent")][0] and "32" in reasons[("src", parent, "kent")][0]
+    assert "fell from 10.0% to 4.0%" in reasons[("src", parent, "cumbria")][0]
+
+
+def test_an_indicator_file_without_kind_or_parent_is_refused_with_its_line(tmp_path: Path) -> None:
+    header = ("indicator_id", "label", "source", "measure", "numerator_scheme", "numerator", "denominator_scheme",
+              "denominator", "min_denominator", "sentence", "kind", "parent")
+    row = {"indicator_id": "mine", "label": "x", "source": "police_uk_street", "measure": "offences", "numerator_scheme": "police_uk",
+           "numerator": "Burglary", "denominator_scheme": "police_uk", "denominator": "*", "min_denominator": "100",
+           "sentence": "records {share}", "kind": "", "parent": "all"}
+    with pytest.raises(ValueError, match=r"line 2.*kind must be one of"):
+        divergence.load_indicators(write_csv(tmp_path / "a.csv", header, [row]))
+    with pytest.raises(ValueError, match=r"line 2.*parent is empty"):
+        divergence.load_indicators(write_csv(tmp_path / "b.csv", header, [{**row, "kind": "classification", "parent": ""}]))
+    with pytest.raises(ValueError, match=r"outcomes indicator counts by outcome or outcome_group"):
+        divergence.load_indicators(write_csv(tmp_path / "c.csv", header, [
+            {**row, "kind": "classification", "measure": "outcomes", "numerator_scheme": "cast((select 1) as int)"}]))
