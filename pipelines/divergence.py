@@ -1011,6 +1011,19 @@ def peer_groups(con: duckdb.DuckDBPyConnection, kind: str, k: int = 7) -> dict[s
 def materialise(con: duckdb.DuckDBPyConnection) -> None:
     """Recompute every divergence table for the standard indicators, mixes and peer group `all`, and
     refill the schema's other materialised tables (reconciliation)."""
+    # The analyst views aggregate the whole core tables on every read, and the engine reads them
+    # hundreds of times: it reads a copy taken once (a temporary table shadows the view of its name).
+    staged = ("recorded_crime", "recorded_crime_releases", "crime_outcomes")
+    for view in staged:
+        con.execute(f"create or replace temp table {view} as select * from main.{view}")
+    try:
+        _materialise(con)
+    finally:
+        for view in staged:
+            con.execute(f"drop table if exists temp.{view}")
+
+
+def _materialise(con: duckdb.DuckDBPyConnection) -> None:
     windows: dict[str, Window] = {}
     indicators = load_indicators()
     tables = {"divergence": findings(con, indicators, windows=windows)}

@@ -135,12 +135,12 @@ def selects(affects: str | None, indicator: Indicator) -> bool:
     return False
 
 
-def events_for(events: pl.DataFrame, indicator: Indicator, force_id: str) -> pl.DataFrame:
-    """The events (event_date, scope, event, affects) that can move `indicator` in `force_id`'s
+def events_for(events: pl.DataFrame, indicator: Indicator, force_id: str) -> list[tuple[date, str]]:
+    """The events (event_date, event), in date order, that can move `indicator` in `force_id`'s
     series: scope national or that force, and an `affects` that selects the indicator."""
-    in_scope = events.filter(pl.col("scope").is_in(["national", force_id]))
-    keep = [selects(a, indicator) for a in in_scope["affects"].to_list()]
-    return in_scope.filter(pl.Series(keep, dtype=pl.Boolean)).sort("event_date")
+    return sorted((event_date, event) for event_date, scope, event, affects in
+                  events.select("event_date", "scope", "event", "affects").iter_rows()
+                  if scope in ("national", force_id) and selects(affects, indicator))
 
 
 # --- tests on one force's series in one release ------------------------------------------------------------
@@ -206,11 +206,11 @@ def _detection_points(periods: list[date], grain: str) -> tuple[list[int], int, 
     return list(range(len(periods))), MIN_POINTS, MIN_SIZE
 
 
-def _breaks_in(periods: list[date], share: np.ndarray, grain: str, events: pl.DataFrame) -> list[dict]:
+def _breaks_in(periods: list[date], share: np.ndarray, grain: str, events: list[tuple[date, str]]) -> list[dict]:
     """Registered and detected breaks in one series (one force, one release)."""
     found = []
     basis = BASES[grain]
-    for event_date, event in events.select("event_date", "event").iter_rows():
+    for event_date, event in events:
         result = _registered(periods, share, grain, event_date)
         if result is None:
             continue
@@ -225,8 +225,8 @@ def _breaks_in(periods: list[date], share: np.ndarray, grain: str, events: pl.Da
     step = _months_between(points)
     for detected in stats.binary_segmentation(share[used], min_size=min_size):
         when = points[detected.index]
-        near = events.filter((pl.col("event_date") >= _add_months(when, -2 * step)) &
-                             (pl.col("event_date") <= _add_months(when, 2 * step)))["event"].to_list()
+        near = [event for event_date, event in events
+                if _add_months(when, -2 * step) <= event_date <= _add_months(when, 2 * step)]
         found.append({"period": when, "break_kind": "detected", "event": None, "level_shift": detected.size,
                       "f_stat": detected.f_stat, "p_value": detected.p_value, "matches_event": near[0] if near else None,
                       "test_basis": basis, "test_method": "binary_segmentation"})
@@ -237,25 +237,25 @@ def revisions(series: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
     """Per force and pair of consecutive releases, the month both cover whose share the later release
     changed most: level_shift = later share − earlier share, release_date the later release and
     previous_release_date the earlier. A revision is never a break."""
-    rows = []
     grain = series["period_grain"][0] if "period_grain" in series.columns and series.height else "month"
-    dated = series.filter(pl.col("release_date").is_not_null())
-    for (force,), own in dated.group_by("force_id", maintain_order=True):
-        own = own.with_columns((pl.col("numerator") / pl.col("denominator")).alias("share"))
-        releases = sorted(own["release_date"].unique().to_list())
-        for earlier, later in zip(releases, releases[1:]):
-            both = (own.filter(pl.col("release_date") == later).select("period", pl.col("share").alias("later"))
-                    .join(own.filter(pl.col("release_date") == earlier).select("period", pl.col("share").alias("earlier")),
-                          on="period", how="inner"))
-            if both.height == 0:
-                continue
-            both = both.with_columns((pl.col("later") - pl.col("earlier")).alias("change"))
-            biggest = both.sort(pl.col("change").abs(), "period", descending=[True, False]).row(0, named=True)
-            rows.append({"indicator_id": indicator.indicator_id, "force_id": force, "release_date": later,
-                         "period": biggest["period"], "break_kind": "revision", "event": None,
-                         "level_shift": biggest["change"], "f_stat": None, "p_value": None, "matches_event": None,
-                         "test_basis": BASES[grain], "test_method": None, "previous_release_date": earlier})
-    return pl.DataFrame(rows, schema=BREAKS_SCHEMA)
+    dated = series.filter(pl.col("release_date").is_not_null()).select(
+        "force_id", "release_date", "period", (pl.col("numerator") / pl.col("denominator")).alias("share"))
+    order = (dated.select("force_id", "release_date").unique().sort("force_id", "release_date")
+             .with_columns(pl.col("release_date").shift(1).over("force_id").alias("previous_release_date"))
+             .drop_nulls("previous_release_date"))
+    earlier = dated.rename({"release_date": "previous_release_date", "share": "earlier"})
+    changes = (order.join(dated, on=["force_id", "release_date"])
+               .join(earlier, on=["force_id", "previous_release_date", "period"])
+               .with_columns((pl.col("share") - pl.col("earlier")).alias("level_shift"))
+               .sort(pl.col("level_shift").abs(), "period", descending=[True, False])
+               .group_by("force_id", "release_date", maintain_order=True).first())
+    return changes.select(
+        pl.lit(indicator.indicator_id).alias("indicator_id"), "force_id", "release_date", "period",
+        pl.lit("revision").alias("break_kind"), pl.lit(None, pl.String).alias("event"), "level_shift",
+        pl.lit(None, pl.Float64).alias("f_stat"), pl.lit(None, pl.Float64).alias("p_value"),
+        pl.lit(None, pl.String).alias("matches_event"), pl.lit(BASES[grain]).alias("test_basis"),
+        pl.lit(None, pl.String).alias("test_method"), "previous_release_date",
+    ).cast(BREAKS_SCHEMA).select(list(BREAKS_SCHEMA))
 
 
 def series_breaks(series: pl.DataFrame, indicator: Indicator, events: pl.DataFrame) -> pl.DataFrame:
@@ -269,11 +269,14 @@ def series_breaks(series: pl.DataFrame, indicator: Indicator, events: pl.DataFra
         series = series.with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"))
     grain = series["period_grain"][0] if "period_grain" in series.columns else "month"
     rows = []
+    in_scope: dict[str, list[tuple[date, str]]] = {}
     for (force, release), own in series.sort("force_id", "release_date", "period").group_by(
             "force_id", "release_date", maintain_order=True):
         periods = own["period"].to_list()
         share = (own["numerator"] / own["denominator"]).to_numpy().astype(float)
-        for found in _breaks_in(periods, share, grain, events_for(events, indicator, force)):
+        if force not in in_scope:
+            in_scope[force] = events_for(events, indicator, force)
+        for found in _breaks_in(periods, share, grain, in_scope[force]):
             rows.append({"indicator_id": indicator.indicator_id, "force_id": force, "release_date": release,
                          "previous_release_date": None, **found})
     frame = pl.DataFrame(rows, schema=BREAKS_SCHEMA)

@@ -31,6 +31,7 @@ from browser_support import (  # noqa: F401  (fixtures are used by name)
     selectbox_value,
     settle,
 )
+from dashboard.data import STATUS_LABELS
 
 PAGES = {
     # url path: (title, charts the page draws with the sample data). The default page, Overview, is
@@ -148,15 +149,41 @@ def test_download_csv(page: Page) -> None:
     count = findings_count(page)
 
     rows = download(page, "Download the table (CSV)")
-    assert rows[0][:4] == ["rank", "sentence", "z", "q_bh"]
-    assert {"share", "benchmark", "indicator_id", "force_id", "window_start", "window_end"} <= set(rows[0])
+    # Effect first, then the benchmark with what it covers beside it.
+    assert rows[0][:8] == ["rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage"]
+    assert {"z", "q_by", "q_bh", "witness_status", "indicator_id", "force_id", "window_start", "window_end"} <= set(rows[0])
     assert len(rows) - 1 == count
     assert all(float(r[rows[0].index("z")]) > 0 for r in rows[1:])  # every finding is above its peers
+    assert all(float(r[rows[0].index("difference_pp")]) > 0 for r in rows[1:])
+    assert all(r[rows[0].index("benchmark_coverage")] for r in rows[1:])
 
     expect(main_area(page).locator(".js-plotly-plot").first).to_be_visible(timeout=WAIT_MS)
     chart_rows = download(page, "Download the data (CSV)")
     assert {"force_id", "indicator_id", "share", "benchmark"} <= set(chart_rows[0])
     assert len(chart_rows) > 1
+    no_errors(page)
+
+
+def test_divergence_page_shows_the_supply_list_and_why_the_rest_are_not_ranked(page: Page) -> None:
+    open_page(page, "/divergence")
+    for heading in ("Ranked classification findings", "Data supply", "Shown, not ranked"):
+        expect(main_area(page).get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=WAIT_MS)
+    expect(main_area(page).get_by_text(re.compile(r"findings screened out and not ranked"))).to_be_visible(timeout=WAIT_MS)
+
+    supply = download(page, "Download the table (CSV)", nth=1)
+    assert supply[0][:4] == ["supply_rank", "force", "indicator", "indicator_kind"]
+    assert len(supply) > 1 and {r[3] for r in supply[1:]} == {"supply"}
+
+    unranked = download(page, "Download the table (CSV)", nth=2)
+    assert unranked[0][:2] == ["status", "status_reason"]
+    assert len(unranked) > 1
+    assert all(r[0] and r[0] != "ranked" and r[1] for r in unranked[1:])  # each has its status and its reason
+
+    chosen = sorted({r[0] for r in unranked[1:]})[0]
+    choose(page, "Why not ranked", STATUS_LABELS[chosen])
+    expect(page).to_have_url(re.compile(rf"[?&]status={chosen}\b"), timeout=WAIT_MS)
+    narrowed = download(page, "Download the table (CSV)", nth=2)
+    assert len(narrowed) > 1 and {r[0] for r in narrowed[1:]} == {chosen}
     no_errors(page)
 
 

@@ -23,6 +23,8 @@ from pipelines.stats import (
     two_sided_p,
     wilson_interval,
 )
+from pipelines.stats import _trimmed_mean_of_scaled_chi2
+from pipelines.stats import dirichlet_multinomial as dirichlet_multinomial_draws
 
 Z95 = 1.959963984540054  # standard normal 97.5th percentile
 
@@ -406,7 +408,7 @@ def test_mix_calibration_against_between_unit_spread_can_say_no() -> None:
         chance.append(result.p_chance)
     calibrated = np.array(calibrated)
     # Ordinary units get ordinary p-values under the spread they share; chance alone puts them at the floor.
-    assert np.mean(calibrated < 0.05) <= 0.15 and 0.25 <= np.median(calibrated) <= 0.75
+    assert np.mean(calibrated < 0.05) <= 0.15 and 0.3 <= np.median(calibrated) <= 0.7
     assert np.median(chance) < 0.01
     # A unit with a very different mix is still found.
     odd = np.array([8_000, 10_000, 8_000, 8_000, 6_000])
