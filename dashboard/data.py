@@ -192,8 +192,14 @@ def events() -> pl.DataFrame:
 
 
 def detected_breaks(indicator_id: str) -> pl.DataFrame:
-    return cached("select * from divergence_breaks where indicator_id = $indicator_id order by force_id, period",
-                  indicator_id=indicator_id)
+    """Breaks of the indicator, from each force's latest release only (a source republished in
+    releases is tested in each; the trend line shows the latest), revisions left out."""
+    return cached("""
+        select * from divergence_breaks
+        where indicator_id = $indicator_id and break_kind <> 'revision'
+        qualify release_date is not distinct from max(release_date) over (partition by force_id)
+        order by force_id, period
+    """, indicator_id=indicator_id)
 
 
 # --- reconciliation and data quality ------------------------------------------------------------------------------
