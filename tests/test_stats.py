@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
+from scipy.spatial.distance import jensenshannon
 
 from pipelines.stats import (
     mix_precision,
@@ -414,3 +415,189 @@ def test_mix_calibration_against_between_unit_spread_can_say_no() -> None:
     odd = np.array([8_000, 10_000, 8_000, 8_000, 6_000])
     result = mix_divergence(odd, table.sum(axis=0), draws=400, seed=1, other_units=table)
     assert result.p_value < 0.01
+
+
+# --- Spread between units: the Dirichlet-multinomial precision and its sampler ----------------
+
+
+def test_trimmed_chi2_target_matches_numerical_integration() -> None:
+    # Independent of the χ²_{ν+2} identity used in the code: integrate x·f(x) between the quantiles.
+    from scipy import integrate
+
+    for dof, trim in [(1, 0.1), (3, 0.1), (11, 0.2)]:
+        low, high = stats.chi2.ppf([trim, 1 - trim], dof)
+        value = integrate.quad(lambda x: x * stats.chi2.pdf(x, dof), low, high)[0] / (1 - 2 * trim) / dof
+        assert _trimmed_mean_of_scaled_chi2(dof, trim) == pytest.approx(value, rel=1e-8)
+
+
+def test_mix_precision_by_hand() -> None:
+    # Three units of n = 100, pooled q = (150, 90, 60)/300 = (.5, .3, .2); shares (.5, .3, .2),
+    # (.4, .4, .2), (.6, .2, .2): S = 0, .01/.5 + .01/.3 = 1/30 + 1/50 = 0.053333, and 0.053333 again.
+    # Mean S/(K − 1) = 0.106667/3/2 = 0.0177778. Equal n: w = 1/3, d = c(1 − 2/3) + 3·(1/9)c = (2/3)c,
+    # so c = 0.0177778·3/2 = 1/37.5, ρ = (c − 1/100)/(1 − 1/100) = (1/60)/0.99 = 1/59.4, α₀ = 58.4.
+    table = [[50, 30, 20], [40, 40, 20], [60, 20, 20]]
+    assert mix_precision(table, trim=0.0) == pytest.approx(58.4)
+    # With three units a 10% trim cuts int(0.3) = 0 units: the plain mean, the same answer.
+    assert mix_precision(table) == pytest.approx(58.4)
+    # One mix for all (up to the multinomial noise there is none here): no spread, α₀ = inf.
+    assert mix_precision([[50, 30, 20], [50, 30, 20], [100, 60, 40]]) == np.inf
+    # An empty category is dropped, a single unit tells nothing.
+    assert mix_precision([[50, 30, 20, 0], [40, 40, 20, 0], [60, 20, 20, 0]]) == pytest.approx(58.4)
+    assert mix_precision([[50, 30, 20]]) == np.inf
+
+
+def test_mix_precision_is_unbiased_over_replicates() -> None:
+    rng = np.random.default_rng(12)
+    q = np.array([0.5, 0.3, 0.15, 0.05])
+    rho = []
+    for _ in range(25):
+        n = rng.integers(5_000, 50_000, 200)
+        table = rng.multinomial(n, rng.dirichlet(200.0 * q, size=200))
+        rho.append(1 / (1 + mix_precision(table)))
+    # One table of 200 units gives ρ to about ±6% (one sd, by simulation); the mean of 25 tables to
+    # about ±1.2%, so ±4% is over 3 sd. A plain 10%-trimmed mean of the unit-wise moment estimates
+    # comes out near 0.88·ρ for K = 4 (the right skew of χ²₃) and fails this.
+    assert np.mean(rho) * 201 == pytest.approx(1.0, abs=0.04)
+    # Pure multinomial tables: ρ̂ is 0 (α₀ = inf) about half the time and otherwise tiny (its sd is
+    # about 1/(n√J) ≈ 1e-5 at n ≈ 25,000, J = 200), so α₀ stays far above any real spread.
+    plain = []
+    for _ in range(25):
+        n = rng.integers(5_000, 50_000, 200)
+        plain.append(mix_precision(rng.multinomial(n, np.tile(q, (200, 1)))))
+    plain = np.array(plain)
+    assert np.mean(np.isinf(plain)) >= 0.2 and plain.min() > 50_000
+
+
+def test_mix_precision_resists_one_extreme_unit() -> None:
+    rng = np.random.default_rng(8)
+    q = np.array([0.4, 0.25, 0.2, 0.1, 0.05])
+    table = rng.multinomial(rng.integers(20_000, 60_000, 40), rng.dirichlet(300 * q, size=40))
+    odd = np.array([[8_000, 10_000, 8_000, 8_000, 6_000]])
+    with_odd = np.vstack([table, odd])
+    # Trimmed (4 units cut at each end of 41): the odd unit moves α₀ by a few per cent ...
+    assert mix_precision(with_odd) == pytest.approx(mix_precision(table), rel=0.1)
+    # ... untrimmed it alone makes the spread look far larger (α₀ down by about a third).
+    assert mix_precision(with_odd, trim=0.0) < 0.75 * mix_precision(table, trim=0.0)
+
+
+def test_dirichlet_multinomial_sampler_moments_and_limits() -> None:
+    rng = np.random.default_rng(21)
+    q, n, alpha0 = np.array([0.6, 0.3, 0.0, 0.1]), 1_000, 50.0
+    draws = dirichlet_multinomial_draws(n, q, alpha0, 40_000, rng)
+    assert np.all(draws.sum(axis=1) == n) and np.all(draws[:, 2] == 0)
+    # Mosimann (1962): var = q(1 − q)·n·(n + α₀)/(1 + α₀) = q(1 − q)·1000·1050/51, 20.6 times the
+    # multinomial variance; cov_jk = −q_j q_k·n(n + α₀)/(1 + α₀). With 40,000 draws a variance is known
+    # to about √((2 + excess kurtosis)/40,000) ≈ 1%, so 4% is about 4 sd.
+    inflation = n * (n + alpha0) / (1 + alpha0)
+    present = [0, 1, 3]
+    assert draws.mean(axis=0) == pytest.approx(n * q, rel=0.01)
+    assert draws.var(axis=0)[present] == pytest.approx((q * (1 - q) * inflation)[present], rel=0.04)
+    assert np.cov(draws[:, 0], draws[:, 1])[0, 1] == pytest.approx(-0.6 * 0.3 * inflation, rel=0.04)
+    # α₀ = inf is the multinomial, draw for draw.
+    multinomial = np.random.default_rng(1).multinomial(n, q, size=5)
+    assert np.array_equal(dirichlet_multinomial_draws(n, q, np.inf, 5, np.random.default_rng(1)), multinomial)
+    # α₀ = 0: each draw puts all n counts in one category, category k with chance q_k.
+    lumps = dirichlet_multinomial_draws(n, q, 0.0, 4_000, rng)
+    assert np.all((lumps == n).sum(axis=1) == 1) and lumps[:, 2].sum() == 0
+    assert np.mean(lumps[:, 0] == n) == pytest.approx(0.6, abs=0.025)  # sd √(.24/4000) = 0.008
+    with pytest.raises(ValueError, match="precision"):
+        dirichlet_multinomial_draws(n, q, -1.0, 5, rng)
+
+
+def test_mix_divergence_precision_argument_and_multinomial_default() -> None:
+    rng = np.random.default_rng(5)  # unit 0 lands mid-null here (p ≈ 0.44), so the p > 0.05 check is not on a knife edge
+    q = np.array([0.45, 0.3, 0.15, 0.1])
+    mixes = np.hstack([rng.dirichlet(150 * q, size=31), np.zeros((31, 1))])  # a fifth category nobody has
+    table = rng.multinomial(rng.integers(10_000, 30_000, 31), mixes)
+    unit, others = table[0], table[1:]
+    reference = others.sum(axis=0)
+    via_table = mix_divergence(unit, reference, draws=300, seed=3, other_units=others)
+    via_alpha = mix_divergence(unit, reference, draws=300, seed=3, precision=mix_precision(others))
+    assert np.isfinite(via_table.precision) and via_table.precision == pytest.approx(mix_precision(others))
+    assert via_alpha.p_value == via_table.p_value and via_alpha.null_q95 == via_table.null_q95
+    # The multinomial null, recomputed as the multinomial-only version did: same seed, same draws.
+    plain = mix_divergence(unit, reference, draws=300, seed=3)
+    ref = reference / reference.sum()
+    null = jensenshannon(np.random.default_rng(3).multinomial(int(unit.sum()), ref, size=300), ref[None, :], axis=1, base=2)
+    assert plain.p_value == pytest.approx((1 + np.sum(null >= plain.distance)) / 301)
+    assert plain.null_median == pytest.approx(np.median(null))
+    assert plain.p_value == plain.p_chance == via_table.p_chance and plain.precision == np.inf
+    assert mix_divergence(unit, reference, draws=300, seed=3, precision=np.inf).p_value == plain.p_value
+    # Between-unit spread widens the null: the variance ratio is (n + α₀)/(1 + α₀) ≈ 100 here, so the
+    # distances (≈ square roots of a χ²-like sum) spread about 10 times as far.
+    assert via_table.null_q95 > 3 * plain.null_q95
+    assert via_table.p_value > 0.05 and plain.p_value < 0.01  # an ordinary unit, at the floor by chance alone
+
+
+# --- Outcome ratios: peer masks, τ², units left out of the fit --------------------------------
+
+
+def test_standardisation_mask_ignores_the_diagonal_and_empty_references() -> None:
+    events = [[10, 5], [20, 10], [30, 30]]
+    exposure = [[100, 50], [200, 50], [300, 100]]
+    # Unit 0 against unit 1: rates 20/200, 10/50: E = 10 + 10 = 20.  Unit 1 against unit 2: 30/300,
+    # 30/100: E = 20 + 15 = 35.  Unit 2 against unit 0: 10/100, 5/50: E = 30 + 10 = 40. The True
+    # diagonal must not let a unit into its own reference.
+    reference = [[True, True, False], [False, True, True], [True, False, True]]
+    assert indirect_standardisation(events, exposure, reference=reference).expected == pytest.approx([20, 35, 40])
+    # Everyone against unit 0 (rates 0.1 and 0.1): unit 0 then has nobody and no expected count;
+    # E = 200·0.1 + 50·0.1 = 25 and 300·0.1 + 100·0.1 = 40 for the others.
+    lonely = indirect_standardisation(events, exposure, reference=[[True, False, False], [True, False, False], [True, False, False]])
+    assert np.isnan(lonely.expected[0]) and lonely.expected[1:] == pytest.approx([25, 40])
+
+
+def dersimonian_laird(y: list[float], v: list[float]) -> float:
+    """Second route to τ²: Q = Σw y² − (Σw y)²/Σw, written out in plain Python."""
+    w = [1 / vi for vi in v]
+    sw, swy, swy2, sw2 = sum(w), sum(wi * yi for wi, yi in zip(w, y)), sum(wi * yi * yi for wi, yi in zip(w, y)), sum(wi * wi for wi in w)
+    q = swy2 - swy**2 / sw
+    return max(0.0, (q - (len(y) - 1)) / (sw - sw2 / sw))
+
+
+def test_standardisation_tau2_by_hand_and_fit_units() -> None:
+    observed = [90, 120, 100, 150, 60]
+    events, exposure = [[o] for o in observed], [[1000.0]] * 5
+    # Each unit's rate is the other four's: E_i = 1000·(520 − O_i)/4000.
+    e = [1000 * (520 - o) / 4000 for o in observed]
+    y = [math.log((o + 0.5) / ei) for o, ei in zip(observed, e)]
+    v = [1 / (o + 0.5) for o in observed]
+    result = indirect_standardisation(events, exposure)
+    assert result.expected == pytest.approx(e)
+    tau2 = dersimonian_laird(y, v)
+    assert tau2 > 0 and result.tau2 == pytest.approx(tau2)
+    assert result.z == pytest.approx([yi / math.sqrt(vi + tau2) for yi, vi in zip(y, v)])
+    assert result.lower[0] == pytest.approx(math.exp(y[0] - Z95 * math.sqrt(v[0] + tau2)))
+    # Fit τ² on units 0–2 only: their y and v, the same E.
+    fitted = indirect_standardisation(events, exposure, fit_units=[True, True, True, False, False])
+    assert fitted.expected == pytest.approx(e) and fitted.tau2 == pytest.approx(dersimonian_laird(y[:3], v[:3]))
+
+
+def test_standardisation_without_spread_gives_log_normal_limits() -> None:
+    rng = np.random.default_rng(2)
+    exposure = np.full((40, 1), 10_000.0)
+    # Homogeneous Poisson units: DL truncates at 0 about half the time; take the first such draw.
+    result = next(r for r in (indirect_standardisation(rng.poisson(1000, (40, 1)), exposure) for _ in range(20)) if r.tau2 == 0)
+    o, e = result.observed, result.expected
+    y = np.log((o + 0.5) / e)
+    assert result.lower == pytest.approx(np.exp(y - Z95 / np.sqrt(o + 0.5)))
+    assert result.upper == pytest.approx(np.exp(y + Z95 / np.sqrt(o + 0.5)))
+    assert result.z == pytest.approx(y * np.sqrt(o + 0.5))
+    # At O ≈ 1000 those are within 0.2% of the exact Garwood limits (e.g. 940.4 vs 939.0 at O = 1000).
+    assert result.lower == pytest.approx(result.lower_poisson, rel=0.003)
+    assert result.upper == pytest.approx(result.upper_poisson, rel=0.003)
+
+
+def test_standardisation_fit_units_keep_outliers_out_of_tau2() -> None:
+    rng = np.random.default_rng(9)
+    rates = np.r_[np.full(30, 0.1), np.full(4, 0.16)]  # 30 alike, 4 recording 60% more
+    events, exposure = rng.poisson(rates * 10_000)[:, None], np.full((34, 1), 10_000.0)
+    # Everyone's reference is the alike units (the peer mask), so the four do not shift anyone's E.
+    peers = np.tile(np.arange(34) < 30, (34, 1))
+    everyone = indirect_standardisation(events, exposure, reference=peers)
+    alike = indirect_standardisation(events, exposure, reference=peers, fit_units=np.arange(34) < 30)
+    # Fitted on all, the four inflate τ² and hide themselves; fitted on the alike units, τ² is about 0
+    # (within-unit variance is 1/1000, so DL noise is of order 1e-4) and the four stand out while
+    # the alike units stay ordinary.
+    assert everyone.tau2 > 0.01 and alike.tau2 < 5e-4
+    assert np.all(np.abs(alike.z[30:]) > 5) and np.all(np.abs(everyone.z[30:]) < np.abs(alike.z[30:]))
+    assert np.all(alike.lower[30:] > 1) and np.mean(np.abs(alike.z[:30]) > Z95) <= 0.15
