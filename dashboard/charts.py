@@ -175,7 +175,8 @@ def _finish(fig: go.Figure, title: str, subtitle: str, source_note: str, height:
     tick labels and title need, and the source note under them.
     """
     title, subtitle = _wrap(title, 95), _wrap(subtitle, 150)
-    note = _wrap(source_note, 160)
+    # Narrow enough for the narrowest plot area (long force names on the y-axis) at 1400 px.
+    note = _wrap(source_note, 120)
     top = 28 + 24 * _lines(title) + 17 * _lines(subtitle) + extra_top
     bottom = axis_block + 14 * _lines(note) + 22
     fig.update_layout(
@@ -303,7 +304,8 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
 
     rows = rows.with_columns(_outside_998().alias("_outside"), pl.col("position").fill_null(WITHIN_POSITION))
     for position, colour in _positions_present(rows):
-        part = rows.filter(pl.col("position") == position)
+        # Ranked forces first: the legend draws a trace's marker as its first point's.
+        part = rows.filter(pl.col("position") == position).sort(pl.col("status") != "ranked", maintain_order=True)
         labels = [("" if not out else _name(r["force_id"], names) if _is_ranked(r["status"])
                    else f"{_name(r['force_id'], names)} (not ranked)")
                   for r, out in zip(part.iter_rows(named=True), part["_outside"])]
@@ -371,7 +373,7 @@ def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: 
             .sort("share", "_name"))
     fig = go.Figure()
     for position, colour in _positions_present(rows):
-        part = rows.filter(pl.col("position") == position)
+        part = rows.filter(pl.col("position") == position).sort(pl.col("status") != "ranked", maintain_order=True)
         fig.add_trace(go.Scatter(
             x=part["share"].to_list(), y=part["_name"].to_list(), mode="markers", name=_wrap(position[:1].upper() + position[1:], 30),
             marker=dict(color=colour, size=8, line=dict(color=colour, width=1.5),

@@ -276,7 +276,7 @@ STATUS_LABELS = {
     "degenerate": "nothing to test",
     "small_denominator": "denominator too small",
     "no_benchmark": "no benchmark",
-    "supply_suspect": "supply looks abnormal",
+    "supply_suspect": "abnormal supply",
     "contradicted": "contradicted by another source",
 }
 
@@ -362,8 +362,8 @@ def screening_line(counts: pl.DataFrame) -> str:
     total = int(counts["findings"].sum()) if counts.height else 0
     if total == 0:
         return "No finding was screened out."
-    parts = "; ".join(f"{label} (`{s}`): {n:,}" for s, label, n in counts.iter_rows())
-    return f"{total:,} {'finding' if total == 1 else 'findings'} screened out and not ranked. {parts}."
+    parts = "; ".join(f"{label}: {n:,}" for _, label, n in counts.iter_rows())
+    return f"{total:,} {'finding' if total == 1 else 'findings'} screened out and not ranked — {parts}."
 
 
 def reasons_by_status(frame: pl.DataFrame) -> pl.DataFrame:
@@ -387,9 +387,9 @@ def reasons_by_status(frame: pl.DataFrame) -> pl.DataFrame:
 RANKED_COLUMNS = ("rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage",
                   "z", "q_by", "q_bh", "witness_status", "sentence", "numerator", "denominator", "window_start",
                   "window_end", "indicator_id", "force_id")
-SUPPLY_COLUMNS = ("supply_rank", "force", "indicator", "indicator_kind", "difference_pp", "ratio", "share", "benchmark",
-                  "benchmark_coverage", "z", "q_by", "q_bh", "sentence", "numerator", "denominator", "window_start",
-                  "window_end", "indicator_id", "force_id")
+SUPPLY_COLUMNS = ("supply_rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage",
+                  "z", "q_by", "q_bh", "sentence", "numerator", "denominator", "window_start", "window_end",
+                  "indicator_kind", "indicator_id", "force_id")
 UNRANKED_COLUMNS = ("status", "status_reason", "force", "indicator", "indicator_kind", "difference_pp", "ratio", "share",
                     "benchmark", "benchmark_coverage", "z", "q_by", "q_bh", "witness_status", "sentence", "indicator_id",
                     "force_id", "window_start", "window_end")
@@ -425,21 +425,32 @@ def column_help(columns) -> dict[str, str]:
     return {c: DERIVED_HELP.get(c) or schema.describe(c) for c in columns if c in DERIVED_HELP or c in schema.FIELDS}
 
 
+def _span(low: float, high: float, spec: str) -> str:
+    low_text, high_text = format(low, spec), format(high, spec)
+    if low_text == high_text:
+        return low_text
+    return f"{low_text.rstrip('%')}–{high_text}"  # 83–100%, not 83%–100%
+
+
 def benchmark_note(frame: pl.DataFrame) -> str:
     """What the benchmarks of one indicator's findings cover, for a chart's note. Each force's
-    benchmark leaves the force out, so the coverage is given for most forces, with how many differ."""
-    if frame.height == 0 or "benchmark_coverage" not in frame.columns:
+    benchmark leaves the force out, so forces and share of recorded crime are given as ranges over
+    the forces shown, with the largest force missing most often."""
+    if frame.height == 0 or "benchmark_forces" not in frame.columns:
         return ""
-    counts = (frame.filter(pl.col("benchmark_coverage").is_not_null()).group_by("benchmark_coverage")
-              .agg(pl.len().alias("n")).sort(["n", "benchmark_coverage"], descending=[True, False]))
-    if counts.height == 0:
+    with_benchmark = frame.filter(pl.col("benchmark").is_not_null() & pl.col("benchmark_forces").is_not_null())
+    if with_benchmark.height == 0:
         return "Benchmark: no comparable force supplied data."
-    common, n = counts.row(0)
-    total = int(counts["n"].sum())
-    text = f"Benchmark: {common}"
-    if n < total:
-        text += f" (for {n} of the {total} forces shown; hover a force for its own)"
-    return text + "."
+    forces = with_benchmark["benchmark_forces"]
+    text = (f"Benchmarks (each leaves its force out): {_span(forces.min(), forces.max(), 'd')} of the other territorial "
+            "forces")
+    shares = with_benchmark["benchmark_crime_share"].drop_nulls()
+    if shares.len():
+        text += f", holding {_span(shares.min(), shares.max(), '.0%')} of England and Wales recorded crime"
+    missing = with_benchmark["benchmark_missing"].drop_nulls()
+    if missing.len():
+        text += f"; largest missing, most often: {missing.mode().sort()[0]}"
+    return text + ". Hover a force for its own benchmark's coverage."
 
 
 def chart_note(indicator_id: str, frame: pl.DataFrame) -> str:
@@ -490,7 +501,7 @@ def finding_markdown(row: dict, peer_group: str) -> str:
     if _finite(row.get("q_by")):
         stats_words.append(f"q {row['q_by']:.1e} (BY)")
     if row.get("witness_status"):
-        stats_words.append(f"{row['witness_label']}: {row['witness_status']}")
+        stats_words.append(f"witness ({row['witness_label']}): {row['witness_status']}")
     number = f"{row['rank']}. "
     text = f"{number}[{_markdown_text(headline(row))}]({link})"
     if stats_words:

@@ -53,6 +53,9 @@ _SCIENTIFIC = ("p_value", "q_bh", "q_by")
 # Proportions read as percentages; differences of proportions as signed percentage points.
 _PERCENT = ("share", "benchmark", "benchmark_crime_share", "witness_share", "witness_benchmark")
 _FORMATS = {"difference_pp": "%+.2f pp", "ratio": "%.2f×", "z": "%+.2f"}
+# Long text gets room of its own, so that the columns after it stay in view.
+_WIDTHS = {"indicator": "medium", "benchmark_coverage": "large", "status_reason": "large", "sentence": "large",
+           "witness_label": "medium"}
 
 
 def table(frame: pl.DataFrame, key: str, file_name: str | None = None) -> None:
@@ -66,8 +69,8 @@ def table(frame: pl.DataFrame, key: str, file_name: str | None = None) -> None:
                          else _FORMATS.get(column))
         if number_format and frame.schema[column].is_numeric():
             config[column] = st.column_config.NumberColumn(column, format=number_format, help=help_for.get(column))
-        elif column in help_for:
-            config[column] = st.column_config.Column(column, help=help_for[column])
+        elif column in help_for or column in _WIDTHS:
+            config[column] = st.column_config.Column(column, help=help_for.get(column), width=_WIDTHS.get(column))
     st.dataframe(frame, hide_index=True, key=f"{key}_table", width="stretch", column_config=config)
     st.download_button("Download the table (CSV)", frame.write_csv(), file_name=f"{file_name or key}.csv",
                        mime="text/csv", key=f"{key}_download")

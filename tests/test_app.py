@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import PROJECT_ROOT, SAMPLES, sample_copy
+from dashboard.data import STATUS_LABELS
 from pipelines.query import connect as sandbox_connect
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
@@ -296,7 +297,7 @@ def test_the_status_filter_narrows_the_not_ranked_table_and_the_counts_match(app
     [line] = [m.value for m in at.markdown if "screened out and not ranked" in m.value]
     assert line.startswith(f"{sum(counts.values()):,} findings screened out")
     for name, n in counts.items():
-        assert f"(`{name}`): {n:,}" in line
+        assert f"{STATUS_LABELS[name]}: {n:,}" in line
 
 
 def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage(app, sample_db):
@@ -305,9 +306,11 @@ def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage
         where denominator > 0 and share is not null group by 1 order by n desc, 1 limit 1""")
     assert unranked > 0
     statuses = dict(query(sample_db, "select force_id, status from divergence where indicator_id = $i", {"i": indicator}))
-    [(coverage,)] = query(sample_db, """
-        select benchmark_coverage from divergence where indicator_id = $i
-        group by 1 order by count(*) desc, 1 limit 1""", {"i": indicator})
+    [(fewest, most, low, high)] = query(sample_db, """
+        select min(benchmark_forces), max(benchmark_forces), min(benchmark_crime_share), max(benchmark_crime_share)
+        from divergence where indicator_id = $i and benchmark is not null""", {"i": indicator})
+    forces = f"{fewest}" if fewest == most else f"{fewest}–{most}"
+    shares = f"{low:.0%}" if f"{low:.0%}" == f"{high:.0%}" else f"{low * 100:.0f}–{high:.0%}"
     names = {f: n for f, n in query(sample_db, "select force_id, short_name from forces")}
     by_name = {names[f]: s for f, s in statuses.items()}
     funnel, caterpillar = figures(finder(indicator=indicator))[:2]
@@ -326,7 +329,8 @@ def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage
                        for symbol in trace["marker"]["symbol"])
     assert cater_hollow == unranked
     for figure in (funnel, caterpillar):
-        assert f"Benchmark: {coverage}" in note_of(figure)
+        note = note_of(figure)
+        assert f"{forces} of the other territorial forces, holding {shares} of England and Wales recorded crime" in note
 
 
 def test_overview_lists_ranked_findings_with_their_coverage_and_what_was_screened_out(app, sample_db):
@@ -342,7 +346,7 @@ def test_overview_lists_ranked_findings_with_their_coverage_and_what_was_screene
     counts = dict(query(sample_db, "select status, count(*) from divergence where status <> 'ranked' group by 1"))
     [line] = [m.value for m in at.markdown if "screened out and not ranked" in m.value]
     assert line.startswith(f"{sum(counts.values()):,} findings screened out")
-    assert all(f"(`{status}`): {n:,}" in line for status, n in counts.items())
+    assert all(f"{STATUS_LABELS[status]}: {n:,}" in line for status, n in counts.items())
     supply = query(sample_db, "select count(*) from divergence where supply_rank is not null")[0][0]
     [link] = [m.value for m in at.markdown if "#data-supply" in m.value]
     assert f"data-supply list: {supply} findings" in link

@@ -61,8 +61,13 @@ def no_errors(page: Page) -> None:
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
 
 
-def download(page: Page, button_name: str, nth: int = 0) -> list[list[str]]:
-    button = main_area(page).get_by_role("button", name=button_name).nth(nth)
+def download(page: Page, button_name: str, nth: int = 0, key: str | None = None) -> list[list[str]]:
+    """The CSV behind a download button: the `nth` named `button_name`, or the one with widget `key`
+    (Streamlit marks a keyed widget's container with the class `st-key-<key>`)."""
+    if key is None:
+        button = main_area(page).get_by_role("button", name=button_name).nth(nth)
+    else:
+        button = main_area(page).locator(f".st-key-{key}").get_by_role("button", name=button_name)
     with page.expect_download(timeout=WAIT_MS) as info:
         button.click()
     path = info.value.path()
@@ -148,7 +153,7 @@ def test_download_csv(page: Page) -> None:
     open_page(page, "/divergence?direction=above")
     count = findings_count(page)
 
-    rows = download(page, "Download the table (CSV)")
+    rows = download(page, "Download the table (CSV)", key="findings_download")
     # Effect first, then the benchmark with what it covers beside it.
     assert rows[0][:8] == ["rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage"]
     assert {"z", "q_by", "q_bh", "witness_status", "indicator_id", "force_id", "window_start", "window_end"} <= set(rows[0])
@@ -170,19 +175,24 @@ def test_divergence_page_shows_the_supply_list_and_why_the_rest_are_not_ranked(p
         expect(main_area(page).get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=WAIT_MS)
     expect(main_area(page).get_by_text(re.compile(r"findings screened out and not ranked"))).to_be_visible(timeout=WAIT_MS)
 
-    supply = download(page, "Download the table (CSV)", nth=1)
-    assert supply[0][:4] == ["supply_rank", "force", "indicator", "indicator_kind"]
-    assert len(supply) > 1 and {r[3] for r in supply[1:]} == {"supply"}
+    supply = download(page, "Download the table (CSV)", key="supply_download")
+    assert supply[0][:3] == ["supply_rank", "force", "indicator"]
+    kind = supply[0].index("indicator_kind")
+    assert len(supply) > 1 and {r[kind] for r in supply[1:]} == {"supply"}
 
-    unranked = download(page, "Download the table (CSV)", nth=2)
+    unranked = download(page, "Download the table (CSV)", key="not_ranked_download")
     assert unranked[0][:2] == ["status", "status_reason"]
     assert len(unranked) > 1
     assert all(r[0] and r[0] != "ranked" and r[1] for r in unranked[1:])  # each has its status and its reason
 
     chosen = sorted({r[0] for r in unranked[1:]})[0]
+    # Let the charts below finish drawing, so the page no longer moves under the click.
+    expect(main_area(page).locator(".js-plotly-plot .main-svg").first).to_be_visible(timeout=WAIT_MS)
+    expect(main_area(page).locator(".js-plotly-plot")).to_have_count(PAGES["divergence"][1], timeout=WAIT_MS)
+    selectbox_value(page, "Why not ranked").scroll_into_view_if_needed()
     choose(page, "Why not ranked", STATUS_LABELS[chosen])
     expect(page).to_have_url(re.compile(rf"[?&]status={chosen}\b"), timeout=WAIT_MS)
-    narrowed = download(page, "Download the table (CSV)", nth=2)
+    narrowed = download(page, "Download the table (CSV)", key="not_ranked_download")
     assert len(narrowed) > 1 and {r[0] for r in narrowed[1:]} == {chosen}
     no_errors(page)
 

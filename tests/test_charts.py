@@ -140,6 +140,15 @@ def test_funnel_marks_unranked_forces_hollow_and_says_why_in_the_hover():
     assert not any("Not ranked" in str(cell) for cell in points["Essex"][1])
 
 
+def test_funnel_and_caterpillar_legends_draw_a_filled_marker_where_a_trace_has_ranked_forces():
+    # Avon (not ranked) and Cumbria (ranked) share a position; Plotly's legend copies the first point.
+    rows = findings().with_columns(pl.lit(WITHIN).alias("position"))
+    for fig in (charts.funnel_plot(rows, "Share A", NOTE, NAMES), charts.caterpillar_plot(rows, "Share A", NOTE, NAMES)):
+        [trace] = [t for t in fig.data if t.name and t.name.startswith("Within")]
+        assert trace.marker.symbol[0] == charts.RANKED_SYMBOL
+        assert list(trace.marker.symbol).count(charts.NOT_RANKED_SYMBOL) == 2
+
+
 def test_funnel_hover_shows_each_forces_benchmark_coverage_and_both_q_values():
     fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES)
     bristol = funnel_points(fig)["Bristol"][1]
