@@ -2,8 +2,8 @@
 
     crossforce ingest [--db FILE] [--rebuild] INPUT...   load returns (files or folders)
     crossforce info [--db FILE]                          what the database holds
-    crossforce serve [--db FILE] [--port N]              the dashboard
-    crossforce up [--port N]                             build the sample database if needed, then serve
+    crossforce serve [--db FILE] [--port N] [--host H]   the dashboard (on 127.0.0.1 unless told otherwise)
+    crossforce up [--port N] [--host H]                  build the sample database if needed, then serve
     crossforce divergence [--db FILE] [--format F] [--top N] [--peers P] ...   ranked findings
     crossforce query [--db FILE] (NAME [--param K=V]... | --sql TEXT) [--format F]   a saved or typed read query
     crossforce dictionary [--check]                      write docs/data_dictionary.md from the schema
@@ -83,15 +83,19 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(db: Path, port: int) -> int:
+# A tool that serves police data listens on this machine only unless told otherwise.
+HOST_HELP = "address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)"
+
+
+def _serve(db: Path, port: int, host: str) -> int:
     app = PROJECT_ROOT / "dashboard" / "app.py"
     env = {**os.environ, "CROSSFORCE_DB": str(db.resolve())}
     command = [
         sys.executable, "-m", "streamlit", "run", str(app),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "0.0.0.0",
+        "--server.headless", "true", "--server.port", str(port), "--server.address", host,
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]
-    print(f"serving the dashboard on http://localhost:{port}")
+    print(f"serving the dashboard on http://{host}:{port}")
     return subprocess.call(command, env=env)
 
 
@@ -99,7 +103,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not args.db.exists():
         print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
         return 1
-    return _serve(args.db, args.port)
+    return _serve(args.db, args.port, args.host)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -113,7 +117,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         _print_report(report)
     else:
         print(f"{db} is up to date with {SAMPLES_DIR.name}/")
-    return _serve(db, args.port)
+    return _serve(db, args.port, args.host)
 
 
 def cmd_divergence(args: argparse.Namespace) -> int:
@@ -236,10 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = with_db(sub.add_parser("serve", help="serve the dashboard"))
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("up", help="build the sample database if missing or out of date, then serve the dashboard")
     p.add_argument("--port", type=int, default=8501)
+    p.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
     p.set_defaults(func=cmd_up)
 
     p = with_db(sub.add_parser("divergence", help="ranked findings: where each force's classification departs from its peers"))
