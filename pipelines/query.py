@@ -459,26 +459,37 @@ def _check_explain(tokens: list[tuple[str, str]], sql: str, parser: duckdb.DuckD
 
 
 def connect(db_path: Path | str) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the database in the sandbox (`SANDBOX_SETTINGS`), checked to be in effect.
+    """A read-only connection to the database at `db_path` in the sandbox (`SANDBOX_SETTINGS`),
+    checked to be in effect.
 
-    In one process, DuckDB opens a file once: every connection to it must give the same settings.
-    Anything else in the process that reads the same file while queries run (the dashboard) should
-    open it with this function.
+    Each call opens a database instance of its own: an in-memory instance with the file attached
+    read-only as `crossforce` (the default catalog). DuckDB keeps one instance per path in a process
+    and hands it to every `duckdb.connect(path)`, so a file swapped in by a new load would never be
+    seen while any connection to the old one was open; an attached file is opened afresh each time,
+    and the old file is released when its last connection closes.
     """
     path = Path(db_path)
     if not path.is_file():
         raise QueryError(f"{path}: no database there; run `crossforce ingest` or `crossforce up`")
+    # External access and the lock come last: the ATTACH needs the first, and nothing may change
+    # the settings after the second. The connection is not handed out before both are set.
+    opening = {k: v for k, v in SANDBOX_SETTINGS.items() if k not in ("enable_external_access", "lock_configuration")}
+    con = duckdb.connect(":memory:", config=opening)
     try:
-        con = duckdb.connect(str(path), read_only=True, config=SANDBOX_SETTINGS)
-    except duckdb.ConnectionException as exc:
-        raise QueryError(f"{path} is already open in this process with other settings; open it with "
-                         f"pipelines.query.connect() everywhere ({_first_line(exc)})") from None
-    try:
+        try:
+            con.execute("attach ? as crossforce (read_only)", [str(path)])
+        except duckdb.Error as exc:
+            raise QueryError(f"{path} cannot be opened as a crossforce database ({_first_line(exc)})") from None
+        con.execute("use crossforce")
+        con.execute("set enable_external_access = false")
+        con.execute("set lock_configuration = true")
         in_effect = dict(con.sql("select name, value from duckdb_settings() where list_contains($names, name)",
                                  params={"names": list(SANDBOX_SETTINGS)}).fetchall())
         for name, wanted in SANDBOX_SETTINGS.items():
             if not _same_setting(in_effect.get(name), wanted):
                 raise RuntimeError(f"sandbox setting {name} is {in_effect.get(name)!r}, not {wanted!r}: refusing to run queries")
+        if con.sql("select readonly from duckdb_databases() where database_name = 'crossforce'").fetchall() != [(True,)]:
+            raise RuntimeError(f"{path} is not attached read-only: refusing to run queries")
     except BaseException:
         con.close()
         raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import resource
 import threading
@@ -145,7 +146,7 @@ def test_the_connection_has_every_sandbox_setting_in_effect(sample_db):
     con = query.connect(sample_db)
     try:
         settings = dict(con.sql("select name, value from duckdb_settings()").fetchall())
-        assert con.sql("select current_setting('access_mode')").fetchall()[0][0].lower() == "read_only"
+        assert con.sql("select readonly from duckdb_databases() where database_name = 'crossforce'").fetchall() == [(True,)]
     finally:
         con.close()
     for name, wanted in query.SANDBOX_SETTINGS.items():
@@ -410,13 +411,22 @@ def test_queries_from_several_threads_beside_a_held_connection(sample_db):
     assert errors == [] and sorted(results) == [48 + i for i in range(6)]
 
 
-def test_a_connection_opened_with_other_settings_is_named(sample_db):
-    plain = duckdb.connect(str(sample_db), read_only=True)
+def test_a_file_swapped_in_is_read_while_connections_to_the_old_one_are_open(tmp_path):
+    # DuckDB hands every duckdb.connect(path) in a process the instance already open for that path,
+    # so before connect() attached the file, a held connection kept every reader on the replaced file.
+    live = tmp_path / "live.duckdb"
+    for path, rows in ((live, 1), (tmp_path / "next.duckdb", 2)):
+        with duckdb.connect(str(path)) as con:
+            con.execute(f"create table t as select range as i from range({rows})")
+    held_plain = duckdb.connect(str(live), read_only=True)
+    held_sandboxed = query.connect(live)
     try:
-        with pytest.raises(query.QueryError, match=r"pipelines\.query\.connect"):
-            query.run(sample_db, "select 1")
+        os.replace(tmp_path / "next.duckdb", live)
+        assert query.run(live, "select count(*) as n from t").frame["n"][0] == 2
+        assert held_sandboxed.sql("select count(*) from t").fetchall() == [(1,)]  # its own file, until closed
     finally:
-        plain.close()
+        held_plain.close()
+        held_sandboxed.close()
 
 
 def test_a_missing_database_is_an_error(tmp_path):
