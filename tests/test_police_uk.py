@@ -94,6 +94,16 @@ def test_a_valid_outcome_row_loads_with_its_group(tmp_path, label, group):
         ({"Last outcome category": "Sent to the moon"}, "Sent to the moon", "Last outcome category"),
         ({"Longitude": "east-ish"}, "east-ish", "Longitude"),
         ({"Latitude": "54.7N"}, "54.7N", "Latitude"),
+        # impossible months: the future, before police.uk began, and another month than the file's own
+        ({"Month": "2099-01"}, "2099-01", "after the current month"),
+        ({"Month": "1066-01"}, "1066-01", "before police.uk's first month"),
+        ({"Month": "2021-06"}, "2021-06", "the file is the return for 2021-04"),
+        # coordinates that parse as numbers but are no place
+        ({"Longitude": "NaN"}, "NaN", "not a finite number"),
+        ({"Longitude": "inf"}, "inf", "not a finite number"),
+        ({"Longitude": "1e400"}, "1e400", "not a finite number"),
+        ({"Longitude": "181.5"}, "181.5", "outside Great Britain"),
+        ({"Latitude": "-54.7"}, "-54.7", "outside Great Britain"),
     ],
 )
 def test_a_bad_street_value_is_quarantined_with_a_reason_naming_it(tmp_path, overrides, offending, column):
@@ -125,13 +135,20 @@ def test_an_empty_force_is_quarantined(tmp_path):
 @pytest.mark.parametrize(
     ("overrides", "offending"),
     [({"Outcome type": "Sent to the moon"}, "'Sent to the moon'"), ({"Outcome type": ""}, "'Outcome type' is empty"),
-     ({"Falls within": "Narnia Constabulary"}, "'Narnia Constabulary'"), ({"Month": "2021-00"}, "'2021-00'")],
+     ({"Falls within": "Narnia Constabulary"}, "'Narnia Constabulary'"), ({"Month": "2021-00"}, "'2021-00'"),
+     ({"Month": "2021-06"}, "the file is the return for 2021-04"), ({"Latitude": "inf"}, "not a finite number")],
 )
 def test_a_bad_outcome_row_is_quarantined_with_a_reason_naming_it(tmp_path, overrides, offending):
     out = run_outcomes(tmp_path, [outcome_row(**overrides), outcome_row()])
     assert reasons_by_row(out).keys() == {1}
     assert offending in reasons_by_row(out)[1]
     assert out.tables["core_police_uk__outcome_events"]["row_number"].to_list() == [2]
+
+
+def test_a_file_whose_name_carries_no_month_is_held_to_the_plausible_span_only(tmp_path):
+    out = run_street(tmp_path, [street_row(Month="2021-06"), street_row(Month="2099-01")], name="durham-export.csv")
+    assert reasons_by_row(out).keys() == {2}
+    assert out.tables["core_police_uk__street_crimes"]["period"].to_list() == [dt.date(2021, 6, 1)]
 
 
 def test_a_row_with_two_problems_gets_both_reasons(tmp_path):
@@ -161,7 +178,7 @@ def test_exact_duplicates_are_loaded_counted_and_point_to_the_first_copy(tmp_pat
 
 
 def test_duplicates_are_per_file(tmp_path):
-    texts = [open_text(write_street(tmp_path / n, [street_row()])) for n in ("2021-04-durham-street.csv", "2021-05-durham-street.csv")]
+    texts = [open_text(write_street(tmp_path / f"{month}-durham-street.csv", [street_row(Month=month)])) for month in ("2021-04", "2021-05")]
     out = extract(STREET, texts)
     assert out.tables["core_police_uk__street_crimes"]["duplicate_of_row"].to_list() == [None, None]
     assert [f.rows_duplicate for f in out.files] == [0, 0]

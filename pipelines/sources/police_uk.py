@@ -7,6 +7,8 @@ assigned in the month. `to_canonical` is pure: strings in, canonical rows, count
 
 from __future__ import annotations
 
+from datetime import date
+
 import polars as pl
 
 from pipelines import reference
@@ -18,6 +20,13 @@ OUTCOMES_HEADER = (*_LOCATION_COLUMNS, "Outcome type")
 
 _REF_DIR = "pipelines/reference"
 
+# police.uk's first month of street-level data.
+FIRST_MONTH = date(2010, 12, 1)
+# A box round Great Britain and Northern Ireland with a margin: police.uk's anonymised map points all
+# fall inside it, so a point outside is a typing or export error, not a place.
+LONGITUDE_RANGE = (-11.0, 3.0)
+LATITUDE_RANGE = (49.0, 61.0)
+
 
 def _month(column: str) -> pl.Expr:
     text = pl.col(column).str.strip_chars()
@@ -26,6 +35,23 @@ def _month(column: str) -> pl.Expr:
 
 def _number(column: str) -> pl.Expr:
     return pl.col(column).str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def _month_of_file_name() -> pl.Expr:
+    """The month a file's name says it returns (`2021-01-kent-street.csv`), or null for another name."""
+    named = pl.col("file_name").str.extract(r"^(\d{4}-(?:0[1-9]|1[0-2]))-", 1)
+    return (named + "-01").str.to_date("%Y-%m-%d", strict=False)
+
+
+def _coordinate_checks(column: str, parsed: str, bounds: tuple[float, float]) -> list[tuple[pl.Expr, pl.Expr]]:
+    low, high = bounds
+    value = pl.col(parsed)
+    return [
+        (pl.col(column).is_not_null() & value.is_null(), pl.format(f"'{column}' is '{{}}', not a number", pl.col(column))),
+        (value.is_not_null() & ~value.is_finite(), pl.format(f"'{column}' is '{{}}', not a finite number", pl.col(column))),
+        (value.is_finite() & ((value < low) | (value > high)),
+         pl.format(f"'{column}' is '{{}}', outside Great Britain and Northern Ireland ({low:g} to {high:g})", pl.col(column))),
+    ]
 
 
 def _outcome_group(label_column: str) -> pl.Expr:
@@ -45,9 +71,11 @@ def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr
         reference.force_id_of(pl.col("Falls within")).alias("force_id"),
         reference.force_id_of(pl.col("Reported by")).alias("reported_by_force_id"),
         _month("Month").alias("period"),
+        _month_of_file_name().alias("file_month"),
         _number("Longitude").alias("longitude"),
         _number("Latitude").alias("latitude"),
     )
+    latest = date.today().replace(day=1)
     checks = [
         (pl.col("Falls within").is_null(), pl.lit("'Falls within' is empty: the row names no force")),
         (pl.col("Falls within").is_not_null() & pl.col("force_id").is_null(),
@@ -56,10 +84,17 @@ def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr
          pl.format(f"unknown force '{{}}' in 'Reported by' (if it is a real force, add the spelling to {_REF_DIR}/force_aliases.csv)", pl.col("Reported by"))),
         (pl.col("period").is_null(),
          pl.format("'Month' is '{}', not a month in YYYY-MM form", pl.col("Month").fill_null(""))),
-        (pl.col("Longitude").is_not_null() & pl.col("longitude").is_null(),
-         pl.format("'Longitude' is '{}', not a number", pl.col("Longitude"))),
-        (pl.col("Latitude").is_not_null() & pl.col("latitude").is_null(),
-         pl.format("'Latitude' is '{}', not a number", pl.col("Latitude"))),
+        (pl.col("period") < FIRST_MONTH,
+         pl.format(f"'Month' is '{{}}', before police.uk's first month ({FIRST_MONTH:%Y-%m})", pl.col("Month"))),
+        (pl.col("period") > latest,
+         pl.format(f"'Month' is '{{}}', after the current month ({latest:%Y-%m})", pl.col("Month"))),
+        # A monthly file holds its own month only: another month inside it is a mislabelled row.
+        (pl.col("period").is_between(FIRST_MONTH, latest) & pl.col("file_month").is_not_null()
+         & (pl.col("period") != pl.col("file_month")),
+         pl.format("'Month' is '{}', but the file is the return for {} (its name)", pl.col("Month"),
+                   pl.col("file_month").dt.strftime("%Y-%m"))),
+        *_coordinate_checks("Longitude", "longitude", LONGITUDE_RANGE),
+        *_coordinate_checks("Latitude", "latitude", LATITUDE_RANGE),
     ]
     return lf, checks
 
