@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,10 @@ def default_db() -> Path:
 
 
 def _print_report(report: load.IngestReport) -> None:
+    if report.removed_staging:
+        print(f"  removed {len(report.removed_staging)} staging files left by interrupted loads: {', '.join(report.removed_staging)}")
+    if report.applied_wal:
+        print("  wrote into the database the changes another program had left pending in its .wal file")
     for r in report.loaded:
         note = f", {r.rows_quarantined} quarantined" if r.rows_quarantined else ""
         dup = f", {r.rows_duplicate} exact repeats kept" if r.rows_duplicate else ""
@@ -47,16 +52,28 @@ def _print_report(report: load.IngestReport) -> None:
           f"{len(report.unchanged)} unchanged files skipped")
 
 
+def _raise_interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    report = load.ingest(args.inputs, args.db, rebuild=args.rebuild, progress=not args.quiet)
+    report = load.ingest(args.inputs, args.db, rebuild=args.rebuild, progress=not args.quiet, wait_s=args.wait)
     if not args.quiet:
         _print_report(report)
     return 0
 
 
+def _no_database(db: Path) -> bool:
+    """Say so and return True when `db` is not there yet; raise DatabaseError when it cannot be used."""
+    if not db.exists():
+        print(f"{db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
+        return True
+    load.check_database(db)
+    return False
+
+
 def cmd_info(args: argparse.Namespace) -> int:
-    if not args.db.exists():
-        print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
+    if _no_database(args.db):
         return 1
     with duckdb.connect(str(args.db), read_only=True) as con:
         print(f"database: {args.db}")
@@ -96,12 +113,14 @@ def _serve(db: Path, port: int, host: str) -> int:
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]
     print(f"serving the dashboard on http://{host}:{port}")
-    return subprocess.call(command, env=env)
+    server = subprocess.Popen(command, env=env)
+    # A stop sent to this process reaches the server too, instead of leaving it running on its own.
+    signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
+    return server.wait()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if not args.db.exists():
-        print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
+    if _no_database(args.db):
         return 1
     return _serve(args.db, args.port, args.host)
 
@@ -121,8 +140,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_divergence(args: argparse.Namespace) -> int:
-    if not args.db.exists():
-        print(f"{args.db}: no database yet; run `crossforce ingest` or `crossforce up`", file=sys.stderr)
+    if _no_database(args.db):
         return 1
     include = frozenset(args.include or ())
     unknown = include - set(reference.forces()["force_id"])
@@ -221,6 +239,16 @@ def cmd_dictionary(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a finite number of seconds, 0 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crossforce", description="Compare how police forces record and classify crime.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -233,6 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     p.add_argument("--rebuild", action="store_true", help="start a new database instead of adding to the existing one")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-file report")
+    p.add_argument("--wait", type=_seconds, default=load.WAIT_S,
+                   help=f"seconds to wait for another load of the same database to finish (default {load.WAIT_S:g})")
     p.set_defaults(func=cmd_ingest)
 
     p = with_db(sub.add_parser("info", help="what the database holds: sources, forces, periods, row counts"))
@@ -285,11 +315,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # A stop from a service manager or `kill` cleans up as Ctrl+C does (the load removes its staging copy).
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         return args.func(args)
-    except (MalformedFileError, load.StaleDatabaseError, FileNotFoundError, ValueError) as exc:
+    except (MalformedFileError, load.DatabaseError, FileNotFoundError, ValueError) as exc:
         print(f"crossforce: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("crossforce: interrupted; the database is as it was before this command", file=sys.stderr)
+        return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -1,20 +1,36 @@
 """The load: the only code that writes the database.
 
 A load never edits the live file. It copies the database (or starts a new one), writes every changed
-input file's rows into the copy inside one transaction, and renames the copy over the original. A
-failed or interrupted load leaves the previous database exactly as it was, and a reader never sees
-half a load.
+input file's rows into the copy, and renames the copy over the original. A failed or interrupted load
+leaves the previous database exactly as it was, and a reader never sees half a load.
 
-Each input file is keyed by its name: re-ingesting an unchanged file does nothing, and a changed
-file of the same name replaces the rows its earlier version supplied.
+- **One writer.** A load holds an exclusive lock on `<database>.lock` (released by the system
+  however the process ends); a second load waits up to `wait_s`, then stops naming the holder.
+- **Keyed by name, identified by content.** Re-ingesting an unchanged file does nothing; a changed
+  file of the same name replaces the rows its earlier version supplied; a file whose bytes are
+  already loaded under another name (or given twice under two names) is skipped, never counted twice.
+- **Nothing left behind.** The staging copy is removed on every exit path the process survives, and
+  staging copies left by killed loads are removed by the next load, which holds the lock.
+- **One clear line.** A database that is locked, foreign, out of date, or short of disk space gives a
+  `DatabaseError` that says what to do, and never advises deleting data.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import glob
 import hashlib
+import json
 import os
+import re
 import shutil
+import socket
+import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +48,20 @@ from pipelines.textfile import TEXT_SUFFIXES, MalformedFileError, TextFile, open
 READABLE_SUFFIXES = TEXT_SUFFIXES + WORKBOOK_SUFFIXES
 
 
-class StaleDatabaseError(Exception):
+class DatabaseError(Exception):
+    """The database file cannot be used as it is; the message says why and what to do, in one line."""
+
+
+class StaleDatabaseError(DatabaseError):
     """The database was built by another schema or other reference data, so it must be rebuilt."""
+
+
+class DatabaseLockedError(DatabaseError):
+    """Another load, or another program, is writing the database."""
+
+
+# How long a load waits for another load of the same database to finish before it gives up.
+WAIT_S = 120.0
 
 
 @dataclass
@@ -50,7 +78,9 @@ class FileResult:
 class IngestReport:
     loaded: list[FileResult] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)  # file name → why it is not a return
+    skipped: dict[str, str] = field(default_factory=dict)  # file name → why it was not loaded
+    removed_staging: list[str] = field(default_factory=list)  # staging copies left by interrupted loads
+    applied_wal: bool = False  # changes another program left in a `.wal` were written into the database
 
 
 def database_version() -> str:
@@ -72,6 +102,8 @@ def discover(inputs: list[Path]) -> list[Path]:
             if not item.name.endswith(READABLE_SUFFIXES):
                 raise MalformedFileError(item, None, f"not a file crossforce reads (expected one of {', '.join(READABLE_SUFFIXES)})")
             files.append(item)
+        elif item.exists():
+            raise MalformedFileError(item, None, "not a regular file (a pipe, socket or device): give a file or a folder")
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
     by_name: dict[str, Path] = {}
@@ -98,25 +130,143 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+
+
+def _unusable(db_path: Path, exc: duckdb.Error) -> DatabaseError:
+    """DuckDB's failure to open `db_path`, said as what it means and what to do."""
+    message = _first_line(exc)
+    if "Conflicting lock" in message:
+        holder = re.search(r"held in (.+?)(?: \(PID (\d+)\))?\. ", message + " ")
+        who = f"{Path(holder.group(1)).name}, PID {holder.group(2)}" if holder and holder.group(2) else "another program"
+        return DatabaseLockedError(f"{db_path} is open for writing in another program ({who}); close it there, then run again")
+    if "WAL does not match" in message or "replaying WAL" in message:
+        return DatabaseError(f"{db_path}.wal beside the database does not belong to it (DuckDB: {message}); move that "
+                             f".wal file out of the folder (keep it if it may hold changes you need), then run again")
+    if "not a valid DuckDB database" in message:
+        return DatabaseError(f"{db_path} is not a DuckDB database; give --db the crossforce database, or a new file name")
+    return DatabaseError(f"{db_path} cannot be opened as a database ({message})")
+
+
+def check_database(db_path: Path) -> None:
+    """Raise DatabaseError unless `db_path` is a crossforce database of this version that can be read."""
+    loaded_hashes(db_path)
+
+
 def loaded_hashes(db_path: Path) -> dict[str, str]:
-    """file_name → sha256 of what the database holds; raises StaleDatabaseError if it must be rebuilt."""
+    """file_name → sha256 of what the database holds ({} when there is no file yet).
+
+    Raises DatabaseError (StaleDatabaseError if it was built by another version and must be rebuilt).
+    """
     if not db_path.exists():
         return {}
+    if not db_path.is_file():
+        raise DatabaseError(f"{db_path} is not a regular file; give --db a crossforce database file, or a new file name")
     try:
         with duckdb.connect(str(db_path), read_only=True) as con:
+            tables = {name for (name,) in con.sql("select table_name from information_schema.tables").fetchall()}
+            if not {"meta_database", "meta_ingest_log"} <= tables:
+                what = "an empty DuckDB database" if not tables else "a DuckDB database that crossforce did not build"
+                raise DatabaseError(f"{db_path} is {what}; give --db a crossforce database, or a new file name")
             version = con.sql("select value from meta_database where key = 'database_version'").fetchall()
             loaded = dict(con.sql("select file_name, sha256 from meta_ingest_log").fetchall())
     except duckdb.Error as exc:
-        raise StaleDatabaseError(
-            f"{db_path} is not a crossforce database of this version ({exc.__class__.__name__}); "
-            "rebuild it (crossforce ingest --rebuild, or delete the file)"
-        ) from None
+        raise _unusable(db_path, exc) from None
     if not version or version[0][0] != database_version():
         raise StaleDatabaseError(
-            f"{db_path} was built by another version of the schema or reference data; "
-            "rebuild it (crossforce ingest --rebuild, or delete the file)"
+            f"{db_path} was built by another version of crossforce's schema or reference data; rebuild it from "
+            "its input files with `crossforce ingest --rebuild INPUT...` (the old file is replaced only when the new one is complete)"
         )
     return loaded
+
+
+def _replaceable(db_path: Path) -> None:
+    """Before a rebuild: refuse to replace a file that is not a crossforce database (or an empty one)."""
+    try:
+        loaded_hashes(db_path)
+    except StaleDatabaseError:
+        pass
+    except DatabaseError as exc:
+        if "an empty DuckDB database" not in str(exc):
+            raise
+
+
+@contextmanager
+def writer_lock(db_path: Path, wait_s: float = WAIT_S) -> Iterator[None]:
+    """Hold the one-writer lock of `db_path` (`<database>.lock`), waiting up to `wait_s` for another load.
+
+    The lock is the operating system's (flock), so it is released however the holder ends, kill -9
+    included; the file itself stays, holding the last holder's description for the message.
+    """
+    lock_path = db_path.with_name(f"{db_path.name}.lock")
+    handle = open(lock_path, "a+")
+    try:
+        deadline = time.monotonic() + max(wait_s, 0.0)
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    raise DatabaseLockedError(
+                        f"{db_path} is being written by another load ({_holder(handle.read())}); waited {wait_s:g} s. "
+                        "Run again when it has finished, or give --wait more seconds"
+                    ) from None
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]}))
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # releases the lock
+
+
+def _holder(description: str) -> str:
+    try:
+        held = json.loads(description)
+        return f"PID {held['pid']} on {held['host']}, started {held['started']}: {held['command']}"
+    except (ValueError, KeyError, TypeError):
+        return "a process that left no description"
+
+
+def _remove_staging_leftovers(db_path: Path) -> list[str]:
+    """Staging copies of killed loads. Only the lock holder calls this, so none of them is in use."""
+    removed = []
+    for leftover in sorted(db_path.parent.glob(f"{glob.escape(db_path.name)}.tmp-*")):
+        if leftover.is_file():
+            removed.append(leftover.name)
+            leftover.unlink(missing_ok=True)
+    return removed
+
+
+def _apply_pending_wal(db_path: Path) -> bool:
+    """Write changes another program left in `<database>.wal` into the database, as DuckDB would on
+    opening it. The load copies the database file alone, so a pending WAL would otherwise be lost and,
+    left beside the new file, would make it unopenable."""
+    if not Path(f"{db_path}.wal").exists():
+        return False
+    try:
+        with duckdb.connect(str(db_path)) as con:
+            con.execute("checkpoint")
+    except duckdb.Error as exc:
+        raise _unusable(db_path, exc) from None
+    return True
+
+
+def _out_of_space(exc: BaseException) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            return True
+        text = str(exc)
+        if any(s in text for s in ("No space left on device", "File too large", "Disk quota exceeded")):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 def _create(con: duckdb.DuckDBPyConnection) -> None:
@@ -136,10 +286,11 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
     # One chunk of plain (non-view) Arrow strings is what DuckDB ingests fastest: about twice as
     # fast as a many-chunk Polars frame.
     con.register("incoming", frame.rechunk().to_arrow(compat_level=pl.CompatLevel.oldest()))
-    try:
-        con.execute(f"insert into {table} by name select * from incoming")
-    finally:
-        con.unregister("incoming")
+    # No `finally`: after a failed insert DuckDB refuses every call until rollback ("Current
+    # transaction is aborted"), so unregistering then would hide the real failure (a full disk, say).
+    # The failed load closes the connection anyway.
+    con.execute(f"insert into {table} by name select * from incoming")
+    con.unregister("incoming")
 
 
 # Files are read and normalised in batches of about this many stored bytes: large enough that
@@ -224,46 +375,76 @@ def _load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], hashes: dict[
     return results
 
 
-def ingest(inputs: list[Path], db_path: Path, *, rebuild: bool = False, progress: bool = True) -> IngestReport:
+def ingest(inputs: list[Path], db_path: Path, *, rebuild: bool = False, progress: bool = True,
+           wait_s: float = WAIT_S) -> IngestReport:
     """Load every new or changed input file into `db_path`, atomically. Unchanged files are skipped."""
-    db_path = Path(db_path)
+    # A symlinked database keeps pointing at its target: the new file is renamed over the target.
+    db_path = Path(os.path.realpath(db_path))
     files = discover([Path(p) for p in inputs])
-    if rebuild and db_path.exists():
-        known: dict[str, str] = {}
-    else:
-        known = loaded_hashes(db_path)
     hashes = {path: _sha256(path) for path in files}
-    changed = [path for path in files if known.get(path.name) != hashes[path]]
-    report = IngestReport(unchanged=[p.name for p in files if p not in changed])
-    for path in list(changed):
-        if why := not_a_return(path):
-            report.skipped[path.name] = why
-            changed.remove(path)
-    if not changed and db_path.exists() and not rebuild:
-        return report
-
     db_path.parent.mkdir(parents=True, exist_ok=True)
+    with writer_lock(db_path, wait_s):
+        report = IngestReport(removed_staging=_remove_staging_leftovers(db_path))
+        if rebuild and db_path.exists():
+            _replaceable(db_path)
+            known: dict[str, str] = {}
+        else:
+            report.applied_wal = db_path.exists() and _apply_pending_wal(db_path)
+            known = loaded_hashes(db_path)
+        changed = _changed_files(files, hashes, known, report)
+        if not changed and db_path.exists() and not rebuild:
+            return report
+        report.loaded = _load_into_copy(db_path, changed, hashes, is_new=rebuild or not db_path.exists(), progress=progress)
+    return report
+
+
+def _changed_files(files: list[Path], hashes: dict[Path, str], known: dict[str, str], report: IngestReport) -> list[Path]:
+    """The files to load; the rest are recorded in `report` as unchanged or skipped, with the reason."""
+    replaced = {p.name for p in files if p.name in known and known[p.name] != hashes[p]}
+    # Bytes the database will still hold after this load, by content: what a file under another name would repeat.
+    held = {sha: name for name, sha in known.items() if name not in replaced}
+    changed: list[Path] = []
+    for path in files:
+        sha = hashes[path]
+        if known.get(path.name) == sha:
+            report.unchanged.append(path.name)
+        elif sha in held:
+            report.skipped[path.name] = (f"the same bytes as {held[sha]}, already loaded (or given) under that name; "
+                                         "skipped so its rows are not counted twice")
+        elif why := not_a_return(path):
+            report.skipped[path.name] = why
+        else:
+            held[sha] = path.name
+            changed.append(path)
+    return changed
+
+
+def _load_into_copy(db_path: Path, changed: list[Path], hashes: dict[Path, str], *, is_new: bool, progress: bool) -> list[FileResult]:
     staging = db_path.with_name(f"{db_path.name}.tmp-{os.getpid()}")
-    staging.unlink(missing_ok=True)
     try:
-        is_new = rebuild or not db_path.exists()
         if not is_new:
             shutil.copyfile(db_path, staging)
         # DuckDB's own progress bar would write to stdout, which belongs to the command's output.
         con = duckdb.connect(str(staging))
         con.execute("set enable_progress_bar = false")
-        if is_new:
-            _create(con)
         try:
-            report.loaded = _load_files(con, changed, {p.name: hashes[p] for p in changed}, progress)
+            if is_new:
+                _create(con)
+            results = _load_files(con, changed, {p.name: hashes[p] for p in changed}, progress)
             # The findings depend on every file, so they are recomputed whenever any file changes.
             divergence.materialise(con)
             con.execute("checkpoint")
         finally:
             con.close()
         os.replace(staging, db_path)
-    except BaseException:
+    except BaseException as exc:
         staging.unlink(missing_ok=True)
         Path(f"{staging}.wal").unlink(missing_ok=True)
+        if _out_of_space(exc):
+            raise DatabaseError(
+                f"no space left to write the new database in {db_path.parent} (a load needs room for a copy of the "
+                f"database, {db_path.stat().st_size / 1e6 if db_path.exists() else 0:,.0f} MB, and the new rows); "
+                f"free some space, then run again. {db_path.name} is unchanged"
+            ) from None
         raise
-    return report
+    return results

@@ -167,7 +167,8 @@ def test_a_malformed_file_fails_the_load_and_leaves_the_database_as_it_was(tmp_p
     assert bad.name in str(caught.value)
     assert sha256(db) == db_hash
     assert leftovers(db) == []
-    assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name]
+    # the database and its writer lock (kept: the lock is the system's, released when the load ends)
+    assert sorted(p.name for p in db.parent.iterdir() if p.name.startswith(db.name)) == [db.name, f"{db.name}.lock"]
 
 
 def test_a_malformed_file_on_a_first_load_leaves_no_database(tmp_path, db):
@@ -294,13 +295,17 @@ def test_a_database_from_another_version_is_refused_until_rebuilt(tmp_path, db):
     assert load.ingest([inputs], db, progress=False).loaded == []
 
 
-def test_a_database_without_meta_database_is_stale(tmp_path, db):
+def test_another_programs_database_is_refused_and_never_replaced(tmp_path, db):
     with duckdb.connect(str(db)) as con:
         con.execute("create table something_else (x integer)")
+    before = sha256(db)
     inputs = tmp_path / "in"
     write_street(inputs / "2021-04-durham-street.csv", durham("2021-04", 2))
-    with pytest.raises(load.StaleDatabaseError):
-        load.ingest([inputs], db, progress=False)
+    for rebuild in (False, True):
+        with pytest.raises(load.DatabaseError, match="a DuckDB database that crossforce did not build") as caught:
+            load.ingest([inputs], db, rebuild=rebuild, progress=False)
+        assert "delete" not in str(caught.value)
+    assert sha256(db) == before
 
 
 def test_two_inputs_with_the_same_name_and_different_content_raise(tmp_path, db):

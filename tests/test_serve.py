@@ -13,7 +13,16 @@ from pipelines import cli
 def started(monkeypatch) -> list[list[str]]:
     """The streamlit commands `serve` would run, captured instead of run."""
     commands: list[list[str]] = []
-    monkeypatch.setattr(cli.subprocess, "call", lambda command, env=None: commands.append(command) or 0)
+
+    class Server:
+        def __init__(self, command, env=None):
+            commands.append(command)
+
+        def wait(self) -> int:
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", Server)
+    monkeypatch.setattr(cli.load, "check_database", lambda db: None)  # the file is a stand-in
     return commands
 
 
