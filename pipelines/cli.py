@@ -193,6 +193,11 @@ def cmd_query(args: argparse.Namespace) -> int:
     if args.name is not None and args.sql is not None:
         print("crossforce query: give a saved query NAME or --sql TEXT, not both", file=sys.stderr)
         return 2
+    if args.db.exists():
+        try:
+            load.check_database(args.db)
+        except load.StaleDatabaseError:
+            pass  # an older crossforce database still answers questions about what it holds
     try:
         values = {}
         for item in args.param:

@@ -441,10 +441,9 @@ def _load_into_copy(db_path: Path, changed: list[Path], hashes: dict[Path, str],
         staging.unlink(missing_ok=True)
         Path(f"{staging}.wal").unlink(missing_ok=True)
         if _out_of_space(exc):
-            raise DatabaseError(
-                f"no space left to write the new database in {db_path.parent} (a load needs room for a copy of the "
-                f"database, {db_path.stat().st_size / 1e6 if db_path.exists() else 0:,.0f} MB, and the new rows); "
-                f"free some space, then run again. {db_path.name} is unchanged"
-            ) from None
+            copy = f"a copy of the database ({db_path.stat().st_size / 1e6:,.0f} MB) and " if not is_new else ""
+            outcome = f"{db_path.name} is unchanged" if db_path.exists() else "no database was written"
+            raise DatabaseError(f"no space left to write the new database in {db_path.parent} (a load needs room for "
+                                f"{copy}the new rows); free some space, then run again. {outcome}") from None
         raise
     return results
