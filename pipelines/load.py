@@ -21,6 +21,7 @@ import errno
 import fcntl
 import glob
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -41,8 +42,8 @@ from tqdm import tqdm
 
 from pipelines import divergence, reference, schema
 from pipelines.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return, source_scopes
-from pipelines.sources.base import Extracted, SourceFormat, extract
-from pipelines.textfile import TEXT_SUFFIXES, MalformedFileError, TextFile, open_text
+from pipelines.sources.base import Extracted, SourceFormat, extract, extract_chunks
+from pipelines.textfile import CHUNK_BYTES, TEXT_SUFFIXES, MalformedFileError, TextFile, open_text, text_size_hint
 
 
 READABLE_SUFFIXES = TEXT_SUFFIXES + WORKBOOK_SUFFIXES
@@ -293,35 +294,49 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
     con.unregister("incoming")
 
 
-# Files are read and normalised in batches of about this many stored bytes: large enough that
-# planning costs vanish, small enough that memory stays flat however many files are loaded.
-BATCH_BYTES = 16 * 1024 * 1024
+# Files are read and normalised in batches of at most this many bytes of text (decompressed): large
+# enough that planning costs vanish, small enough that memory stays flat however many files are
+# loaded. A file of more than a chunk of text (textfile.CHUNK_BYTES) is a batch of its own.
+BATCH_BYTES = 48 * 1024 * 1024
 
 
 def _batches(paths: list[Path]) -> list[list[Path]]:
     batches: list[list[Path]] = [[]]
     size = 0
     for path in paths:
-        if size >= BATCH_BYTES:
+        text_bytes = text_size_hint(path)
+        if batches[-1] and (size + text_bytes > BATCH_BYTES or text_bytes > CHUNK_BYTES):
             batches.append([])
             size = 0
         batches[-1].append(path)
-        size += path.stat().st_size
+        size += text_bytes if text_bytes <= CHUNK_BYTES else BATCH_BYTES
     return [b for b in batches if b]
 
 
-def _extract_batch(paths: list[Path]) -> list[Extracted]:
-    """Read a batch of files and normalise them, one `extract` per format found among them."""
+def _extract_batch(paths: list[Path]) -> Iterator[list[Extracted]]:
+    """Read a batch of files and normalise them, one `extract` per format found among them: one unit
+    of work, written in one transaction. A file of more than a chunk of text whose format goes row by
+    row (`SourceFormat.row_local`) is read a chunk at a time instead (`extract_chunks`): a unit per
+    chunk, so that memory does not grow with the file."""
     by_format: dict[tuple, tuple[SourceFormat, list[TextFile]]] = {}
     workbooks = []
+    chunked: list[tuple[SourceFormat, TextFile]] = []
     for path in paths:
         if path.name.endswith(WORKBOOK_SUFFIXES):
             workbooks.append(extract_workbook(path))
             continue
         text = open_text(path)
         fmt = detect(text)
-        by_format.setdefault((fmt.source, *text.header), (fmt, []))[1].append(text)
-    return workbooks + [extract(fmt, texts) for fmt, texts in by_format.values()]
+        if fmt.row_local and text.size_hint > CHUNK_BYTES:
+            chunked.append((fmt, text))
+        else:
+            by_format.setdefault((fmt.source, *text.header), (fmt, []))[1].append(text)
+    if workbooks or by_format:
+        yield workbooks + [extract(fmt, texts) for fmt, texts in by_format.values()]
+    workbooks, by_format = [], {}
+    for fmt, text in chunked:
+        # map, not a loop: a suspended generator must not keep the last piece alive while the next is read
+        yield from map(lambda piece: [piece], extract_chunks(fmt, text))
 
 
 def _write_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, hashes: dict[str, str], started: datetime) -> list[FileResult]:
@@ -355,23 +370,54 @@ def _write_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, hashes: dict[
 
 
 def _load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], hashes: dict[str, str], progress: bool) -> list[FileResult]:
-    """Write batch after batch, reading the next batch in a second thread meanwhile (Polars and
-    DuckDB both release the GIL, so reading and writing overlap on two cores)."""
+    """Write unit after unit of work (a batch of files, or a chunk of a large file), reading the next
+    in a second thread meanwhile (Polars and DuckDB both release the GIL, so reading and writing
+    overlap on two cores).
+
+    A file read in chunks is written piece by piece: its first piece replaces the rows of the file's
+    earlier version and opens its ingest-log row, later pieces only add rows, and after the last one
+    the log row gets the file's totals, which must balance as every file's do."""
     results: list[FileResult] = []
-    batches = _batches(paths)
+    units = itertools.chain.from_iterable(map(_extract_batch, _batches(paths)))  # keeps no unit alive
+    ongoing: dict[str, FileResult] = {}  # files read in chunks, begun but not finished
     with ThreadPoolExecutor(max_workers=1) as reader, tqdm(total=len(paths), desc="ingest", unit="file", disable=not progress) as bar:
-        upcoming = reader.submit(_extract_batch, batches[0]) if batches else None
-        for index in range(len(batches)):
+        upcoming = reader.submit(next, units, None)
+        while (unit := upcoming.result()) is not None:
+            upcoming = reader.submit(next, units, None)
             started = datetime.now(UTC).replace(tzinfo=None)
-            extracted = upcoming.result()
-            upcoming = reader.submit(_extract_batch, batches[index + 1]) if index + 1 < len(batches) else None
-            # Atomicity comes from the staging file, so each batch commits on its own: DuckDB keeps
+            # Atomicity comes from the staging file, so each unit commits on its own: DuckDB keeps
             # uncommitted rows in memory, and one transaction per load would grow with the input.
             con.begin()
-            for batch in extracted:
-                results += _write_batch(con, batch, hashes, started)
+            for batch in unit:
+                if not any(f.file_name in ongoing for f in batch.files):
+                    written = _write_batch(con, batch, hashes, started)
+                    if batch.continues:
+                        ongoing.update((r.file_name, r) for r in written)
+                    else:
+                        results += written
+                        bar.update(len(written))
+                    continue
+                _write_batch(con, Extracted(batch.source, batch.tables, batch.quarantine, []), hashes, started)
+                for f in batch.files:
+                    total = ongoing[f.file_name]
+                    total.rows_read += f.rows_read
+                    total.rows_loaded += f.rows_loaded
+                    total.rows_quarantined += f.rows_quarantined
+                    total.rows_duplicate += f.rows_duplicate
+                    if batch.continues:
+                        continue
+                    del ongoing[f.file_name]
+                    if total.rows_read != total.rows_loaded + total.rows_quarantined:
+                        raise AssertionError(f"{total.file_name}: {total.rows_read} rows read but {total.rows_loaded} loaded"
+                                             f" + {total.rows_quarantined} quarantined")
+                    con.execute("update meta_ingest_log set rows_read = ?, rows_loaded = ?, rows_quarantined = ?, rows_duplicate = ?,"
+                                " finished_at = ? where file_name = ?",
+                                [total.rows_read, total.rows_loaded, total.rows_quarantined, total.rows_duplicate,
+                                 datetime.now(UTC).replace(tzinfo=None), total.file_name])
+                    results.append(total)
+                    bar.update(1)
             con.commit()
-            bar.update(len(batches[index]))
+            unit = batch = None  # free this unit's frames while the next one is read
     return results
 
 
