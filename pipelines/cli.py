@@ -205,29 +205,60 @@ def cmd_query(args: argparse.Namespace) -> int:
             if not sep or not key:
                 raise query.ParameterError(f"--param takes NAME=VALUE; got {item!r}")
             values[key] = value
+        binary = getattr(sys.stdout, "buffer", None)
+        if args.format == "parquet" and (binary is None or sys.stdout.isatty()):
+            raise query.ParameterError("--format parquet writes a binary file: redirect it, as in `> result.parquet`")
+        limits = dict(row_limit=args.limit, timeout_s=args.timeout, memory_limit=args.memory_limit, threads=args.threads)
         if args.name is not None:
-            result = query.run_saved(args.db, args.name, values, row_limit=args.limit, timeout_s=args.timeout)
+            result = query.run_saved(args.db, args.name, values, **limits)
         else:
-            result = query.run(args.db, args.sql, values, row_limit=args.limit, timeout_s=args.timeout)
-    except (query.QueryRefused, query.QueryTimeout, query.ParameterError) as exc:
-        kind = {query.QueryRefused: "refused", query.QueryTimeout: "timed out"}.get(type(exc), "error")
+            result = query.run(args.db, args.sql, values, **limits)
+        frame = result.frame
+        if args.format == "csv":
+            output = query.to_csv_bytes(frame)
+        elif args.format == "json":
+            output = query.to_json_bytes(frame)
+        elif args.format == "parquet":
+            output = query.to_parquet_bytes(frame)
+        else:
+            with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=1000,
+                           tbl_hide_dataframe_shape=True):
+                output = f"{frame}\n".encode("utf-8")
+    except (query.QueryRefused, query.QueryTimeout, query.QueryTooLarge, query.ParameterError) as exc:
+        kind = {query.QueryRefused: "refused", query.QueryTimeout: "timed out",
+                query.QueryTooLarge: "too large"}.get(type(exc), "error")
         print(f"crossforce query: {kind}: {_one_line(exc.message)}", file=sys.stderr)
         return 2
     except query.QueryError as exc:
         print(f"crossforce query: {_one_line(exc.message)}", file=sys.stderr)
         return 1
-    frame = result.frame
-    if args.format == "csv":
-        sys.stdout.write(frame.write_csv())
-    elif args.format == "json":
-        sys.stdout.write(frame.write_json() + "\n")
+    if binary is not None:
+        sys.stdout.flush()
+        binary.write(output)
+        binary.flush()
     else:
-        with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=1000,
-                       tbl_hide_dataframe_shape=True):
-            print(frame)
+        sys.stdout.write(output.decode("utf-8"))
     more = f"; stopped at --limit {args.limit}, the query returns more" if result.truncated else ""
     print(f"{frame.height} rows in {result.elapsed_s:.2f} s{more}", file=sys.stderr)
     return 0
+
+
+def _number(text: str, kind: type):
+    """`text` as `kind`, or the text itself for the check to refuse with its own message."""
+    try:
+        return kind(text)
+    except ValueError:
+        return text
+
+
+def _checked(check):
+    """An argparse type from one of `query`'s checks: its ValueError is the argument's error message."""
+    def convert(text: str):
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return convert
 
 
 def cmd_dictionary(args: argparse.Namespace) -> int:
@@ -307,9 +338,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sql", help="a read query (select, with, from, values, describe, show, summarize, explain)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a value for the query's $NAME parameter (repeatable)")
-    p.add_argument("--format", choices=("table", "csv", "json"), default="table")
-    p.add_argument("--limit", type=int, default=query.ROW_LIMIT, help=f"most rows returned (default {query.ROW_LIMIT})")
-    p.add_argument("--timeout", type=float, default=query.TIMEOUT_S, help=f"seconds before the query is stopped (default {query.TIMEOUT_S:g})")
+    p.add_argument("--format", choices=query.FORMATS, default="table",
+                   help="table (default), csv and json (nested values as JSON), or parquet (binary: redirect it)")
+    p.add_argument("--limit", type=_checked(lambda t: query.check_row_limit(_number(t, int))), default=query.ROW_LIMIT,
+                   metavar="N", help=f"most rows returned, 1 to {query.MAX_ROW_LIMIT:,} (default {query.ROW_LIMIT:,})")
+    p.add_argument("--timeout", type=_checked(lambda t: query.check_timeout(_number(t, float))), default=query.TIMEOUT_S,
+                   metavar="S", help=f"seconds before the query is stopped, above 0 and at most {query.MAX_TIMEOUT_S:g} "
+                                     f"(default {query.TIMEOUT_S:g})")
+    p.add_argument("--memory-limit", type=_checked(query.check_memory_limit), metavar="SIZE",
+                   help=f"most memory the query may use, as 512MB or 2GB (default ${query.MEMORY_LIMIT_ENV}, else {query.MEMORY_LIMIT})")
+    p.add_argument("--threads", type=_checked(query.check_threads), metavar="N",
+                   help=f"DuckDB threads for the query (default ${query.THREADS_ENV}, else {query.THREADS})")
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("dictionary", help="write docs/data_dictionary.md from the schema")

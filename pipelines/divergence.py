@@ -23,10 +23,12 @@ Guards:
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cache
 from pathlib import Path
+from string import Formatter
 
 import duckdb
 import numpy as np
@@ -69,24 +71,109 @@ INDICATOR_KINDS = ("classification", "supply")
 OUTCOME_SCHEMES = ("outcome", "outcome_group")
 
 
+# What an indicator or mix file may say. Every value from such a file reaches SQL only as a bound
+# parameter or, for an outcome scheme (a column name), after matching OUTCOME_SCHEMES; these checks
+# also make a mistyped (or hostile) value an error naming its file and line rather than an empty
+# count. A scheme or source is a name; categories are checked against the reference data's
+# vocabulary where it has one for the scheme.
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_INDICATOR_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
+INDICATOR_COLUMNS = ("indicator_id", "label", "source", "measure", "numerator_scheme", "numerator", "denominator_scheme",
+                     "denominator", "min_denominator", "sentence", "kind", "parent")
+
+
+@cache
+def category_vocabularies() -> dict[str, frozenset[str]]:
+    """scheme → every category the reference data knows in it (police.uk crime types, ONS offence
+    groups and subgroups, outcome groups, outcomes). Schemes not here have no vocabulary to check."""
+    labels = reference.ons_offence_labels()
+    hierarchy = reference.offence_hierarchy()
+    known: dict[str, set[str]] = {
+        "police_uk": set(reference.police_uk_crime_types()["crime_type"]),
+        "ons_offence_group": set(labels["ons_offence_group"].drop_nulls()) | set(hierarchy["offence_group"].drop_nulls()),
+        "ons_offence_subgroup": set(labels["ons_offence_subgroup"].drop_nulls()) | set(hierarchy["offence_subgroup"].drop_nulls()),
+        "outcome_group": set(reference.outcome_groups()["outcome_group"]),
+        "outcome": set(reference.police_uk_outcomes()["outcome_label"]) | {str(t) for t in reference.ho_outcome_types()["outcome_type"]},
+    }
+    with (reference.REFERENCE_DIR / "reconciliation_groups.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            known.setdefault(row["scheme"], set()).add(row["category"])
+    return {scheme: frozenset(categories) for scheme, categories in known.items()}
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_categories(where: str, field_name: str, scheme: str, spec: str) -> None:
+    """Refuse (ValueError naming `where`) a category spec (`*`, `*-A;B` or `A;B`) naming a category
+    its scheme's vocabulary lacks, or any category that is empty or holds control characters."""
+    if spec == "*":
+        return
+    categories = (spec[2:] if spec.startswith("*-") else spec).split(";")
+    vocabulary = category_vocabularies().get(scheme)
+    for category in categories:
+        if not category.strip() or any(ord(c) < 32 for c in category) or len(category) > 200:
+            raise ValueError(f"{where}: {field_name} holds an empty or malformed category {_shown(category)}: "
+                             f"categories are separated by ';' (`*` all, `*-A;B` all but those)")
+        if vocabulary is not None and category not in vocabulary:
+            raise ValueError(f"{where}: {field_name}: {_shown(category)} is not a {scheme} category; "
+                             f"known: {', '.join(sorted(vocabulary))}")
+
+
+def _check_scheme(where: str, what: str, field_name: str, measure: str, scheme: str) -> None:
+    if measure == "outcomes":
+        if scheme not in OUTCOME_SCHEMES:
+            raise ValueError(f"{where}: an outcomes {what} counts by {' or '.join(OUTCOME_SCHEMES)}, "
+                             f"not {field_name} {_shown(scheme)}")
+    elif not _NAME.match(scheme):
+        raise ValueError(f"{where}: {field_name} is a scheme name (lower-case letters, digits and _, such as "
+                         f"{', '.join(sorted(category_vocabularies()))}), not {_shown(scheme)}")
+
+
+def _check_sentence(where: str, sentence: str) -> None:
+    try:
+        fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(sentence) if name is not None]
+    except ValueError as exc:
+        raise ValueError(f"{where}: sentence does not read as text with {{share}} in it ({exc})") from None
+    if any((name, spec, conversion) != ("share", "", None) for name, spec, conversion in fields):
+        raise ValueError(f"{where}: sentence may hold only the placeholder {{share}}; got {_shown(sentence)}")
+
+
 def load_indicators(path: Path | None = None) -> list[Indicator]:
-    """The standard indicators, or those in `path` (same columns): users add indicators as data."""
+    """The standard indicators, or those in `path` (same columns): users add indicators as data.
+    Every value is checked (see `category_vocabularies`) before any SQL sees it: a ValueError names
+    the file, the line and what is wrong."""
     path = path or reference.REFERENCE_DIR / "indicators.csv"
     with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+        reader = csv.DictReader(handle)
+        missing = [c for c in INDICATOR_COLUMNS if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: line 1: the header lacks {', '.join(missing)}; the columns are {', '.join(INDICATOR_COLUMNS)}")
+        rows = list(reader)
     found = []
     for line, row in enumerate(rows, start=2):
-        where = f"{path}, line {line}, indicator {row.get('indicator_id')!r}"
+        row = {k: (v or "") for k, v in row.items() if k is not None}
+        where = f"{path}, line {line}, indicator {_shown(row.get('indicator_id'))}"
+        if not _INDICATOR_ID.match(row["indicator_id"]):
+            raise ValueError(f"{where}: indicator_id is lower-case letters, digits, _ and -")
+        if not _NAME.match(row["source"]):
+            raise ValueError(f"{where}: source is a source name (lower-case letters, digits and _), not {_shown(row['source'])}")
         if row["measure"] not in ("offences", "outcomes"):
-            raise ValueError(f"{where}: measure must be 'offences' or 'outcomes', not {row['measure']!r}")
-        if row["measure"] == "outcomes" and not {row["numerator_scheme"], row["denominator_scheme"]} <= set(OUTCOME_SCHEMES):
-            raise ValueError(f"{where}: an outcomes indicator counts by {' or '.join(OUTCOME_SCHEMES)}, "
-                             f"not {row['numerator_scheme']!r}/{row['denominator_scheme']!r}")
+            raise ValueError(f"{where}: measure must be 'offences' or 'outcomes', not {_shown(row['measure'])}")
+        for field_name in ("numerator_scheme", "denominator_scheme"):
+            _check_scheme(where, "indicator", field_name, row["measure"], row[field_name])
+        check_categories(where, "numerator", row["numerator_scheme"], row["numerator"])
+        check_categories(where, "denominator", row["denominator_scheme"], row["denominator"])
         kind = row.get("kind") or ""
         if kind not in INDICATOR_KINDS:
-            raise ValueError(f"{where}: kind must be one of {', '.join(INDICATOR_KINDS)}, not {kind!r}")
+            raise ValueError(f"{where}: kind must be one of {', '.join(INDICATOR_KINDS)}, not {_shown(kind)}")
         if not row.get("parent"):
             raise ValueError(f"{where}: parent is empty: name the population the share is taken of")
+        if not row["min_denominator"].isdigit():
+            raise ValueError(f"{where}: min_denominator is a whole number, not {_shown(row['min_denominator'])}")
+        _check_sentence(where, row["sentence"])
         found.append(Indicator(
             indicator_id=row["indicator_id"], label=row["label"], source=row["source"], measure=row["measure"],
             numerator_scheme=row["numerator_scheme"], numerator=tuple(row["numerator"].split(";")),
@@ -785,9 +872,14 @@ class Mix:
 def load_mixes() -> list[Mix]:
     with (reference.REFERENCE_DIR / "mixes.csv").open(newline="", encoding="utf-8") as handle:
         mixes = [Mix(**row) for row in csv.DictReader(handle)]
-    for mix in mixes:
-        if mix.measure == "outcomes" and mix.scheme not in OUTCOME_SCHEMES:
-            raise ValueError(f"mixes.csv: mix {mix.mix_id}: an outcomes mix counts by {' or '.join(OUTCOME_SCHEMES)}, not {mix.scheme!r}")
+    for line, mix in enumerate(mixes, start=2):
+        where = f"mixes.csv, line {line}, mix {_shown(mix.mix_id)}"
+        if mix.measure not in ("offences", "outcomes"):
+            raise ValueError(f"{where}: measure must be 'offences' or 'outcomes', not {_shown(mix.measure)}")
+        if not _NAME.match(mix.source):
+            raise ValueError(f"{where}: source is a source name (lower-case letters, digits and _), not {_shown(mix.source)}")
+        _check_scheme(where, "mix", "scheme", mix.measure, mix.scheme)
+        check_categories(where, "categories", mix.scheme, mix.categories)
     return mixes
 
 

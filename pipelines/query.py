@@ -5,27 +5,39 @@ Both the dashboard's SQL workbench and `crossforce query` call `run()`. It promi
 - **Read only, in depth.** Two layers, each tested on its own against the hostile statements in
   `tests/test_query.py`. The statement check (`check()`) runs first and gives a clear message:
   exactly one statement, of a read kind (select, with, from, values, describe, show, summarize,
-  pivot, explain of one of those), calling no function that reads files or URLs or runs SQL text.
-  The real barrier is the connection (`connect()`): read-only, external access off (no files, no
-  network, no ATTACH), no extension loading or installing, no spilling to a temporary directory,
-  and the configuration locked so SQL cannot loosen any of it.
+  pivot, explain of one of those), calling no function that reads files or URLs, runs SQL text, or
+  shows the server's settings, paths or process. The real barrier is the connection (`connect()`):
+  read-only, external access off (no files, no network, no ATTACH), no extension loading or
+  installing, no spilling to a temporary directory, and the configuration locked so SQL cannot
+  loosen any of it.
 - **Values are bound, never spliced.** Parameters are written `$name` in SQL and passed to DuckDB.
-- **Bounded.** At most `row_limit` rows come back (DuckDB stops after `row_limit + 1`, so a query
-  of millions of rows is never held in memory) and a query still running after `timeout_s` is
-  interrupted.
+- **Bounded, in a process of its own.** Each query runs in a short-lived process forked from a
+  server process (`multiprocessing`'s fork server, started once): at most `row_limit` rows come back
+  (DuckDB stops after `row_limit + 1`), and the process is killed when it runs past `timeout_s` or
+  its memory grows by more than the memory limit (`Limits`), so that no query can take the
+  server's memory, keep running after its time, or bring down the dashboard by aborting: some DuckDB
+  functions (`repeat`, `lpad`, list `range`, `printf`, ...) allocate outside DuckDB's own memory
+  limit and do not answer an interrupt.
 
-The saved-query header format is documented in `docs/sql_workbench.md`.
+The saved-query header format, the limits and their settings are documented in `docs/sql_workbench.md`.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import math
+import multiprocessing
+import numbers
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time as clock_time, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -36,14 +48,34 @@ QUERIES_DIR = PROJECT_ROOT / "queries"
 
 ROW_LIMIT = 10_000
 TIMEOUT_S = 10.0
-# After an interrupt, how long to wait for DuckDB to stop before giving up on the worker thread.
-INTERRUPT_GRACE_S = 2.0
+MAX_ROW_LIMIT = 1_000_000
+MAX_TIMEOUT_S = 3600.0
+MAX_SQL_CHARS = 100_000
+
+# What one query may use (see `limits()`): each is read from its environment variable when a query
+# runs, else the default. Low defaults: the workbench runs on a server shared by every user.
+MEMORY_LIMIT_ENV = "CROSSFORCE_SQL_MEMORY_LIMIT"
+THREADS_ENV = "CROSSFORCE_SQL_THREADS"
+MAX_QUERIES_ENV = "CROSSFORCE_SQL_MAX_QUERIES"
+MEMORY_LIMIT = "512MB"
+THREADS = 2
+MAX_QUERIES = 4  # query processes running at once in one server process; more wait their turn
+MIN_MEMORY_LIMIT = 64_000_000
+# DuckDB's own `memory_limit` counts only its buffer manager, and DuckDB allocates beside it: it is
+# set to this share of the limit, so that DuckDB usually stops a query with its own message before
+# the query's process outgrows the whole limit and is killed.
+DUCKDB_MEMORY_SHARE = 0.75
+# How often the server looks at a running query's memory and clock.
+WATCH_INTERVAL_S = 0.005
+# After killing a query's process, how long to wait for it to be gone.
+STOP_GRACE_S = 2.0
 
 # The connection layer. Every name here is a DuckDB 2.0 setting (a test checks each one is in
-# effect and documented in docs/sql_workbench.md). `lock_configuration` is given at connect time
-# rather than by a later `SET`, so no connection is ever unlocked, even for a moment, and a second
-# connection to an instance that is already locked opens with the same configuration.
+# effect and documented in docs/sql_workbench.md); `sandbox_settings()` adds `memory_limit` and
+# `threads` from the limits. `connect()` opens the instance with all but `enable_external_access` and
+# `lock_configuration`, attaches the database, then sets those two before anything else runs.
 SANDBOX_SETTINGS: dict[str, object] = {
+    # (first: given at connect time after `temp_directory`, DuckDB refuses that one)
     "enable_external_access": False,        # no files or URLs: COPY, read_*, glob, ATTACH, EXPORT, INSTALL
     "autoload_known_extensions": False,     # no extension loaded behind a function call
     "autoinstall_known_extensions": False,  # ... or downloaded
@@ -53,8 +85,11 @@ SANDBOX_SETTINGS: dict[str, object] = {
     "allow_persistent_secrets": False,      # no secrets read from or written to disk
     "temp_directory": "",                   # a large sort fails for memory rather than writing temporary files
     "max_temp_directory_size": "0B",
+    "enable_progress_bar": False,           # a long query draws nothing on the server's terminal
     "lock_configuration": True,             # SET, RESET and PRAGMA cannot change any of the above
 }
+# Settings DuckDB takes only for a connection, not when an instance opens: `connect()` sets them.
+_CONNECTION_SETTINGS = ("enable_progress_bar",)
 
 
 class QueryError(Exception):
@@ -70,7 +105,11 @@ class QueryRefused(QueryError):
 
 
 class QueryTimeout(QueryError):
-    """The query ran past its time limit and was interrupted."""
+    """The query ran past its time limit and was stopped."""
+
+
+class QueryTooLarge(QueryError):
+    """The query needed more memory than the limit: DuckDB refused it, or its process was stopped."""
 
 
 class ParameterError(QueryError, ValueError):
@@ -304,7 +343,38 @@ _FUNCTION_REASONS = {
     "json_execute_serialized_sql": "it runs SQL given as text, which cannot be checked; write the query itself",
     "checkpoint": "it writes the database; " + _READ_ONLY_REASON,
     "force_checkpoint": "it writes the database; " + _READ_ONLY_REASON,
-    "getenv": "it reads the server's environment",
+}
+# Functions and views that show the server rather than the data: its settings (secret and extension
+# directories, the limits), the files and paths it has open, its environment, and the state of its
+# process. `connect()` reads some of them itself before it hands out a connection.
+_SETTINGS_REASON = "it shows the server's settings, which are not the workbench's to read"
+_PATHS_REASON = "it shows the server's files, paths or environment"
+_PROCESS_REASON = "it shows or changes the state of the server's process (memory, connections, logs, profiling)"
+_ENVIRONMENT_FUNCTIONS = {
+    **dict.fromkeys(("current_setting", "duckdb_settings", "which_secret", "duckdb_secrets", "duckdb_secret_types",
+                     "duckdb_secret_type_parameters", "duckdb_variables", "duckdb_profiling_settings"), _SETTINGS_REASON),
+    **dict.fromkeys(("duckdb_databases", "duckdb_extensions", "duckdb_extension_repositories", "duckdb_temporary_files",
+                     "duckdb_external_file_cache", "duckdb_external_resources", "duckdb_external_resource_types",
+                     "getenv", "version", "platform", "user_agent"), _PATHS_REASON),
+    **dict.fromkeys(("duckdb_memory", "duckdb_eviction_queues", "duckdb_connection_count", "duckdb_approx_database_count",
+                     "duckdb_live_query_metrics", "duckdb_logs", "duckdb_logs_parsed", "duckdb_log_contexts",
+                     "truncate_duckdb_logs", "enable_logging", "disable_logging", "enable_profiling", "disable_profiling",
+                     "duckdb_prepared_statements", "duckdb_grammar_extensions", "add_grammar_extension",
+                     "remove_grammar_extension", "register_external_resource", "register_external_resource_type",
+                     "create_external_resource", "destroy_external_resource", "deregister_external_resource",
+                     "python_map_function", "current_connection_id", "current_transaction_id", "current_query_id"),
+                    _PROCESS_REASON),
+}
+# `pragma_*` table functions show the platform, version, storage and database list; these two only
+# describe a table, as `describe` does.
+_PRAGMA_FUNCTIONS = re.compile(r"^pragma_(?!(table_info|show)$)\w+$")
+# Views (any catalog or schema) that show the same: names read as tables, with or without a call.
+_ENVIRONMENT_VIEWS = {
+    "duckdb_databases": _PATHS_REASON,
+    "pragma_database_list": _PATHS_REASON,
+    "pg_settings": _SETTINGS_REASON,
+    "duckdb_logs": _PROCESS_REASON,
+    "pg_prepared_statements": _PROCESS_REASON,
 }
 _PATH_LIKE = re.compile(r"[/\\:]|\.[A-Za-z0-9]{1,8}(\.gz|\.zst)?$")
 
@@ -353,7 +423,10 @@ def _references(sql: str, tokens: list[tuple[str, str]], parser: duckdb.DuckDBPy
     tables: set[str] = set()
     for (text, kind), (nxt, _) in zip(tokens, tokens[1:] + [("", "")]):
         if kind in ("identifier", "keyword") and nxt == "(":
-            functions.add(_unquote(text))
+            functions.add(_unquote(text).lower())
+        # a view that shows the server, wherever it is named (`summarize pg_settings` too)
+        if kind in ("identifier", "keyword") and _unquote(text).lower() in _ENVIRONMENT_VIEWS:
+            tables.add(_unquote(text).lower())
     for (text, kind), (nxt, nxt_kind) in zip(tokens, tokens[1:] + [("", "")]):
         # a quoted string right after FROM or JOIN is a file DuckDB would scan ("replacement scan")
         if text.lower() in ("from", "join") and nxt_kind == "string_const":
@@ -380,9 +453,14 @@ def check(sql: str, *, parser: duckdb.DuckDBPyConnection | None = None) -> Check
     This is the first layer and gives the messages; the sandboxed connection is the barrier.
     `parser` is any DuckDB connection, used only to parse (a throwaway in-memory one by default).
     """
+    if not isinstance(sql, str):
+        raise QueryError(f"the SQL must be text, not {type(sql).__name__}")
+    if len(sql) > MAX_SQL_CHARS:
+        raise QueryRefused(f"the SQL is {len(sql):,} characters long; the workbench takes at most {MAX_SQL_CHARS:,}")
     own = parser is None
     if own:
-        parser = duckdb.connect(":memory:", config=SANDBOX_SETTINGS)
+        parser = duckdb.connect(":memory:", config={**{k: v for k, v in SANDBOX_SETTINGS.items() if k not in _CONNECTION_SETTINGS},
+                                                    "memory_limit": "64MB", "threads": 1})
     try:
         return _check(sql, parser, nested=False)
     finally:
@@ -421,10 +499,19 @@ def _check(sql: str, parser: duckdb.DuckDBPyConnection, *, nested: bool) -> Chec
     for name in sorted(functions):
         if name in _FUNCTION_REASONS:
             raise QueryRefused(f"{name}() is not allowed: {_FUNCTION_REASONS[name]}")
+        if name in _ENVIRONMENT_FUNCTIONS:
+            raise QueryRefused(f"{name}() is not allowed: {_ENVIRONMENT_FUNCTIONS[name]}; {_READ_ONLY_REASON} "
+                               f"(its tables and views)")
+        if _PRAGMA_FUNCTIONS.match(name):
+            raise QueryRefused(f"{name}() is not allowed: {_PATHS_REASON}; to describe a table, "
+                               f"`describe t` or pragma_table_info('t')")
         if _FILE_FUNCTIONS.match(name):
             raise QueryRefused(f"{name}() is not allowed: it reads files or URLs; {_READ_ONLY_REASON} "
                                f"(its tables and views)")
     for name in sorted(tables):
+        if name.lower() in _ENVIRONMENT_VIEWS:
+            raise QueryRefused(f"reading {name} is not allowed: {_ENVIRONMENT_VIEWS[name.lower()]}; "
+                               f"{_READ_ONLY_REASON} (its tables and views)")
         if _PATH_LIKE.search(name):
             raise QueryRefused(f"reading {name!r} is not allowed: it names a file or URL, and "
                                f"{_READ_ONLY_REASON} (its tables and views)")
@@ -455,12 +542,121 @@ def _check_explain(tokens: list[tuple[str, str]], sql: str, parser: duckdb.DuckD
     return CheckedStatement("EXPLAIN", inner.parameters)
 
 
-# --- running ------------------------------------------------------------------------------------------
+# --- limits -------------------------------------------------------------------------------------------
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bytes?|b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
 
-def connect(db_path: Path | str) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the database at `db_path` in the sandbox (`SANDBOX_SETTINGS`),
-    checked to be in effect.
+def parse_size(value: str | int) -> int:
+    """Bytes in `value`: an int, or text as DuckDB writes sizes (`512MB`, `1.5GB`, `256MiB`, `0 bytes`;
+    KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024). Text without a unit is refused: `512` is
+    ambiguous."""
+    if isinstance(value, bool):
+        raise ValueError(f"a memory size is a number with a unit, like 512MB; got {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    m = _SIZE.match(str(value))
+    if not m or m[2] is None:
+        raise ValueError(f"a memory size is a number with a unit (kB, MB, GB, or KiB, MiB, GiB), like 512MB; got {value!r}")
+    return int(float(m[1]) * _SIZE_UNITS[m[2].lower()])
+
+
+def format_size(n: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.4g} {unit}"
+    return f"{n} bytes"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one query may use: `memory_bytes` of memory above its process's size when it starts,
+    and `threads` DuckDB threads."""
+    memory_bytes: int
+    threads: int
+
+    @property
+    def duckdb_memory_bytes(self) -> int:
+        """DuckDB's own `memory_limit`: a share of the limit (see DUCKDB_MEMORY_SHARE)."""
+        return int(self.memory_bytes * DUCKDB_MEMORY_SHARE)
+
+
+def _configured(value: object, env: str, default: object) -> tuple[object, str]:
+    if value is not None:
+        return value, "the limit given"
+    if os.environ.get(env, "").strip():
+        return os.environ[env].strip(), f"${env}"
+    return default, "the default"
+
+
+def limits(memory_limit: str | int | None = None, threads: int | str | None = None) -> Limits:
+    """The limits for one query: those given, else $CROSSFORCE_SQL_MEMORY_LIMIT and
+    $CROSSFORCE_SQL_THREADS, else the defaults (MEMORY_LIMIT, THREADS). A bad value raises ValueError
+    naming where it came from."""
+    memory, where = _configured(memory_limit, MEMORY_LIMIT_ENV, MEMORY_LIMIT)
+    try:
+        memory_bytes = check_memory_limit(memory)
+    except ValueError as exc:
+        raise ValueError(f"{exc} ({where})") from None
+    count, where = _configured(threads, THREADS_ENV, THREADS)
+    try:
+        count = check_threads(count)
+    except ValueError as exc:
+        raise ValueError(f"{exc} ({where})") from None
+    return Limits(memory_bytes, count)
+
+
+def check_memory_limit(value: object) -> int:
+    """`value` (`512MB`, `2GB`, or bytes) as bytes, or ValueError: at least MIN_MEMORY_LIMIT."""
+    try:
+        memory_bytes = parse_size(value)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(f"the memory limit: {exc}") from None
+    if memory_bytes < MIN_MEMORY_LIMIT:
+        raise ValueError(f"the memory limit is at least {format_size(MIN_MEMORY_LIMIT)}; got {value!r}")
+    return memory_bytes
+
+
+def check_threads(value: object) -> int:
+    """`value` as a number of DuckDB threads, or ValueError: a whole number from 1 to 64."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= 64:
+        raise ValueError(f"threads is a whole number from 1 to 64; got {value!r}")
+    return int(value)
+
+
+def check_row_limit(value: object) -> int:
+    """`value` as a row limit, or ValueError: a whole number from 1 to MAX_ROW_LIMIT."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_ROW_LIMIT:
+        raise ValueError(f"the row limit is a whole number from 1 to {MAX_ROW_LIMIT:,}; got {value!r}")
+    return int(value)
+
+
+def check_timeout(value: object) -> float:
+    """`value` as a time limit in seconds, or ValueError: above 0, at most MAX_TIMEOUT_S (no nan, no inf)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or not 0 < value <= MAX_TIMEOUT_S:
+        raise ValueError(f"the time limit is a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}; got {value!r}")
+    return float(value)
+
+
+def sandbox_settings(limits_: Limits | None = None) -> dict[str, object]:
+    """Every DuckDB setting a sandboxed connection has: SANDBOX_SETTINGS, and the limits'
+    `memory_limit` and `threads`."""
+    limits_ = limits_ or limits()
+    return {**SANDBOX_SETTINGS, "memory_limit": f"{limits_.duckdb_memory_bytes}B", "threads": limits_.threads}
+
+
+# --- the connection -----------------------------------------------------------------------------------
+
+
+def connect(db_path: Path | str, *, memory_limit: str | int | None = None,
+            threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the database at `db_path` in the sandbox (`sandbox_settings()`, with
+    the limits of `limits(memory_limit, threads)`), checked to be in effect.
 
     Each call opens a database instance of its own: an in-memory instance with the file attached
     read-only as `crossforce` (the default catalog). DuckDB keeps one instance per path in a process
@@ -471,21 +667,24 @@ def connect(db_path: Path | str) -> duckdb.DuckDBPyConnection:
     path = Path(db_path)
     if not path.is_file():
         raise QueryError(f"{path}: no database there; run `crossforce ingest` or `crossforce up`")
+    settings = sandbox_settings(limits(memory_limit, threads))
     # External access and the lock come last: the ATTACH needs the first, and nothing may change
     # the settings after the second. The connection is not handed out before both are set.
-    opening = {k: v for k, v in SANDBOX_SETTINGS.items() if k not in ("enable_external_access", "lock_configuration")}
-    con = duckdb.connect(":memory:", config=opening)
+    later = ("enable_external_access", "lock_configuration", *_CONNECTION_SETTINGS)
+    con = duckdb.connect(":memory:", config={k: v for k, v in settings.items() if k not in later})
     try:
         try:
             con.execute("attach ? as crossforce (read_only)", [str(path)])
         except duckdb.Error as exc:
             raise QueryError(f"{path} cannot be opened as a crossforce database ({_first_line(exc)})") from None
         con.execute("use crossforce")
+        for name in _CONNECTION_SETTINGS:
+            con.execute(f"set {name} = {str(settings[name]).lower()}")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
         in_effect = dict(con.sql("select name, value from duckdb_settings() where list_contains($names, name)",
-                                 params={"names": list(SANDBOX_SETTINGS)}).fetchall())
-        for name, wanted in SANDBOX_SETTINGS.items():
+                                 params={"names": list(settings)}).fetchall())
+        for name, wanted in settings.items():
             if not _same_setting(in_effect.get(name), wanted):
                 raise RuntimeError(f"sandbox setting {name} is {in_effect.get(name)!r}, not {wanted!r}: refusing to run queries")
         if con.sql("select readonly from duckdb_databases() where database_name = 'crossforce'").fetchall() != [(True,)]:
@@ -501,36 +700,255 @@ def _same_setting(actual: str | None, wanted: object) -> bool:
         return False
     if isinstance(wanted, bool):
         return actual.lower() == str(wanted).lower()
-    if wanted == "0B":
-        return actual in ("0 bytes", "0B", "0")
+    if isinstance(wanted, str) and wanted.endswith("B") and _SIZE.match(wanted):
+        try:  # DuckDB shows sizes rounded: 402653184B is "384.0 MiB"
+            return abs(parse_size(actual) - parse_size(wanted)) <= 0.0005 * parse_size(wanted) + 2**20 // 10
+        except ValueError:
+            return False
     return actual.lower() == str(wanted).lower()
 
 
-def _refusal_from_duckdb(exc: duckdb.Error) -> QueryError:
+def _refusal_from_duckdb(exc: duckdb.Error, limits_: Limits | None = None) -> QueryError:
     """A DuckDB error as the person should read it: the sandbox's own refusals become QueryRefused."""
     message = _first_line(exc)
     if isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in message \
             or "read-only mode" in message:
         return QueryRefused(f"refused by the read-only sandbox: {message}")
     if isinstance(exc, duckdb.OutOfMemoryException):
-        return QueryError(f"the query needs more memory than the workbench allows (nothing is spilled to disk): {message}")
+        allowed = f" ({format_size(limits_.memory_bytes)} per query)" if limits_ else ""
+        return QueryTooLarge(f"the query needs more memory than the workbench allows{allowed}, and nothing is "
+                             f"spilled to disk; narrow it (filter, aggregate): {message}")
     return QueryError(message)
 
 
+# --- the query process ---------------------------------------------------------------------------------
+# The server (the dashboard, or `crossforce query`) forks nothing itself: it is multithreaded, and a
+# fork of it could inherit a lock another thread holds. `multiprocessing`'s fork server is a
+# single process started once, with this module (DuckDB, Polars) imported; each query is a fresh fork
+# of it, which exits after one query.
+
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_ERRORS = {cls.__name__: cls for cls in (QueryError, QueryRefused, QueryTimeout, QueryTooLarge, ParameterError)}
+_start_lock = threading.Lock()
+_context: multiprocessing.context.BaseContext | None = None
+_slots: threading.BoundedSemaphore | None = None
+_slot_count = 0
+
+
+def _rss(pid: int) -> int | None:
+    """Resident memory of process `pid` in bytes, or None where it cannot be read (gone, not Linux)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * _PAGE_BYTES
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _query_context() -> multiprocessing.context.BaseContext:
+    global _context
+    with _start_lock:
+        if _context is None:
+            if "forkserver" in multiprocessing.get_all_start_methods():
+                context = multiprocessing.get_context("forkserver")
+                context.set_forkserver_preload(["pipelines.query", "pyarrow"])
+            else:
+                context = multiprocessing.get_context("spawn")
+            _context = context
+        return _context
+
+
+def _query_slots() -> tuple[threading.BoundedSemaphore, int]:
+    global _slots, _slot_count
+    with _start_lock:
+        if _slots is None:
+            count, where = _configured(None, MAX_QUERIES_ENV, MAX_QUERIES)
+            if not str(count).isdigit() or not 1 <= int(count) <= 256:
+                raise ValueError(f"queries at once ({where}): a whole number from 1 to 256; got {count!r}")
+            _slot_count = int(count)
+            _slots = threading.BoundedSemaphore(_slot_count)
+        return _slots, _slot_count
+
+
+if "forkserver" in multiprocessing.get_all_start_methods():
+    from multiprocessing import context as _mp_context, forkserver as _forkserver, popen_forkserver, spawn, util as _mp_util
+    from multiprocessing.context import ForkServerProcess
+
+    class _QueryPopen(popen_forkserver.Popen):
+        """Launch from the fork server as multiprocessing does, but without re-running the parent's
+        `__main__` script in the child (it would import Streamlit's command line into every query's
+        process, and an unguarded script would run again)."""
+
+        def _launch(self, process_obj):
+            prep_data = {k: v for k, v in spawn.get_preparation_data(process_obj._name).items()
+                         if k not in ("init_main_from_path", "init_main_from_name")}
+            buf = io.BytesIO()
+            _mp_context.set_spawning_popen(self)
+            try:
+                _mp_context.reduction.dump(prep_data, buf)
+                _mp_context.reduction.dump(process_obj, buf)
+            finally:
+                _mp_context.set_spawning_popen(None)
+            self.sentinel, w = _forkserver.connect_to_new_process(self._fds)
+            # As multiprocessing does: a duplicate of the data pipe's write end is the child's sign
+            # that its parent is alive.
+            _parent_w = os.dup(w)
+            self.finalizer = _mp_util.Finalize(self, _mp_util.close_fds, (_parent_w, self.sentinel))
+            with open(w, "wb", closefd=True) as f:
+                f.write(buf.getbuffer())
+            self.pid = _forkserver.read_signed(self.sentinel)
+
+    class _QueryProcess(ForkServerProcess):
+        @staticmethod
+        def _Popen(process_obj):
+            return _QueryPopen(process_obj)
+else:  # pragma: no cover - not Linux
+    _QueryProcess = None  # type: ignore[assignment,misc]
+
+
+def start_query_server() -> None:
+    """Start the fork server now rather than on the first query (its imports take a few seconds)."""
+    context = _query_context()
+    if context.get_start_method() == "forkserver":
+        _forkserver.ensure_running()
+
+
+def stop_query_server() -> None:
+    """Stop the fork server (the next query starts it again). It also stops when this process exits."""
+    server = getattr(_forkserver, "_forkserver", None) if _QueryProcess is not None else None
+    stop = getattr(server, "_stop", None)
+    if stop is not None:
+        stop()
+
+
+def _query_process(sender, db_path: str, sql: str, values: dict, row_limit: int, limits_: Limits,
+                   timeout_s: float) -> None:
+    """The body of a query's process: connect, say how big the process is, run, send the frame."""
+    # If the server that watches this process is gone, nothing else would stop it.
+    signal.alarm(int(math.ceil(timeout_s + STOP_GRACE_S)) + 1)
+    try:
+        con = connect(db_path, memory_limit=limits_.memory_bytes, threads=limits_.threads)
+    except QueryError as exc:
+        sender.send(("error", type(exc).__name__, exc.message))
+        return
+    except BaseException as exc:
+        sender.send(("error", "QueryError", f"the database cannot be opened: {_first_line(exc)}"))
+        return
+    try:
+        sender.send(("ready", _rss(os.getpid())))
+        relation = _readable(con.sql(sql, params=values or None))
+        # A relation limit is pushed into the plan: DuckDB stops producing rows after row_limit + 1.
+        frame = relation.limit(row_limit + 1).pl()
+        sender.send(("done", frame))
+    except duckdb.Error as exc:
+        refusal = _refusal_from_duckdb(exc, limits_)
+        sender.send(("error", type(refusal).__name__, refusal.message))
+    except BaseException as exc:  # Polars cannot read a type, say (and a Rust panic is no Exception)
+        sender.send(("error", "QueryError", f"the result cannot be read: {type(exc).__name__}: {_first_line(exc)}"))
+    finally:
+        con.close()
+        sender.close()
+
+
+# Types Polars cannot read from DuckDB: such columns come back as text.
+_UNREADABLE_TYPE = re.compile(r"\bINTERVAL\b|\bUNION\(")
+
+
+def _readable(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
+    if relation is None:
+        raise QueryError("the statement returns no result")
+    types = [str(t) for t in relation.types]
+    if not any(_UNREADABLE_TYPE.search(t) for t in types):
+        return relation
+    columns = []
+    for name, kind in zip(relation.columns, types):
+        quoted = '"' + name.replace('"', '""') + '"'
+        columns.append(f"cast({quoted} as varchar) as {quoted}" if _UNREADABLE_TYPE.search(kind) else quoted)
+    return relation.project(", ".join(columns))
+
+
+def _run_in_process(db_path: Path, sql: str, values: dict, row_limit: int, limits_: Limits,
+                    timeout_s: float) -> pl.DataFrame:
+    slots, count = _query_slots()
+    if not slots.acquire(timeout=timeout_s):
+        raise QueryTimeout(f"the workbench is busy ({count} queries running); this one did not start within "
+                           f"{timeout_s:g} s: try again in a moment")
+    try:
+        context = _query_context()
+        receiver, sender = context.Pipe(duplex=False)
+        kind = _QueryProcess if context.get_start_method() == "forkserver" else context.Process
+        process = kind(target=_query_process, name="crossforce-query", daemon=True,
+                       args=(sender, str(db_path), sql, values, row_limit, limits_, timeout_s))
+        try:
+            process.start()
+        finally:
+            sender.close()
+        try:
+            # The time limit counts from the start of the query's process: not the wait for a turn,
+            # nor, on the first query, for the fork server to start.
+            return _watch(process, receiver, limits_, time.perf_counter() + timeout_s, timeout_s)
+        finally:
+            receiver.close()
+            if process.exitcode is None:
+                process.kill()
+            process.join(STOP_GRACE_S)
+    finally:
+        slots.release()
+
+
+def _watch(process, receiver, limits_: Limits, deadline: float, timeout_s: float) -> pl.DataFrame:
+    """Wait for the query's answer; kill its process when it outgrows the memory limit or its time."""
+    baseline: int | None = None
+    while True:
+        if receiver.poll(WATCH_INTERVAL_S):
+            try:
+                message = receiver.recv()
+            except EOFError:  # the process ended without a word
+                message = ("crashed",)
+            if message[0] == "ready":
+                baseline = message[1]
+                continue
+            if message[0] == "done":
+                return message[1]
+            if message[0] == "error":
+                raise _ERRORS.get(message[1], QueryError)(message[2])
+            process.join(STOP_GRACE_S)
+            code = process.exitcode
+            how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0 and -code in signal.valid_signals()
+                   else f"exit code {code}")
+            raise QueryError(f"the query's process ended unexpectedly ({how}) before it answered; DuckDB could not "
+                             f"run this query within the workbench's limits: narrow it (the workbench itself is unharmed)")
+        if time.perf_counter() >= deadline:
+            process.kill()
+            raise QueryTimeout(f"the query was stopped after {timeout_s:g} s, the workbench's time limit; "
+                               f"narrow it (filter, aggregate) or raise the limit")
+        rss = _rss(process.pid)
+        if baseline is not None and rss is not None and rss - baseline > limits_.memory_bytes:
+            process.kill()
+            raise QueryTooLarge(f"the query was stopped: it needed more than {format_size(limits_.memory_bytes)} of memory, "
+                                f"the workbench's limit per query; narrow it (filter, aggregate, fewer or shorter values)")
+
+
+# --- running ------------------------------------------------------------------------------------------
+
+
 def run(db_path: Path | str, sql: str, params: Mapping[str, object] | None = None, *,
-        row_limit: int = ROW_LIMIT, timeout_s: float = TIMEOUT_S) -> QueryResult:
+        row_limit: int = ROW_LIMIT, timeout_s: float = TIMEOUT_S, memory_limit: str | int | None = None,
+        threads: int | None = None) -> QueryResult:
     """Run one read query on the database, sandboxed, with `$name` parameters bound from `params`.
 
-    Raises QueryRefused (not allowed), QueryTimeout (interrupted after `timeout_s`), ParameterError
-    (a parameter missing or unknown) or QueryError (any other failure, with DuckDB's message).
+    Raises QueryRefused (not allowed), QueryTimeout (stopped after `timeout_s`), QueryTooLarge
+    (more memory than `limits(memory_limit, threads)` allow), ParameterError (a parameter missing or
+    unknown) or QueryError (any other failure, with DuckDB's message). A row limit or time limit out
+    of range (`check_row_limit`, `check_timeout`) raises ValueError before anything runs.
 
-    Each call opens its own connection and closes it: connecting read-only costs a few
-    milliseconds, a connection is used by exactly one thread (the dashboard runs sessions in
-    several), an interrupt can only stop this query, and a database swapped in by a new load is
-    read by the next call with nothing to invalidate.
+    Each call runs in a process of its own (see the module's docstring) with a connection of its
+    own: a query is bounded and stopped without touching the caller's process, a connection is used
+    by exactly one query, and a database swapped in by a new load is read by the next call with
+    nothing to invalidate.
     """
-    if row_limit < 1:
-        raise ValueError("row_limit must be at least 1")
+    row_limit = check_row_limit(row_limit)
+    timeout_s = check_timeout(timeout_s)
+    limits_ = limits(memory_limit, threads)
     checked = check(sql)
     values = dict(params or {})
     missing = sorted(checked.parameters - set(values))
@@ -542,52 +960,101 @@ def run(db_path: Path | str, sql: str, params: Mapping[str, object] | None = Non
             unknown and f"{', '.join('$' + u for u in unknown)} not used",
         ]))
         raise ParameterError(f"{problem}; the query's parameters are: {used}")
+    path = Path(db_path)
+    if not path.is_file():
+        raise QueryError(f"{path}: no database there; run `crossforce ingest` or `crossforce up`")
 
-    con = connect(db_path)
-    outcome: dict[str, object] = {}
-
-    def execute() -> None:
-        try:
-            relation = con.sql(sql, params=values or None)
-            # A relation limit is pushed into the plan: DuckDB stops producing rows after row_limit + 1.
-            outcome["frame"] = relation.limit(row_limit + 1).pl()
-        except BaseException as exc:  # handed to the calling thread
-            outcome["error"] = exc
-        finally:
-            con.close()
-
-    worker = threading.Thread(target=execute, name="crossforce-query", daemon=True)
     started = time.perf_counter()
-    try:
-        worker.start()
-    except BaseException:
-        con.close()
-        raise
-    worker.join(timeout_s)
-    if worker.is_alive():
-        try:
-            con.interrupt()
-        except duckdb.Error:  # it finished, and closed its connection, in the meantime
-            pass
-        worker.join(INTERRUPT_GRACE_S)
-        if worker.is_alive() or isinstance(outcome.get("error"), duckdb.InterruptException):
-            still = " (it is still stopping; its connection closes when it does)" if worker.is_alive() else ""
-            raise QueryTimeout(f"the query was stopped after {timeout_s:g} s, the workbench's time limit{still}; "
-                               f"narrow it (filter, aggregate) or raise the limit")
+    frame = _run_in_process(path, sql, values, row_limit, limits_, timeout_s)
     elapsed = time.perf_counter() - started
-    if "error" in outcome:
-        exc = outcome["error"]
-        if isinstance(exc, duckdb.InterruptException):
-            raise QueryTimeout(f"the query was interrupted after {elapsed:.1f} s") from None
-        if isinstance(exc, duckdb.Error):
-            raise _refusal_from_duckdb(exc) from None
-        raise exc  # type: ignore[misc]
-    frame: pl.DataFrame = outcome["frame"]  # type: ignore[assignment]
     truncated = frame.height > row_limit
     return QueryResult(frame.head(row_limit) if truncated else frame, truncated, elapsed)
 
 
-def run_saved(db_path: Path | str, query: SavedQuery | str, values: Mapping[str, object] | None = None, **limits) -> QueryResult:
+def run_saved(db_path: Path | str, query: SavedQuery | str, values: Mapping[str, object] | None = None, **limits_) -> QueryResult:
     """Run a saved query by name (or as parsed), its parameters from `values` or their defaults."""
     saved = saved_query(query) if isinstance(query, str) else query
-    return run(db_path, saved.sql, saved.bind(values), **limits)
+    return run(db_path, saved.sql, saved.bind(values), **limits_)
+
+
+# --- results as files ---------------------------------------------------------------------------------
+# A result may hold nested values (LIST, STRUCT, MAP, fixed-size ARRAY), bytes (BLOB) or types CSV
+# has no place for. CSV and the table on the page show such a value as JSON text; JSON keeps its
+# structure; Parquet keeps its type.
+
+
+def _plain(dtype: pl.DataType) -> bool:
+    """Whether CSV can hold a column of this type as it is."""
+    return (dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.String, pl.Boolean, pl.Null)
+            or isinstance(dtype, (pl.Categorical, pl.Enum)))
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (datetime, date, clock_time)):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).hex()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _json_text(value: object) -> str | None:
+    return None if value is None else json.dumps(_jsonable(value), ensure_ascii=False)
+
+
+def _column_values(frame: pl.DataFrame, name: str) -> list:
+    try:
+        return frame[name].to_list()
+    except BaseException as exc:  # a date beyond Python's range, say (a Rust panic is no Exception)
+        raise QueryError(f"column {name!r} holds values that cannot be written out ({_first_line(exc)}); "
+                         f"cast it to text in the query, or download Parquet") from None
+
+
+def for_display(frame: pl.DataFrame) -> pl.DataFrame:
+    """`frame` with every column CSV cannot hold as text: nested values as JSON, bytes as hex. For the
+    table on the page and its CSV download; other columns are unchanged."""
+    awkward = [name for name, dtype in frame.schema.items() if not _plain(dtype)]
+    if not awkward:
+        return frame
+    return frame.with_columns(
+        pl.Series(name, [None if v is None else bytes(v).hex() if isinstance(v, (bytes, bytearray, memoryview))
+                         else _json_text(v) for v in _column_values(frame, name)], dtype=pl.String)
+        for name in awkward)
+
+
+def to_csv_bytes(frame: pl.DataFrame) -> bytes:
+    """The result as CSV (UTF-8, a header row); nested values and bytes as JSON text."""
+    return for_display(frame).write_csv().encode("utf-8")
+
+
+def to_json_bytes(frame: pl.DataFrame) -> bytes:
+    """The result as a JSON array of objects, one per row; nested values keep their structure, dates
+    and times are ISO text, bytes hex, NaN and infinity null."""
+    columns = {name: _column_values(frame, name) for name in frame.columns}
+    rows = [{name: _jsonable(values[i]) for name, values in columns.items()} for i in range(frame.height)]
+    return (json.dumps(rows, ensure_ascii=False, indent=None) + "\n").encode("utf-8")
+
+
+def to_parquet_bytes(frame: pl.DataFrame) -> bytes:
+    """The result as a Parquet file, with its types (a type Parquet cannot hold is written as JSON text)."""
+    buffer = io.BytesIO()
+    try:
+        frame.write_parquet(buffer)
+    except BaseException:  # a STRUCT with no fields, say
+        buffer = io.BytesIO()
+        for_display(frame).write_parquet(buffer)
+    return buffer.getvalue()
+
+
+FORMATS = ("table", "csv", "json", "parquet")

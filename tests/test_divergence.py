@@ -775,3 +775,76 @@ def test_an_indicator_file_without_kind_or_parent_is_refused_with_its_line(tmp_p
     with pytest.raises(ValueError, match=r"outcomes indicator counts by outcome or outcome_group"):
         divergence.load_indicators(write_csv(tmp_path / "c.csv", header, [
             {**row, "kind": "classification", "measure": "outcomes", "numerator_scheme": "cast((select 1) as int)"}]))
+
+
+# --- indicator files: every value checked before any SQL sees it ----------------------------------------------
+
+HOSTILE_SCHEME = "cast((select content from read_text('/etc/hostname')) as integer)"
+HOSTILE_CATEGORY = "Burglary'); select content from read_text('/etc/hostname') --"
+
+
+def _indicator_row(**overrides: str) -> dict[str, str]:
+    row = {"indicator_id": "mine", "label": "x", "source": "police_uk_street", "measure": "offences",
+           "numerator_scheme": "police_uk", "numerator": "Burglary", "denominator_scheme": "police_uk", "denominator": "*",
+           "min_denominator": "100", "sentence": "records {share}", "kind": "classification", "parent": "all"}
+    return {**row, **overrides}
+
+
+def _hostname() -> str:
+    """The content the hostile values try to read, where it is distinctive enough to search for."""
+    path = Path("/etc/hostname")
+    text = path.read_text().strip() if path.exists() else ""
+    return text if len(text) >= 6 else ""
+
+
+def test_a_hostile_scheme_reading_a_file_leaks_nothing(tmp_path: Path, synthetic_db: Path, capsys) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-7f3a9c")
+    scheme = f"cast((select content from read_text('{secret}')) as integer)"
+    for n, overrides in enumerate(({"numerator_scheme": scheme},
+                                   {"measure": "outcomes", "numerator_scheme": scheme, "denominator_scheme": "outcome_group"},
+                                   {"numerator": f"x') or content = (select content from read_text('{secret}')) --"})):
+        path = write_csv(tmp_path / f"leak{n}.csv", divergence.INDICATOR_COLUMNS, [_indicator_row(**overrides)])
+        capsys.readouterr()
+        assert cli.main(["divergence", "--db", str(synthetic_db), "--indicators", str(path)]) == 2
+        out, err = capsys.readouterr()
+        assert f"{path}, line 2" in err and "SECRET-7f3a9c" not in out + err
+
+
+@pytest.mark.parametrize(("overrides", "error"), [
+    ({"numerator_scheme": HOSTILE_SCHEME}, "numerator_scheme is a scheme name"),
+    ({"measure": "outcomes", "numerator_scheme": HOSTILE_SCHEME, "denominator_scheme": "outcome_group"},
+     "an outcomes indicator counts by outcome or outcome_group"),
+    ({"denominator_scheme": HOSTILE_SCHEME}, "denominator_scheme is a scheme name"),
+    ({"numerator": HOSTILE_CATEGORY}, "is not a police_uk category"),
+    ({"denominator": f"*-{HOSTILE_CATEGORY}"}, "is not a police_uk category"),
+    ({"numerator": "Burglary;"}, "empty or malformed category"),
+    ({"source": "x'; select 1 --"}, "source is a source name"),
+    ({"min_denominator": "1e9"}, "min_denominator is a whole number"),
+    ({"sentence": "records {share.__class__}"}, "only the placeholder {share}"),
+    ({"indicator_id": "a b"}, "indicator_id is"),
+])
+def test_a_hostile_or_mistyped_indicator_file_is_refused_with_its_file_and_line(tmp_path: Path, overrides, error) -> None:
+    path = write_csv(tmp_path / "hostile.csv", divergence.INDICATOR_COLUMNS, [_indicator_row(indicator_id="fine"), _indicator_row(**overrides)])
+    with pytest.raises(ValueError) as refused:
+        divergence.load_indicators(path)
+    message = str(refused.value)
+    assert f"{path}, line 3" in message and error in message
+    hostname = _hostname()
+    assert not hostname or hostname not in message.replace(HOSTILE_SCHEME, "").replace(HOSTILE_CATEGORY, "")
+
+
+def test_the_standard_indicators_and_mixes_pass_the_checks() -> None:
+    assert len(divergence.load_indicators()) > 0 and len(divergence.load_mixes()) > 0
+
+
+def test_the_cli_refuses_a_hostile_indicator_file_and_leaks_nothing(tmp_path: Path, synthetic_db: Path, capsys) -> None:
+    for n, overrides in enumerate(({"measure": "outcomes", "numerator_scheme": HOSTILE_SCHEME, "denominator_scheme": "outcome_group"},
+                                   {"numerator_scheme": HOSTILE_SCHEME}, {"numerator": HOSTILE_CATEGORY})):
+        path = write_csv(tmp_path / f"hostile{n}.csv", divergence.INDICATOR_COLUMNS, [_indicator_row(**overrides)])
+        capsys.readouterr()
+        assert cli.main(["divergence", "--db", str(synthetic_db), "--indicators", str(path)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and f"{path}, line 2" in err and "Traceback" not in err
+        hostname = _hostname()
+        assert not hostname or hostname not in err.replace(HOSTILE_SCHEME, "").replace(HOSTILE_CATEGORY, "")

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
 import resource
+import subprocess
+import sys
 import threading
 import time
 from datetime import date
 from pathlib import Path
 
 import duckdb
+import polars as pl
 import pytest
 
 from conftest import PROJECT_ROOT, SAMPLES, sample_copy
@@ -28,7 +32,11 @@ def sha256(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def sample_db(samples_ingest, tmp_path_factory) -> Path:
-    return sample_copy(samples_ingest, tmp_path_factory, "query")
+    db = sample_copy(samples_ingest, tmp_path_factory, "query")
+    # The fork server that queries run from imports DuckDB and Polars once, on the first query: a
+    # few seconds that the timing tests below are not about.
+    query.run(db, "select 1")
+    return db
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +98,33 @@ HOSTILE = [
     ("explain analyze copy forces to '{tmp}/y.csv'", "COPY"),
     ("/* a comment */ explain analyze select * from read_csv('/etc/passwd')", "read_csv"),
     ("pivot forces on region using count(*)", "PIVOT"),
+    # What shows the server rather than the data: settings, paths, environment, process state.
+    ("select current_setting('secret_directory')", "current_setting"),
+    ("select * from duckdb_settings()", "duckdb_settings"),
+    ("values ((select string_agg(name || '=' || value, ',') from system.main.duckdb_settings()))", "duckdb_settings"),
+    ("select path from duckdb_databases()", "duckdb_databases"),
+    ("select * from duckdb_databases", "duckdb_databases"),
+    ("select * from system.main.duckdb_databases", "duckdb_databases"),
+    ("select * from pragma_database_list", "pragma_database_list"),
+    ("select * from pg_catalog.pg_settings", "pg_settings"),
+    ("select * from \"PG_SETTINGS\"", "pg_settings"),
+    ("summarize pg_settings", "pg_settings"),
+    ("pivot (select name, setting from pg_settings) on name in ('memory_limit') using first(setting)", "pg_settings"),
+    ("select * from duckdb_extensions()", "duckdb_extensions"),
+    ("select * from duckdb_secrets()", "duckdb_secrets"),
+    ("select * from which_secret('s3://bucket/x', 's3')", "which_secret"),
+    ("select * from duckdb_temporary_files()", "duckdb_temporary_files"),
+    ("select * from duckdb_memory()", "duckdb_memory"),
+    ("select * from duckdb_logs", "duckdb_logs"),
+    ("with s as (select * from duckdb_external_file_cache()) select * from s", "duckdb_external_file_cache"),
+    ("select * from pragma_platform()", "pragma_platform"),
+    ("select * from pragma_version()", "pragma_version"),
+    ("select * from pragma_database_size()", "pragma_database_size"),
+    ("select * from pragma_metadata_info()", "pragma_metadata_info"),
+    ("select getenv('HOME')", "getenv"),
+    ("select version()", "version"),
+    ("select * from enable_logging()", "enable_logging"),
+    ("select * from duckdb_variables()", "duckdb_variables"),
 ]
 HOSTILE_IDS = [re.sub(r"\W+", "_", sql)[:40] for sql, _ in HOSTILE]
 
@@ -149,15 +184,23 @@ def test_the_connection_has_every_sandbox_setting_in_effect(sample_db):
         assert con.sql("select readonly from duckdb_databases() where database_name = 'crossforce'").fetchall() == [(True,)]
     finally:
         con.close()
-    for name, wanted in query.SANDBOX_SETTINGS.items():
+    wanted_settings = query.sandbox_settings()
+    assert {"memory_limit", "threads", "max_temp_directory_size"} <= set(wanted_settings)
+    for name, wanted in wanted_settings.items():
         assert name in settings, f"{name} is not a DuckDB setting"
         assert query._same_setting(settings[name], wanted), f"{name} = {settings[name]!r}, wanted {wanted!r}"
+    # Before, DuckDB's default applied: 80% of the machine's memory, and every core.
+    assert query.parse_size(settings["memory_limit"]) <= query.parse_size(query.MEMORY_LIMIT)
+    assert int(settings["threads"]) == query.THREADS
 
 
 def test_every_sandbox_setting_is_documented():
     text = DOC.read_text(encoding="utf-8")
-    for name in query.SANDBOX_SETTINGS:
+    for name in query.sandbox_settings():
         assert f"`{name}`" in text, f"{name} is missing from {DOC.name}"
+    for name in (query.MEMORY_LIMIT_ENV, query.THREADS_ENV, query.MAX_QUERIES_ENV, "--memory-limit", "--threads",
+                 "--format", "parquet"):
+        assert name in text, f"{name} is missing from {DOC.name}"
 
 
 @pytest.mark.parametrize(("sql", "named"), HOSTILE, ids=HOSTILE_IDS)
@@ -227,6 +270,268 @@ def test_the_cli_stops_at_its_limit(sample_db, capsys):
     out, err = capsys.readouterr()
     assert len(out.strip().splitlines()) == 1 + 100
     assert "100 rows" in err and "--limit 100" in err
+
+
+# --- limits: time, rows, memory, threads ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timeout_s", [float("nan"), float("inf"), -1.0, 0, 0.0, query.MAX_TIMEOUT_S + 1, "5", True, None])
+def test_a_time_limit_out_of_range_is_a_clear_error_before_anything_runs(timeout_s, sample_db):
+    with pytest.raises(ValueError, match="the time limit is a number of seconds above 0"):
+        query.run(sample_db, "select 1", timeout_s=timeout_s)
+
+
+@pytest.mark.parametrize("row_limit", [0, -1, 1.5, float("nan"), True, query.MAX_ROW_LIMIT + 1, 2**63, "10"])
+def test_a_row_limit_out_of_range_is_a_clear_error_before_anything_runs(row_limit, sample_db):
+    with pytest.raises(ValueError, match="the row limit is a whole number from 1"):
+        query.run(sample_db, "select 1", row_limit=row_limit)
+
+
+@pytest.mark.parametrize(("argument", "value"), [
+    ("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "-1"), ("--timeout", "0"), ("--timeout", "soon"),
+    ("--limit", "0"), ("--limit", "-5"), ("--limit", "1e3"), ("--limit", str(query.MAX_ROW_LIMIT + 1)),
+    ("--memory-limit", "512"), ("--memory-limit", "1MB"), ("--memory-limit", "lots"), ("--threads", "0"), ("--threads", "two"),
+])
+def test_the_cli_refuses_limits_out_of_range(argument, value, sample_db, capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["query", "--db", str(sample_db), "--sql", "select 1", argument, value])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {argument}:" in err and "Traceback" not in err
+
+
+def test_memory_and_threads_are_configurable(sample_db, monkeypatch):
+    assert query.limits() == query.Limits(query.parse_size(query.MEMORY_LIMIT), query.THREADS)
+    monkeypatch.setenv(query.MEMORY_LIMIT_ENV, "300MB")
+    monkeypatch.setenv(query.THREADS_ENV, "1")
+    assert query.limits() == query.Limits(300_000_000, 1)
+    assert query.limits("1GiB", 3) == query.Limits(2**30, 3)  # arguments before the environment
+    con = query.connect(sample_db)
+    try:
+        settings = dict(con.sql("select name, value from duckdb_settings() where name in ('memory_limit', 'threads')").fetchall())
+    finally:
+        con.close()
+    assert query.parse_size(settings["memory_limit"]) == pytest.approx(300_000_000 * query.DUCKDB_MEMORY_SHARE, rel=0.01)
+    assert settings["threads"] == "1"
+    monkeypatch.setenv(query.MEMORY_LIMIT_ENV, "512")
+    with pytest.raises(ValueError, match=r"unit.*\$CROSSFORCE_SQL_MEMORY_LIMIT"):
+        query.run(sample_db, "select 1")
+    monkeypatch.setenv(query.MEMORY_LIMIT_ENV, "100MB")
+    monkeypatch.setenv(query.THREADS_ENV, "0")
+    with pytest.raises(ValueError, match=r"threads.*\$CROSSFORCE_SQL_THREADS"):
+        query.run(sample_db, "select 1")
+
+
+def test_a_query_over_the_memory_limit_is_stopped_with_a_message(sample_db, sample_state, tmp_path):
+    # DuckDB's own limit: a hash aggregate of 500 million groups.
+    with pytest.raises(query.QueryTooLarge, match="memory"):
+        query.run(sample_db, "select i, count(*) from range(500000000) t(i) group by i", memory_limit="128MB")
+    # Beside DuckDB's limit: a list of a billion numbers is built outside its buffer manager.
+    started = time.perf_counter()
+    with pytest.raises(query.QueryTooLarge, match="needed more than 128 MB of memory"):
+        query.run(sample_db, "select len(range(1000000000))", memory_limit="128MB", timeout_s=30)
+    assert time.perf_counter() - started < 10
+    assert_untouched(sample_db, sample_state, tmp_path)
+
+
+def test_another_query_answers_while_an_attack_runs(sample_db):
+    """One user's runaway query does not hold up another's: each runs in its own process."""
+    outcome: dict[str, object] = {}
+
+    def attack() -> None:
+        try:
+            query.run(sample_db, "select length(repeat('x', 2000000000))", timeout_s=8, memory_limit="256MB")
+        except query.QueryError as exc:
+            outcome["error"] = exc
+
+    attacker = threading.Thread(target=attack)
+    attacker.start()
+    time.sleep(0.5)  # its process is running
+    assert attacker.is_alive()
+    started = time.perf_counter()
+    answer = query.run(sample_db, "select count(*) as n from forces")
+    assert answer.frame["n"][0] == 48
+    assert time.perf_counter() - started < 3
+    attacker.join(20)
+    assert isinstance(outcome.get("error"), (query.QueryTooLarge, query.QueryTimeout))
+
+
+# --- resource attacks, each in a process of its own ---------------------------------------------------------------
+# Each was measured to take gigabytes, or abort the process, with DuckDB's defaults in the server's own
+# process. Now each must be stopped with a clear error, within the memory limit (plus 20%) above the
+# size of a query's process that runs `select 1`, writing nothing and changing nothing.
+
+RESOURCE_ATTACKS = [
+    "select length(string_agg(repeat('x', 1000), ',')) from range(10000000)",
+    "select length(string_agg(i::varchar, ',')) from range(1000000000) t(i)",
+    "select len(list([i, i, i, i])) from range(300000000) t(i)",
+    "select len(list(i)) from range(1000000000) t(i)",
+    "select length(repeat('x', 2000000000))",
+    "with recursive r(s, n) as (select 'x', 0 union all select s || s, n + 1 from r where n < 40) select n, length(s) from r",
+    "select count(*) from range(1000000) a, range(1000000) b",
+    "select max(n) from (select row_number() over (order by hash(i)) as n from range(100000000) t(i))",
+    "select len(range(1000000000))",
+    "select len(generate_series(1, 1000000000))",
+    "select regexp_matches(repeat('a', 1000000000), '(a*)*b')",
+    "select length(regexp_replace(repeat('ab', 500000000), 'a', 'xyz', 'g'))",
+    "select length(lpad('x', 2000000000, 'y'))",
+    "select length(printf('%2000000000d', 1))",
+    "select count(*) from (select unnest(range(1000000000)))",
+    "select len(list_sort(range(300000000)))",
+    "select count(*) from range(100000000) a join range(100000000) b on a.range = b.range",
+    "select length(array_to_string(range(500000000), ','))",
+]
+RESOURCE_LIMIT = "256MB"
+RESOURCE_TIMEOUT_S = 2.5
+
+# Runs `select 1`, then every attack, through query.run() in one process (the server), while a
+# thread samples the high-water mark (VmHWM) of every query process the fork server starts. The
+# fork server is stopped at the end, so that RUSAGE_CHILDREN holds the exact peak of them all.
+RUNNER = r"""
+import json, os, resource, sys, threading, time
+from pipelines import query
+db, limit, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+attacks = json.loads(sys.stdin.read())
+peaks, stop = {}, threading.Event()
+
+def children(pid):
+    found = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(x) for x in handle.read().split()]
+    except OSError:
+        pass
+    return found
+
+def high_water_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
+
+def sample():
+    while not stop.is_set():
+        for server in children(os.getpid()):
+            for worker in children(server):
+                kb = high_water_kb(worker)
+                if kb:
+                    peaks[worker] = max(peaks.get(worker, 0), kb)
+        time.sleep(0.002)
+
+def attempt(sql):
+    before, started = set(peaks), time.perf_counter()
+    try:
+        result = query.run(db, sql, timeout_s=timeout, memory_limit=limit)
+        outcome, message = "ok", f"{result.frame.height} rows"
+    except query.QueryError as exc:
+        outcome, message = type(exc).__name__, exc.message
+    seconds = time.perf_counter() - started
+    time.sleep(0.01)
+    return {"sql": sql, "outcome": outcome, "message": message, "seconds": round(seconds, 2),
+            "peak_kb": max((peaks[p] for p in set(peaks) - before), default=None)}
+
+threading.Thread(target=sample, daemon=True).start()
+results = [attempt("select 1")] + [attempt(sql) for sql in attacks]
+stop.set()
+query.stop_query_server()
+print(json.dumps({"results": results, "server_maxrss_kb": high_water_kb(os.getpid()),
+                  "children_maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
+"""
+
+
+def _isolated_env(tmp: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "TMPDIR": str(tmp)}
+    env.pop(query.MEMORY_LIMIT_ENV, None)
+    return env
+
+
+def test_resource_attacks_are_stopped_within_the_memory_limit(sample_db, sample_state, tmp_path):
+    work, temp = tmp_path / "cwd", tmp_path / "tmp"
+    work.mkdir()
+    temp.mkdir()
+    # Two attacks through the command line at the same time, in processes of their own.
+    cli_runs = [subprocess.Popen([sys.executable, "-m", "pipelines.cli", "query", "--db", str(sample_db),
+                                  "--memory-limit", RESOURCE_LIMIT, "--timeout", str(RESOURCE_TIMEOUT_S), "--sql", sql],
+                                 cwd=work, env=_isolated_env(temp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for sql in (RESOURCE_ATTACKS[4], RESOURCE_ATTACKS[8])]
+    runner = subprocess.run([sys.executable, "-c", RUNNER, str(sample_db), RESOURCE_LIMIT, str(RESOURCE_TIMEOUT_S)],
+                            input=json.dumps(RESOURCE_ATTACKS), capture_output=True, text=True, cwd=work,
+                            env=_isolated_env(temp), timeout=300)
+    assert runner.returncode == 0, runner.stderr[-2000:]
+    assert "Traceback" not in runner.stderr
+    report = json.loads(runner.stdout)
+    baseline, *attacks = report["results"]
+    assert baseline["outcome"] == "ok" and baseline["peak_kb"]
+    allowed_kb = baseline["peak_kb"] + 1.2 * query.parse_size(RESOURCE_LIMIT) / 1024
+    print(f"\nbaseline (select 1): {baseline['peak_kb'] / 1024:.0f} MiB; allowed {allowed_kb / 1024:.0f} MiB")
+    for attack in attacks:
+        print(f"{(attack['peak_kb'] or 0) / 1024:6.0f} MiB {attack['seconds']:5.2f} s {attack['outcome']:13} {attack['sql'][:70]}")
+    for attack in attacks:
+        assert attack["outcome"] in ("QueryTooLarge", "QueryTimeout", "QueryError"), attack
+        assert attack["message"] and "Traceback" not in attack["message"] and "\n" not in attack["message"], attack
+        assert "ended unexpectedly" not in attack["message"], attack  # no query's process aborted
+        assert attack["peak_kb"] is None or attack["peak_kb"] <= allowed_kb, attack
+        assert attack["seconds"] < RESOURCE_TIMEOUT_S + 3, attack
+    assert sum(a["outcome"] == "QueryTooLarge" for a in attacks) >= len(attacks) // 2
+    # The exact peak of every query's process, and of the fork server, from the kernel.
+    assert report["children_maxrss_kb"] <= allowed_kb
+    # The server's own process never held an attack's memory (VmHWM: ru_maxrss would count the
+    # pytest process this one was forked from).
+    assert report["server_maxrss_kb"] < allowed_kb
+    for run in cli_runs:
+        out, err = run.communicate(timeout=120)
+        assert run.returncode == 2, err  # an exit code, not a signal
+        assert out == "" and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert err.startswith(("crossforce query: too large:", "crossforce query: timed out:"))
+    digest, listing = sample_state
+    assert sha256(sample_db) == digest, "the database file changed"
+    assert sorted(p.name for p in sample_db.parent.iterdir()) == listing, "a file appeared beside the database"
+    assert list(work.iterdir()) == [] and list(temp.iterdir()) == [], "a file was written"
+
+
+# --- nested results ---------------------------------------------------------------------------------------
+
+NESTED = ("select 1 as n, [1, 2] as numbers, {'force': 'kent', 'since': date '2024-01-01'} as struct_value, "
+          "map(['a'], [1.5]) as map_value, [[1], [2, 3]] as nested, 'x'::blob as bytes, interval 2 hour as span")
+
+
+def test_nested_results_are_written_as_csv_json_and_parquet(sample_db):
+    frame = query.run(sample_db, NESTED).frame
+    assert frame["numbers"].to_list() == [[1, 2]] and frame["span"].to_list() == ["02:00:00"]
+    csv = query.to_csv_bytes(frame).decode()
+    header, row = csv.strip().splitlines()
+    assert header == "n,numbers,struct_value,map_value,nested,bytes,span"
+    back = pl.read_csv(io.BytesIO(query.to_csv_bytes(frame)), infer_schema=False)
+    assert json.loads(back["numbers"][0]) == [1, 2]
+    assert json.loads(back["struct_value"][0]) == {"force": "kent", "since": "2024-01-01"}
+    assert json.loads(back["map_value"][0]) == {"a": 1.5}
+    assert back["bytes"][0] == "78"
+    assert json.loads(query.to_json_bytes(frame)) == [{"n": 1, "numbers": [1, 2], "struct_value": {"force": "kent", "since": "2024-01-01"},
+                                                       "map_value": {"a": 1.5}, "nested": [[1], [2, 3]], "bytes": "78", "span": "02:00:00"}]
+    parquet = pl.read_parquet(io.BytesIO(query.to_parquet_bytes(frame)))
+    assert parquet.schema == frame.schema and parquet.rows() == frame.rows()
+    assert query.for_display(frame).schema["numbers"] == pl.String
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "table"])
+def test_the_cli_writes_nested_results(fmt, sample_db, capsys):
+    assert cli.main(["query", "--db", str(sample_db), "--format", fmt, "--sql", NESTED]) == 0
+    out, err = capsys.readouterr()
+    assert "1 rows" in err
+    if fmt == "json":
+        assert json.loads(out)[0]["nested"] == [[1], [2, 3]]
+    elif fmt == "csv":
+        assert out.splitlines()[1].startswith('1,"[1, 2]"')
+    else:
+        assert "[1, 2]" in out
+
+
+def test_the_cli_writes_parquet(sample_db, capsysbinary):
+    assert cli.main(["query", "--db", str(sample_db), "--format", "parquet", "--sql", NESTED]) == 0
+    out, _ = capsysbinary.readouterr()
+    assert pl.read_parquet(io.BytesIO(out))["nested"].to_list() == [[[1], [2, 3]]]
 
 
 # --- parameters ---------------------------------------------------------------------------------------

@@ -1,5 +1,3 @@
-import io
-
 import streamlit as st
 
 from dashboard import data, ui
@@ -7,7 +5,8 @@ from pipelines import query, schema
 
 st.title("SQL workbench")
 st.caption("Saved questions from `queries/`, or your own SQL. Read-only and sandboxed: no files, no settings, "
-           f"at most {query.ROW_LIMIT:,} rows and {query.TIMEOUT_S:g} s per query.")
+           f"at most {query.ROW_LIMIT:,} rows, {query.TIMEOUT_S:g} s and {query.format_size(query.limits().memory_bytes)} "
+           "of memory per query.")
 
 main, side = st.columns([3, 1])
 saved = {q.name: q for q in data.saved_queries()}
@@ -47,16 +46,20 @@ with main:
     if sql:
         try:
             result = data.run_sql(sql, params)
+            # Nested values (lists, structs, maps) and bytes are shown, and downloaded as CSV, as JSON text.
+            shown, as_json, as_parquet = (query.for_display(result.frame), query.to_json_bytes(result.frame),
+                                          query.to_parquet_bytes(result.frame))
         except query.QueryError as refusal:
             st.error(str(refusal))
         else:
             note = " (cut at the row limit)" if result.truncated else ""
             st.write(f"{result.frame.height:,} rows{note} in {result.elapsed_s * 1000:.0f} ms")
-            ui.table(result.frame, "result", file_name="query_result")
-            parquet = io.BytesIO()
-            result.frame.write_parquet(parquet)
-            st.download_button("Download the table (Parquet)", parquet.getvalue(), file_name="query_result.parquet",
-                               key="result_parquet")
+            ui.table(shown, "result", file_name="query_result")
+            json_column, parquet_column = st.columns(2)
+            json_column.download_button("Download the table (JSON)", as_json, file_name="query_result.json",
+                                        mime="application/json", key="result_json")
+            parquet_column.download_button("Download the table (Parquet)", as_parquet, file_name="query_result.parquet",
+                                           mime="application/vnd.apache.parquet", key="result_parquet")
 with side:
     st.subheader("Schema")
     for table in schema.TABLES.values():
