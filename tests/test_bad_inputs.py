@@ -152,6 +152,8 @@ ROW_KINDS = [
     Kind("ONS unknown force area", "rec-crime-pfa-z.csv", lambda: ons_with(2, 1, "Narnia"), quarantined=1, reason="Narnia"),
     Kind("ONS count not a number", "rec-crime-pfa-zz.csv", lambda: ons_with(3, 4, "lots"), quarantined=1, reason="'lots'"),
     Kind("ONS date not a date", "rec-crime-pfa-zzz.csv", lambda: ons_with(4, 0, "31/13/2003"), quarantined=1, reason="31/13/2003"),
+    Kind("ONS year ending in the future", "rec-crime-pfa-future.csv", lambda: ons_with(5, 0, "31/12/2099"), quarantined=1, reason="after the current month"),
+    Kind("ONS year before the recording standard", "rec-crime-pfa-past.csv", lambda: ons_with(5, 0, "31/03/1995"), quarantined=1, reason="before the National Crime Recording Standard"),
     # read as published: nothing quarantined
     Kind("bare CR line endings", f"{S}-cr.csv", lambda: joined(street_lines(), "\r")),
     Kind("CRLF line endings", f"{S}-crlf.csv", lambda: joined(street_lines(), "\r\n")),
@@ -177,6 +179,9 @@ REFUSED_KINDS = [
     Kind("a picture named .csv", f"{S}-12.csv", lambda: b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8, refused="not UTF-8"),
     Kind("NUL bytes", f"{S}-13.csv", lambda: b"\0" * 5000, refused=""),
     Kind("a spreadsheet that is text", "policeforceareatables-14.xlsx", lambda: joined(street_lines()), refused="", names_line=False),
+    Kind("Met month column in the future", "borough_24m_202202-202401-future.csv",
+         lambda: joined([real_lines(MET_SOURCE)[0].replace("202401", "209901")] + real_lines(MET_SOURCE)[1:]),
+         refused="month column '209901' is after the current month"),
     # A category the mapping file does not map would be silently left out: the mapping must be fixed first.
     Kind("Met category the mapping does not know", "borough_24m_202202-202401-y.csv", lambda: met_with(3, 1, "Dragon Theft"),
          refused="which mps_categories.csv does not map"),

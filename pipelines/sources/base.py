@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date
 from functools import partial
 
 import polars as pl
@@ -113,6 +114,23 @@ class Extracted:
 def passed(checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:
     """True where no check failed (cheap: the messages are built only for rows that fail)."""
     return ~pl.any_horizontal([failed.fill_null(False) for failed, _ in checks]).alias("passed")
+
+
+# Counts before the National Crime Recording Standard (April 2002) are not recorded under the rules
+# crossforce compares; a source that begins later names its own first period.
+NCRS_START = date(2002, 4, 1)
+
+
+def period_checks(period: str, column: str, first: date = NCRS_START, first_label: str = "the National Crime Recording Standard") -> list[tuple[pl.Expr, pl.Expr]]:
+    """Checks that the parsed `period` column lies in the source's plausible span: from `first`
+    to the current month (no return counts a period that has not begun). `column` is the raw
+    column quoted in the reason."""
+    latest = date.today().replace(day=1)
+    value = pl.col(period)
+    return [
+        (value < first, pl.format(f"'{column}' is '{{}}', before {first_label} ({first:%B %Y})", pl.col(column))),
+        (value > latest, pl.format(f"'{column}' is '{{}}', after the current month ({latest:%B %Y})", pl.col(column))),
+    ]
 
 
 def reasons(checks: list[tuple[pl.Expr, pl.Expr]]) -> pl.Expr:

@@ -29,7 +29,7 @@ from typing import Any
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, passed, reasons
+from pipelines.sources.base import NCRS_START, Canonical, SourceFormat, passed, period_checks, reasons
 from pipelines.textfile import SEPARATORS, MalformedFileError
 
 PROFILES_DIR = reference.REFERENCE_DIR / "profiles"
@@ -308,6 +308,19 @@ def _check_value_map(profile: Profile, lf: pl.LazyFrame) -> None:
         )
 
 
+def _check_month_columns(profile: Profile, raw: pl.LazyFrame, periods: dict[str, date]) -> None:
+    """Raise `MalformedFileError` (on the header line) for a month column outside the plausible span:
+    every row has a cell in it, so it is the header that is wrong, not the rows."""
+    latest = date.today().replace(day=1)
+    wrong = [(name, month) for name, month in periods.items() if not NCRS_START <= month <= latest]
+    if wrong:
+        name, month = wrong[0]
+        when = "after the current month" if month > latest else "before the National Crime Recording Standard (April 2002)"
+        file_name = raw.select(pl.col("file_name").first()).collect().item()
+        raise MalformedFileError(file_name, profile.header_row, f"month column {name!r} is {when}; "
+                                 f"correct the header (profile {profile.path.name})")
+
+
 def _categories(profile: Profile, lf: pl.LazyFrame) -> pl.LazyFrame:
     """Adds `source_label`, `category`, `ons_group` and `ons_subgroup` from the value map."""
     mapping = profile.value_map.lazy().select(
@@ -345,6 +358,7 @@ def _wide_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
     """(checked input rows, one row per non-blank month cell of the rows that passed, checks)."""
     months = [c for c in raw.collect_schema().names() if c not in _RAW_EXTRAS and c not in profile.key_columns]
     periods = {m: _month_of(m, profile.month_format) for m in months}
+    _check_month_columns(profile, raw, periods)
     force, checks = _force(profile)
     lf = raw.with_columns(
         force, *_areas(profile),
@@ -396,6 +410,7 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
     checks.append((pl.col("period").is_null(),
                    pl.format(f"column {date_column!r} is '{{}}', not a date in {profile.date_format} form",
                              pl.col(date_column).fill_null(""))))
+    checks += period_checks("period", date_column)
     if count := profile.column("count"):
         lf = lf.with_columns(_text(count).cast(pl.Int64, strict=False).alias("offence_count"))
         checks.append((pl.col("offence_count").is_null(),

@@ -20,7 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, reasons
+from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
 from pipelines.sources.ons_rec_crime import counts_by_scheme, whole_number
 
 _REF = "pipelines/reference"
@@ -76,6 +76,7 @@ def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr
         (pl.col("period").is_null(),
          pl.format("'Financial Year' '{}' and 'Financial Quarter' '{}' do not name a quarter (expected e.g. 2019/20 and 1-4)",
                    pl.col("Financial Year").fill_null(""), pl.col("Financial Quarter").fill_null(""))),
+        *period_checks("period", "Financial Year"),
         (pl.col("offence_code").is_null(),
          pl.format("'Offence Code' is '{}', not a Home Office offence code", pl.col("Offence Code").fill_null(""))),
         (pl.col("ons_group").is_null(),

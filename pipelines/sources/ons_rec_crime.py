@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, reasons
+from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
 
 SOURCE = "ons_rec_crime_pfa"
 COUNT = "Rolling year total number of offences"
@@ -64,6 +64,7 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
          pl.format(f"unknown force '{{}}' in 'PFA' (if it is a real force, add the spelling to {_REF}/force_aliases.csv)", pl.col("PFA").fill_null(""))),
         (pl.col("period").is_null(),
          pl.format("'12 months ending' is '{}', not a date in dd/mm/yyyy form", pl.col("12 months ending").fill_null(""))),
+        *period_checks("period", "12 months ending"),
         (pl.col("offence_count").is_null(),
          pl.format(f"'{COUNT}' is '{{}}', not a whole number", pl.col(COUNT).fill_null(""))),
         (pl.col("ons_group").is_null(),

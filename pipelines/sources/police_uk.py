@@ -12,7 +12,7 @@ from datetime import date
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, reasons
+from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
 
 _LOCATION_COLUMNS = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code", "LSOA name"]
 STREET_HEADER = (*_LOCATION_COLUMNS, "Crime type", "Last outcome category", "Context")
@@ -84,10 +84,7 @@ def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr
          pl.format(f"unknown force '{{}}' in 'Reported by' (if it is a real force, add the spelling to {_REF_DIR}/force_aliases.csv)", pl.col("Reported by"))),
         (pl.col("period").is_null(),
          pl.format("'Month' is '{}', not a month in YYYY-MM form", pl.col("Month").fill_null(""))),
-        (pl.col("period") < FIRST_MONTH,
-         pl.format(f"'Month' is '{{}}', before police.uk's first month ({FIRST_MONTH:%Y-%m})", pl.col("Month"))),
-        (pl.col("period") > latest,
-         pl.format(f"'Month' is '{{}}', after the current month ({latest:%Y-%m})", pl.col("Month"))),
+        *period_checks("period", "Month", FIRST_MONTH, "police.uk's first month"),
         # A monthly file holds its own month only: another month inside it is a mislabelled row.
         (pl.col("period").is_between(FIRST_MONTH, latest) & pl.col("file_month").is_not_null()
          & (pl.col("period") != pl.col("file_month")),
