@@ -1,7 +1,9 @@
 """The only module that opens the database: read-only, one cursor per query, cached by Streamlit.
 
-Every function returns a Polars frame (or plain values) and is cached against the database file's
-modification time, so a new load (which swaps in a new file) is picked up on the next rerun.
+Every function returns a Polars frame (or plain values) and is cached against the identity of the
+database file at the path (device, inode, size and modification time in nanoseconds), so a new load,
+which `crossforce ingest` renames over the path, is read from the next rerun on: never the file it
+replaced, and never a half-written one (the load writes a staging copy and swaps it in whole).
 Standard views read the tables the load materialised; other peer groups are computed on demand.
 It also holds the pages' logic (filters, the columns each table shows, the words a page writes), so
 that page files hold layout only.
@@ -11,49 +13,188 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn, TypeVar
 
 import duckdb
 import polars as pl
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from pipelines import divergence, reference
 from pipelines import query as query_engine
+
+T = TypeVar("T")
+
+# How long a reader waits for a database file that is missing, unreadable or changing under it (a
+# swap by hand, not by `crossforce ingest`, can leave the path empty for a moment) before it says so.
+SWAP_WAIT_S = 1.5
+_RETRY_S = 0.05
+
+Identity = tuple[int, int, int, int]
+
+
+class DatabaseUnavailable(Exception):
+    """The database file is missing or cannot be opened; the message says so in words."""
+
+
+class _Replaced(Exception):
+    """The file at the path is no longer the one a read was keyed to: read again, keyed to the new one."""
 
 
 def database_path() -> Path:
     return Path(os.environ.get("CROSSFORCE_DB", "crossforce.duckdb"))
 
 
-def _version() -> float:
-    return database_path().stat().st_mtime
+def _identity(path: Path) -> Identity:
+    """Which file is at `path` now. A load renames a new file over the path, so the inode changes;
+    size and nanosecond mtime tell apart files written over in place, even twice in one second."""
+    info = path.stat()
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns
 
 
-@st.cache_resource
-def _connection(path: str, version: float) -> duckdb.DuckDBPyConnection:
-    # Keyed by the file's modification time: a load swaps in a new file, and the next query reopens it.
-    # Opened with the SQL workbench's sandbox settings, because DuckDB opens a file once per process
-    # and the workbench's own connections must agree with this one.
-    return query_engine.connect(path)
+class _Load:
+    """One load of the database, opened: a sandboxed connection (its own DuckDB instance, see
+    `query_engine.connect`) that hands out a cursor per query. Once a newer load replaces it in the
+    cache it is retired, and it closes when its last cursor is done, so a session still reading it
+    finishes its query and the old file and its memory are freed straight after."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, identity: Identity):
+        self.identity = identity
+        self._con = con
+        # A cursor starts on DuckDB's default catalog, not the one `connect` chose for its connection.
+        self._catalog = con.sql("select current_database()").fetchall()[0][0]
+        self._lock = threading.Lock()
+        self._cursors = 0
+        self._retired = False
+        self.closed = False
+
+    def cursor(self) -> duckdb.DuckDBPyConnection | None:
+        """A cursor of its own for one thread, or None once the load is retired. Give it back with `release`."""
+        with self._lock:
+            if self._retired:
+                return None
+            self._cursors += 1
+        try:
+            cursor = self._con.cursor()
+            cursor.execute(f'use "{self._catalog.replace(chr(34), chr(34) * 2)}"')
+        except BaseException:
+            self._release()
+            raise
+        return cursor
+
+    def release(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        cursor.close()
+        self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._cursors -= 1
+            self._close_if_unused()
+
+    def retire(self) -> None:
+        """Replaced by a newer load (or the cache was cleared): hand out no more cursors, close when unused."""
+        with self._lock:
+            self._retired = True
+            self._close_if_unused()
+
+    def _close_if_unused(self) -> None:  # with the lock held
+        if self._retired and self._cursors == 0 and not self.closed:
+            self.closed = True
+            self._con.close()
 
 
-def _cursor() -> duckdb.DuckDBPyConnection:
-    # Streamlit runs each session in its own thread; a DuckDB connection serves one thread at a time.
-    return _connection(str(database_path()), _version()).cursor()
+@st.cache_resource(max_entries=1, on_release=_Load.retire, show_spinner=False)
+def _load(path: str, identity: Identity) -> _Load:
+    # One entry: the load at the path now. The one it replaces is released (retired) on insertion.
+    if _identity(Path(path)) != identity:
+        raise _Replaced
+    try:
+        con = query_engine.connect(path)
+    except query_engine.QueryError as exc:
+        raise DatabaseUnavailable(exc.message) from None
+    # The file attached may be newer than the key if a swap came between the two looks: never cache
+    # one load under another's identity.
+    try:
+        if _identity(Path(path)) != identity:
+            raise _Replaced
+        load = _Load(con, identity)
+    except BaseException:
+        con.close()
+        raise
+    # A new load: the results read from earlier ones will never be asked for again.
+    _cached.clear()
+    _findings_on_demand.clear()
+    return load
+
+
+@contextmanager
+def _cursor(identity: Identity) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor on the load with `identity`; `_Replaced` if that is no longer the file at the path.
+    Streamlit runs each session in its own thread; a DuckDB connection serves one thread at a time."""
+    load = _load(str(database_path()), identity)
+    cursor = load.cursor()
+    if cursor is None:
+        raise _Replaced
+    try:
+        yield cursor
+    finally:
+        load.release(cursor)
+
+
+def _read(compute: Callable[[Identity], T]) -> T:
+    """`compute(identity)` for the file at the path now, read again if a swap comes in between. A
+    file missing or unreadable for longer than SWAP_WAIT_S is said on the page, not as a traceback."""
+    path = database_path()
+    deadline = time.monotonic() + SWAP_WAIT_S
+    while True:
+        try:
+            return compute(_identity(path))
+        except _Replaced:
+            problem = "it kept changing while being read"
+        except FileNotFoundError:
+            problem = "there is no file there"
+        except OSError as exc:
+            problem = exc.strerror or str(exc)
+        except DatabaseUnavailable as exc:
+            problem = str(exc)
+        if time.monotonic() >= deadline:
+            # The load it replaced, if any, is not kept open (with its deleted file) meanwhile.
+            _load.clear()
+            _unavailable(path, problem)
+        time.sleep(_RETRY_S)
+
+
+def _unavailable(path: Path, problem: str) -> NoReturn:
+    message = (f"The database at {path} cannot be read just now: {problem}. If a new load is being swapped "
+               "in, reload the page in a moment; otherwise run `crossforce ingest` or `crossforce up`.")
+    if get_script_run_ctx() is None:  # called outside a page (a test, a script)
+        raise DatabaseUnavailable(message)
+    st.error(message)
+    st.stop()
+
+
+def _query(sql: str, params: dict | None, identity: Identity) -> pl.DataFrame:
+    with _cursor(identity) as cursor:
+        return cursor.sql(sql, params=params).pl()
 
 
 def query(sql: str, params: dict | None = None) -> pl.DataFrame:
-    return _cursor().sql(sql, params=params).pl()
+    return _read(lambda identity: _query(sql, params, identity))
 
 
 @st.cache_data(show_spinner=False)
-def _cached(sql: str, params: tuple, version: float) -> pl.DataFrame:
-    return query(sql, dict(params))
+def _cached(sql: str, params: tuple, identity: Identity) -> pl.DataFrame:
+    return _query(sql, dict(params), identity)
 
 
 def cached(sql: str, **params) -> pl.DataFrame:
-    return _cached(sql, tuple(sorted(params.items())), _version())
+    return _read(lambda identity: _cached(sql, tuple(sorted(params.items())), identity))
 
 
 # --- what is loaded ------------------------------------------------------------------------------------
@@ -112,15 +253,15 @@ def findings(peer_group: str = "all", window: str = "standard") -> pl.DataFrame:
     materialised table for the standard view, computed on demand otherwise."""
     if peer_group == "all" and window == "standard":
         return cached("select * from divergence order by rank nulls last")
-    return _findings_on_demand(peer_group, window, _version())
+    return _read(lambda identity: _findings_on_demand(peer_group, window, identity))
 
 
 @st.cache_data(show_spinner="Comparing forces…")
-def _findings_on_demand(peer_group: str, window: str, version: float) -> pl.DataFrame:
-    con = _cursor()
-    windows = None if window == "standard" else divergence.windows_between(con, f"{window}-01", f"{window}-12")
-    return divergence.findings(con, divergence.load_indicators(), peer_group=peer_group,
-                               peers=divergence.peer_groups(con, peer_group), windows=windows)
+def _findings_on_demand(peer_group: str, window: str, identity: Identity) -> pl.DataFrame:
+    with _cursor(identity) as con:
+        windows = None if window == "standard" else divergence.windows_between(con, f"{window}-01", f"{window}-12")
+        return divergence.findings(con, divergence.load_indicators(), peer_group=peer_group,
+                                   peers=divergence.peer_groups(con, peer_group), windows=windows)
 
 
 def window_years() -> list[str]:

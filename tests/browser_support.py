@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -90,32 +91,43 @@ def dashboard_db(tmp_path_factory: pytest.TempPathFactory, chromium_executable: 
     return sample_copy(samples_ingest, tmp_path_factory, "browser")
 
 
-@pytest.fixture(scope="session")
-def dashboard_url(dashboard_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The dashboard served as `crossforce serve` does, on a free local port, for the whole session."""
+@contextmanager
+def serve_dashboard(db: Path, log_path: Path, stderr_path: Path | None = None) -> Iterator[str]:
+    """The dashboard served as `crossforce serve` does, on a free local port, reading `db`; yields its
+    URL once healthy and stops it on exit. Its output goes to `log_path`, and its standard error
+    there too unless `stderr_path` is given."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("streamlit") / "server.log"
     command = [
         sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
         "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]
-    env = {**os.environ, "CROSSFORCE_DB": str(dashboard_db)}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    env = {**os.environ, "CROSSFORCE_DB": str(db)}
+    with open(log_path, "wb") as log, open(stderr_path or os.devnull, "wb") as errors:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log,
+                                   stderr=errors if stderr_path else subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + SERVER_START_S
         while not _healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 _stop(process)
-                pytest.fail(f"the dashboard did not become healthy at {url}; its log:\n"
-                            f"{log_path.read_text(errors='replace')[-4000:]}")
+                output = log_path.read_text(errors="replace")[-4000:]
+                if stderr_path:
+                    output += stderr_path.read_text(errors="replace")[-4000:]
+                pytest.fail(f"the dashboard did not become healthy at {url}; its log:\n{output}")
             time.sleep(0.25)
         yield url
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="session")
+def dashboard_url(dashboard_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard served as `crossforce serve` does, on a free local port, for the whole session."""
+    with serve_dashboard(dashboard_db, tmp_path_factory.mktemp("streamlit") / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
