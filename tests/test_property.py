@@ -112,11 +112,12 @@ def empty_database(tmp_path: Path) -> Path:
     return _template["db"]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# Each example is two real loads (about 1.5 s together here): 25 keep the suite within its time.
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(lines(), min_size=1, max_size=30))
 def test_every_line_is_accounted_for_and_reingest_changes_nothing(tmp_path, generated):
     work = tmp_path / f"example-{next(_counter)}"
-    path = work / "in" / "2021-04-mixed-street.csv"
+    path = work / "in" / "mixed-street.csv"  # no month in the name: its rows may hold two months
     write_lines(path, [fields for fields, _ in generated])
     db = work / "test.duckdb"
     shutil.copyfile(empty_database(tmp_path), db)
