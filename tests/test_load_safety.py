@@ -231,17 +231,21 @@ def test_a_database_another_program_holds_open_for_writing_is_named_as_locked(tm
     assert sha256(db) == before
 
 
-def test_changes_left_pending_in_a_wal_are_kept_not_orphaned(tmp_path, files):
-    db = tmp_path / "x.duckdb"
-    load.ingest(files[:1], db, progress=False)
-    # Another program writes and dies before DuckDB checkpoints: its change is only in x.duckdb.wal.
+def write_and_die(db: Path, statement: str) -> None:
+    """Another program writes to `db` and dies before DuckDB checkpoints: its change is only in `<db>.wal`."""
     subprocess.run([sys.executable, "-c", f"""
 import duckdb, os
 con = duckdb.connect({str(db)!r})
 con.execute("set checkpoint_threshold = '1TB'")
-con.execute("create table analyst_notes as select 'kept' as note")
+con.execute({statement!r})
 os._exit(0)
 """], check=True)
+
+
+def test_changes_left_pending_in_a_wal_are_kept_not_orphaned(tmp_path, files):
+    db = tmp_path / "x.duckdb"
+    load.ingest(files[:1], db, progress=False)
+    write_and_die(db, "create table analyst_notes as select 'kept' as note")
     assert Path(f"{db}.wal").exists()
     report = load.ingest(files[1:2], db, progress=False)
     assert report.applied_wal and [r.file_name for r in report.loaded] == [files[1].name]
@@ -254,13 +258,7 @@ os._exit(0)
 def test_a_wal_from_another_database_is_refused_and_nothing_changes(tmp_path, files):
     db, other = tmp_path / "x.duckdb", tmp_path / "other.duckdb"
     load.ingest(files[:1], db, progress=False)
-    subprocess.run([sys.executable, "-c", f"""
-import duckdb, os
-con = duckdb.connect({str(other)!r})
-con.execute("set checkpoint_threshold = '1TB'")
-con.execute("create table t as select 1 as i")
-os._exit(0)
-"""], check=True)
+    write_and_die(other, "create table t as select 1 as i")
     shutil.copy(f"{other}.wal", f"{db}.wal")
     before = sha256(db)
     result = run_crossforce("ingest", "--quiet", "--db", str(db), str(files[1]))
