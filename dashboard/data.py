@@ -202,13 +202,18 @@ def cached(sql: str, **params) -> pl.DataFrame:
 
 def sources_loaded() -> pl.DataFrame:
     return cached("""
-        select l.source, count(distinct l.file_name) as files, cast(sum(l.rows_read) as bigint) as rows_read,
-               cast(sum(l.rows_quarantined) as bigint) as rows_quarantined,
-               min(c.period) as first_period, max(c.period) as last_period,
-               count(distinct c.force_id) as forces
-        from ingest_log as l
-        left join core_coverage as c using (file_name)
-        group by all order by 1
+        -- Each side summed on its own: joined first, a file's rows would count once per force-period it covers.
+        with files as (
+            select source, count(*) as files, cast(sum(rows_read) as bigint) as rows_read,
+                   cast(sum(rows_quarantined) as bigint) as rows_quarantined
+            from ingest_log group by source
+        ), spans as (
+            select source, min(period) as first_period, max(period) as last_period, count(distinct force_id) as forces
+            from core_coverage group by source
+        )
+        select source, files, rows_read, rows_quarantined, first_period, last_period, coalesce(forces, 0) as forces
+        from files left join spans using (source)
+        order by 1
     """)
 
 

@@ -90,6 +90,12 @@ def test_overview_lists_sources_and_draws_coverage(app, sample_db):
     at = app.run()
     sources = {s for (s,) in query(sample_db, "select distinct source from ingest_log")}
     assert at.metric[0].value == str(len(sources))
+    # Rows read is the ingest log's own total (it once counted each file once per force-period it covers).
+    [(rows_read,)] = query(sample_db, "select sum(rows_read)::bigint from ingest_log")
+    assert at.metric[2].value == f"{rows_read:,}"
+    by_source = dict(query(sample_db, "select source, sum(rows_read)::bigint from ingest_log group by all"))
+    shown = at.dataframe[0].value
+    assert dict(zip(shown["source"], shown["rows_read"])) == by_source
     [grid] = figures(at)
     assert "police_uk_street" in grid["layout"]["title"]["text"]
     forces = query(sample_db, "select count(distinct force_id) from coverage where source = 'police_uk_street'")[0][0]
