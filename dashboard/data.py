@@ -210,6 +210,10 @@ def sources_loaded() -> pl.DataFrame:
         ), spans as (
             select source, min(period) as first_period, max(period) as last_period, count(distinct force_id) as forces
             from core_coverage group by source
+            union all
+            -- Population estimates are not counts of crime and supply no coverage rows: their span is their years.
+            select source, make_date(min(year), 1, 1), make_date(max(year), 1, 1), count(distinct force_id)
+            from core_population where source not in (select source from core_coverage) group by source
         )
         select source, files, rows_read, rows_quarantined, first_period, last_period, coalesce(forces, 0) as forces
         from files left join spans using (source)

@@ -96,6 +96,10 @@ def test_overview_lists_sources_and_draws_coverage(app, sample_db):
     by_source = dict(query(sample_db, "select source, sum(rows_read)::bigint from ingest_log group by all"))
     shown = at.dataframe[0].value
     assert dict(zip(shown["source"], shown["rows_read"])) == by_source
+    # The population source gives its years and forces, as the population view holds them.
+    [(forces, first, last)] = query(sample_db, "select count(distinct force_id), min(year), max(year) from population")
+    [row] = [r for r in shown.to_dict("records") if r["source"] == "ons_mid_year_estimates"]
+    assert (row["forces"], row["first_period"].year, row["last_period"].year) == (forces, first, last)
     [grid] = figures(at)
     assert "police_uk_street" in grid["layout"]["title"]["text"]
     forces = query(sample_db, "select count(distinct force_id) from coverage where source = 'police_uk_street'")[0][0]
