@@ -431,6 +431,11 @@ STATUS_LABELS = {
 }
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 finding`, `2 findings`, `1,234 rows`: a count with its noun in the right number."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def status_label(status: str) -> str:
     """A status in words; a status this module does not know is shown as its code, never hidden."""
     return STATUS_LABELS.get(status, status)

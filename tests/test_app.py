@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import PROJECT_ROOT, SAMPLES, sample_copy
-from dashboard.data import STATUS_LABELS
+from dashboard.data import STATUS_LABELS, counted
 from pipelines.query import connect as sandbox_connect
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
@@ -237,7 +237,7 @@ def test_the_ranked_table_holds_exactly_the_ranked_classification_findings(app, 
     expected = query(sample_db, "select indicator_id, force_id, rank from divergence where rank is not null and q_by <= $q order by rank",
                      {"q": float(max_q)})
     assert list(zip(shown["indicator_id"], shown["force_id"], shown["rank"])) == expected
-    assert any(m.value == f"{len(expected)} findings" for m in at.markdown)
+    assert any(m.value == counted(len(expected), "finding") for m in at.markdown)
 
 
 def test_the_ranked_table_leads_with_the_effect_and_puts_coverage_beside_the_benchmark(app, sample_db):
@@ -359,7 +359,7 @@ def test_overview_lists_ranked_findings_with_their_coverage_and_what_was_screene
     assert all(f"{STATUS_LABELS[status]}: {n:,}" in line for status, n in counts.items())
     supply = query(sample_db, "select count(*) from divergence where supply_rank is not null")[0][0]
     [link] = [m.value for m in at.markdown if "#data-supply" in m.value]
-    assert f"data-supply list: {supply} findings" in link
+    assert f"data-supply list: {counted(supply, 'finding')}" in link
 
 
 def test_force_profile_of_an_area_not_comparable_says_so_and_why_nothing_is_ranked(app, sample_db):
@@ -414,3 +414,9 @@ def test_the_saved_top_divergences_query_returns_ranked_classification_findings_
         where rank is not null order by rank limit 20""")
     assert list(zip(result["rank"], result["indicator_id"], result["force_id"], result["benchmark_coverage"])) == expected
     assert set(result["status"]) == {"ranked"} and set(result["indicator_kind"]) == {"classification"}
+
+
+def test_counts_are_written_with_their_noun_in_the_right_number():
+    assert [counted(0, "finding"), counted(1, "finding"), counted(2, "finding"), counted(1234, "row")] == \
+        ["0 findings", "1 finding", "2 findings", "1,234 rows"]
+    assert counted(1, "data-supply finding") == "1 data-supply finding"

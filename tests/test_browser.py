@@ -31,7 +31,7 @@ from browser_support import (  # noqa: F401  (fixtures are used by name)
     selectbox_value,
     settle,
 )
-from dashboard.data import STATUS_LABELS
+from dashboard.data import STATUS_LABELS, counted
 
 PAGES = {
     # url path: (title, charts the page draws with the sample data). The default page, Overview, is
@@ -122,7 +122,7 @@ def test_divergence_filter_changes_url_and_findings(page: Page) -> None:
     url = page.url
     page.goto(url)
     settle(page)
-    expect(main_area(page).get_by_text(f"{narrowed} findings", exact=True)).to_be_visible(timeout=WAIT_MS)
+    expect(main_area(page).get_by_text(counted(narrowed, "finding"), exact=True)).to_be_visible(timeout=WAIT_MS)
     expect(selectbox_value(page, "Direction")).to_have_value("above")
     no_errors(page)
 

@@ -23,14 +23,14 @@ max_q = float(ui.url_select("q-value (BY) at most", ["1", "0.05", "0.01", "0.001
 
 st.subheader("Ranked classification findings", anchor="ranked")
 found = data.filtered_findings(peers, source, indicator, force, direction, max_q)
-st.write(f"{found.height} findings")
+st.write(data.counted(found.height, "finding"))
 ui.table(data.for_display(found, data.RANKED_COLUMNS), "findings")
 
 st.subheader("Data supply", anchor="data-supply")
 st.caption("Pending and “status update unavailable” shares: what a feed has not settled, not how a force classifies. "
            "Ranked in a list of their own.")
 supply = data.supply_findings(peers, source, indicator, force, direction, max_q)
-st.write(f"{supply.height} data-supply findings")
+st.write(data.counted(supply.height, "data-supply finding"))
 ui.table(data.for_display(supply, data.SUPPLY_COLUMNS), "supply")
 
 st.subheader("Shown, not ranked", anchor="not-ranked")

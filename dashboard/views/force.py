@@ -30,7 +30,7 @@ if profile["own"].height:
         for sentence in profile["supply"]["sentence"]:
             st.markdown(f"- {sentence}")
     if profile["reasons"]:
-        st.markdown(f"**Not ranked** ({profile['not_ranked']} findings), and why")
+        st.markdown(f"**Not ranked** ({data.counted(profile['not_ranked'], 'finding')}), and why")
         for line in profile["reasons"]:
             st.markdown(f"- {line}")
     st.markdown("**Every finding, with its status**")

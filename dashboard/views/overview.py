@@ -30,6 +30,6 @@ else:
         st.markdown(data.finding_markdown(row, peers))
 st.write(data.screening_line(data.screening_counts(peers, source)))
 supply = data.supply_findings(peers, source)
-st.markdown(f"[The data-supply list: {supply.height} findings on pending and unavailable outcomes, ranked apart]"
+st.markdown(f"[The data-supply list: {data.counted(supply.height, 'finding')} on pending and unavailable outcomes, ranked apart]"
             f"({data.finder_link(peers)}#data-supply) · [Every finding not ranked, with its reason]"
             f"({data.finder_link(peers)}#not-ranked)")
