@@ -53,8 +53,8 @@ def query_of(page: Page) -> dict[str, list[str]]:
 
 
 def findings_count(page: Page) -> int:
-    text = main_area(page).get_by_text(re.compile(r"^\d+ findings$")).inner_text(timeout=WAIT_MS)
-    return int(text.split()[0])
+    text = main_area(page).get_by_text(re.compile(r"^[\d,]+ findings?$")).inner_text(timeout=WAIT_MS)
+    return int(text.split()[0].replace(",", ""))
 
 
 def no_errors(page: Page) -> None:
@@ -99,7 +99,7 @@ def test_divergence_filter_changes_url_and_findings(page: Page) -> None:
 
     choose(page, "Direction", "above")
     expect(page).to_have_url(re.compile(r"[?&]direction=above\b"), timeout=WAIT_MS)
-    expect(main_area(page).get_by_text(re.compile(rf"^(?!{before} )\d+ findings$"))).to_be_visible(timeout=WAIT_MS)
+    expect(main_area(page).get_by_text(re.compile(rf"^(?!{before:,} )[\d,]+ findings?$"))).to_be_visible(timeout=WAIT_MS)
     above = findings_count(page)
     assert 0 < above < before
 
