@@ -26,6 +26,7 @@ import polars as pl
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from dashboard import charts
 from pipelines import divergence, reference
 from pipelines import query as query_engine
 
@@ -221,6 +222,28 @@ def sources_loaded() -> pl.DataFrame:
     """)
 
 
+def sources_for_display(loaded: pl.DataFrame) -> pl.DataFrame:
+    """`sources_loaded` as the Overview shows it: each source's publisher beside its id, and its
+    first and last periods in the words of its own grain ("Apr 2021", "year to Dec 2018", "2023")."""
+    grains = dict(cached("select source, any_value(period_grain) as grain from coverage group by 1").iter_rows())
+    grains.setdefault("ons_mid_year_estimates", "calendar_year")
+
+    def words(column: str) -> pl.Expr:
+        return pl.struct("source", column).map_elements(
+            lambda r: charts.period_words(r[column], grains.get(r["source"], "month")) if r[column] else None,
+            return_dtype=pl.String)
+
+    return loaded.with_columns(pl.col("source").replace_strict(PUBLISHERS, default=pl.col("source")).alias("publisher"),
+                               words("first_period").alias("first_period"), words("last_period").alias("last_period")
+                               ).select("publisher", "source", "files", "rows_read", "rows_quarantined",
+                                        "first_period", "last_period", "forces")
+
+
+def grain_of(frame: pl.DataFrame) -> str:
+    """The period grain of rows of one source (`month` when there are none)."""
+    return frame["period_grain"][0] if frame.height and "period_grain" in frame.columns else "month"
+
+
 def territorial_forces_with_data() -> int:
     return cached("""
         select count(distinct c.force_id) as n from core_coverage as c join forces as f using (force_id)
@@ -251,7 +274,49 @@ def coverage_sources() -> list[str]:
 
 
 def coverage(source: str) -> pl.DataFrame:
-    return cached("select * from coverage where source = $source order by force_id, period", source=source)
+    """The source's coverage rows for the periods some force supplied (at the source's own grain);
+    months of a monthly source that no force supplied are left to `unloaded_periods`."""
+    return cached("""
+        select * from coverage
+        where source = $source
+          and period in (select period from coverage where source = $source and coverage_status = 'supplied')
+        order by force_id, period
+    """, source=source)
+
+
+def unloaded_periods(source: str) -> list[tuple]:
+    """Runs of consecutive periods in the source's span that no force supplied, as (first, last):
+    nothing was loaded for them, so they say nothing about any one force."""
+    rows = cached("""
+        with empty as (
+            select period from coverage where source = $source group by period
+            having count(*) filter (coverage_status = 'supplied') = 0
+        ), runs as (
+            select period, period - to_months(cast(row_number() over (order by period) as integer)) as run
+            from empty
+        )
+        select min(period) as first, max(period) as last from runs group by run order by 1
+    """, source=source)
+    return list(rows.iter_rows())
+
+
+def coverage_summary(source: str) -> str:
+    """What the coverage grid of `source` shows, in words: its grain, span, and the periods nothing was loaded for."""
+    rows = coverage(source)
+    if rows.height == 0:
+        return f"Nothing from {source_label(source)} is loaded."
+    grain = rows["period_grain"][0]
+    first, last = rows["period"].min(), rows["period"].max()
+    missing = rows.filter(pl.col("coverage_status") == "missing").height
+    text = (f"{GRAIN_NOUNS.get(grain, grain).capitalize()}s from {charts.period_words(first, grain)} to "
+            f"{charts.period_words(last, grain)}: {counted(rows['period'].n_unique(), 'period')} published, "
+            f"{counted(missing, 'force-period')} missing.")
+    gaps = unloaded_periods(source)
+    if gaps:
+        spans = ", ".join(charts.period_words(a, grain) if a == b else
+                          f"{charts.period_words(a, grain)} to {charts.period_words(b, grain)}" for a, b in gaps)
+        text += f" Not drawn: {spans}, for which no force's data is loaded."
+    return text
 
 
 # --- divergence ------------------------------------------------------------------------------------------
@@ -271,6 +336,32 @@ def _findings_on_demand(peer_group: str, window: str, identity: Identity) -> pl.
         windows = None if window == "standard" else divergence.windows_between(con, f"{window}-01", f"{window}-12")
         return divergence.findings(con, divergence.load_indicators(), peer_group=peer_group,
                                    peers=divergence.peer_groups(con, peer_group), windows=windows)
+
+
+def peers_of(peer_group: str, force_id: str) -> list[str]:
+    """The forces the force is compared with under the peer group, by name (its benchmark leaves it
+    out, and leaves out areas not comparable by default)."""
+    groups = _read(lambda identity: _peer_groups(peer_group, identity))
+    comparable = set(cached("select force_id from forces where is_territorial_ew and comparable_by_default")["force_id"])
+    members = comparable if groups is None else set(groups.get(force_id, []))
+    names = force_names()
+    return sorted((members & comparable) - {force_id}, key=lambda f: names.get(f, f))
+
+
+@st.cache_data(show_spinner=False)
+def _peer_groups(peer_group: str, identity: Identity) -> dict[str, list[str]] | None:
+    with _cursor(identity) as con:
+        return divergence.peer_groups(con, peer_group)
+
+
+def peers_words(peer_group: str, force_id: str) -> str:
+    """"Compared with: Essex, Hertfordshire, …" for the force's peer group."""
+    names = force_names()
+    peers = peers_of(peer_group, force_id)
+    if not peers:
+        return f"{names.get(force_id, force_id)} has no comparable peers in this group."
+    return f"Compared with {PEER_GROUPS.get(peer_group, peer_group).lower()} ({len(peers)}): " + \
+        ", ".join(names.get(f, f) for f in peers) + "."
 
 
 def window_years() -> list[str]:
@@ -315,6 +406,100 @@ def outcome_ratios(force_id: str) -> pl.DataFrame:
     return cached("select * from outcome_ratios where force_id = $force_id order by outcome_group", force_id=force_id)
 
 
+# --- one indicator, defined --------------------------------------------------------------------------------------
+
+_DENOMINATOR_WORDS = {"*": "every category of the scheme"}
+
+
+def _categories(text: str) -> str:
+    if text in _DENOMINATOR_WORDS:
+        return _DENOMINATOR_WORDS[text]
+    if text.startswith("*-"):
+        return "every category except " + ", ".join(text[2:].split(";"))
+    return ", ".join(text.split(";"))
+
+
+def indicator_definition(indicator_id: str) -> list[tuple[str, str]]:
+    """What an indicator is, term by term, as Fingertips defines its indicators: what it counts, out
+    of what, from which publication and at which grain, and the guards its findings pass before they
+    are ranked."""
+    indicator = {i.indicator_id: i for i in divergence.load_indicators()}[indicator_id]
+    witnesses = divergence.witnesses().get(indicator_id, [])
+    labels = indicator_labels()
+    grains = cached("select distinct period_grain from divergence_series as s join coverage as c "
+                    "on c.source = $source and c.force_id = s.force_id and c.period = s.period "
+                    "where s.indicator_id = $indicator_id", source=indicator.source, indicator_id=indicator_id)
+    grain_words = ", ".join(GRAIN_NOUNS.get(g, g) for g in grains["period_grain"]) or "—"
+    counted_what = "offences recorded" if indicator.measure == "offences" else "crimes by their last outcome"
+    terms = [
+        ("Indicator", indicator.label),
+        ("Numerator", f"{counted_what} in {_categories(';'.join(indicator.numerator))} ({indicator.numerator_scheme} scheme)"),
+        ("Denominator", f"{counted_what} in {_categories(indicator.denominator)} ({indicator.denominator_scheme} scheme)"),
+        ("Source", f"{source_label(indicator.source)}, Open Government Licence v3.0"),
+        ("Grain", f"{grain_words}; findings use the window chosen in the sidebar"),
+        ("Kind", "how a force classifies or closes crimes (ranked)" if indicator.kind == "classification"
+         else "what a feed has not settled (listed apart, never ranked with classification)"),
+        ("Guards", f"a force needs at least {indicator.min_denominator:,} in the denominator; forces missing some of the "
+         "window's periods, areas not comparable by default, abnormal supply and findings contradicted by another "
+         "source are shown but not ranked; q-values (Benjamini–Yekutieli) control the false discovery rate within "
+         "the indicator's family"),
+    ]
+    if witnesses:
+        terms.append(("Witnesses", "; ".join(f"{labels.get(w, w)} ({note})" for w, note in witnesses)))
+    return terms
+
+
+def force_values(everyone: pl.DataFrame, force_id: str, peer_group: str) -> pl.DataFrame:
+    """The force profile's values table, as Fingertips puts beside its spine chart: per indicator,
+    the force's share, its benchmark, the lowest and highest share among its peers, z, q (BY), and
+    the finding's status in words."""
+    if everyone.height == 0:
+        return pl.DataFrame(schema={c: pl.String for c in VALUES_COLUMNS})
+    peers = peers_of(peer_group, force_id)
+    spread = (everyone.filter(pl.col("force_id").is_in(peers))
+              .group_by("indicator_id").agg(pl.col("share").min().alias("peers_lowest"),
+                                            pl.col("share").max().alias("peers_highest")))
+    own = everyone.filter(pl.col("force_id") == force_id).join(spread, on="indicator_id", how="left")
+    labels = indicator_labels()
+    return (own.with_columns(pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("indicator"),
+                             pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("status"))
+            .sort("indicator").select(VALUES_COLUMNS))
+
+
+VALUES_COLUMNS = ("indicator", "share", "benchmark", "peers_lowest", "peers_highest", "z", "q_by", "status",
+                  "position", "indicator_id")
+
+
+def indicator_findings(peer_group: str, indicator_id: str) -> pl.DataFrame:
+    """Every force's finding on one indicator (any status), for its compare-forces chart, funnel and map."""
+    return filtered_findings(peer_group, indicator_id=indicator_id, ranked_only=False)
+
+
+def tiles() -> pl.DataFrame:
+    """Where each territorial force sits on the tile map (reference data: force_id, row, col)."""
+    return pl.read_csv(reference.REFERENCE_DIR / "force_tiles.csv")
+
+
+def rates(force_id: str, peer_group: str) -> pl.DataFrame:
+    """Recorded crime per 1,000 residents of the force area by ONS offence group, in the latest
+    rolling year of the ONS force-area counts, beside the median and range of its peers'."""
+    peers = peers_of(peer_group, force_id)
+    return cached("""
+        with latest as (
+            select r.force_id, r.category, r.period, r.rate_per_1000, r.offence_count, r.population
+            from recorded_crime_rates as r
+            where r.source = 'ons_rec_crime_pfa' and r.scheme = 'ons_offence_group' and r.rate_per_1000 is not null
+              and r.period = (select max(period) from recorded_crime_rates where source = 'ons_rec_crime_pfa')
+        )
+        select o.category as offence_group, o.period, o.offence_count, o.population, o.rate_per_1000,
+               median(p.rate_per_1000) as peers_median, min(p.rate_per_1000) as peers_lowest,
+               max(p.rate_per_1000) as peers_highest, count(p.force_id) as peers
+        from latest as o left join latest as p on p.category = o.category and list_contains($peers, p.force_id)
+        where o.force_id = $force_id
+        group by all order by o.rate_per_1000 desc
+    """, force_id=force_id, peers=peers)
+
+
 # --- trends ----------------------------------------------------------------------------------------------------
 
 
@@ -324,6 +509,42 @@ def series(indicator_id: str) -> pl.DataFrame:
         select force_id, period, numerator, denominator from divergence_series
         where indicator_id = $indicator_id order by force_id, period
     """, indicator_id=indicator_id)
+
+
+def series_grain(indicator_id: str) -> str:
+    """The period grain of an indicator's series: its source's own."""
+    rows = cached("select any_value(period_grain) as grain from coverage where source = $source",
+                  source=indicator_sources()[indicator_id])
+    return rows["grain"][0] or "month"
+
+
+def _with_period_words(frame: pl.DataFrame, grain_column: str | None = None, grain: str = "month",
+                       column: str = "period") -> pl.Expr:
+    if grain_column:
+        return pl.struct(column, grain_column).map_elements(
+            lambda r: charts.period_words(r[column], r[grain_column]) if r[column] else None, return_dtype=pl.String)
+    return pl.col(column).map_elements(lambda p: charts.period_words(p, grain), return_dtype=pl.String)
+
+
+def breaks_for_display(breaks: pl.DataFrame) -> pl.DataFrame:
+    """Detected breaks with the force's name and the indicator's label beside their ids, periods in words."""
+    if breaks.height == 0:
+        return breaks
+    names, labels = force_names(), indicator_labels()
+    grain = series_grain(breaks["indicator_id"][0])
+    return breaks.with_columns(
+        pl.col("force_id").replace_strict(names, default=pl.col("force_id")).alias("force"),
+        pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("indicator"),
+        _with_period_words(breaks, grain=grain).alias("period"),
+    ).select("force", "indicator", "period", *[c for c in breaks.columns if c not in ("period",)])
+
+
+def reconciliation_for_display(rows: pl.DataFrame) -> pl.DataFrame:
+    """Reconciliation rows with each source's publisher and each window in words."""
+    return rows.with_columns(
+        _with_period_words(rows, grain_column="period_grain").alias("window"),
+        pl.col("source").replace_strict(PUBLISHERS, default=pl.col("source")).alias("publisher"),
+    ).select("window", "publisher", *[c for c in rows.columns if c not in ("window", "publisher")])
 
 
 def peers_band(series_frame: pl.DataFrame, forces: list[str]) -> pl.DataFrame:
@@ -367,11 +588,21 @@ def reconciliation(force_id: str, group: str) -> pl.DataFrame:
     """, force_id=force_id, group=group)
 
 
-def missing_force_months(force_id: str) -> pl.DataFrame:
-    return cached("""
-        select source, period from coverage
-        where force_id = $force_id and coverage_status = 'missing' order by source, period
+def missing_periods(force_id: str) -> pl.DataFrame:
+    """The periods, at each source's own grain, that other forces supplied and this one did not."""
+    rows = cached("""
+        select c.source, c.period_grain, c.period from coverage as c
+        where c.force_id = $force_id and c.coverage_status = 'missing'
+          and exists (select 1 from coverage as o where o.source = c.source and o.period = c.period
+                      and o.coverage_status = 'supplied')
+        order by c.source, c.period
     """, force_id=force_id)
+    if rows.height == 0:
+        return pl.DataFrame(schema={"source": pl.String, "period_grain": pl.String, "period": pl.String})
+    return rows.with_columns(
+        pl.col("source").replace_strict(PUBLISHERS, default=pl.col("source")),
+        pl.struct("period", "period_grain").map_elements(lambda r: charts.period_words(r["period"], r["period_grain"]),
+                                                         return_dtype=pl.String).alias("period"))
 
 
 def ingest_log() -> pl.DataFrame:
@@ -409,12 +640,104 @@ PUBLISHERS = {
 }
 
 
+GRAIN_NOUNS = {"month": "month", "quarter": "quarter", "rolling_year": "rolling year",
+               "financial_year": "financial year", "calendar_year": "calendar year"}
+PEER_GROUPS = {"all": "All territorial forces", "region": "Forces of the same region",
+               "nearest": "7 nearest by offence mix and population"}
+
+
+def source_label(source: str) -> str:
+    """A source in words: its publisher and publication (the id itself for a source not listed)."""
+    return PUBLISHERS.get(source, source)
+
+
 def source_note(source: str, start=None, end=None) -> str:
-    """The line under a chart: publisher, licence and period."""
-    period = ""
-    if start is not None and end is not None:
-        period = f"; {start:%b %Y} to {end:%b %Y}"
-    return f"Source: {PUBLISHERS.get(source, source)}, Open Government Licence v3.0{period}. Analysis: crossforce."
+    """The line under a chart: publisher, licence and period (`end` is exclusive: the day after the last period)."""
+    period = f"; {charts.window_words(start, end)}" if start is not None and end is not None else ""
+    return f"Source: {source_label(source)}, Open Government Licence v3.0{period}. Analysis: crossforce."
+
+
+def source_note_all() -> str:
+    """The note under a chart that draws every indicator: the publishers of every indicator's source."""
+    publishers = sorted({source_label(s) for s in indicator_sources().values()})
+    return f"Sources: {'; '.join(publishers)}; Open Government Licence v3.0. Analysis: crossforce."
+
+
+def distance_words(row: dict) -> str:
+    return (f"Jensen–Shannon distance from the other forces' mix: **{row['distance']:.3f}** "
+            f"(chance alone gives about {row['null_median']:.3f}; 95% of draws under {row['null_q95']:.3f}).")
+
+
+def rates_note(rates_frame: pl.DataFrame) -> str:
+    period = rates_frame["period"][0]
+    return (f"ONS recorded crime by police force area, the {charts.period_words(period, 'rolling_year')}, per 1,000 "
+            "residents of the force area (ONS mid-year estimates); the peers are those chosen in the sidebar. "
+            "A rate for a whole year, so comparable across forces of different sizes.")
+
+
+def rates_for_display(rates_frame: pl.DataFrame) -> pl.DataFrame:
+    return rates_frame.drop("period")
+
+
+def series_note(source: str, series_frame: pl.DataFrame, grain: str) -> str:
+    """The note under a trend: publisher, licence and the first and last periods drawn, in the grain's words."""
+    if series_frame.height == 0:
+        return source_note(source)
+    first, last = series_frame["period"].min(), series_frame["period"].max()
+    span = (charts.period_words(first, grain) if first == last
+            else f"{charts.period_words(first, grain)} to {charts.period_words(last, grain)}")
+    return f"Source: {source_label(source)}, Open Government Licence v3.0; {span}. Analysis: crossforce."
+
+
+# --- windows, said as they are -----------------------------------------------------------------------------------
+
+def window_name(window: str) -> str:
+    return "Latest window each source (up to 12 months)" if window == "standard" else f"Calendar year {window}"
+
+
+def window_summary(peer_group: str, window: str) -> pl.DataFrame:
+    """For each source with findings in the window: its window (first period and exclusive end,
+    grain), the periods its name asks for, and how many forces supplied all of them or fewer."""
+    frame = findings(peer_group, window)
+    if frame.height == 0:
+        return pl.DataFrame(schema={"source": pl.String, "window_start": pl.Date, "window_end": pl.Date,
+                                    "period_grain": pl.String, "periods_expected": pl.Int32, "months": pl.Int32,
+                                    "forces_in_full": pl.UInt32, "forces_short": pl.UInt32})
+    sources = indicator_sources()
+    per_force = (frame.with_columns(pl.col("indicator_id").replace_strict(sources, default=None).alias("source"))
+                 .group_by("source", "window_start", "window_end", "period_grain", "periods_expected", "force_id")
+                 .agg(pl.col("periods_supplied").max()))
+    return (per_force.group_by("source", "window_start", "window_end", "period_grain", "periods_expected")
+            .agg((pl.col("periods_supplied") >= pl.col("periods_expected")).sum().alias("forces_in_full"),
+                 (pl.col("periods_supplied") < pl.col("periods_expected")).sum().alias("forces_short"))
+            .with_columns(((pl.col("window_end").dt.year() - pl.col("window_start").dt.year()) * 12
+                           + pl.col("window_end").dt.month() - pl.col("window_start").dt.month()).cast(pl.Int32).alias("months"))
+            .sort("source"))
+
+
+def window_text(start, end, grain: str) -> str:
+    """A window in words: one rolling or financial year by its own name ("year to Dec 2018"),
+    otherwise its first and last months."""
+    if grain in ("rolling_year", "financial_year", "calendar_year") and (end.year - start.year) * 12 + end.month - start.month == 12:
+        return charts.period_words(start, grain)
+    return charts.window_words(start, end)
+
+
+def window_summary_words(peer_group: str, window: str) -> str:
+    """Each source's window in words, saying plainly when it holds fewer months than the window's name."""
+    rows = window_summary(peer_group, window)
+    if rows.height == 0:
+        return "No findings in this window."
+    lines = []
+    for r in rows.iter_rows(named=True):
+        text = f"{source_label(r['source'])}: {window_text(r['window_start'], r['window_end'], r['period_grain'])}"
+        if r["period_grain"] in ("month", "quarter") and r["months"] < 12:
+            text += f" — {counted(r['months'], 'month')} only, not 12"
+        if r["forces_short"]:
+            text += (f"; {counted(r['forces_short'], 'force')} supplied fewer of its periods "
+                     "(not ranked: missing some of the window's periods)")
+        lines.append(text)
+    return "Windows: " + "; ".join(lines) + "."
 
 
 # Why a finding is not ranked, in the order a reviewer reads them: the area, the data, the test, the
@@ -553,9 +876,16 @@ FORCE_COLUMNS = ("indicator", "status", "status_reason", "rank", "supply_rank", 
 
 # Columns the dashboard derives; every other column's help comes from `pipelines.schema`.
 DERIVED_HELP = {
+    "publisher": "Who publishes the source, and the publication.",
     "force": "The force's short name.",
     "indicator": "The indicator's label.",
     "difference_pp": "share − benchmark in percentage points (difference × 100).",
+    "peers_lowest": "The lowest value among the force's peers (the peer group chosen in the sidebar).",
+    "peers_highest": "The highest value among the force's peers.",
+    "peers_median": "The median of the force's peers' values.",
+    "peers": "How many peers have a value.",
+    "offence_group": "ONS offence group.",
+    "window": "The window in words: a month, a quarter, or the rolling year it ends.",
 }
 
 
@@ -627,12 +957,6 @@ def _markdown_text(text: str) -> str:
     return text.replace("[", "(").replace("]", ")").replace("$", "\\$")
 
 
-def finder_link(peer_group: str, **params: str) -> str:
-    """A link to the divergence finder with its filters in the query string."""
-    query = "&".join(f"{k}={v}" for k, v in {**params, "peers": peer_group}.items())
-    return f"divergence?{query}"
-
-
 def headline(row: dict) -> str:
     """A finding's effect in one line: force, indicator, percentage points and ratio against its benchmark."""
     force = force_names().get(row["force_id"], row["force_id"])
@@ -646,10 +970,13 @@ def headline(row: dict) -> str:
     return text
 
 
-def finding_markdown(row: dict, peer_group: str) -> str:
-    """One ranked finding as an item of a numbered list (numbered by its rank): the effect, linked to
-    the finder, then z and q (BY), the witness, and on a line of its own what the benchmark covers."""
-    link = finder_link(peer_group, indicator=row["indicator_id"], force=row["force_id"])
+def finding_label(row: dict) -> str:
+    """A ranked finding as the words of its link: its rank, then its effect (`headline`)."""
+    return f"{row['rank']}. {_markdown_text(headline(row))}"
+
+
+def finding_details(row: dict) -> str:
+    """What is said under a finding's link: z and q (BY), the witness, and what the benchmark covers."""
     stats_words = []
     if _finite(row.get("z")):
         stats_words.append(f"z {row['z']:+.1f}")
@@ -657,13 +984,9 @@ def finding_markdown(row: dict, peer_group: str) -> str:
         stats_words.append(f"q {row['q_by']:.1e} (BY)")
     if row.get("witness_status"):
         stats_words.append(f"witness ({row['witness_label']}): {row['witness_status']}")
-    number = f"{row['rank']}. "
-    text = f"{number}[{_markdown_text(headline(row))}]({link})"
-    if stats_words:
-        text += " — " + _markdown_text("; ".join(stats_words))
     coverage = row.get("benchmark_coverage") or "not stated"
-    # Two trailing spaces break the line; the indent keeps the second line inside the list item.
-    return f"{text}  \n{' ' * len(number)}Benchmark: {_markdown_text(coverage)}."
+    lead = "; ".join(stats_words) + ". " if stats_words else ""
+    return _markdown_text(f"{lead}Benchmark: {coverage}.")
 
 
 def comparability_words(name: str, note: str | None) -> str:

@@ -1,33 +1,137 @@
-"""Small layout helpers shared by the pages: widgets whose state lives in the URL, charts with their data."""
+"""Small layout helpers shared by the pages: widgets whose state lives in the URL and follows the
+user from page to page, links that stay in the same tab, charts with their data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from dashboard import images
+
+# The pages, by URL path. The default page is served at the root; Streamlit reserves its own
+# `url_path` too, so `/overview` is a second, hidden entry for the same script (a link or a bookmark
+# to it would otherwise open "Page not found").
+PAGE_FILES = {
+    "home": ("views/overview.py", "Overview"),
+    "divergence": ("views/divergence.py", "Divergence finder"),
+    "indicator": ("views/indicator.py", "Indicator"),
+    "force": ("views/force.py", "Force profile"),
+    "trends": ("views/trends.py", "Trends"),
+    "reconciliation": ("views/reconciliation.py", "Reconciliation"),
+    "workbench": ("views/workbench.py", "SQL workbench"),
+    "quality": ("views/quality.py", "Data quality"),
+}
+HIDDEN_PAGES = {"overview": "home"}
+
+# Choices a person makes once and expects every page to keep: the force, the indicator, the peers,
+# the window and the source. Each page's widget for one of these starts from the person's last
+# choice (kept for the session), or from the link that opened the page.
+SHARED = ("force", "indicator", "peers", "window", "source", "forces")
+_CHOICES = "_choices"
+
+
+def pages() -> list:
+    """The `st.Page` objects of the app, visible ones first (built from `PAGE_FILES`)."""
+    visible = [st.Page(file, title=title, url_path=path, default=path == "home") for path, (file, title) in PAGE_FILES.items()]
+    hidden = [st.Page(PAGE_FILES[target][0], title=PAGE_FILES[target][1], url_path=path, visibility="hidden")
+              for path, target in HIDDEN_PAGES.items()]
+    return visible + hidden
+
+
+def _choices() -> dict:
+    return st.session_state.setdefault(_CHOICES, {})
+
+
+def choice(key: str, default: str | None = None) -> str | None:
+    """The person's current choice for `key`: what this run's widget shows, else their last choice
+    on any page, else what the link that opened the page said."""
+    if key in st.session_state and key != _CHOICES:
+        return st.session_state[key]
+    return _choices().get(key, st.query_params.get(key, default))
+
+
+def _wish(key: str, default) -> object:
+    """What the person asked for under `key`: a link to this page wins on its first run; after that
+    the widget's own state; on a page they move to, their last choice elsewhere."""
+    choices = _choices()
+    if key not in st.session_state and key in st.query_params:
+        choices[key] = st.query_params.get_all(key) if key == "forces" else st.query_params[key]
+    return choices.get(key, default)
+
+
+def _remember(key: str) -> None:
+    _choices()[key] = st.session_state[key]
+
 
 def url_select(label: str, options: Sequence[str], key: str, default: str | None = None,
                format_func: Callable[[str], str] = str, container=None, help: str | None = None) -> str:
-    """A selectbox whose value is read from, and written to, the URL query string under `key`,
-    so that a link reproduces what a person saw."""
+    """A selectbox whose value is read from, and written to, the URL query string under `key`, so
+    that a link reproduces what a person saw. A shared key (`SHARED`) carries the person's choice to
+    every page that offers it; a choice this page cannot offer (the window changed, say) is said,
+    not silently replaced, and comes back where it applies again."""
     options = list(options)
     if not options:
         return ""
     default = default if default in options else options[0]
-    wanted = st.query_params.get(key, default)
-    if key not in st.session_state:
-        st.session_state[key] = wanted if wanted in options else default
-    elif st.session_state[key] not in options:
-        st.session_state[key] = default
-    value = (container or st).selectbox(label, options, key=key, format_func=format_func, help=help)
+    wish = _wish(key, default) if key in SHARED else (
+        st.session_state[key] if key in st.session_state else st.query_params.get(key, default))
+    value = wish if wish in options else default
+    if wish not in options and wish not in ("all", "", None):
+        (container or st).caption(f"{_words(format_func, wish)} is not available here; showing "
+                                  f"{_words(format_func, value)}.")
+    st.session_state[key] = value
+    value = (container or st).selectbox(label, options, key=key, format_func=format_func, help=help,
+                                        on_change=_remember if key in SHARED else None,
+                                        args=(key,) if key in SHARED else None)
     if value == default:
         st.query_params.pop(key, None)
     else:
         st.query_params[key] = value
     return value
+
+
+def url_multiselect(label: str, options: Sequence[str], key: str, default: Sequence[str],
+                    format_func: Callable[[str], str] = str, container=None) -> list[str]:
+    """A multiselect kept in the URL (`key=a&key=b`) and across pages; choices this page cannot
+    offer are said and left out, and `default` is shown when none is left."""
+    options = list(options)
+    wish = _wish(key, list(default))
+    wish = [wish] if isinstance(wish, str) else list(wish or [])
+    value = [v for v in wish if v in options]
+    dropped = [v for v in wish if v not in options]
+    if dropped:
+        (container or st).caption(f"No series here for {', '.join(_words(format_func, v) for v in dropped)}.")
+    if not value:
+        value = [v for v in default if v in options]
+    st.session_state[key] = value
+    value = (container or st).multiselect(label, options, key=key, format_func=format_func,
+                                          on_change=_remember, args=(key,))
+    st.query_params[key] = value
+    return value
+
+
+def _words(format_func: Callable[[str], str], value) -> str:
+    """`value` in words, or as it is when the format function does not know it (a lookup keyed to the options)."""
+    try:
+        words = format_func(value)
+    except Exception:
+        words = None
+    return words if isinstance(words, str) and words else str(value)
+
+
+def link(page: str, label: str, params: Mapping[str, str] | None = None, container=None, help: str | None = None) -> None:
+    """A link to another page (by its URL path) that opens in the same tab, carrying `params` and
+    the person's shared choices."""
+    file, _ = PAGE_FILES[HIDDEN_PAGES.get(page, page)]
+    (container or st).page_link(file, label=label, query_params={**_carried(), **(params or {})}, help=help)
+
+
+def _carried() -> dict[str, str]:
+    """The person's shared choices, as a link carries them."""
+    return {k: v for k, v in _choices().items() if k in SHARED and isinstance(v, str) and v not in ("all", "")}
 
 
 def url_text(label: str, key: str, container=None, help: str | None = None) -> str:
@@ -41,11 +145,34 @@ def url_text(label: str, key: str, container=None, help: str | None = None) -> s
     return value
 
 
-def chart(fig: go.Figure, data: pl.DataFrame, key: str) -> None:
-    """A chart and a CSV download of exactly the data behind it."""
-    st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False})
-    st.download_button("Download the data (CSV)", data.write_csv(), file_name=f"{key}.csv", mime="text/csv",
-                       key=f"{key}_download")
+def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: str = "ignore"):
+    """A chart, a CSV download of exactly the data behind it, and the chart as an SVG image (drawn
+    only when asked for). With `on_select="rerun"` a click on a point reruns the page and the
+    selection is returned."""
+    event = st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False}, on_select=on_select,
+                            selection_mode="points")
+    csv_column, image_column = st.columns(2)
+    csv_column.download_button("Download the data (CSV)", data.write_csv(), file_name=f"{key}.csv", mime="text/csv",
+                               key=f"{key}_download")
+    image_column.download_button("Download the chart (SVG)", lambda: images.figure_image(fig, "svg") or b"",
+                                 file_name=f"{key}.svg", mime="image/svg+xml", key=f"{key}_image", on_click="ignore")
+    return event
+
+
+def clicked_force(event) -> str | None:
+    """The force_id of the point clicked on a chart whose points carry it first in `customdata`."""
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) or hasattr(event, "get") else []
+    for point in points:
+        data = point.get("customdata")
+        if data:
+            return data[0] if isinstance(data, (list, tuple)) else data
+    return None
+
+
+def go_to_force(force_id: str) -> None:
+    """Open the force profile of `force_id`, keeping the person's other choices."""
+    _choices()["force"] = force_id
+    st.switch_page(PAGE_FILES["force"][0], query_params={**_carried(), "force": force_id})
 
 
 # Probabilities span many orders of magnitude: show them in scientific notation.

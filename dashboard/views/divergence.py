@@ -8,8 +8,8 @@ st.caption("Where a force's share departs from its peers (benchmark excludes the
            "rate. Only classification findings that pass every screen are ranked; the data-supply list and the "
            "findings screened out are shown below, each with its reason.")
 
-peers = st.session_state.get("peers", "all")
-source = st.session_state.get("source", "all")
+peers = ui.choice("peers", "all")
+source = ui.choice("source", "all")
 labels = data.indicator_labels()
 names = data.force_names()
 filters = st.columns(4)
@@ -43,11 +43,16 @@ ui.table(data.for_display(unranked, data.UNRANKED_COLUMNS), "not_ranked")
 
 chosen = indicator if indicator != "all" else (found["indicator_id"][0] if found.height else None)
 if chosen:
-    everyone = data.filtered_findings(peers, indicator_id=chosen, ranked_only=False)
+    everyone = data.indicator_findings(peers, chosen)
     note = data.chart_note(chosen, everyone)
+    highlight = force if force != "all" else None
     st.subheader(labels.get(chosen, chosen))
-    ui.chart(charts.funnel_plot(everyone, labels.get(chosen, chosen), note, names), everyone, f"funnel_{chosen}")
-    ui.chart(charts.caterpillar_plot(everyone, labels.get(chosen, chosen), note, names), everyone, f"caterpillar_{chosen}")
+    ui.link("indicator", f"The indicator's page: its definition, every force compared, the map and the trend",
+            {"indicator": chosen})
+    ui.chart(charts.funnel_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight), everyone,
+             f"funnel_{chosen}")
+    ui.chart(charts.caterpillar_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight), everyone,
+             f"caterpillar_{chosen}")
 
 st.subheader("Forces × categories: adjusted standardised residuals")
 mixes = data.mix_labels()

@@ -1,24 +1,36 @@
 import streamlit as st
 
-from dashboard import charts, data, ui
+from dashboard import charts, data, pack, ui
 
 st.title("Force profile")
-st.caption("One force against its peers: every indicator, its offence mix, and its case-mix adjusted outcomes.")
+st.caption("One force against its peers: every indicator, its offence mix, its rates per 1,000 residents and its "
+           "case-mix adjusted outcomes.")
 
-peers = st.session_state.get("peers", "all")
+peers = ui.choice("peers", "all")
+window = ui.choice("window", "standard")
 names = data.force_names()
 force = ui.url_select("Force", data.forces_with_findings(peers), key="force", format_func=lambda f: names.get(f, f))
 name = names.get(force, force)
 standing = data.comparability(force)
 if not standing["comparable_by_default"]:
     st.warning(data.comparability_words(name, standing["comparability_note"]))
+st.write(data.peers_words(peers, force))
+left, right = st.columns(2)
+left.download_button("Download the force pack (zip of every table)", lambda: pack.force_pack_zip(force, peers, window),
+                     file_name=f"crossforce_{force}.zip", mime="application/zip", key="force_pack", on_click="ignore")
+right.download_button("Download the profile report (HTML)", lambda: pack.force_report_html(force, peers, window),
+                      file_name=f"crossforce_{force}.html", mime="text/html", key="force_report", on_click="ignore")
 
-everyone = data.filtered_findings(peers, st.session_state.get("source", "all"), ranked_only=False)
+everyone = data.filtered_findings(peers, ui.choice("source", "all"), ranked_only=False)
 profile = data.force_profile(everyone, force)
 st.subheader(f"{name} across every indicator")
 if profile["own"].height:
-    ui.chart(charts.spine_chart(profile["own"], everyone, name, "Sources: data.police.uk and ONS, Open Government Licence v3.0. Analysis: crossforce.",
-                                data.indicator_labels()), profile["own"], "spine")
+    spine, values = st.columns([3, 2])
+    with spine:
+        ui.chart(charts.spine_chart(profile["own"], everyone, name, data.source_note_all(), data.indicator_labels()),
+                 profile["own"], "spine")
+    with values:
+        ui.table(data.force_values(everyone, force, peers), "force_values")
     if profile["ranked"].height:
         st.markdown(f"**Ranked findings** ({profile['ranked'].height}; the five ranked highest)")
         for sentence in profile["ranked"].head(5)["sentence"]:
@@ -38,6 +50,14 @@ if profile["own"].height:
 else:
     st.info(f"No findings for {name}.")
 
+st.subheader("Recorded crime per 1,000 residents")
+rates = data.rates(force, peers)
+if rates.height:
+    st.caption(data.rates_note(rates))
+    ui.table(data.rates_for_display(rates), "rates")
+else:
+    st.info(f"No resident population or ONS force-area counts for {name}.")
+
 st.subheader("Offence and outcome mix")
 mixes = data.mix_labels()
 mix = ui.url_select("Mix", list(mixes), key="mix", format_func=mixes.get)
@@ -46,9 +66,7 @@ cells = cells.filter(cells["force_id"] == force) if cells.height else cells
 distance = data.mix_distances(mix)
 distance = distance.filter(distance["force_id"] == force) if distance.height else distance
 if distance.height:
-    d = distance.row(0, named=True)
-    st.write(f"Jensen–Shannon distance from the other forces' mix: **{d['distance']:.3f}** "
-             f"(chance alone gives about {d['null_median']:.3f}; 95% of draws under {d['null_q95']:.3f}).")
+    st.write(data.distance_words(distance.row(0, named=True)))
 if cells.height:
     ui.chart(charts.mix_contributions(cells, mixes[mix], name, data.source_note(data.mix_sources()[mix])), cells, f"mix_{mix}")
 else:

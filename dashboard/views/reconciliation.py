@@ -15,10 +15,12 @@ group = ui.url_select("Offence group", data.reconciliation_groups(), key="group"
 rows = data.reconciliation(force, group)
 if rows.height:
     ui.chart(charts.reconciliation_plot(rows, names.get(force, force), group,
-                                        "Sources: data.police.uk, ONS, Home Office and force publications, Open Government Licence v3.0."),
+                                        "Sources: data.police.uk, ONS, Home Office and force publications, Open Government Licence v3.0.",
+                                        events=data.events()),
              rows, "reconciliation")
-    ui.table(rows, "reconciliation_rows")
+    ui.table(data.reconciliation_for_display(rows), "reconciliation_rows")
 else:
     st.info(f"No source has {group.lower()} for {names.get(force, force)}.")
-st.subheader("Force-months a source lacks")
-ui.table(data.missing_force_months(force), "missing")
+st.subheader("Periods a source lacks")
+st.caption("Periods, at each source's own grain, that other forces supplied and this force did not: a gap, not zero.")
+ui.table(data.missing_periods(force), "missing")

@@ -12,21 +12,22 @@ indicator = ui.url_select("Indicator", list(labels), key="indicator", format_fun
                           default="ons_rec_vwi_of_vap")
 series = data.series(indicator)
 available = sorted(series["force_id"].unique().to_list(), key=lambda f: names.get(f, f)) if series.height else []
-wanted = [f for f in st.query_params.get("forces", "").split(",") if f in available] or available[:1]
-if "forces" not in st.session_state:
-    st.session_state["forces"] = wanted
-forces = st.multiselect("Forces", available, key="forces", format_func=lambda f: names.get(f, f))
-st.query_params["forces"] = ",".join(forces)
+chosen_force = ui.choice("force")
+forces = ui.url_multiselect("Forces", available, key="forces", format_func=lambda f: names.get(f, f),
+                            default=[chosen_force] if chosen_force in available else available[:1])
 
-if not series.height or not forces:
-    st.info("No series for this indicator yet.")
+if not series.height:
+    st.info(f"No series for {labels[indicator]}: its source is not loaded.")
     st.stop()
+if not forces:
+    st.info("Choose at least one force.")
+    st.stop()
+grain = data.series_grain(indicator)
 chosen = series.filter(series["force_id"].is_in(forces))
 band = data.peers_band(series, forces)
-events = data.events()
 breaks = data.detected_breaks(indicator)
-note = data.source_note(data.indicator_sources()[indicator], series["period"].min(), series["period"].max())
-ui.chart(charts.trend_plot(chosen, band, events, breaks.filter(breaks["force_id"].is_in(forces)) if breaks.height else breaks,
-                           labels[indicator], note, names), chosen, f"trend_{indicator}")
+breaks = breaks.filter(breaks["force_id"].is_in(forces)) if breaks.height else breaks
+note = data.series_note(data.indicator_sources()[indicator], series, grain)
+ui.chart(charts.trend_plot(chosen, band, data.events(), breaks, labels[indicator], note, names), chosen, f"trend_{indicator}")
 st.subheader("Breaks for these forces")
-ui.table(breaks.filter(breaks["force_id"].is_in(forces)) if breaks.height else breaks, "breaks")
+ui.table(data.breaks_for_display(breaks), "breaks")
