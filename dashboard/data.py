@@ -375,7 +375,8 @@ def window_years() -> list[str]:
 
 
 def indicator_labels() -> dict[str, str]:
-    return {i.indicator_id: i.label for i in divergence.load_indicators()}
+    # Labels in the reference file name sources and outcome groups by id: a person reads their words.
+    return {i.indicator_id: charts.readable(i.label) for i in divergence.load_indicators()}
 
 
 def indicator_sources() -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 import streamlit as st
@@ -37,13 +38,14 @@ def figures(at: AppTest) -> list[dict]:
 
 
 # AppTest does not keep a read-only table's key: each table is known by its first column.
-FIRST_COLUMN = {"findings": "rank", "supply": "supply_rank", "not_ranked": "status", "force_findings": "indicator",
-                "result": "rank"}
+FIRST_COLUMNS = {"findings": ["rank"], "supply": ["supply_rank"], "not_ranked": ["status"],
+                 "force_findings": ["indicator", "status"], "force_values": ["indicator", "share"], "result": ["rank"]}
 
 
 def shown_table(at: AppTest, key: str):
     """The rows of the table a page drew under `key`, as pandas."""
-    found = [frame.value for frame in at.dataframe if list(frame.value.columns[:1]) == [FIRST_COLUMN[key]]]
+    lead = FIRST_COLUMNS[key]
+    found = [frame.value for frame in at.dataframe if list(frame.value.columns[:len(lead)]) == lead]
     assert len(found) == 1, f"no single table {key}: {[list(frame.value.columns[:2]) for frame in at.dataframe]}"
     return found[0]
 
@@ -99,12 +101,16 @@ def test_overview_lists_sources_and_draws_coverage(app, sample_db):
     # The population source gives its years and forces, as the population view holds them.
     [(forces, first, last)] = query(sample_db, "select count(distinct force_id), min(year), max(year) from population")
     [row] = [r for r in shown.to_dict("records") if r["source"] == "ons_mid_year_estimates"]
-    assert (row["forces"], row["first_period"].year, row["last_period"].year) == (forces, first, last)
+    assert (row["forces"], row["first_period"], row["last_period"]) == (forces, str(first), str(last))
     [grid] = figures(at)
-    assert "police_uk_street" in grid["layout"]["title"]["text"]
+    assert "data.police.uk street-level crime" in grid["layout"]["title"]["text"]
     forces = query(sample_db, "select count(distinct force_id) from coverage where source = 'police_uk_street'")[0][0]
     heat = [trace for trace in grid["data"] if trace["type"] == "heatmap"]
     assert max(len(trace["y"]) for trace in heat) == forces
+    # Drawn: the months some force supplied, not every month from the first to the last.
+    months = query(sample_db, """select count(distinct period) from coverage
+                                 where source = 'police_uk_street' and coverage_status = 'supplied'""")[0][0]
+    assert max(len(trace["x"]) for trace in heat) == months == 4
 
 
 def test_divergence_funnel_has_one_point_per_force_of_the_chosen_indicator(app, sample_db):
@@ -137,7 +143,7 @@ def test_force_profile_spine_has_a_row_per_indicator(app, sample_db):
     assert not at.exception
     indicators = query(sample_db, "select count(distinct indicator_id) from divergence where force_id = 'durham'")[0][0]
     spine = figures(at)[0]
-    rows = {y for trace in spine["data"] for y in (trace.get("y") or [])}
+    rows = {y for trace in spine["data"] for y in (trace.get("y") or []) if y is not None}  # legend keys have no row
     assert len(rows) == indicators
 
 
@@ -333,7 +339,7 @@ def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage
             assert symbol == ("circle" if status == "ranked" else "circle-open"), data[0]
             if status != "ranked":
                 hollow += 1
-                assert f"Not ranked ({status})" in data[12].replace("<br>", " ")
+                assert f"Not ranked" in data[12] and STATUS_LABELS[status] in data[12].replace("<br>", " ")
     assert hollow == unranked
     cater_hollow = sum(symbol == "circle-open" for trace in caterpillar["data"] if isinstance(trace.get("marker", {}).get("symbol"), list)
                        for symbol in trace["marker"]["symbol"])
@@ -346,19 +352,22 @@ def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage
 def test_overview_lists_ranked_findings_with_their_coverage_and_what_was_screened_out(app, sample_db):
     at = app.run()
     assert not at.exception
-    items = [m.value for m in at.markdown if re.match(r"^\d+\. \[", m.value)]
+    # Each finding is a link that opens the finder in the same tab (a page link, not a Markdown link).
+    links = [link.proto for link in at.get("page_link") if re.match(r"^\d+\. ", link.proto.label)]
+    details = [c.value for c in at.caption if "Benchmark:" in c.value]
     top = query(sample_db, """
         select rank, indicator_id, force_id, benchmark_coverage from divergence where rank is not null order by rank limit 10""")
-    assert len(items) == len(top) == 10
-    for item, (rank, indicator, force, coverage) in zip(items, top):
-        assert item.startswith(f"{rank}. [") and f"indicator={indicator}&force={force}&" in item
-        assert f"Benchmark: {coverage}." in item
+    assert len(links) == len(details) == len(top) == 10
+    for link, detail, (rank, indicator, force, coverage) in zip(links, details, top):
+        assert link.label.startswith(f"{rank}. ") and link.page == "divergence"
+        assert parse_qs(link.query_string) == {"force": [force], "indicator": [indicator]}
+        assert f"Benchmark: {coverage}." in detail
     counts = dict(query(sample_db, "select status, count(*) from divergence where status <> 'ranked' group by 1"))
     [line] = [m.value for m in at.markdown if "screened out and not ranked" in m.value]
     assert line.startswith(f"{sum(counts.values()):,} findings screened out")
     assert all(f"{STATUS_LABELS[status]}: {n:,}" in line for status, n in counts.items())
     supply = query(sample_db, "select count(*) from divergence where supply_rank is not null")[0][0]
-    [link] = [m.value for m in at.markdown if "#data-supply" in m.value]
+    [link] = [link.proto.label for link in at.get("page_link") if "data-supply" in link.proto.label]
     assert f"data-supply list: {counted(supply, 'finding')}" in link
 
 
