@@ -149,13 +149,16 @@ def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: str = "ignore
     """A chart, a CSV download of exactly the data behind it, and the chart as an SVG image (drawn
     only when asked for). With `on_select="rerun"` a click on a point reruns the page and the
     selection is returned."""
-    event = st.plotly_chart(fig, key=f"{key}_chart", config={"displaylogo": False}, on_select=on_select,
+    event = st.plotly_chart(fig, key=f"{key}_chart", config=images.plotly_config(key), on_select=on_select,
                             selection_mode="points")
     csv_column, image_column = st.columns(2)
     csv_column.download_button("Download the data (CSV)", data.write_csv(), file_name=f"{key}.csv", mime="text/csv",
                                key=f"{key}_download")
-    image_column.download_button("Download the chart (SVG)", lambda: images.figure_image(fig, "svg") or b"",
-                                 file_name=f"{key}.svg", mime="image/svg+xml", key=f"{key}_image", on_click="ignore")
+    if images.available():
+        image_column.download_button("Download the chart (SVG)", lambda: images.figure_image(fig, "svg") or b"",
+                                     file_name=f"{key}.svg", mime="image/svg+xml", key=f"{key}_image", on_click="ignore")
+    else:
+        image_column.caption(images.FALLBACK_WORDS)
     return event
 
 

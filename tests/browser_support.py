@@ -156,11 +156,14 @@ def choose(page: Page, label: str, option: str) -> None:
     box = page.locator("[data-testid=stSelectbox]").filter(
         has=page.locator("[data-testid=stWidgetLabel]").get_by_text(label, exact=True))
     box.first.click()
-    page.get_by_role("option", name=option, exact=True).click()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    if not wanted.is_visible():  # a long list shows its first options only: type to narrow it
+        page.keyboard.type(option)
+    wanted.click()
     settle(page)
 
 
-def full_page_screenshot(page: Page, name: str) -> Path:
+def full_page_screenshot(page: Page, name: str, width: int = VIEWPORT["width"]) -> Path:
     """Streamlit scrolls inside `stMain`, so a full-page screenshot alone shows one viewport:
     grow the viewport to the main area's height first, then put it back."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -168,11 +171,11 @@ def full_page_screenshot(page: Page, name: str) -> Path:
     height = page.evaluate(
         "() => { const m = document.querySelector('[data-testid=stMain]');"
         " return m ? m.scrollHeight : document.documentElement.scrollHeight; }")
-    page.set_viewport_size({"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 16_000))})
+    page.set_viewport_size({"width": width, "height": max(VIEWPORT["height"], min(int(height), 16_000))})
     page.wait_for_timeout(500)  # let Plotly re-lay out
     settle(page)
     page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size(VIEWPORT)
+    page.set_viewport_size({"width": width, "height": VIEWPORT["height"]})
     return path
 
 

@@ -35,16 +35,43 @@ from dashboard.data import STATUS_LABELS, counted
 
 PAGES = {
     # url path: (title, charts the page draws with the sample data). The default page, Overview, is
-    # served at the root: Streamlit ignores `url_path` for it, and `/overview` opens a "Page not
-    # found" notice over it.
+    # served at the root and at `/overview`.
     "": ("Overview", 1),
+    "overview": ("Overview", 1),
     "divergence": ("Divergence finder", 3),
+    "indicator": ("Indicator", 4),
     "force": ("Force profile", 3),
     "trends": ("Trends", 1),
     "reconciliation": ("Reconciliation", 1),
     "workbench": ("SQL workbench", 0),
     "quality": ("Data quality", 0),
 }
+WIDTHS = (1400, 1024)
+# Pairs of chart texts that overlap on the page: tick labels of one axis, or a title and the chart's
+# toolbar (the modebar). Each is named by its chart's title.
+OVERLAPS_JS = """
+() => {
+  const box = (e) => e.getBoundingClientRect();
+  const meet = (a, b) => a.width > 0 && b.width > 0 && a.left < b.right - 1 && b.left < a.right - 1
+                          && a.top < b.bottom - 1 && b.top < a.bottom - 1;
+  const found = [];
+  for (const plot of document.querySelectorAll('[data-testid=stMain] .js-plotly-plot')) {
+    const title = plot.querySelector('.gtitle');
+    const name = title ? title.textContent.slice(0, 60) : '?';
+    for (const axis of ['xtick', 'ytick']) {
+      const labels = [...plot.querySelectorAll(`g.${axis} text`)].map(box).filter(b => b.width > 0);
+      for (let i = 0; i < labels.length; i++)
+        for (let j = i + 1; j < labels.length; j++)
+          if (meet(labels[i], labels[j])) found.push(`${name}: ${axis} labels overlap`);
+    }
+    const bar = plot.querySelector('.modebar');
+    if (title && bar && meet(box(title), box(bar))) found.push(`${name}: title under the toolbar`);
+    const svg = plot.querySelector('.main-svg');
+    if (title && svg && box(title).right > box(svg).right + 1) found.push(`${name}: title cut off`);
+  }
+  return [...new Set(found)];
+}
+"""
 PROBE = Path("/tmp/crossforce_browser_probe.csv")
 
 
@@ -74,9 +101,11 @@ def download(page: Page, button_name: str, nth: int = 0, key: str | None = None)
     return list(csv.reader(io.StringIO(Path(path).read_text(encoding="utf-8"))))
 
 
-@pytest.mark.parametrize("path", list(PAGES), ids=lambda p: p or "overview")
-def test_page_renders(page: Page, path: str) -> None:
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("path", list(PAGES), ids=lambda p: p or "root")
+def test_page_renders(page: Page, path: str, width: int) -> None:
     title, charts = PAGES[path]
+    page.set_viewport_size({"width": width, "height": 900})
     open_page(page, f"/{path}")
     expect(main_area(page).get_by_role("heading", level=1, name=title, exact=True)).to_be_visible(timeout=WAIT_MS)
     if charts:
@@ -86,8 +115,9 @@ def test_page_renders(page: Page, path: str) -> None:
     no_errors(page)
     expect(main_area(page).locator("[data-testid=stAlertContentError]")).to_have_count(0)
     expect(page.get_by_role("dialog")).to_have_count(0)  # e.g. Streamlit's "Page not found"
-    shot = full_page_screenshot(page, path or "overview")
+    shot = full_page_screenshot(page, f"{path or 'root'}-{width}", width=width)
     assert shot.stat().st_size > 10_000
+    assert page.evaluate(OVERLAPS_JS) == []
     no_errors(page)
 
 
@@ -127,26 +157,25 @@ def test_divergence_filter_changes_url_and_findings(page: Page) -> None:
     no_errors(page)
 
 
-def test_overview_link_opens_the_finding(page: Page, context: BrowserContext) -> None:
+def test_overview_link_opens_the_finding_in_the_same_tab(page: Page, context: BrowserContext) -> None:
     open_page(page, "/")
-    link = main_area(page).locator("ol a").first
+    link = main_area(page).locator("[data-testid=stPageLink] a").first
     expect(link).to_be_visible(timeout=WAIT_MS)
     wanted = parse_qs(urlparse(link.get_attribute("href")).query)
-    # Streamlit opens every Markdown link in a new tab (target="_blank").
-    with context.expect_page(timeout=WAIT_MS) as opened:
-        link.click()
-    finding = opened.value
-    settle(finding)
-    assert urlparse(finding.url).path == "/divergence"
-    params = query_of(finding)  # `peers=all` is the default, so the page drops it from the URL
+    assert link.get_attribute("target") in (None, "", "_self")
+    link.click()
+    settle(page)
+    expect(page).to_have_url(re.compile(r"/divergence\?"), timeout=WAIT_MS)
+    assert len(context.pages) == 1
+    params = query_of(page)  # `peers=all` is the default, so the page drops it from the URL
     assert params["indicator"] == wanted["indicator"] and params["force"] == wanted["force"]
     assert params.get("peers", ["all"]) == ["all"]
-    expect(main_area(finding).get_by_role("heading", level=1, name="Divergence finder")).to_be_visible(timeout=WAIT_MS)
-    assert findings_count(finding) >= 1
-    expect(selectbox_value(finding, "Indicator")).not_to_have_value("Every indicator")
-    expect(selectbox_value(finding, "Force")).not_to_have_value("Every force")
-    no_errors(finding)
-    expect(finding.get_by_role("dialog")).to_have_count(0)
+    expect(main_area(page).get_by_role("heading", level=1, name="Divergence finder")).to_be_visible(timeout=WAIT_MS)
+    assert findings_count(page) >= 1
+    expect(selectbox_value(page, "Indicator")).not_to_have_value("Every indicator")
+    expect(selectbox_value(page, "Force")).not_to_have_value("Every force")
+    no_errors(page)
+    expect(page.get_by_role("dialog")).to_have_count(0)
 
 
 def test_download_csv(page: Page) -> None:
@@ -257,3 +286,76 @@ def test_workbench_refuses_to_write_a_file(page: Page) -> None:
     expect(main_area(page).get_by_text(re.compile(r"^\d[\d,]* rows"))).to_have_count(0)
     no_errors(page)
     assert not PROBE.exists()
+
+
+def _sidebar_link(page: Page, name: str):
+    return page.locator("[data-testid=stSidebarNav]").get_by_role("link", name=name, exact=True)
+
+
+def _go(page: Page, name: str) -> None:
+    """Move to another page through the sidebar, as a person does (no new URL typed)."""
+    _sidebar_link(page, name).click()
+    settle(page)
+    expect(main_area(page).get_by_role("heading", level=1, name=name, exact=True)).to_be_visible(timeout=WAIT_MS)
+
+
+def test_one_reviewers_path_across_every_page(page: Page, browser, dashboard_db, dashboard_url) -> None:
+    import duckdb
+    import zipfile
+
+    con = duckdb.connect(str(dashboard_db), read_only=True)
+    try:
+        region = con.sql("select region from forces where force_id = 'kent'").fetchall()[0][0]
+        peers = [n for (n,) in con.sql("""
+            select short_name from forces where region = $r and force_id <> 'kent' and is_territorial_ew
+              and comparable_by_default order by short_name""", params={"r": region}).fetchall()]
+        kent_indicators = con.sql("select count(distinct indicator_id) from divergence where force_id = 'kent'").fetchall()[0][0]
+        [(forces_total,)] = con.sql("select count(*) from forces").fetchall()
+    finally:
+        con.close()
+
+    open_page(page, "/")
+    _go(page, "Force profile")
+    choose(page, "Force", "Kent")
+    expect(page).to_have_url(re.compile(r"[?&]force=kent\b"), timeout=WAIT_MS)
+    choose(page, "Compare with", "Forces of the same region")
+    expect(main_area(page).get_by_text(re.compile(r"^Compared with forces of the same region"))).to_have_text(
+        f"Compared with forces of the same region ({len(peers)}): {', '.join(peers)}.", timeout=WAIT_MS)
+    # The force pack holds every finding of Kent's (the standard window), as the database does.
+    with page.expect_download(timeout=WAIT_MS * 2) as info:
+        main_area(page).get_by_role("button", name=re.compile("force pack")).click()
+    with zipfile.ZipFile(info.value.path()) as pack:
+        names = pack.namelist()
+        assert "README.txt" in names and any(n.endswith(".csv") for n in names)
+        findings = next(n for n in names if "finding" in n)
+        rows = list(csv.reader(io.StringIO(pack.read(findings).decode("utf-8"))))
+    assert len(rows) - 1 == kent_indicators
+    no_errors(page)
+    choose(page, "Period window", "Calendar year 2019")
+    expect(page.locator("[data-testid=stSidebar]").get_by_text(re.compile(r"^Windows: "))).to_contain_text(
+        "year to Dec 2019", timeout=WAIT_MS)
+
+    # The force, peers and window follow the reviewer to every page.
+    for name in ("Divergence finder", "Indicator", "Reconciliation"):
+        _go(page, name)
+        expect(selectbox_value(page, "Highlight force" if name == "Indicator" else "Force")).to_have_value("Kent")
+        assert query_of(page).get("peers") == ["region"] and query_of(page).get("window") == ["2019"], name
+        no_errors(page)
+    _go(page, "Indicator")
+    expect(main_area(page).get_by_text("Definition", exact=True)).to_be_visible(timeout=WAIT_MS)
+    expect(main_area(page).locator(".js-plotly-plot")).to_have_count(PAGES["indicator"][1], timeout=WAIT_MS)
+
+    _go(page, "Force profile")
+    expect(selectbox_value(page, "Force")).to_have_value("Kent")
+    no_errors(page)
+
+    # A workbench link shared with a colleague runs on load in their own browser.
+    colleague = browser.new_context(base_url=dashboard_url, viewport={"width": 1024, "height": 900})
+    try:
+        other = colleague.new_page()
+        other.goto("/workbench?mode=free&sql=select%20count(*)%20as%20forces%20from%20forces")
+        settle(other)
+        expect(main_area(other).get_by_text(re.compile(r"^1 row in \d+ ms$"))).to_be_visible(timeout=WAIT_MS)
+        expect(main_area(other).locator("[data-testid=stDataFrame]")).to_contain_text(str(forces_total), timeout=WAIT_MS)
+    finally:
+        colleague.close()

@@ -17,9 +17,9 @@ if not standing["comparable_by_default"]:
 st.write(data.peers_words(peers, force))
 left, right = st.columns(2)
 left.download_button("Download the force pack (zip of every table)", lambda: pack.force_pack_zip(force, peers, window),
-                     file_name=f"crossforce_{force}.zip", mime="application/zip", key="force_pack", on_click="ignore")
+                     file_name=pack.file_name(force, peers, window, "zip"), mime="application/zip", key="force_pack", on_click="ignore")
 right.download_button("Download the profile report (HTML)", lambda: pack.force_report_html(force, peers, window),
-                      file_name=f"crossforce_{force}.html", mime="text/html", key="force_report", on_click="ignore")
+                      file_name=pack.file_name(force, peers, window, "html"), mime="text/html", key="force_report", on_click="ignore")
 
 everyone = data.filtered_findings(peers, ui.choice("source", "all"), ranked_only=False)
 profile = data.force_profile(everyone, force)
