@@ -11,6 +11,7 @@ that page files hold layout only.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import threading
@@ -334,7 +335,7 @@ def findings(peer_group: str = "all", window: str = "standard") -> pl.DataFrame:
 def _findings_on_demand(peer_group: str, window: str, identity: Identity) -> pl.DataFrame:
     with _cursor(identity) as con:
         windows = None if window == "standard" else divergence.windows_between(con, f"{window}-01", f"{window}-12")
-        return divergence.findings(con, divergence.load_indicators(), peer_group=peer_group,
+        return divergence.findings(con, _indicators(), peer_group=peer_group,
                                    peers=divergence.peer_groups(con, peer_group), windows=windows)
 
 
@@ -374,21 +375,33 @@ def window_years() -> list[str]:
     return years["year"].to_list()
 
 
+@functools.cache
+def _indicators() -> list[divergence.Indicator]:
+    # The reference files ship with the code: read and checked once per process, not on every call.
+    return divergence.load_indicators()
+
+
+@functools.cache
+def _mixes() -> list:
+    return divergence.load_mixes()
+
+
+@functools.cache
 def indicator_labels() -> dict[str, str]:
     # Labels in the reference file name sources and outcome groups by id: a person reads their words.
-    return {i.indicator_id: charts.readable(i.label) for i in divergence.load_indicators()}
+    return {i.indicator_id: charts.readable(i.label) for i in _indicators()}
 
 
 def indicator_sources() -> dict[str, str]:
-    return {i.indicator_id: i.source for i in divergence.load_indicators()}
+    return {i.indicator_id: i.source for i in _indicators()}
 
 
 def mix_labels() -> dict[str, str]:
-    return {m.mix_id: m.label for m in divergence.load_mixes()}
+    return {m.mix_id: m.label for m in _mixes()}
 
 
 def mix_sources() -> dict[str, str]:
-    return {m.mix_id: m.source for m in divergence.load_mixes()}
+    return {m.mix_id: m.source for m in _mixes()}
 
 
 def mix_categories(mix_id: str) -> pl.DataFrame:
@@ -424,7 +437,7 @@ def indicator_definition(indicator_id: str) -> list[tuple[str, str]]:
     """What an indicator is, term by term, as Fingertips defines its indicators: what it counts, out
     of what, from which publication and at which grain, and the guards its findings pass before they
     are ranked."""
-    indicator = {i.indicator_id: i for i in divergence.load_indicators()}[indicator_id]
+    indicator = {i.indicator_id: i for i in _indicators()}[indicator_id]
     witnesses = divergence.witnesses().get(indicator_id, [])
     labels = indicator_labels()
     grains = cached("select distinct period_grain from divergence_series as s join coverage as c "

@@ -161,12 +161,12 @@ def test_workbench_runs_free_sql_and_refuses_hostile_sql(app, tmp_path):
     at = app.run()
     at.switch_page("views/workbench.py").run()
     at.selectbox(key="mode").select("free").run()
-    at.text_area(key="sql").input("select force_id from forces where is_territorial_ew").run()
+    at.text_area(key="sql").input("select force_id from forces where is_territorial_ew")
     at.button(key="run_sql").click().run()
     assert not at.exception
     assert at.dataframe[0].value.shape[0] == 43
     target = tmp_path / "leak.csv"
-    at.text_area(key="sql").input(f"copy (select 1) to '{target}'").run()
+    at.text_area(key="sql").input(f"copy (select 1) to '{target}'")
     at.button(key="run_sql").click().run()
     assert at.error, "a hostile statement is refused with a message"
     assert not target.exists()
@@ -200,7 +200,7 @@ def test_hostile_sql_through_the_page_is_refused_and_changes_nothing(app, sample
     app.query_params["mode"] = "free"
     at = app.run()
     at.switch_page("views/workbench.py").run()
-    at.text_area(key="sql").input(sql.format(tmp=tmp_path)).run()
+    at.text_area(key="sql").input(sql.format(tmp=tmp_path))
     at.button(key="run_sql").click().run()
     assert not at.exception
     assert at.error, f"no refusal shown for {sql}"
@@ -212,7 +212,7 @@ def test_a_query_that_returns_millions_of_rows_is_cut_at_the_limit_on_the_page(a
     at = app.run()
     at.switch_page("views/workbench.py").run()
     at.selectbox(key="mode").select("free").run()
-    at.text_area(key="sql").input("select * from range(5000000) as t(i)").run()
+    at.text_area(key="sql").input("select * from range(5000000) as t(i)")
     at.button(key="run_sql").click().run()
     assert not at.exception
     assert any("cut at the row limit" in m.value for m in at.markdown)
@@ -222,7 +222,7 @@ def test_a_query_that_runs_forever_is_stopped_on_the_page(app):
     at = app.run()
     at.switch_page("views/workbench.py").run()
     at.selectbox(key="mode").select("free").run()
-    at.text_area(key="sql").input("select count(*) from range(100000000000) as a").run()
+    at.text_area(key="sql").input("select count(*) from range(100000000000) as a")
     at.button(key="run_sql").click().run(timeout=60)
     assert not at.exception
     assert at.error and "stopped" in at.error[0].value

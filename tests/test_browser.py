@@ -72,7 +72,6 @@ OVERLAPS_JS = """
   return [...new Set(found)];
 }
 """
-PROBE = Path("/tmp/crossforce_browser_probe.csv")
 
 
 def query_of(page: Page) -> dict[str, list[str]]:
@@ -224,68 +223,6 @@ def test_divergence_page_shows_the_supply_list_and_why_the_rest_are_not_ranked(p
     narrowed = download(page, "Download the table (CSV)", key="not_ranked_download")
     assert len(narrowed) > 1 and {r[0] for r in narrowed[1:]} == {chosen}
     no_errors(page)
-
-
-def test_workbench_saved_query(page: Page) -> None:
-    open_page(page, "/workbench")
-    expect(selectbox_value(page, "Ask")).to_have_value("A saved question")
-    choose(page, "Question", "Top divergences")
-    expect(page).to_have_url(re.compile(r"[?&]query=top_divergences\b"), timeout=WAIT_MS)
-    main_area(page).locator("[data-testid=stForm]").get_by_role("button", name="Run").click()
-    settle(page)
-    expect(main_area(page).get_by_text(re.compile(r"^20 rows in \d+ ms$"))).to_be_visible(timeout=WAIT_MS)
-    expect(main_area(page).locator("[data-testid=stDataFrame]")).to_be_visible()
-    no_errors(page)
-
-
-def _sql_box(page: Page):
-    return main_area(page).get_by_label("SQL (Ctrl+Enter runs it)")
-
-
-def _run_free_sql(page: Page, sql: str) -> None:
-    box = _sql_box(page)
-    box.fill(sql)
-    box.press("Control+Enter")
-    settle(page)
-    main_area(page).get_by_role("button", name="Run", exact=True).click()
-    settle(page)
-
-
-def test_workbench_free_query(page: Page) -> None:
-    open_page(page, "/workbench")
-    choose(page, "Ask", "Your own SQL")
-    expect(_sql_box(page)).to_be_visible(timeout=WAIT_MS)
-    sql = "select force_id, short_name from forces order by 1"
-    _run_free_sql(page, sql)
-    expect(main_area(page).get_by_text(re.compile(r"^48 rows in \d+ ms$"))).to_be_visible(timeout=WAIT_MS)
-    assert query_of(page)["sql"] == [sql]
-    rows = download(page, "Download the table (CSV)")
-    assert rows[0] == ["force_id", "short_name"]
-    assert len(rows) == 49
-    no_errors(page)
-
-
-def test_workbench_sql_from_url(page: Page) -> None:
-    open_page(page, "/workbench?sql=select%201%20as%20x")
-    expect(selectbox_value(page, "Ask")).to_have_value("Your own SQL")
-    expect(_sql_box(page)).to_have_value("select 1 as x", timeout=WAIT_MS)
-    main_area(page).get_by_role("button", name="Run", exact=True).click()
-    settle(page)
-    expect(main_area(page).get_by_text(re.compile(r"^1 rows in \d+ ms$"))).to_be_visible(timeout=WAIT_MS)
-    no_errors(page)
-
-
-def test_workbench_refuses_to_write_a_file(page: Page) -> None:
-    PROBE.unlink(missing_ok=True)
-    open_page(page, "/workbench")
-    choose(page, "Ask", "Your own SQL")
-    _run_free_sql(page, f"copy (select 1) to '{PROBE}'")
-    error = main_area(page).locator("[data-testid=stAlertContentError]")
-    expect(error).to_be_visible(timeout=WAIT_MS)
-    expect(error).to_contain_text("not allowed")
-    expect(main_area(page).get_by_text(re.compile(r"^\d[\d,]* rows"))).to_have_count(0)
-    no_errors(page)
-    assert not PROBE.exists()
 
 
 def _sidebar_link(page: Page, name: str):
