@@ -18,10 +18,13 @@ colour of their own, missing windows get a marker and a legend entry that says s
 
 from __future__ import annotations
 
+import csv
 import math
+import re
 import textwrap
-from collections.abc import Iterable, Mapping
-from datetime import date
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
@@ -79,8 +82,53 @@ SOURCE_COLOURS = {
     "mps_borough_crime": "#882255",
     "mps_ward_crime": "#999933",
 }
-GRAIN_ORDER = ("month", "quarter", "financial_year", "rolling_year")
-GRAIN_WORDS = {"month": "monthly", "quarter": "quarterly", "financial_year": "financial-year", "rolling_year": "rolling-year"}
+GRAIN_ORDER = ("month", "quarter", "financial_year", "calendar_year", "rolling_year")
+GRAIN_WORDS = {"month": "monthly", "quarter": "quarterly", "financial_year": "financial-year", "calendar_year": "calendar-year",
+               "rolling_year": "rolling-year"}
+# The noun for one period of each grain, singular and plural, for titles and counts.
+GRAIN_NOUNS = {"month": ("month", "months"), "quarter": ("quarter", "quarters"),
+               "financial_year": ("financial year", "financial years"), "calendar_year": ("year", "years"),
+               "rolling_year": ("rolling year", "rolling years")}
+GRAIN_MONTHS = {"month": 1, "quarter": 3, "financial_year": 12, "calendar_year": 12, "rolling_year": 12}
+
+# Sources in publishers' words, for legends and titles when the page passes none (`source_labels`).
+# Each source in words: its publisher and publication. The one list the dashboard names sources by.
+SOURCE_WORDS = {
+    "police_uk_street": "data.police.uk street-level crime",
+    "police_uk_outcomes": "data.police.uk outcomes",
+    "ons_rec_crime_pfa": "ONS recorded crime by police force area (rolling years)",
+    "ons_pfa_tables": "ONS police force area data tables",
+    "ons_mid_year_estimates": "ONS mid-year population estimates",
+    "mps_borough_crime": "Metropolitan Police Service borough counts (London Datastore)",
+    "mps_ward_crime": "Metropolitan Police Service ward counts (London Datastore)",
+    "ho_recorded_crime_pfa": "Home Office police recorded crime open data",
+    "ho_recorded_crime_csp": "Home Office police recorded crime open data (CSP)",
+    "ho_outcomes": "Home Office crime outcomes open data",
+    "force_export_records": "force record exports",
+}
+
+_REFERENCE = Path(__file__).resolve().parents[1] / "pipelines" / "reference"
+
+
+def _read_labels(file: str, key: str, value: str) -> dict[str, str]:
+    try:
+        with open(_REFERENCE / file, newline="", encoding="utf-8-sig") as handle:
+            return {row[key]: row[value] for row in csv.DictReader(handle) if row.get(key) and row.get(value)}
+    except OSError:
+        return {}
+
+
+# Outcome group ids (`no_suspect`) → their labels, from pipelines/reference/outcome_groups.csv.
+OUTCOME_GROUP_LABELS = _read_labels("outcome_groups.csv", "outcome_group", "label")
+
+# Text widths, in characters, that fit a chart about 700 px wide (the page's container at 1024 px):
+# titles at 17 px, subtitles at 12.5 px, the source note at 11 px from the plot's left edge.
+TITLE_WIDTH = 70
+SUBTITLE_WIDTH = 100
+NOTE_WIDTH = 85
+AXIS_TITLE_WIDTH = 55
+# Room (pixels) above the title for Plotly's modebar, the toolbar at the chart's top right.
+MODEBAR_ROOM = 46
 
 SHARE_TITLE = "Share, numerator ÷ denominator (%)"
 
@@ -118,8 +166,75 @@ def _count(value: float | None) -> str:
     return "—" if _missing(value) else f"{int(value):,}"
 
 
+def _as_date(value: object) -> object:
+    """A datetime (polars Datetime, pandas Timestamp) as its date, so no figure shows `00:00:00`."""
+    if isinstance(value, datetime):
+        return value.date()
+    return value
+
+
 def _month(value: date | None) -> str:
     return "—" if value is None else f"{value:%b %Y}"
+
+
+def _add_months(value: date, months: int) -> date:
+    index = value.year * 12 + value.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def period_words(period: date | None, grain: str) -> str:
+    """A period in words at its grain, from the period's first day.
+
+    month → "Jan 2008"; quarter → "Jan–Mar 2008" ("Nov 2008–Jan 2009" across a year end);
+    financial_year → "2017/18" (the year from April); calendar_year → "2016"; rolling_year (the
+    period is the first day of the 12-month window) → "year to Dec 2016". Any other grain: the month.
+    """
+    if period is None:
+        return "—"
+    period = _as_date(period)
+    if grain == "quarter":
+        last = _add_months(period, 2)
+        if last.year == period.year:
+            return f"{period:%b}–{last:%b %Y}"
+        return f"{period:%b %Y}–{last:%b %Y}"
+    if grain == "financial_year":
+        start = period.year if period.month >= 4 else period.year - 1
+        return f"{start}/{(start + 1) % 100:02d}"
+    if grain == "calendar_year":
+        return f"{period.year}"
+    if grain == "rolling_year":
+        return f"year to {_add_months(period, 11):%b %Y}"
+    return f"{period:%b %Y}"
+
+
+def window_words(start: date, end_exclusive: date) -> str:
+    """The months from `start` up to (not including) `end_exclusive`, in words.
+
+    One month → "Apr 2021"; months of one year → "Jan–Dec 2018"; across years → "Apr 2021 to Mar 2022".
+    The last month named is the one before `end_exclusive`.
+    """
+    start, end_exclusive = _as_date(start), _as_date(end_exclusive)
+    first = date(start.year, start.month, 1)
+    end = date(end_exclusive.year, end_exclusive.month, 1)
+    last = _add_months(end, -1) if end_exclusive.day == 1 else end
+    if last <= first:
+        return f"{first:%b %Y}"
+    if last.year == first.year:
+        return f"{first:%b}–{last:%b %Y}"
+    return f"{first:%b %Y} to {last:%b %Y}"
+
+
+def _period_start(value: date, grain: str) -> date:
+    """The first day of the grain's period that holds the month `value` (rolling years: the value itself)."""
+    value = _as_date(value)
+    month = date(value.year, value.month, 1)
+    if grain == "quarter":
+        return date(month.year, (month.month - 1) // 3 * 3 + 1, 1)
+    if grain == "financial_year":
+        return date(month.year if month.month >= 4 else month.year - 1, 4, 1)
+    if grain == "calendar_year":
+        return date(month.year, 1, 1)
+    return month
 
 
 def _described(column: str) -> str:
@@ -134,6 +249,37 @@ def _humanise(label: str) -> str:
         return label
     text = label.replace("_", " ")
     return text[:1].upper() + text[1:]
+
+
+def label_for(value: str | None, labels: Mapping[str, str] | None = None) -> str:
+    """What a reader sees for an id: its label from `labels`, else an outcome group's or a
+    source's label, else the id humanised (`no_suspect` → "No suspect")."""
+    if value is None:
+        return "—"
+    for known in (labels or {}, OUTCOME_GROUP_LABELS, SOURCE_WORDS):
+        if value in known:
+            return known[value]
+    return _humanise(value)
+
+
+_ID = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
+
+
+def readable(text: str, labels: Mapping[str, str] | None = None) -> str:
+    """Text with every `snake_case` id in it replaced by its label (see `label_for`), e.g. an
+    indicator label "Outcome group no_suspect ÷ …" → "Outcome group "Investigation complete, no
+    suspect identified" ÷ …". Text without ids is returned unchanged."""
+    if not text or "_" not in text:
+        return text
+
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        known = {**OUTCOME_GROUP_LABELS, **SOURCE_WORDS, **(labels or {})}
+        if word in known:
+            return f"“{known[word]}”" if word in OUTCOME_GROUP_LABELS and word not in (labels or {}) else known[word]
+        return word.replace("_", " ")
+
+    return _ID.sub(swap, text)
 
 
 def _share_format(values: Iterable[float | None]) -> str:
@@ -172,17 +318,29 @@ def _finish(fig: go.Figure, title: str, subtitle: str, source_note: str, height:
 
     `height` is the plot area's; margins are added for the wrapped title and subtitle (plus
     `extra_top`, for subplot titles) and below for `axis_block`, the room (pixels) the x-axis
-    tick labels and title need, and the source note under them.
+    tick labels and title need, and the source note under them. Ids in the title and subtitle
+    are replaced by their labels (`readable`); the title starts below the modebar.
     """
-    title, subtitle = _wrap(title, 95), _wrap(subtitle, 150)
-    # Narrow enough for the narrowest plot area (long force names on the y-axis) at 1400 px.
-    note = _wrap(source_note, 120)
-    top = 28 + 24 * _lines(title) + 17 * _lines(subtitle) + extra_top
+    title, subtitle = _wrap(readable(title), TITLE_WIDTH), _wrap(readable(subtitle), SUBTITLE_WIDTH)
+    # Axis titles are centred on the plot, which may be under 400 px wide at 1024 px: wrap them, and
+    # give the x-axis title's extra lines room above the source note.
+    extra_lines = 0
+    for key in list(fig.layout):
+        axis = fig.layout[key]
+        if key.startswith(("xaxis", "yaxis")) and axis.title.text and "<br>" not in axis.title.text:
+            wrapped = _wrap(readable(axis.title.text), AXIS_TITLE_WIDTH)
+            axis.title.text = wrapped
+            if key.startswith("xaxis"):
+                extra_lines = max(extra_lines, _lines(wrapped) - 1)
+    axis_block += 17 * extra_lines
+    # Narrow enough for the narrowest plot area (long force names on the y-axis) at 1024 px.
+    note = _wrap(source_note, NOTE_WIDTH)
+    top = MODEBAR_ROOM + 16 + 24 * _lines(title) + 17 * _lines(subtitle) + extra_top
     bottom = axis_block + 14 * _lines(note) + 22
     fig.update_layout(
         template="plotly_white",
         title=dict(text=title, subtitle=dict(text=subtitle, font=dict(size=12.5, color=MUTED)), x=0.01, xanchor="left",
-                   yref="container", y=1, yanchor="top", pad=dict(t=14), font=dict(size=17)),
+                   yref="container", y=1, yanchor="top", pad=dict(t=MODEBAR_ROOM), font=dict(size=17)),
         font=dict(family=FONT_FAMILY, size=13, color=INK),
         hoverlabel=dict(font=dict(family=FONT_FAMILY), align="left"),
         margin=dict(l=70, r=30, t=top, b=bottom),
@@ -237,7 +395,7 @@ def _is_ranked(status: str | None) -> bool:
     return status == "ranked"
 
 
-def _standing(row: Mapping, width: int = 70) -> str:
+def _standing(row: Mapping, width: int = 70, status_labels: Mapping[str, str] | None = None) -> str:
     """Where a finding stands, for a hover: its rank (or place in the supply list), or why it is not
     ranked, from `status` and, where the rows have it, `status_reason`."""
     status = row.get("status")
@@ -248,12 +406,14 @@ def _standing(row: Mapping, width: int = 70) -> str:
             return f"Data-supply list #{row['supply_rank']}"
         return "Ranked"
     reason = row.get("status_reason")
-    text = f"Not ranked ({status or 'no status'})" + (f": {reason}" if reason else "")
+    words = (status_labels or {}).get(status) if status else None
+    text = f"Not ranked ({words or (status or 'no status').replace('_', ' ')})" + (f": {reason}" if reason else "")
     return _wrap(text, width)
 
 
 def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
-                names: Mapping[str, str] | None = None) -> go.Figure:
+                names: Mapping[str, str] | None = None, *, highlight: str | None = None,
+                status_labels: Mapping[str, str] | None = None) -> go.Figure:
     """One indicator's funnel plot: each force's share against its denominator.
 
     `findings`: the `divergence` rows of one indicator, peer group and window, with at least
@@ -267,6 +427,9 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
     lies outside the 99.8% overdispersed limits *at its own benchmark* (the table's columns), and
     its hover shows those limits. Forces that are not ranked (any `status` but `ranked`) are
     hollow, their label says "not ranked", and their hover gives the status and its reason.
+    `highlight` (a force_id): that force is ringed, labelled in bold and named in the legend.
+    `status_labels`: status → words for the hover ("Not ranked (nothing to test)"); the status with
+    its underscores undone otherwise. The same keyword does the same in every chart that has it.
     """
     _require(findings, FUNNEL_COLUMNS, "funnel_plot")
     rows = findings.filter((pl.col("denominator") > 0) & pl.col("share").is_not_null()).sort("denominator")
@@ -306,7 +469,7 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
     for position, colour in _positions_present(rows):
         # Ranked forces first: the legend draws a trace's marker as its first point's.
         part = rows.filter(pl.col("position") == position).sort(pl.col("status") != "ranked", maintain_order=True)
-        labels = [("" if not out else _name(r["force_id"], names) if _is_ranked(r["status"])
+        labels = [("" if not out or r["force_id"] == highlight else _name(r["force_id"], names) if _is_ranked(r["status"])
                    else f"{_name(r['force_id'], names)} (not ranked)")
                   for r, out in zip(part.iter_rows(named=True), part["_outside"])]
         fig.add_trace(go.Scatter(
@@ -319,7 +482,8 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
                 [_name(r["force_id"], names), r["numerator"], r["denominator"], r["share"], _pct(r["benchmark"]),
                  _pp(None if _missing(r["benchmark"]) else r["share"] - r["benchmark"]),
                  _pct(r["limit998_od_lower"]), _pct(r["limit998_od_upper"]), _num(r["z"], ".2f"), _num(r["q_by"], ".3g"),
-                 _num(r.get("q_bh"), ".3g"), r["position"], _standing(r), _wrap(r.get("benchmark_coverage") or "—", 70)]
+                 _num(r.get("q_bh"), ".3g"), r["position"], _standing(r, status_labels=status_labels),
+                 _wrap(r.get("benchmark_coverage") or "—", 70)]
                 for r in part.iter_rows(named=True)
             ],
             hovertemplate=("<b>%{customdata[0]}</b><br>Share: %{customdata[3]:.2%} (%{customdata[1]:,} of %{customdata[2]:,})"
@@ -330,12 +494,54 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
                            "<br>%{customdata[11]}<br>%{customdata[12]}<extra></extra>"),
         ))
 
+    _highlight_point(fig, rows, highlight, names, x="denominator", y="share",
+                     hover="<b>%{text}</b> (chosen force)<br>Share %{y:.2%} of %{x:,}<extra></extra>")
     od_words = "no overdispersed limits (τ² undefined)" if _missing(tau2) else f"overdispersed limits add τ² = {tau2:.3g}"
     unranked = rows.filter(pl.col("status") != "ranked").height
     subtitle = (f"Curves: limits around the pooled share of all {rows.height} forces ({pooled:.1%}); {od_words}. "
                 "Labelled: outside the 99.8% overdispersed limits at its own benchmark. "
                 f"Hollow: not ranked ({unranked} of {rows.height}; hover for why).")
     return _finish(fig, f"{indicator_label}: each force's share against its denominator", subtitle, source_note, height=440)
+
+
+HIGHLIGHT_NAME = "Chosen force"
+
+
+def _highlight_point(fig: go.Figure, rows: pl.DataFrame, highlight: str | None, names: Mapping[str, str] | None,
+                     x: str, y: str, hover: str, label_on_axis: bool = False) -> None:
+    """A ring around the chosen force's point, its name in bold beside it, and a legend entry
+    "Chosen force: <name>"; nothing when the force is not in the rows."""
+    if highlight is None:
+        return
+    own = rows.filter(pl.col("force_id") == highlight)
+    if own.height == 0:
+        return
+    name = _name(highlight, names)
+    xs = own[x].to_list()
+    ys = [name] * own.height if label_on_axis else own[y].to_list()
+    fig.add_trace(go.Scatter(
+        # Its own trace, not one of the position traces: "lines+markers+text" (one point, so no line is
+        # drawn) keeps it apart from the forces' points (mode "markers+text") for anyone reading the figure.
+        x=xs, y=ys, mode="lines+markers" if label_on_axis else "lines+markers+text", line=dict(width=0, color=INK),
+        name=_wrap(f"{HIGHLIGHT_NAME}: {name}", 30),
+        text=[name] * own.height, textposition="middle right", texttemplate="  <b>%{text}</b>",
+        textfont=dict(size=12.5, color=INK),
+        marker=dict(symbol="circle-open", size=20, color=INK, line=dict(width=3, color=INK)),
+        hovertemplate=hover, legendrank=0,
+    ))
+
+
+def _dates(frame: pl.DataFrame | None, column: str) -> pl.DataFrame | None:
+    """The frame with a datetime `column` cast to dates (figures never show `00:00:00`)."""
+    if frame is None or column not in frame.columns or not isinstance(frame.schema[column], pl.Datetime):
+        return frame
+    return frame.with_columns(pl.col(column).cast(pl.Date))
+
+
+def _legend_entry(fig: go.Figure, name: str, **style) -> None:
+    """A legend entry that draws nothing on the plot: it only explains a marker, line or colour."""
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode=style.pop("mode", "markers"), name=_wrap(name, 30),
+                             hoverinfo="skip", hovertemplate="<extra></extra>", **style))
 
 
 def _outside_998() -> pl.Expr:
@@ -357,14 +563,16 @@ CATERPILLAR_COLUMNS = ("force_id", "numerator", "denominator", "share", "share_l
 
 
 def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
-                     names: Mapping[str, str] | None = None) -> go.Figure:
+                     names: Mapping[str, str] | None = None, *, highlight: str | None = None,
+                     status_labels: Mapping[str, str] | None = None) -> go.Figure:
     """Every force's share with its 95% Wilson interval, sorted from lowest (bottom) to highest (top).
 
     `findings`: `divergence` rows of one indicator with at least force_id, numerator, denominator,
     share, share_lower, share_upper, benchmark, position and status (and, when present, rank,
     supply_rank, status_reason and benchmark_coverage, for the hover). Points are coloured by
     `position`, filled when ranked and hollow when not (the hover says why); each force's benchmark
-    (its peers' pooled share, force excluded) is a tick on its row.
+    (its peers' pooled share, force excluded) is a tick on its row. `highlight` (a force_id): that
+    force is ringed, its name on the axis is bold, and the legend names it.
     """
     _require(findings, CATERPILLAR_COLUMNS, "caterpillar_plot")
     rows = (findings.filter(pl.col("share").is_not_null())
@@ -382,7 +590,8 @@ def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: 
                          array=(part["share_upper"] - part["share"]).to_list(),
                          arrayminus=(part["share"] - part["share_lower"]).to_list()),
             customdata=[[r["numerator"], r["denominator"], _pct(r["share_lower"]), _pct(r["share_upper"]),
-                         _pct(r["benchmark"]), r["position"], _standing(r), _wrap(r.get("benchmark_coverage") or "—", 70)]
+                         _pct(r["benchmark"]), r["position"], _standing(r, status_labels=status_labels),
+                         _wrap(r.get("benchmark_coverage") or "—", 70)]
                         for r in part.iter_rows(named=True)],
             hovertemplate=("<b>%{y}</b><br>Share: %{x:.2%} (%{customdata[0]:,} of %{customdata[1]:,})"
                            "<br>95% Wilson interval: %{customdata[2]} to %{customdata[3]}"
@@ -396,8 +605,13 @@ def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: 
         marker=dict(symbol="line-ns-open", size=14, color=INK, line=dict(width=2, color=INK)),
         hovertemplate="<b>%{y}</b><br>Benchmark (peers' pooled share, force excluded): %{x:.2%}<extra></extra>",
     ))
+    _highlight_point(fig, rows, highlight, names, x="share", y="_name", label_on_axis=True,
+                     hover="<b>%{y}</b> (chosen force)<br>Share %{x:.2%}<extra></extra>")
     order = rows["_name"].to_list()
-    fig.update_yaxes(title_text="Force (sorted by share)", **_category_ticks(order))
+    ticks = _category_ticks(order)
+    if highlight is not None:
+        ticks["ticktext"] = [f"<b>{n}</b>" if n == _name(highlight, names) else n for n in order]
+    fig.update_yaxes(title_text="Force (sorted by share)", **ticks)
     fig.update_xaxes(title_text=f"{SHARE_TITLE}, with its 95% Wilson interval",
                      tickformat=_share_format(rows["share_upper"].to_list()))
     unranked = rows.filter(pl.col("status") != "ranked").height
@@ -413,7 +627,8 @@ HEATMAP_COLUMNS = ("force_id", "category", "adjusted_residual", "share", "refere
 
 
 def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: str,
-                     names: Mapping[str, str] | None = None, cap: float = 10.0) -> go.Figure:
+                     names: Mapping[str, str] | None = None, cap: float = 10.0, *,
+                     labels: Mapping[str, str] | None = None) -> go.Figure:
     """Forces × categories of one mix, coloured by the adjusted standardised residual of the
     chi-square homogeneity test (red: more than a common mix predicts; blue: fewer).
 
@@ -421,6 +636,8 @@ def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: 
     force_id, category, adjusted_residual, share and reference_share. The colour scale is centred on
     0 and stops at ±`cap` (the hover keeps the exact value); a force × category the table lacks is
     an empty cell (z is None). Forces are sorted by name, categories by their peers' share.
+    `labels`: category → label (outcome groups and humanised ids otherwise). Category labels are
+    set at an angle when there are more than five, with room reserved under the plot for them.
     """
     _require(mix_categories, HEATMAP_COLUMNS, "residual_heatmap")
     if mix_categories.select("force_id", "category").is_duplicated().any():
@@ -430,7 +647,8 @@ def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: 
     categories = (rows.group_by("category").agg(pl.col("reference_share").mean())
                   .sort(["reference_share", "category"], descending=[True, False], nulls_last=True)["category"].to_list())
     cells = {(r["force_id"], r["category"]): r for r in rows.iter_rows(named=True)}
-    x_labels = [_wrap(_humanise(c), 12) for c in categories]
+    angled = len(categories) > 5
+    x_labels = [label_for(c, labels) if angled else _wrap(label_for(c, labels), 12) for c in categories]
     y_labels = [_name(f, names) for f in forces]
     z, customdata = [], []
     for force in forces:
@@ -453,12 +671,23 @@ def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: 
                        "<br>Force's share: %{customdata[1]}; peers' share (force excluded): %{customdata[2]}<extra></extra>"),
     ))
     fig.update_yaxes(title_text="Force", autorange="reversed", **_category_ticks(y_labels))
-    fig.update_xaxes(title_text="Category of the mix", tickangle=0, **_category_ticks(x_labels))
     subtitle = (f"{_described('adjusted_residual')}: about N(0, 1) if every force had the same mix. "
                 f"Red: more than that predicts; blue: fewer. Colours stop at ±{cap:g}; hover shows the exact value; blank: no data.")
-    label_lines = max((_lines(x) for x in x_labels), default=1)
-    return _finish(fig, f"{mix_label}: where each force's mix departs from a common mix", subtitle, source_note,
-                   height=max(300, 18 * len(forces)), axis_block=45 + 16 * label_lines)
+    if angled:
+        # Text at 45° needs about 0.71 × its length in height (7 px a character at 12 px).
+        longest = max((len(x) for x in x_labels), default=0)
+        label_block = math.ceil(7 * 0.71 * longest) + 14
+        fig.update_xaxes(title_text="Category of the mix", tickangle=-45, automargin=True, tickfont=dict(size=12),
+                         **_category_ticks(x_labels))
+    else:
+        label_block = 16 * max((_lines(x) for x in x_labels), default=1)
+        fig.update_xaxes(title_text="Category of the mix", tickangle=0, automargin=True, **_category_ticks(x_labels))
+    fig = _finish(fig, f"{mix_label}: where each force's mix departs from a common mix", subtitle, source_note,
+                  height=max(300, 18 * len(forces)), axis_block=45 + label_block)
+    # Room on the left for the first angled label, which runs down-left from its tick.
+    if angled:
+        fig.update_layout(margin=dict(l=max(70, math.ceil(7 * 0.71 * len(x_labels[0])) - 20)))
+    return fig
 
 
 # --- spine chart --------------------------------------------------------------------------------------
@@ -468,7 +697,8 @@ SPINE_COLUMNS = ("indicator_id", "force_id", "numerator", "denominator", "share"
 
 
 def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, force_name: str, source_note: str,
-                indicator_labels: Mapping[str, str] | None = None, q_threshold: float = 0.05) -> go.Figure:
+                indicator_labels: Mapping[str, str] | None = None, q_threshold: float = 0.05, *,
+                peer_names: Sequence[str] | None = None, status_labels: Mapping[str, str] | None = None) -> go.Figure:
     """One force against its peers on every indicator, in the style of a Fingertips spine chart.
 
     `findings_for_force`: the force's `divergence` rows (one per indicator) with at least
@@ -489,7 +719,7 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
     labels = indicator_labels or {}
     bars, force_points = [], []
     for r in findings_for_force.iter_rows(named=True):
-        label = _wrap(labels.get(r["indicator_id"], r["indicator_id"]), 65)
+        label = _wrap(readable(labels.get(r["indicator_id"]) or label_for(r["indicator_id"])), 65)
         peers = (all_findings.filter((pl.col("indicator_id") == r["indicator_id"]) & (pl.col("force_id") != r["force_id"]))
                  ["share"].drop_nulls().drop_nans().to_numpy())
         if peers.size == 0 or _missing(r["share"]):
@@ -509,7 +739,7 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
             colour=INK if (r["position"] or WITHIN_POSITION) == WITHIN_POSITION else POSITION_COLOURS.get(r["position"], INK),
             data=[label, r["numerator"], r["denominator"], r["share"], _pct(r["benchmark"]),
                   _pp(None if _missing(r["benchmark"]) else r["share"] - r["benchmark"]), _num(r["z"], ".2f"),
-                  _num(r["q_by"], ".3g"), r["position"] or "—", _standing(r)],
+                  _num(r["q_by"], ".3g"), r["position"] or "—", _standing(r, status_labels=status_labels)],
         ))
     fig = go.Figure()
     peer_hover = ("<b>%{customdata[0]}</b><br>Other forces (%{customdata[1]}): lowest %{customdata[2]}, "
@@ -540,6 +770,14 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
             customdata=[p["data"] for p in points], hovertemplate=force_hover,
         ))
     fig.add_vline(x=0, line=dict(color=INK, width=1.5))
+    # Legend-only entries for what the markers and the line mean (they draw nothing).
+    _legend_entry(fig, "Benchmark (0): peers' pooled share, force excluded", mode="lines", line=dict(color=INK, width=1.5))
+    for words, colour in (("Colour red: above the overdispersed limits", ABOVE),
+                          ("Colour blue: below the overdispersed limits", BELOW),
+                          ("Colour black: within the limits", INK)):
+        _legend_entry(fig, words, marker=dict(size=11, symbol="circle", color=colour, line=dict(width=2, color=colour)))
+    _legend_entry(fig, "Hollow ring: not significant, or not ranked (hover for why)",
+                  marker=dict(size=11, symbol="circle", color="white", line=dict(width=2, color=INK)))
     order = [b["label"] for b in bars]
     fig.update_layout(barmode="overlay")
     fig.update_yaxes(title_text="Indicator", autorange="reversed", tickfont=dict(size=11.5), **_category_ticks(order))
@@ -549,6 +787,8 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
     subtitle = ("Bars: the other forces' shares (light: lowest to highest; dark: middle half). "
                 "Filled marker: ranked and significant; hollow: not significant, or not ranked (hover for why); "
                 "colour: position against the overdispersed funnel limits.")
+    if peer_names:
+        subtitle += f" Peers ({len(peer_names)}): {', '.join(peer_names)}."
     return _finish(fig, f"{force_name} against the other forces on every indicator", subtitle, source_note,
                    height=max(260, len(order) * (16 + 14 * max((_lines(label) for label in order), default=1))))
 
@@ -559,25 +799,27 @@ CONTRIBUTION_COLUMNS = ("category", "share", "reference_share", "contribution")
 
 
 def mix_contributions(mix_categories_for_force: pl.DataFrame, mix_label: str, force_name: str,
-                      source_note: str) -> go.Figure:
+                      source_note: str, *, labels: Mapping[str, str] | None = None) -> go.Figure:
     """A force's mix against its peers' mix, and each category's part in the Jensen–Shannon distance.
 
     `mix_categories_for_force`: `divergence_mix_categories` rows of one force, mix and window, with
     at least category, share, reference_share and contribution. The terms sum to distance², so the
     right panel shows each as a percentage of that sum; red where the force's share is higher than
     its peers', blue where lower. Categories are sorted by contribution, largest at the top.
+    `labels`: category → label (outcome groups and humanised ids otherwise).
     """
     _require(mix_categories_for_force, CONTRIBUTION_COLUMNS, "mix_contributions")
     rows = mix_categories_for_force.sort(["contribution", "category"], descending=[True, False], nulls_last=True)
     total = float(rows["contribution"].fill_nan(None).sum() or 0.0)
     distance = math.sqrt(total)
-    labels = [_wrap(_humanise(c), 30) for c in rows["category"]]
+    category_labels = labels
+    labels = [_wrap(label_for(c, category_labels), 30) for c in rows["category"]]
     data = [[r["share"], r["reference_share"], _pp(r["share"] - r["reference_share"]), _num(r["contribution"], ".3g"),
              _pct(r["contribution"] / total if total > 0 else None, 1)]
             for r in rows.iter_rows(named=True)]
     hover = ("<b>%{y}</b><br>" + force_name + ": %{customdata[0]:.2%}; peers (force excluded): %{customdata[1]:.2%} "
              "(difference %{customdata[2]})<br>Term in the divergence: %{customdata[3]} (%{customdata[4]} of distance²)<extra></extra>")
-    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.04)
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.08)
     fig.add_trace(go.Bar(y=labels, x=rows["share"].to_list(), orientation="h", name=force_name,
                          marker=dict(color=INK), customdata=data, hovertemplate=hover), row=1, col=1)
     fig.add_trace(go.Bar(y=labels, x=rows["reference_share"].to_list(), orientation="h", name=_wrap("Peers' pooled mix (force excluded)", 30),
@@ -590,12 +832,15 @@ def mix_contributions(mix_categories_for_force: pl.DataFrame, mix_label: str, fo
     ), row=1, col=2)
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(title_text="Category", autorange="reversed", row=1, col=1, **_category_ticks(labels))
-    fig.update_xaxes(title_text="Share of the mix's total (%)", tickformat=_share_format(rows["share"].to_list()), row=1, col=1)
-    fig.update_xaxes(title_text="Part of the divergence (% of distance²)", tickformat=".0%", row=1, col=2)
+    # Two panels side by side may be under 250 px each at 1024 px: titles on two lines, few ticks.
+    fig.update_xaxes(title_text="Share of the<br>mix (%)", tickformat=_share_format(rows["share"].to_list()),
+                     nticks=4, tickangle=0, title_font=dict(size=13), row=1, col=1)
+    fig.update_xaxes(title_text="Part of the<br>distance² (%)", tickformat=".0%", nticks=3, tickangle=0,
+                     title_font=dict(size=13), row=1, col=2)
     subtitle = (f"Jensen–Shannon distance {distance:.4f} (base 2, 0 = same mix, 1 = no overlap). "
                 f"{_described('contribution')}.")
     return _finish(fig, f"{force_name}: {mix_label}, against its peers", subtitle, source_note,
-                   height=max(240, 40 * len(labels)))
+                   height=max(240, 40 * len(labels)), axis_block=80)
 
 
 # --- outcome ratios -----------------------------------------------------------------------------------
@@ -603,15 +848,22 @@ def mix_contributions(mix_categories_for_force: pl.DataFrame, mix_label: str, fo
 RATIO_COLUMNS = ("outcome_group", "observed", "expected", "standardised_ratio", "ratio_lower", "ratio_upper")
 
 
-def outcome_ratio_plot(ratios_for_force: pl.DataFrame, force_name: str, source_note: str) -> go.Figure:
+def outcome_ratio_plot(ratios_for_force: pl.DataFrame, force_name: str, source_note: str, *,
+                       labels: Mapping[str, str] | None = None) -> go.Figure:
     """A force's case-mix adjusted outcome ratios (observed ÷ expected) with exact 95% limits.
 
     `ratios_for_force`: `outcome_ratios` rows of one force and window, with at least outcome_group,
     observed, expected, standardised_ratio, ratio_lower and ratio_upper. Log scale, reference line
     at 1. Red: limits wholly above 1; blue: wholly below; grey: consistent with the case mix.
     Groups with no expected count (nothing to compare) are named in the subtitle, not drawn.
+    `labels`: outcome group → label; by default pipelines/reference/outcome_groups.csv's labels.
     """
     _require(ratios_for_force, RATIO_COLUMNS, "outcome_ratio_plot")
+    group_labels = labels
+
+    def _humanise(group: str) -> str:  # noqa: F811 - the group's label, shadowing the module's id humaniser
+        return label_for(group, group_labels)
+
     rows = ratios_for_force.with_columns(pl.col(pl.Float64).fill_nan(None)).sort("outcome_group")
     usable = rows.filter(pl.col("standardised_ratio").is_not_null() & (pl.col("standardised_ratio") > 0))
     left_out = [_humanise(g) for g in rows.filter(~pl.col("outcome_group").is_in(usable["outcome_group"].to_list()))["outcome_group"]]
@@ -651,7 +903,7 @@ def outcome_ratio_plot(ratios_for_force: pl.DataFrame, force_name: str, source_n
 
 def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl.DataFrame | None,
                detected_breaks: pl.DataFrame | None, indicator_label: str, source_note: str,
-               names: Mapping[str, str] | None = None) -> go.Figure:
+               names: Mapping[str, str] | None = None, *, grain: str = "month", alpha: float = 0.05) -> go.Figure:
     """An indicator's share over time for chosen forces, against the other forces' band.
 
     `series`: force_id, period, numerator, denominator (as `divergence.indicator_series`, or the
@@ -660,10 +912,15 @@ def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl
     optional q25, q75, forces), drawn as a grey band. `events`: event_date, event, scope (optional
     kind): each event in the series' span whose scope is national or a chosen force is a vertical
     line, with its text on hover at the marker above the plot. `detected_breaks`: force_id, period,
-    level_shift (optional break_kind, of which only `detected` is kept; optional matches_event,
-    p_value): a marker on the force's line. Any of the three may be None.
+    level_shift (optional break_kind, matches_event, event, p_value): a marker on the force's line,
+    ◆ for a `detected` break and ■ for a shift tested at a `registered` event (drawn only when
+    tested), filled when significant (p < `alpha`, the table's p being Bonferroni-adjusted) and
+    hollow when not, with the legend and hover saying which. Any of the three may be None.
+    `grain`: the series' period grain, for the hover's period words ("Jan–Mar 2021", "2017/18").
     """
     _require(series, ("force_id", "period", "numerator", "denominator"), "trend_plot")
+    series, peers_band = _dates(series, "period"), _dates(peers_band, "period")
+    events, detected_breaks = _dates(events, "event_date"), _dates(detected_breaks, "period")
     if "indicator_id" in series.columns and series["indicator_id"].n_unique() > 1:
         raise ValueError("trend_plot draws one indicator: filter the series to one indicator_id first")
     forces = series["force_id"].unique(maintain_order=True).to_list()
@@ -682,9 +939,10 @@ def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl
         extra = [c for c in ("q25", "q75", "forces") if c in band.columns]
         band_data = [[_pct(r["lower"]), _pct(r["median"]), _pct(r["upper"]),
                       _pct(r.get("q25")) if "q25" in extra else "—", _pct(r.get("q75")) if "q75" in extra else "—",
-                      str(r["forces"]) if "forces" in extra and r["forces"] is not None else "—"]
+                      str(r["forces"]) if "forces" in extra and r["forces"] is not None else "—",
+                      period_words(r["period"], grain)]
                      for r in band.iter_rows(named=True)]
-        band_hover = ("%{x|%b %Y}: other forces (%{customdata[5]})<br>lowest %{customdata[0]}, median %{customdata[1]}, "
+        band_hover = ("%{customdata[6]}: other forces (%{customdata[5]})<br>lowest %{customdata[0]}, median %{customdata[1]}, "
                       "highest %{customdata[2]}<br>25th–75th percentile: %{customdata[3]} to %{customdata[4]}<extra></extra>")
         fig.add_trace(go.Scatter(x=grid, y=band["upper"].to_list(), mode="lines", line=dict(width=0, color=PEERS),
                                  name="Other forces: highest share", showlegend=False, legendgroup="band",
@@ -708,8 +966,9 @@ def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl
         fig.add_trace(go.Scatter(
             x=grid, y=share, mode="lines+markers", connectgaps=False, name=_name(force, names),
             line=dict(color=colours[force], width=2), marker=dict(size=4, color=colours[force]),
-            customdata=[[_count(x), _count(d)] for x, d in zip(own["numerator"], own["denominator"])],
-            hovertemplate=(f"<b>{_name(force, names)}</b><br>%{{x|%b %Y}}: %{{y:.2%}} "
+            customdata=[[_count(x), _count(d), period_words(p, grain)]
+                        for x, d, p in zip(own["numerator"], own["denominator"], own["period"])],
+            hovertemplate=(f"<b>{_name(force, names)}</b><br>%{{customdata[2]}}: %{{y:.2%}} "
                            "(%{customdata[0]} of %{customdata[1]})<extra></extra>"),
         ))
 
@@ -720,23 +979,42 @@ def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl
 
     if detected_breaks is not None and detected_breaks.height:
         _require(detected_breaks, ("force_id", "period", "level_shift"), "trend_plot (detected_breaks)")
-        found = detected_breaks
-        if "break_kind" in found.columns:
-            found = found.filter(pl.col("break_kind") == "detected")
-        found = found.filter(pl.col("force_id").is_in(forces))
-        marks = [r for r in found.iter_rows(named=True) if (r["force_id"], r["period"]) in shares]
-        if marks:
-            fig.add_trace(go.Scatter(
-                x=[r["period"] for r in marks], y=[shares[(r["force_id"], r["period"])] for r in marks], mode="markers",
-                name=_wrap("Detected break (first period after it)", 30),
-                marker=dict(symbol="diamond", size=12, color=[colours[r["force_id"]] for r in marks],
-                            line=dict(color=INK, width=1.5)),
-                customdata=[[_name(r["force_id"], names), _pp(r["level_shift"]),
-                             r.get("matches_event") or "no registered event within two periods",
-                             _num(r.get("p_value"), ".3g")] for r in marks],
-                hovertemplate=("<b>%{customdata[0]}</b>: detected break at %{x|%b %Y}<br>Level shift: %{customdata[1]}"
-                               "<br>Registered event: %{customdata[2]}<br>p (Bonferroni-adjusted): %{customdata[3]}<extra></extra>"),
-            ))
+        found = detected_breaks.filter(pl.col("force_id").is_in(forces))
+        kinds = found["break_kind"] if "break_kind" in found.columns else pl.Series(["detected"] * found.height)
+        found = found.with_columns(kinds.alias("_kind"))
+        # A break the engine found is drawn as a diamond; a registered event's tested shift as a square.
+        for kind, symbol, words in (("detected", "diamond", "Detected break"),
+                                    ("registered", "square", "Shift tested at a registered event")):
+            marks = [r for r in found.filter(pl.col("_kind") == kind).iter_rows(named=True)
+                     if (r["force_id"], _as_date(r["period"])) in shares]
+            if kind == "registered" and not any(not _missing(r.get("p_value")) for r in marks):
+                continue  # a registered event with no test is drawn with the events, not on the line
+            groups = {}
+            for r in marks:
+                p = r.get("p_value")
+                state = "untested" if _missing(p) else "significant" if p < alpha else "not significant"
+                groups.setdefault(state, []).append(r)
+            for state, part in groups.items():
+                name = {"significant": f"{words}, significant (p < {alpha:g}, Bonferroni-adjusted)",
+                        "not significant": f"{words}, not significant (p ≥ {alpha:g})",
+                        "untested": f"{words} (first period after it; no test)"}[state]
+                if kind == "detected" and state == "untested":
+                    name = "Detected break (first period after it)"
+                fig.add_trace(go.Scatter(
+                    x=[_as_date(r["period"]) for r in part], y=[shares[(r["force_id"], _as_date(r["period"]))] for r in part],
+                    mode="markers", name=_wrap(name, 30), legendgroup=f"breaks-{kind}",
+                    marker=dict(symbol=symbol if state != "not significant" else f"{symbol}-open", size=12,
+                                color=[colours[r["force_id"]] for r in part], line=dict(color=INK, width=1.5)),
+                    customdata=[[_name(r["force_id"], names), _pp(r["level_shift"]),
+                                 r.get("matches_event") or r.get("event") or "no registered event within two periods",
+                                 _num(r.get("p_value"), ".3g"), period_words(r["period"], grain),
+                                 {"significant": "significant", "not significant": "not significant",
+                                  "untested": "not tested"}[state]] for r in part],
+                    hovertemplate=(f"<b>%{{customdata[0]}}</b>: {words.lower()} at %{{customdata[4]}}"
+                                   "<br>Level shift: %{customdata[1]} (%{customdata[5]})"
+                                   "<br>Registered event: %{customdata[2]}"
+                                   "<br>p (Bonferroni-adjusted): %{customdata[3]}<extra></extra>"),
+                ))
 
     if events is not None and events.height and grid:
         _require(events, ("event_date", "event", "scope"), "trend_plot (events)")
@@ -755,10 +1033,11 @@ def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl
                 hovertemplate="<b>%{x|%d %b %Y}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[0]}<extra></extra>",
             ))
 
-    fig.update_xaxes(title_text="Period (first day of each period)", type="date")
+    fig.update_xaxes(title_text=f"Period ({GRAIN_NOUNS.get(grain, (grain,))[0]} starting)", type="date")
     fig.update_yaxes(title_text=SHARE_TITLE, tickformat=_share_format(values))
     subtitle = ("Grey band: the other forces' lowest to highest share; gaps: periods not supplied (not zero). "
-                "Dotted lines: registered events (▼ for details); ◆: breaks found in the series.")
+                "Dotted lines: registered events (▼ for details); ◆: breaks found in the series; ■: shifts tested "
+                f"at registered events; filled when significant (p < {alpha:g}), hollow when not.")
     return _finish(fig, f"{indicator_label}: share over time", subtitle, source_note, height=440)
 
 
@@ -767,49 +1046,118 @@ def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl
 COVERAGE_COLUMNS = ("source", "force_id", "period", "rows_supplied", "coverage_status")
 
 
-def coverage_grid(coverage: pl.DataFrame, source: str, source_note: str, names: Mapping[str, str] | None = None) -> go.Figure:
-    """Which force-periods one source supplied: a force × period grid of `coverage_status`.
+def _grain_periods(periods: list[date], grain: str) -> list[date]:
+    """Every period of the grain from the first to the last given (rolling years: those given,
+    which overlap and so cannot be filled in)."""
+    if not periods or grain == "rolling_year":
+        return sorted(set(periods))
+    step, first, last = GRAIN_MONTHS.get(grain, 1), min(periods), max(periods)
+    out, current = [], first
+    while current <= last:
+        out.append(current)
+        current = _add_months(current, step)
+    return out
+
+
+def _every_nth(labels: list[str], most: int) -> list[str]:
+    """At most `most` of the labels, evenly spaced, the first always among them."""
+    step = max(1, math.ceil(len(labels) / most))
+    return labels[::step]
+
+
+def coverage_grid(coverage: pl.DataFrame, source: str, source_note: str, names: Mapping[str, str] | None = None, *,
+                  grain: str | None = None, source_label: str | None = None, fill_span: bool = False) -> go.Figure:
+    """Which force-periods one source supplied: a force × period grid of `coverage_status`, at the
+    source's own `grain` over its own span.
 
     `coverage`: `coverage` rows (source, force_id, period, rows_supplied, coverage_status); rows of
-    other sources are ignored. z is 1 where supplied and 0 where missing, drawn in two distinct
-    colours with a legend that says "missing"; a force-period the view does not expect (outside the
-    source's span for that force) is None, an empty cell. The hover gives rows supplied.
+    other sources are ignored. `grain` (month, quarter, financial_year, calendar_year,
+    rolling_year; by default the rows' `period_grain` column where they have one, else month): one
+    cell per period of that grain; rows are gathered into the period that holds them (a month into
+    its quarter, financial year or year; rolling years are kept as given). The columns are the
+    periods the rows hold; with `fill_span`, every period of the grain from the first to the last
+    (those the rows lack are blank columns). z is 1 where supplied, 0 where
+    missing (a colour of its own, "missing" in the legend) and 0.5 where part of the period was
+    supplied; a force-period the view does not expect is None, an empty cell. Labels and hover
+    say each period in the grain's words ("Jan–Mar 2021", "2017/18"); `source_label` names the
+    source in the title (by default its publisher's words, never its id).
     """
     _require(coverage, COVERAGE_COLUMNS, "coverage_grid")
-    rows = coverage.filter(pl.col("source") == source)
+    rows = _dates(coverage.filter(pl.col("source") == source), "period")
+    if grain is None:
+        grains = rows["period_grain"].drop_nulls().unique().to_list() if "period_grain" in rows.columns else []
+        grain = grains[0] if len(grains) == 1 else "month"
+    label = source_label or label_for(source)
+    noun, nouns = GRAIN_NOUNS.get(grain, (grain.replace("_", " "), grain.replace("_", " ") + "s"))
+    rows = rows.with_columns(pl.col("period").map_elements(lambda d: _period_start(d, grain), return_dtype=pl.Date)
+                             .alias("_cell"))
+    cells: dict[tuple[str, date], dict] = {}
+    for r in rows.iter_rows(named=True):
+        cell = cells.setdefault((r["force_id"], r["_cell"]), {"supplied": 0, "missing": 0, "rows": 0, "statuses": set()})
+        if r["coverage_status"] == "missing":
+            cell["missing"] += 1
+        else:
+            cell["supplied"] += 1
+            cell["statuses"].add(r["coverage_status"])
+            cell["rows"] += 0 if _missing(r["rows_supplied"]) else int(r["rows_supplied"])
     forces = sorted(rows["force_id"].unique().to_list(), key=lambda f: _name(f, names))
-    periods = sorted(rows["period"].unique().to_list())
-    cells = {(r["force_id"], r["period"]): r for r in rows.iter_rows(named=True)}
-    z, customdata = [], []
+    periods = (_grain_periods(rows["_cell"].unique().to_list(), grain) if fill_span
+               else sorted(rows["_cell"].unique().to_list()))
+    x_labels = [period_words(p, grain) for p in periods]
+    z, customdata, partial_count = [], [], 0
     for force in forces:
         z_row, data_row = [], []
-        for period in periods:
+        for period, words in zip(periods, x_labels):
             cell = cells.get((force, period))
             if cell is None:
                 z_row.append(None)
-                data_row.append([_month(period), "not expected from this force", "—"])
-            elif cell["coverage_status"] == "missing":
+                data_row.append([words, "not expected from this force", "—"])
+            elif cell["supplied"] == 0:
                 z_row.append(0)
-                data_row.append([_month(period), "MISSING: nothing supplied (a gap, not zero crimes)", "none"])
+                data_row.append([words, "MISSING: nothing supplied (a gap, not zero crimes)", "none"])
+            elif cell["missing"]:
+                z_row.append(0.5)
+                partial_count += 1
+                data_row.append([words, f"PART supplied: {cell['supplied']} of {cell['supplied'] + cell['missing']} months",
+                                 _count(cell["rows"])])
             else:
                 z_row.append(1)
-                data_row.append([_month(period), cell["coverage_status"], _count(cell["rows_supplied"])])
+                data_row.append([words, ", ".join(sorted(cell["statuses"])), _count(cell["rows"])])
         z.append(z_row)
         customdata.append(data_row)
     y_labels = [_name(f, names) for f in forces]
-    missing_count = rows.filter(pl.col("coverage_status") == "missing").height
+    missing_count = sum(row.count(0) for row in z)
+    if partial_count:
+        colorscale = [[0, MISSING], [1 / 3, MISSING], [1 / 3, "#F2C48D"], [2 / 3, "#F2C48D"], [2 / 3, SUPPLIED], [1, SUPPLIED]]
+        colorbar = dict(title=dict(text="Status"), tickvals=[1 / 6, 0.5, 5 / 6], ticktext=["missing", "part", "supplied"],
+                        len=0.4, y=0.8)
+    else:
+        colorscale = [[0, MISSING], [0.5, MISSING], [0.5, SUPPLIED], [1, SUPPLIED]]
+        colorbar = dict(title=dict(text="Status"), tickvals=[0.25, 0.75], ticktext=["missing", "supplied"], len=0.4, y=0.8)
     fig = go.Figure(go.Heatmap(
-        z=z, x=periods, y=y_labels, customdata=customdata, zmin=0, zmax=1,
-        colorscale=[[0, MISSING], [0.5, MISSING], [0.5, SUPPLIED], [1, SUPPLIED]], xgap=1, ygap=1, name=source,
-        colorbar=dict(title=dict(text="Status"), tickvals=[0.25, 0.75], ticktext=["missing", "supplied"], len=0.4, y=0.8),
+        z=z, x=x_labels, y=y_labels, customdata=customdata, zmin=0, zmax=1, colorscale=colorscale, xgap=1, ygap=1,
+        name=label, colorbar=colorbar,
         hovertemplate="<b>%{y}</b>, %{customdata[0]}<br>%{customdata[1]}<br>Rows supplied: %{customdata[2]}<extra></extra>",
     ))
-    fig.update_xaxes(title_text="Period (first day of the period)", type="date")
+    # Every label where they fit (about 70 px each, angled when more than 12), every nth otherwise.
+    shown = _every_nth(x_labels, 24)
+    longest = max((len(t) for t in shown), default=0)
+    angled = len(shown) > 12 or longest * len(shown) > 90
+    ticks = dict(type="category", categoryorder="array", categoryarray=x_labels, tickmode="array", tickvals=shown,
+                 ticktext=shown)
+    fig.update_xaxes(title_text=f"Period ({nouns})", tickangle=-45 if angled else 0, automargin=True, **ticks)
     fig.update_yaxes(title_text="Force", autorange="reversed", tickfont=dict(size=11), **_category_ticks(y_labels))
-    subtitle = (f"{missing_count:,} force-periods missing (orange). {_described('coverage_status')}. "
-                "Blank: not expected from that force.")
-    return _finish(fig, f"What {source} supplied, by force and period", subtitle, source_note,
-                   height=max(260, 16 * len(forces)))
+    subtitle = (f"{_counted(missing_count, 'force-' + noun)} missing (orange)"
+                + (f", {_counted(partial_count, 'force-' + noun)} part supplied (light orange)" if partial_count else "")
+                + f". {_described('coverage_status')}. Blank: not expected from that force.")
+    axis_block = 50 + (math.ceil(7 * 0.71 * longest) if angled else 16)
+    return _finish(fig, f"What {label} supplied, by force and {noun}", subtitle, source_note,
+                   height=max(260, 16 * len(forces)), axis_block=axis_block)
+
+
+def _counted(count: int, noun: str) -> str:
+    """"1 force-month", "2,520 force-months"."""
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
 
 
 # --- reconciliation ---------------------------------------------------------------------------------------
@@ -818,7 +1166,9 @@ RECONCILIATION_COLUMNS = ("period", "period_grain", "source", "offence_count", "
                           "window_status", "reference_source", "ratio_to_reference")
 
 
-def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, group: str, source_note: str) -> go.Figure:
+def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, group: str, source_note: str, *,
+                        source_labels: Mapping[str, str] | None = None, events: pl.DataFrame | None = None,
+                        force_id: str | None = None) -> go.Figure:
     """Each source's count for one force and offence group, window by window, side by side.
 
     `reconciliation_rows`: `reconciliation` rows of one force and reconciliation group (period,
@@ -826,9 +1176,21 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
     reference_source, ratio_to_reference). One panel per window grain (months, quarters, rolling
     years hold counts of different sizes). Partial windows are hatched bars; missing windows have
     no bar but an ✕ marker at the axis, named as missing (not zero) in the legend.
+
+    `source_labels`: source id → publisher's words, for the legend and hover (built-in words
+    otherwise, never the id). `events`: registered events (event_date, scope, kind, event), drawn
+    on each panel whose span holds the date as a dotted vertical line with a ▼ at the top whose
+    hover says what happened; only national events and those of `force_id` (by default the rows'
+    force_id column) are drawn.
     """
     _require(reconciliation_rows, RECONCILIATION_COLUMNS, "reconciliation_plot")
-    rows = reconciliation_rows.sort("period", "source")
+    rows = _dates(reconciliation_rows, "period").sort("period", "source")
+    if force_id is None and "force_id" in rows.columns and rows["force_id"].n_unique() == 1:
+        force_id = rows["force_id"][0]
+
+    def words(source: str | None) -> str:
+        return "—" if source is None else label_for(source, source_labels)
+
     grains = [g for g in GRAIN_ORDER if g in set(rows["period_grain"].to_list())]
     grains += sorted(set(rows["period_grain"].to_list()) - set(grains))
     sources = sorted(rows["source"].unique().to_list())
@@ -837,10 +1199,11 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
     plot_height = 240 * panels + 110 * (panels - 1)
     fig = make_subplots(rows=panels, cols=1, vertical_spacing=110 / plot_height if panels > 1 else 0.1,
                         subplot_titles=[f"{GRAIN_WORDS.get(g, g).capitalize()} windows" for g in grains] or None)
-    hover = ("<b>%{customdata[0]}</b>, %{customdata[1]} window from %{x|%b %Y}<br>Offences: %{customdata[2]}"
+    hover = ("<b>%{customdata[0]}</b>, %{customdata[1]} window %{customdata[8]}<br>Offences: %{customdata[2]}"
              "<br>Periods supplied: %{customdata[3]} of %{customdata[4]} (%{customdata[5]})"
              "<br>Ratio to %{customdata[6]}: %{customdata[7]}<extra></extra>")
     missing_shown, in_legend, missing_in_legend = False, set(), set()
+    events_shown = False
     for i, grain in enumerate(grains, start=1):
         part = rows.filter(pl.col("period_grain") == grain)
         for source in sources:
@@ -848,12 +1211,13 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
             if own.height == 0:
                 continue
             colour = _source_colour(source, sources)
-            data = [[source, GRAIN_WORDS.get(grain, grain), _count(r["offence_count"]), r["periods_supplied"],
-                     r["periods_expected"], r["window_status"], r["reference_source"] or "—",
-                     _num(r["ratio_to_reference"], ".3f")] for r in own.iter_rows(named=True)]
+            data = [[words(source), GRAIN_WORDS.get(grain, grain), _count(r["offence_count"]), r["periods_supplied"],
+                     r["periods_expected"], r["window_status"], words(r["reference_source"]),
+                     _num(r["ratio_to_reference"], ".3f"), period_words(r["period"], grain)] for r in own.iter_rows(named=True)]
             present = [j for j, r in enumerate(own.iter_rows(named=True)) if r["offence_count"] is not None]
             fig.add_trace(go.Bar(
-                x=[own["period"][j] for j in present], y=[own["offence_count"][j] for j in present], name=source,
+                x=[own["period"][j] for j in present], y=[own["offence_count"][j] for j in present],
+                name=_wrap(words(source), 30),
                 legendgroup=source, showlegend=source not in in_legend,
                 marker=dict(color=colour, line=dict(color=colour, width=0.5),
                             pattern=dict(shape=["/" if own["window_status"][j] == "partial" else "" for j in present],
@@ -865,7 +1229,7 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
             if absent:
                 fig.add_trace(go.Scatter(
                     x=[own["period"][j] for j in absent], y=[0] * len(absent), mode="markers",
-                    name=_wrap(f"{source}: window missing (no data, not zero)", 30), legendgroup=source,
+                    name=_wrap(f"{words(source)}: window missing (no data, not zero)", 30), legendgroup=source,
                     showlegend=source not in missing_in_legend,
                     marker=dict(symbol="x-thin-open", size=10, color=colour, line=dict(width=2, color=colour)),
                     customdata=[data[j] for j in absent], hovertemplate=hover,
@@ -874,6 +1238,9 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
                 missing_in_legend.add(source)
         fig.update_yaxes(title_text="Offences recorded (count)", rangemode="tozero", row=i, col=1)
         fig.update_xaxes(title_text="Window start (first day)", type="date", row=i, col=1)
+        if events is not None and events.height and part.height:
+            events_shown |= _panel_events(fig, _dates(events, "event_date"), part, grain, i, force_id, force_name,
+                                          events_shown)
     if not grains:
         fig.update_yaxes(title_text="Offences recorded (count)")
         fig.update_xaxes(title_text="Window start (first day)")
@@ -881,5 +1248,211 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
     subtitle = "Hatched bars: the source supplied only part of the window."
     if missing_shown:
         subtitle += " ✕ at the axis: the source supplied nothing for the window (missing, not zero)."
+    if events_shown:
+        subtitle += " Dotted lines: registered events (▼ for what happened)."
     return _finish(fig, f"{force_name}, {group}: offences recorded by each source, window by window", subtitle,
                    source_note, height=plot_height, extra_top=24 if grains else 0)
+
+
+def _panel_events(fig: go.Figure, events: pl.DataFrame, part: pl.DataFrame, grain: str, row: int,
+                  force_id: str | None, force_name: str, in_legend: bool) -> bool:
+    """Registered events within one reconciliation panel's span (first window start to the end of
+    the last window): a dotted line each and a ▼ marker at the top with the event on hover."""
+    _require(events, ("event_date", "scope", "event"), "reconciliation_plot (events)")
+    first = min(part["period"].to_list())
+    end = _add_months(max(part["period"].to_list()), GRAIN_MONTHS.get(grain, 1))
+    scopes = ["national"] + ([force_id] if force_id else [])
+    shown = events.filter(pl.col("scope").is_in(scopes) & (pl.col("event_date") >= first)
+                          & (pl.col("event_date") < end)).sort("event_date")
+    if shown.height == 0:
+        return False
+    for r in shown.iter_rows(named=True):
+        fig.add_vline(x=r["event_date"], line=dict(color=INK, width=1, dash="dot"), row=row, col=1)
+    top = max([v for v in part["offence_count"].to_list() if v is not None] or [1]) * 1.08
+    fig.add_trace(go.Scatter(
+        x=shown["event_date"].to_list(), y=[top] * shown.height, mode="markers", name="Registered event",
+        legendgroup="events", showlegend=not in_legend,
+        marker=dict(symbol="triangle-down", size=11, color=INK),
+        customdata=[[f"{r['event_date']:%d %b %Y}", "national" if r["scope"] == "national" else force_name,
+                     _humanise(r.get("kind") or ""), _wrap(r["event"], 70)] for r in shown.iter_rows(named=True)],
+        hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[3]}<extra></extra>",
+    ), row=row, col=1)
+    return True
+
+
+# --- compare forces (bar) ------------------------------------------------------------------------------
+
+COMPARE_COLUMNS = ("force_id", "share", "share_lower", "share_upper", "benchmark", "position", "status")
+
+
+def compare_bar(findings: pl.DataFrame, indicator_label: str, source_note: str, names: Mapping[str, str] | None = None,
+                *, highlight: str | None = None, peers: Sequence[str] | None = None,
+                status_labels: Mapping[str, str] | None = None) -> go.Figure:
+    """Fingertips' "compare areas" chart: one horizontal bar per force, highest share at the top.
+
+    `findings`: the `divergence` rows of one indicator (force_id, share, share_lower, share_upper,
+    benchmark, position, status; numerator and denominator, when present, for the hover and the
+    pooled share). Bars are coloured by `position` (the POSITION_COLOURS), with the 95% Wilson
+    interval as error bars. `highlight` (a force_id): its bar is outlined in ink, its name bold and
+    the legend names it; the benchmark line is then its benchmark (its peers' pooled share, force
+    excluded), otherwise the pooled share of every force shown. `peers` (force_ids): their bars
+    are outlined in grey, their names marked "(peer)", and the subtitle names them.
+    """
+    _require(findings, COMPARE_COLUMNS, "compare_bar")
+    if "indicator_id" in findings.columns and findings["indicator_id"].n_unique() > 1:
+        raise ValueError("compare_bar draws one indicator: filter the findings to one indicator_id first")
+    peer_set = set(peers or [])
+    rows = (findings.filter(pl.col("share").is_not_null())
+            .with_columns(pl.col("force_id").map_elements(lambda f: _name(f, names), return_dtype=pl.String).alias("_name"),
+                          pl.col("position").fill_null(WITHIN_POSITION))
+            .sort(["share", "_name"], descending=[False, True]))
+    order = rows["_name"].to_list()  # lowest first: Plotly draws the first category at the bottom
+
+    def tick(force: str, name: str) -> str:
+        if force == highlight:
+            return f"<b>{name}</b>"
+        return f"{name} (peer)" if force in peer_set else name
+
+    fig = go.Figure()
+    for position, colour in _positions_present(rows):
+        part = rows.filter(pl.col("position") == position)
+        outline = [INK if f == highlight else PEERS_DARK if f in peer_set else colour for f in part["force_id"]]
+        widths = [3 if f == highlight else 2 if f in peer_set else 0.5 for f in part["force_id"]]
+        fig.add_trace(go.Bar(
+            x=part["share"].to_list(), y=part["_name"].to_list(), orientation="h",
+            name=_wrap(position[:1].upper() + position[1:], 30),
+            marker=dict(color=colour, line=dict(color=outline, width=widths)),
+            error_x=dict(type="data", symmetric=False, color=INK, thickness=1.2, width=3,
+                         array=(part["share_upper"] - part["share"]).to_list(),
+                         arrayminus=(part["share"] - part["share_lower"]).to_list()),
+            customdata=[[_pct(r["share_lower"]), _pct(r["share_upper"]), _pct(r["benchmark"]),
+                         _count(r.get("numerator")), _count(r.get("denominator")), r["position"], _standing(r, status_labels=status_labels),
+                         "chosen force" if r["force_id"] == highlight else "peer" if r["force_id"] in peer_set else ""]
+                        for r in part.iter_rows(named=True)],
+            hovertemplate=("<b>%{y}</b> %{customdata[7]}<br>Share: %{x:.2%} (%{customdata[3]} of %{customdata[4]})"
+                           "<br>95% Wilson interval: %{customdata[0]} to %{customdata[1]}"
+                           "<br>Benchmark (peers, force excluded): %{customdata[2]}<br>%{customdata[5]}"
+                           "<br>%{customdata[6]}<extra></extra>"),
+        ))
+    chosen = rows.filter(pl.col("force_id") == highlight) if highlight else rows.clear()
+    if chosen.height and not _missing(chosen["benchmark"][0]):
+        benchmark, benchmark_words = float(chosen["benchmark"][0]), f"{_name(highlight, names)}'s benchmark (its peers' pooled share)"
+    elif {"numerator", "denominator"} <= set(rows.columns) and rows["denominator"].sum():
+        benchmark = float(rows["numerator"].sum() / rows["denominator"].sum())
+        benchmark_words = "pooled share of every force shown"
+    else:
+        values = rows["benchmark"].drop_nulls()
+        benchmark = float(values.median()) if values.len() else None
+        benchmark_words = "median of the forces' benchmarks"
+    if benchmark is not None and order:
+        fig.add_trace(go.Scatter(
+            x=[benchmark, benchmark], y=[order[0], order[-1]], mode="lines", line=dict(color=INK, width=1.5, dash="dash"),
+            name=_wrap(f"Benchmark: {benchmark_words}", 30),
+            hovertemplate=f"Benchmark, {benchmark_words}: {benchmark:.2%}<extra></extra>",
+        ))
+    if chosen.height:
+        _legend_entry(fig, f"{HIGHLIGHT_NAME}: {_name(highlight, names)} (outlined, bold)", mode="markers",
+                      marker=dict(symbol="square", size=12, color="white", line=dict(color=INK, width=3)))
+    peer_names = sorted(_name(p, names) for p in peer_set if p in set(rows["force_id"].to_list()))
+    if peer_names:
+        _legend_entry(fig, "Peers (grey outline, “(peer)”)", mode="markers",
+                      marker=dict(symbol="square", size=12, color="white", line=dict(color=PEERS_DARK, width=2)))
+    ticks = _category_ticks(order)
+    ticks["ticktext"] = [tick(f, n) for f, n in zip(rows["force_id"], order)]
+    fig.update_yaxes(title_text="Force (sorted by share)", automargin=True, **ticks)
+    fig.update_xaxes(title_text=f"{SHARE_TITLE}, with its 95% Wilson interval", rangemode="tozero",
+                     tickformat=_share_format(rows["share_upper"].to_list()))
+    fig.update_layout(bargap=0.25)
+    subtitle = "Colour: where each share sits against the overdispersed funnel limits; whiskers: 95% interval."
+    if chosen.height:
+        subtitle += f" Outlined: {_name(highlight, names)}."
+    if peer_names:
+        subtitle += f" Its peers ({len(peer_names)}): {', '.join(peer_names)}."
+    return _finish(fig, f"{indicator_label}: every force compared", subtitle, source_note,
+                   height=max(300, 18 * rows.height + 40))
+
+
+# --- tile map -------------------------------------------------------------------------------------------
+
+TILE_CAP = 4.0
+
+
+def _tile_text(label: str, width: int = 10) -> str:
+    return _wrap(label, width)
+
+
+def tile_map(values: pl.DataFrame, title: str, source_note: str, names: Mapping[str, str] | None = None, *,
+             tiles: pl.DataFrame, highlight: str | None = None, value_column: str = "z",
+             value_label: str | None = None, status_labels: Mapping[str, str] | None = None) -> go.Figure:
+    """The 43 territorial forces of England and Wales as a grid of square tiles, one per force at its
+    fixed place (`tiles`: pipelines/reference/force_tiles.csv, force_id, row, col and an optional
+    abbreviation; row 0 is the top), coloured by `value_column` of `values` (force_id, that column,
+    optional status and position) on a diverging scale centred on 0 and capped at ±4 (the hover
+    keeps the exact value); a force with no value is grey. Each tile shows the force's short name
+    (or its abbreviation); the hover gives its name, value and status; each point's customdata
+    starts with its force_id, so a click can be mapped to the force. `highlight` (a force_id) is
+    outlined in ink and named in the legend. `value_label` names the value in the hover and the
+    colour bar (by default "z (overdispersed)" for z, the column humanised otherwise).
+    """
+    _require(tiles, ("force_id", "row", "col"), "tile_map (tiles)")
+    value_words = value_label or ("z (overdispersed)" if value_column == "z" else _humanise(value_column))
+    _require(values, ("force_id", value_column), "tile_map")
+    if tiles.select("row", "col").is_duplicated().any():
+        raise ValueError("tile_map: two forces share a tile")
+    by_force = {r["force_id"]: r for r in values.iter_rows(named=True)}
+    has_abbreviation = "abbreviation" in tiles.columns
+    points = []
+    for t in tiles.iter_rows(named=True):
+        force = t["force_id"]
+        r = by_force.get(force, {})
+        value = r.get(value_column)
+        value = None if _missing(value) else float(value)
+        short = (t["abbreviation"] if has_abbreviation and t["abbreviation"] else _name(force, names))
+        status = r.get("status")
+        points.append(dict(force=force, x=int(t["col"]), y=int(t["row"]), value=value, text=_tile_text(short),
+                           data=[force, _name(force, names), _num(value, ".2f"),
+                                 "no value" if value is None and not status
+                                 else (status_labels or {}).get(status) or (status or "—").replace("_", " "),
+                                 r.get("position") or "—"]))
+    fig = go.Figure()
+    hover = ("<b>%{customdata[1]}</b><br>" + value_words + ": %{customdata[2]}"
+             "<br>Status: %{customdata[3]}<br>%{customdata[4]}<extra></extra>")
+    marker = dict(symbol="square", size=46, line=dict(color="white", width=1))
+    absent = [p for p in points if p["value"] is None]
+    present = [p for p in points if p["value"] is not None]
+    if absent:
+        fig.add_trace(go.Scatter(
+            x=[p["x"] for p in absent], y=[p["y"] for p in absent], mode="markers+text", name="No value",
+            text=[p["text"] for p in absent], textfont=dict(size=9, color=INK),
+            marker=dict(**marker, color="#D9D9D9"), customdata=[p["data"] for p in absent], hovertemplate=hover,
+        ))
+    if present:
+        fig.add_trace(go.Scatter(
+            x=[p["x"] for p in present], y=[p["y"] for p in present], mode="markers+text",
+            name=_wrap(f"{value_words} (colour capped at ±{TILE_CAP:g})", 30), showlegend=False,
+            text=[p["text"] for p in present],
+            textfont=dict(size=9, color=["white" if abs(p["value"]) > 2.5 else INK for p in present]),
+            marker=dict(**marker, color=[max(-TILE_CAP, min(TILE_CAP, p["value"])) for p in present],
+                        colorscale="RdBu_r", cmin=-TILE_CAP, cmid=0, cmax=TILE_CAP,
+                        colorbar=dict(title=dict(text=f"{_wrap(value_words, 12)}<br>(capped<br>at ±{TILE_CAP:g})"),
+                                      tickvals=[-TILE_CAP, -2, 0, 2, TILE_CAP],
+                                      ticktext=[f"≤ −{TILE_CAP:g}", "−2", "0", "2", f"≥ {TILE_CAP:g}"], len=0.6)),
+            customdata=[p["data"] for p in present], hovertemplate=hover,
+        ))
+    chosen = [p for p in points if p["force"] == highlight]
+    if chosen:
+        p = chosen[0]
+        fig.add_trace(go.Scatter(
+            x=[p["x"]], y=[p["y"]], mode="markers", name=_wrap(f"{HIGHLIGHT_NAME}: {_name(p['force'], names)}", 30),
+            marker=dict(symbol="square-open", size=50, color=INK, line=dict(width=3, color=INK)),
+            customdata=[p["data"]], hovertemplate=hover,
+        ))
+    rows_count = max((p["y"] for p in points), default=0) + 1
+    cols_count = max((p["x"] for p in points), default=0) + 1
+    fig.update_xaxes(range=[-0.6, cols_count - 0.4], showgrid=False, zeroline=False, showticklabels=False,
+                     title_text="West to east (tiles roughly placed, not to scale)", constrain="domain")
+    fig.update_yaxes(range=[rows_count - 0.4, -0.6], showgrid=False, zeroline=False, showticklabels=False,
+                     title_text="North to south", scaleanchor="x", scaleratio=1, constrain="domain")
+    subtitle = (f"Red: above its benchmark; blue: below; colours stop at ±{TILE_CAP:g}, hover shows the exact value; "
+                "grey: no value. Click a tile to open the force.")
+    return _finish(fig, title, subtitle, source_note, height=max(300, 56 * rows_count), axis_block=40)

@@ -355,14 +355,17 @@ def _peer_groups(peer_group: str, identity: Identity) -> dict[str, list[str]] | 
         return divergence.peer_groups(con, peer_group)
 
 
+def peer_names(peer_group: str, force_id: str) -> list[str]:
+    names = force_names()
+    return [names.get(f, f) for f in peers_of(peer_group, force_id)]
+
+
 def peers_words(peer_group: str, force_id: str) -> str:
     """"Compared with: Essex, Hertfordshire, …" for the force's peer group."""
-    names = force_names()
-    peers = peers_of(peer_group, force_id)
+    peers = peer_names(peer_group, force_id)
     if not peers:
-        return f"{names.get(force_id, force_id)} has no comparable peers in this group."
-    return f"Compared with {PEER_GROUPS.get(peer_group, peer_group).lower()} ({len(peers)}): " + \
-        ", ".join(names.get(f, f) for f in peers) + "."
+        return f"{force_names().get(force_id, force_id)} has no comparable peers in this group."
+    return f"Compared with {PEER_GROUPS.get(peer_group, peer_group).lower()} ({len(peers)}): {', '.join(peers)}."
 
 
 def window_years() -> list[str]:
@@ -640,18 +643,7 @@ def quarantine_reasons() -> pl.DataFrame:
 
 # --- labels and filters the pages share ---------------------------------------------------------------------
 
-PUBLISHERS = {
-    "police_uk_street": "data.police.uk street-level crime",
-    "police_uk_outcomes": "data.police.uk outcomes",
-    "ons_rec_crime_pfa": "ONS recorded crime by police force area (rolling years)",
-    "ons_pfa_tables": "ONS police force area data tables",
-    "ons_mid_year_estimates": "ONS mid-year population estimates",
-    "mps_borough_crime": "Metropolitan Police Service borough counts (London Datastore)",
-    "mps_ward_crime": "Metropolitan Police Service ward counts (London Datastore)",
-    "ho_recorded_crime_pfa": "Home Office police recorded crime open data",
-    "ho_recorded_crime_csp": "Home Office police recorded crime open data (CSP)",
-    "ho_outcomes": "Home Office crime outcomes open data",
-}
+PUBLISHERS = charts.SOURCE_WORDS
 
 
 GRAIN_NOUNS = {"month": "month", "quarter": "quarter", "rolling_year": "rolling year",

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import functools
 import math
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
 
 import plotly.graph_objects as go
 import polars as pl
@@ -133,7 +134,7 @@ def test_funnel_marks_unranked_forces_hollow_and_says_why_in_the_hover():
     assert points["Dorset"][0] == charts.NOT_RANKED_SYMBOL  # contradicted
     assert {f for f, (symbol, _) in points.items() if symbol == charts.RANKED_SYMBOL} == {"Bristol", "Cumbria", "Essex"}
     avon = " ".join(map(str, points["Avon"][1])).replace("<br>", " ")
-    assert "Not ranked (small_denominator)" in avon and SMALL_REASON in avon
+    assert "Not ranked (small denominator)" in avon and SMALL_REASON in avon
     dorset = " ".join(map(str, points["Dorset"][1])).replace("<br>", " ")
     assert "Not ranked (contradicted)" in dorset and CONTRADICTED_REASON in dorset
     assert "Ranked #1" in points["Bristol"][1]
@@ -308,14 +309,15 @@ def test_outcome_ratios_split_by_whether_the_limits_exclude_one():
          "ratio_lower": lo, "ratio_upper": hi} for g, o, e, r, lo, hi in RATIOS
     )
     fig = charts.outcome_ratio_plot(rows, "Avon", NOTE)
-    assert list(trace_named(fig, "More than expected").y) == ["No suspect"]
-    assert list(trace_named(fig, "Fewer than expected").y) == ["Charged summonsed"]
+    # Labels from pipelines/reference/outcome_groups.csv, not the ids.
+    assert list(trace_named(fig, "More than expected").y) == ["Investigation complete, no suspect identified"]
+    assert list(trace_named(fig, "Fewer than expected").y) == ["Charged or summonsed"]
     consistent = trace_named(fig, "Consistent")
     assert list(consistent.x) == [0.95]
     assert consistent.error_x.array[0] == pytest.approx(0.35)
     assert fig.layout.xaxis.type == "log"
     assert [(s.x0, s.x1) for s in fig.layout.shapes] == [(1, 1)]
-    assert "Transferred" in fig.layout.title.subtitle.text  # no expected count: named, not drawn
+    assert "Transferred to another body" in fig.layout.title.subtitle.text  # no expected count: named, not drawn
 
 
 # --- trend ------------------------------------------------------------------------------------------------------
@@ -387,6 +389,8 @@ def test_coverage_grid_marks_missing_as_a_status_of_its_own_not_zero_rows():
 
 # --- reconciliation -------------------------------------------------------------------------------------------------
 
+SOURCE_LABELS = {"police_uk_street": "police.uk street", "mps_borough_crime": "Met boroughs", "ons_rec_crime_pfa": "ONS tables"}
+
 RECONCILIATION = [
     # period, grain, source, count, supplied, expected, status, ratio
     (date(2021, 4, 1), "month", "police_uk_street", 950, 1, 1, "complete", 0.95),
@@ -405,13 +409,13 @@ def test_reconciliation_draws_sources_side_by_side_and_marks_partial_and_missing
          "reference_source": "mps_borough_crime", "reference_count": 1000, "ratio_to_reference": r}
         for p, g, s, c, ps, pe, st, r in RECONCILIATION
     )
-    fig = charts.reconciliation_plot(rows, "Metropolitan Police", "Robbery", NOTE)
+    fig = charts.reconciliation_plot(rows, "Metropolitan Police", "Robbery", NOTE, source_labels=SOURCE_LABELS)
     bars = [t for t in fig.data if t.type == "bar"]
-    monthly_street = next(t for t in bars if t.name == "police_uk_street")
+    monthly_street = next(t for t in bars if t.name == "police.uk street")
     assert list(monthly_street.y) == [950]  # the missing May has no bar
-    missing = trace_named(fig, "police_uk_street: window missing")
+    missing = trace_named(fig, "police.uk street: window missing")
     assert list(missing.x) == [date(2021, 5, 1)] and list(missing.y) == [0]
-    rolling_mps = next(t for t in bars if t.name == "mps_borough_crime" and t.xaxis == "x2")
+    rolling_mps = next(t for t in bars if t.name == "Met boroughs" and t.xaxis == "x2")
     assert list(rolling_mps.marker.pattern.shape) == ["/"]
     assert [a.text for a in fig.layout.annotations if a.name != charts.SOURCE_NOTE] == ["Monthly windows", "Rolling-year windows"]
 
@@ -419,7 +423,8 @@ def test_reconciliation_draws_sources_side_by_side_and_marks_partial_and_missing
 # --- what every chart promises -------------------------------------------------------------------------------------
 
 
-FIGURES = ("funnel", "caterpillar", "heatmap", "spine", "contributions", "ratios", "trend", "coverage", "reconciliation")
+FIGURES = ("funnel", "caterpillar", "heatmap", "spine", "contributions", "ratios", "trend", "coverage", "reconciliation",
+           "compare", "tiles")
 
 
 @functools.cache
@@ -446,6 +451,8 @@ def every_figure() -> dict[str, go.Figure]:
         "trend": trend_figure(),
         "coverage": charts.coverage_grid(coverage, "police_uk_street", NOTE, NAMES),
         "reconciliation": charts.reconciliation_plot(reconciliation, "Metropolitan Police", "Robbery", NOTE),
+        "compare": charts.compare_bar(findings(), "Share A", NOTE, NAMES, highlight="bristol", peers=["essex"]),
+        "tiles": charts.tile_map(tile_values(), "Share A: z by force", NOTE, FORCE_NAMES, tiles=tiles()),
     }
 
 
@@ -460,7 +467,7 @@ def test_every_chart_has_a_title_axis_titles_the_source_note_and_hover_on_every_
     # An axis that shares another's labels and shows none of its own (a shared y) needs no title.
     axes = [fig.layout[key] for key in fig.layout
             if key.startswith(("xaxis", "yaxis")) and fig.layout[key].showticklabels is not False]
-    assert axes and all(axis.title.text for axis in axes), name
+    assert (axes or name == "tiles") and all(axis.title.text for axis in axes), name  # the tile map has no scales
     assert source_notes(fig) == [NOTE]
     assert fig.data and all(trace.hovertemplate for trace in fig.data), name
 
@@ -470,3 +477,345 @@ def test_every_chart_uses_system_fonts_and_nothing_from_the_network(name):
     fig = every_figure()[name]
     assert fig.layout.font.family == charts.FONT_FAMILY
     assert "http" not in fig.to_json()
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_every_title_and_subtitle_fits_a_chart_700_px_wide_below_the_modebar(name):
+    # At 1024 px the chart's container is about 700 px: about 70 characters of a 17 px title and
+    # 100 of a 12.5 px subtitle. Plotly's modebar (toolbar) takes the top 30 px or so.
+    fig = every_figure()[name]
+    title, subtitle = fig.layout.title.text, fig.layout.title.subtitle.text or ""
+    assert all(len(line) <= 70 for line in title.split("<br>")), title
+    assert all(len(line) <= 100 for line in subtitle.split("<br>")), subtitle
+    assert fig.layout.title.pad.t >= 30
+    lines = title.count("<br>") + 1, subtitle.count("<br>") + 1 if subtitle else 0
+    assert fig.layout.margin.t >= 30 + 22 * lines[0] + 15 * lines[1]
+
+
+@pytest.mark.parametrize("name", FIGURES)
+def test_no_figure_shows_a_time_of_day_or_a_snake_case_id_in_its_title(name):
+    fig = every_figure()[name]
+    assert "00:00:00" not in fig.to_json()
+    assert "_" not in fig.layout.title.text and "_" not in (fig.layout.title.subtitle.text or "")
+
+
+# --- period words ----------------------------------------------------------------------------------------------
+
+
+def test_period_words_say_each_grain_as_a_reader_would():
+    assert charts.period_words(date(2008, 1, 1), "month") == "Jan 2008"
+    assert charts.period_words(date(2008, 1, 1), "quarter") == "Jan–Mar 2008"
+    assert charts.period_words(date(2008, 11, 1), "quarter") == "Nov 2008–Jan 2009"
+    assert charts.period_words(date(2017, 4, 1), "financial_year") == "2017/18"
+    assert charts.period_words(date(2018, 2, 1), "financial_year") == "2017/18"  # February 2018 is in 2017/18
+    assert charts.period_words(date(1999, 4, 1), "financial_year") == "1999/00"
+    assert charts.period_words(date(2016, 1, 1), "calendar_year") == "2016"
+    assert charts.period_words(date(2016, 1, 1), "rolling_year") == "year to Dec 2016"  # January to December
+    assert charts.period_words(date(2002, 4, 1), "rolling_year") == "year to Mar 2003"
+    assert charts.period_words(datetime(2008, 1, 1), "month") == "Jan 2008"
+
+
+def test_window_words_end_on_the_month_before_the_exclusive_end():
+    assert charts.window_words(date(2021, 4, 1), date(2021, 5, 1)) == "Apr 2021"  # one month, not "Apr 2021 to May 2021"
+    assert charts.window_words(date(2018, 1, 1), date(2019, 1, 1)) == "Jan–Dec 2018"
+    assert charts.window_words(date(2021, 4, 1), date(2022, 4, 1)) == "Apr 2021 to Mar 2022"
+
+
+# --- labels, not ids ---------------------------------------------------------------------------------------------
+
+
+def test_readable_replaces_outcome_group_ids_in_an_indicator_label_with_their_labels():
+    text = charts.readable("Outcome group no_suspect ÷ crimes with an outcome")
+    assert text == "Outcome group “Investigation complete, no suspect identified” ÷ crimes with an outcome"
+    assert charts.readable("Share A (no ids)") == "Share A (no ids)"
+
+
+def test_heatmap_and_contributions_label_outcome_groups_and_mapped_categories():
+    cells = [("avon", "charged_summonsed", 1.0, 0.2, 0.3), ("avon", "no_suspect", -1.0, 0.8, 0.7),
+             ("bristol", "charged_summonsed", -1.0, 0.4, 0.3), ("bristol", "no_suspect", 1.0, 0.6, 0.7)]
+    heat = charts.residual_heatmap(mix_categories(cells), "Outcomes", NOTE, NAMES)
+    ticks = [t.replace("<br>", " ") for t in heat.layout.xaxis.ticktext]
+    assert set(ticks) == {"Charged or summonsed", "Investigation complete, no suspect identified"}
+    rows = pl.DataFrame({"category": c, "share": s, "reference_share": r, "contribution": 0.001} for _, c, _, s, r in cells[:2])
+    fig = charts.mix_contributions(rows, "Outcomes", "Avon", NOTE, labels={"no_suspect": "No suspect found"})
+    assert {t.replace("<br>", " ") for t in fig.layout.yaxis.ticktext} == {"Charged or summonsed", "No suspect found"}
+
+
+def test_spine_never_shows_an_indicator_id_on_its_axis():
+    everyone = pl.concat([findings("puk_outcome_no_suspect"), findings("ind_b", shift=0.01)])
+    own = everyone.filter(pl.col("force_id") == "bristol")
+    fig = charts.spine_chart(own, everyone, "Bristol", NOTE,
+                             {"ind_b": "Outcome group charged_summonsed ÷ crimes with an outcome"})
+    ticks = [t.replace("<br>", " ") for t in fig.layout.yaxis.ticktext]
+    assert all("_" not in t for t in ticks), ticks
+    assert "Outcome group “Charged or summonsed” ÷ crimes with an outcome" in ticks
+
+
+def test_spine_legend_explains_the_benchmark_the_colours_and_the_hollow_marker():
+    everyone = findings()
+    fig = charts.spine_chart(everyone.filter(pl.col("force_id") == "bristol"), everyone, "Bristol", NOTE,
+                             peer_names=["Avon", "Essex"])
+    names = " | ".join(t.name.replace("<br>", " ") for t in fig.data if t.showlegend is not False)
+    for words in ("Benchmark", "red: above", "blue: below", "black: within", "Hollow", "lowest to highest", "25th to 75th"):
+        assert words in names, names
+    assert "Peers (2): Avon, Essex" in fig.layout.title.subtitle.text.replace("<br>", " ")
+
+
+# --- highlight -------------------------------------------------------------------------------------------------
+
+
+def test_funnel_rings_the_chosen_force_and_names_it_in_the_legend():
+    fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES, highlight="bristol")
+    chosen = trace_named(fig, "Chosen force: Bristol")
+    assert list(chosen.x) == [400] and list(chosen.y) == [0.5]  # Bristol: 200 of 400
+    assert chosen.marker.size > 9 and chosen.showlegend is not False
+    assert "<b>" in chosen.texttemplate and list(chosen.text) == ["Bristol"]
+    assert not [t for t in charts.funnel_plot(findings(), "Share A", NOTE, NAMES).data if "Chosen" in (t.name or "")]
+    # Not one of the forces' points: those are the "markers+text" traces, one point per force.
+    fig_points = [t for t in fig.data if t.mode == "markers+text"]
+    assert sum(len(t.x) for t in fig_points) == len(FINDINGS)
+
+
+def test_hover_says_a_status_in_the_words_given():
+    words = {"small_denominator": "denominator too small", "contradicted": "contradicted by another source"}
+    fig = charts.funnel_plot(findings(), "Share A", NOTE, NAMES, status_labels=words)
+    hover = {row[0]: row[12].replace("<br>", " ") for t in fig.data if t.mode == "markers+text" for row in t.customdata}
+    assert hover["Avon"].startswith("Not ranked (denominator too small): ")
+    assert hover["Dorset"].startswith("Not ranked (contradicted by another source): ")
+
+
+def test_caterpillar_rings_the_chosen_force_and_bolds_its_name():
+    fig = charts.caterpillar_plot(findings(), "Share A", NOTE, NAMES, highlight="essex")
+    chosen = trace_named(fig, "Chosen force: Essex")
+    assert list(chosen.y) == ["Essex"] and list(chosen.x) == [0.48]
+    assert "<b>Essex</b>" in fig.layout.yaxis.ticktext
+
+
+# --- compare bar -------------------------------------------------------------------------------------------------
+
+
+def test_compare_bar_sorts_forces_colours_by_position_and_highlights_the_force_and_its_peers():
+    fig = charts.compare_bar(findings(), "Share A", NOTE, NAMES, highlight="bristol", peers=["essex", "cumbria"])
+    # Shares: Dorset 0.10, Avon 0.30, Cumbria 0.40, Essex 0.48, Bristol 0.50; the first is drawn at the bottom.
+    assert list(fig.layout.yaxis.categoryarray) == ["Dorset", "Avon", "Cumbria", "Essex", "Bristol"]
+    assert list(fig.layout.yaxis.ticktext) == ["Dorset", "Avon", "Cumbria (peer)", "Essex (peer)", "<b>Bristol</b>"]
+    bars = {y: (t, i) for t in fig.data if t.type == "bar" for i, y in enumerate(t.y)}
+    bristol, i = bars["Bristol"]
+    assert bristol.marker.color == charts.POSITION_COLOURS[ABOVE_998]
+    assert bristol.marker.line.width[i] == 3 and bristol.marker.line.color[i] == charts.INK
+    assert bristol.error_x.array[i] == pytest.approx(0.04) and bristol.error_x.arrayminus[i] == pytest.approx(0.05)
+    dorset, _ = bars["Dorset"]
+    assert dorset.marker.color == charts.POSITION_COLOURS[BELOW_998]
+    benchmark = trace_named(fig, "Benchmark")
+    assert list(benchmark.x) == [0.38, 0.38]  # Bristol's own benchmark
+    assert trace_named(fig, "Chosen force: Bristol")
+    assert "Its peers (2): Cumbria, Essex." in fig.layout.title.subtitle.text.replace("<br>", " ")
+
+
+def test_compare_bar_without_a_force_draws_the_pooled_share():
+    fig = charts.compare_bar(findings(), "Share A", NOTE, NAMES)
+    assert list(trace_named(fig, "Benchmark").x) == pytest.approx([POOLED, POOLED])
+    assert "<b>" not in "".join(fig.layout.yaxis.ticktext)
+
+
+# --- tile map -----------------------------------------------------------------------------------------------------
+
+REFERENCE = Path(__file__).resolve().parents[1] / "pipelines" / "reference"
+FORCES = pl.read_csv(REFERENCE / "forces.csv")
+TERRITORIAL = FORCES.filter(pl.col("is_territorial_ew"))["force_id"].to_list()
+FORCE_NAMES = dict(zip(FORCES["force_id"], FORCES["short_name"]))
+
+
+def tiles() -> pl.DataFrame:
+    return pl.read_csv(REFERENCE / "force_tiles.csv")
+
+
+def tile_values() -> pl.DataFrame:
+    # Kent 6.0 (capped at 4 in colour), Dyfed-Powys -1.5, Northumbria 0; every other force has no value.
+    return pl.DataFrame({"force_id": ["kent", "dyfed-powys", "northumbria"], "z": [6.0, -1.5, 0.0],
+                         "status": ["ranked", "ranked", "small_denominator"]})
+
+
+def test_force_tiles_hold_every_territorial_force_once_and_no_tile_twice():
+    layout = tiles()
+    assert len(TERRITORIAL) == 43
+    assert sorted(layout["force_id"].to_list()) == sorted(TERRITORIAL)
+    assert layout.select("row", "col").is_duplicated().sum() == 0
+    at = {r["force_id"]: (r["row"], r["col"]) for r in layout.iter_rows(named=True)}
+    rows, cols = layout["row"], layout["col"]
+    assert at["northumbria"][0] == rows.min()  # the top row
+    assert at["devon-and-cornwall"][0] == rows.max()  # the bottom row, at its left
+    assert at["devon-and-cornwall"][1] == layout.filter(pl.col("row") == rows.max())["col"].min()
+    welsh = FORCES.filter(pl.col("country") == "Wales")["force_id"].to_list()
+    assert max(at[f][1] for f in welsh) < cols.median()  # Wales on the west
+    for force in ("metropolitan", "city-of-london", "kent"):  # the south east
+        assert at[force][0] >= rows.max() - 1 and at[force][1] > cols.median()
+
+
+def test_tile_map_draws_43_tiles_coloured_by_z_grey_without_a_value_with_force_ids_for_clicks():
+    fig = charts.tile_map(tile_values(), "Share A: z by force", NOTE, FORCE_NAMES, tiles=tiles(), highlight="kent")
+    drawn = [t for t in fig.data if not (t.name or "").startswith("Chosen")]
+    positions = [(x, y) for t in drawn for x, y in zip(t.x, t.y)]
+    assert len(positions) == 43 and len(set(positions)) == 43
+    ids = [row[0] for t in drawn for row in t.customdata]
+    assert sorted(ids) == sorted(TERRITORIAL)
+    grey = trace_named(fig, "No value")
+    assert len(grey.x) == 40
+    coloured = next(t for t in drawn if t is not grey)
+    colour = dict(zip((row[0] for row in coloured.customdata), coloured.marker.color))
+    assert colour == {"kent": 4.0, "dyfed-powys": -1.5, "northumbria": 0.0}  # Kent's 6.0 capped at 4
+    assert (coloured.marker.cmin, coloured.marker.cmid, coloured.marker.cmax) == (-4, 0, 4)
+    hover = {row[0]: row for row in coloured.customdata}
+    assert hover["kent"][1:3] == ("Kent", "6.00") or list(hover["kent"][1:3]) == ["Kent", "6.00"]
+    assert "small denominator" in hover["northumbria"][3]
+    assert trace_named(fig, "Chosen force: Kent").customdata[0][0] == "kent"
+    # A tile's text is its short name or abbreviation, never an id.
+    assert all("-" not in text.replace("<br>", " ") or " " in text for t in drawn for text in t.text)
+
+
+def test_tile_map_refuses_two_forces_on_one_tile():
+    clash = tiles().with_columns(pl.when(pl.col("force_id") == "kent").then(0).otherwise(pl.col("row")).alias("row"),
+                                 pl.when(pl.col("force_id") == "kent").then(5).otherwise(pl.col("col")).alias("col"))
+    with pytest.raises(ValueError, match="share a tile"):
+        charts.tile_map(tile_values(), "z", NOTE, FORCE_NAMES, tiles=clash)
+
+
+# --- coverage at each source's grain -------------------------------------------------------------------------------
+
+
+def coverage_rows(rows) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=["source", "force_id", "period", "rows_supplied", "coverage_status"], orient="row")
+
+
+def test_coverage_grid_draws_one_cell_per_quarter_in_words():
+    rows = coverage_rows([("police_uk_street", "avon", date(2021, m, 1), 10, "supplied") for m in (4, 5, 6)]
+                         + [("police_uk_street", "avon", date(2021, 7, 1), None, "missing"),
+                            ("police_uk_street", "bristol", date(2021, 4, 1), 5, "supplied"),
+                            ("police_uk_street", "bristol", date(2021, 5, 1), None, "missing")])
+    fig = charts.coverage_grid(rows, "police_uk_street", NOTE, NAMES, grain="quarter",
+                               source_label="data.police.uk street-level crime")
+    heat = fig.data[0]
+    assert list(heat.x) == ["Apr–Jun 2021", "Jul–Sep 2021"]
+    assert [list(r) for r in heat.z] == [[1, 0], [0.5, None]]  # Bristol: April of the quarter only
+    assert heat.customdata[0][0][2] == "30"  # 3 months of 10 rows
+    assert fig.layout.title.text.replace("<br>", " ").startswith("What data.police.uk street-level crime supplied")
+    assert "quarter" in fig.layout.title.text
+
+
+def test_coverage_grid_draws_the_source_at_its_own_grain_and_fills_its_span_when_asked():
+    rows = coverage_rows([("ho_outcomes", "avon", date(2016, 4, 1), 1, "supplied"),
+                          ("ho_outcomes", "avon", date(2018, 4, 1), None, "missing")])
+    heat = charts.coverage_grid(rows, "ho_outcomes", NOTE, NAMES, grain="financial_year").data[0]
+    assert list(heat.x) == ["2016/17", "2018/19"]  # the periods the rows hold
+    filled = charts.coverage_grid(rows, "ho_outcomes", NOTE, NAMES, grain="financial_year", fill_span=True).data[0]
+    assert list(filled.x) == ["2016/17", "2017/18", "2018/19"]
+    assert [list(r) for r in filled.z] == [[1, None, 0]]
+    # Without `grain`, the rows' own period_grain column decides.
+    quarterly = rows.with_columns(pl.lit("quarter").alias("period_grain"))
+    assert list(charts.coverage_grid(quarterly, "ho_outcomes", NOTE, NAMES).data[0].x) == ["Apr–Jun 2016", "Apr–Jun 2018"]
+    rolling = coverage_rows([("ons_rec_crime_pfa", "avon", date(2002, 4, 1), 1, "supplied"),
+                             ("ons_rec_crime_pfa", "avon", date(2002, 7, 1), 1, "supplied")])
+    fig = charts.coverage_grid(rolling, "ons_rec_crime_pfa", NOTE, NAMES, grain="rolling_year")
+    assert list(fig.data[0].x) == ["year to Mar 2003", "year to Jun 2003"]
+    assert "_" not in fig.layout.title.text
+
+
+def test_coverage_grid_with_datetime_periods_shows_no_time_of_day():
+    rows = coverage_rows([("police_uk_street", "avon", datetime(2021, 4, 1), 3, "supplied")])
+    fig = charts.coverage_grid(rows, "police_uk_street", NOTE, NAMES)
+    assert list(fig.data[0].x) == ["Apr 2021"]
+    assert "00:00:00" not in fig.to_json()
+
+
+# --- heatmap labels --------------------------------------------------------------------------------------------
+
+
+def test_heatmap_angles_many_category_labels_and_reserves_room_under_the_plot():
+    categories = ["Violence and sexual offences", "Other theft", "Shoplifting", "Burglary", "Vehicle crime", "Drugs",
+                  "Public order", "Criminal damage and arson"]
+    cells = [(f, c, 0.5, 0.1, 0.1) for f in ("avon", "bristol") for c in categories]
+    fig = charts.residual_heatmap(mix_categories(cells), "Crime types", NOTE, NAMES)
+    axis = fig.layout.xaxis
+    assert axis.tickangle and -90 <= axis.tickangle <= -30
+    assert all("<br>" not in t for t in axis.ticktext)  # one line each, at an angle
+    # "Violence and sexual offences", 28 characters at about 7 px, at 45°: about 28 × 7 × 0.71 ≈ 139 px high.
+    assert fig.layout.margin.b >= 139
+    note = next(a for a in fig.layout.annotations if a.name == charts.SOURCE_NOTE)
+    assert -note.yshift >= 139  # the source note sits under the labels
+
+
+# --- reconciliation events and words ------------------------------------------------------------------------------
+
+
+def reconciliation_rows(when=date) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"force_id": "metropolitan", "period": when(p.year, p.month, p.day), "period_grain": g, "reconciliation_group": "Robbery",
+         "source": s, "offence_count": c, "periods_supplied": ps, "periods_expected": pe, "window_status": st,
+         "reference_source": "mps_borough_crime", "reference_count": 1000, "ratio_to_reference": r}
+        for p, g, s, c, ps, pe, st, r in RECONCILIATION
+    )
+
+
+def test_reconciliation_marks_events_on_each_panel_whose_span_holds_them():
+    events = pl.DataFrame([
+        (date(2021, 5, 10), "national", "counting_rule_change", "A national rule change"),  # both panels
+        (date(2021, 9, 1), "national", "counting_rule_change", "Later in the year"),  # the rolling year only
+        (date(2021, 5, 1), "kent", "records_system_change", "Kent changes system"),  # another force
+        (date(2021, 6, 1), "metropolitan", "records_system_change", "Met changes system"),  # after May: rolling only
+        (date(2020, 1, 1), "national", "counting_rule_change", "Too early"),
+    ], schema=["event_date", "scope", "kind", "event"], orient="row")
+    fig = charts.reconciliation_plot(reconciliation_rows(), "Metropolitan Police", "Robbery", NOTE, events=events)
+    lines = [(s.x0, s.xref) for s in fig.layout.shapes]
+    # Monthly panel: Apr and May 2021 (to 1 Jun); rolling-year panel: Apr 2021 to Mar 2022.
+    assert sorted(lines) == sorted([(date(2021, 5, 10), "x"), (date(2021, 5, 10), "x2"), (date(2021, 9, 1), "x2"),
+                                    (date(2021, 6, 1), "x2")])
+    markers = [t for t in fig.data if t.name == "Registered event"]
+    texts = [row[3] for t in markers for row in t.customdata]
+    assert sorted(texts) == sorted(["A national rule change", "A national rule change", "Later in the year",
+                                    "Met changes system"])
+    assert sum(t.showlegend is not False for t in markers) == 1
+    assert "Counting rule change" in [row[2] for t in markers for row in t.customdata]
+
+
+def test_reconciliation_names_sources_in_words_and_periods_by_their_grain():
+    fig = charts.reconciliation_plot(reconciliation_rows(datetime), "Metropolitan Police", "Robbery", NOTE)
+    names = [t.name.replace("<br>", " ") for t in fig.data if t.showlegend is not False]
+    assert names and all("_" not in n for n in names), names
+    hover = [row for t in fig.data for row in t.customdata]
+    assert all("_" not in str(row[0]) and "_" not in str(row[6]) for row in hover)
+    assert "year to Mar 2022" in {row[8] for row in hover}  # the rolling year from April 2021
+    assert "Apr 2021" in {row[8] for row in hover}
+    assert "00:00:00" not in fig.to_json()
+
+
+# --- trend significance -------------------------------------------------------------------------------------------
+
+
+def test_trend_break_markers_say_whether_each_break_is_significant():
+    series = pl.DataFrame(SERIES, schema=["force_id", "period", "numerator", "denominator"], orient="row")
+    breaks = pl.DataFrame([("avon", date(2021, 4, 1), "detected", 0.02, 0.001, None),
+                           ("bristol", date(2021, 2, 1), "registered", 0.01, 0.40, "Bristol changes system")],
+                          schema=["force_id", "period", "break_kind", "level_shift", "p_value", "event"], orient="row")
+    fig = charts.trend_plot(series, None, None, breaks, "Share A", NOTE, NAMES)
+    significant = trace_named(fig, "Detected break, significant")
+    assert list(significant.x) == [date(2021, 4, 1)] and significant.marker.symbol == "diamond"
+    assert significant.customdata[0][5] == "significant"
+    tested = trace_named(fig, "registered event, not significant")
+    assert list(tested.y) == [0.25]  # Bristol: 20 of 80
+    assert tested.marker.symbol.endswith("-open") and tested.customdata[0][5] == "not significant"
+
+
+def test_trend_hover_gives_periods_in_the_words_of_their_grain():
+    rows = [("avon", date(2021, m, 1), 10, 100) for m in (1, 4)]
+    series = pl.DataFrame(rows, schema=["force_id", "period", "numerator", "denominator"], orient="row")
+    fig = charts.trend_plot(series, None, None, None, "Share A", NOTE, NAMES, grain="quarter")
+    assert [row[2] for row in trace_named(fig, "Avon").customdata] == ["Jan–Mar 2021", "Apr–Jun 2021"]
+    assert "%{x|" not in trace_named(fig, "Avon").hovertemplate
+
+
+def test_trend_with_datetime_periods_shows_no_time_of_day():
+    rows = [("avon", datetime(2021, m, 1), 10, 100) for m in (1, 2)]
+    series = pl.DataFrame(rows, schema=["force_id", "period", "numerator", "denominator"], orient="row")
+    fig = charts.trend_plot(series, None, None, None, "Share A", NOTE, NAMES)
+    assert "00:00:00" not in fig.to_json()
+    assert [row[2] for row in trace_named(fig, "Avon").customdata] == ["Jan 2021", "Feb 2021"]

@@ -49,10 +49,10 @@ if chosen:
     st.subheader(labels.get(chosen, chosen))
     ui.link("indicator", f"The indicator's page: its definition, every force compared, the map and the trend",
             {"indicator": chosen})
-    ui.chart(charts.funnel_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight), everyone,
-             f"funnel_{chosen}")
-    ui.chart(charts.caterpillar_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight), everyone,
-             f"caterpillar_{chosen}")
+    ui.chart(charts.funnel_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight,
+                                status_labels=data.STATUS_LABELS), everyone, f"funnel_{chosen}")
+    ui.chart(charts.caterpillar_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight,
+                                    status_labels=data.STATUS_LABELS), everyone, f"caterpillar_{chosen}")
 
 st.subheader("Forces × categories: adjusted standardised residuals")
 mixes = data.mix_labels()

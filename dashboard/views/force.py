@@ -27,7 +27,8 @@ st.subheader(f"{name} across every indicator")
 if profile["own"].height:
     spine, values = st.columns([3, 2])
     with spine:
-        ui.chart(charts.spine_chart(profile["own"], everyone, name, data.source_note_all(), data.indicator_labels()),
+        ui.chart(charts.spine_chart(profile["own"], everyone, name, data.source_note_all(), data.indicator_labels(),
+                                    status_labels=data.STATUS_LABELS, peer_names=data.peer_names(peers, force)),
                  profile["own"], "spine")
     with values:
         ui.table(data.force_values(everyone, force, peers), "force_values")

@@ -24,17 +24,20 @@ note = data.chart_note(indicator, everyone)
 peer_ids = data.peers_of(peers, force)
 st.subheader("Every force compared")
 st.write(data.peers_words(peers, force))
-ui.chart(charts.compare_bar(everyone, label, note, names, highlight=force, peers=peer_ids), everyone, f"compare_{indicator}")
+ui.chart(charts.compare_bar(everyone, label, note, names, highlight=force, peers=peer_ids,
+                                 status_labels=data.STATUS_LABELS), everyone, f"compare_{indicator}")
 
 st.subheader("Map: how far each force sits from its benchmark (z)")
-event = ui.chart(charts.tile_map(everyone, f"{label}: z by force", note, names, tiles=data.tiles(), highlight=force),
+event = ui.chart(charts.tile_map(everyone, f"{label}: z by force", note, names, tiles=data.tiles(), highlight=force,
+                                 status_labels=data.STATUS_LABELS),
                  everyone, f"map_{indicator}", on_select="rerun")
 clicked = ui.clicked_force(event)
 if clicked and clicked != force:
     ui.go_to_force(clicked)
 
 st.subheader("Funnel")
-ui.chart(charts.funnel_plot(everyone, label, note, names, highlight=force), everyone, f"funnel_{indicator}")
+ui.chart(charts.funnel_plot(everyone, label, note, names, highlight=force, status_labels=data.STATUS_LABELS),
+         everyone, f"funnel_{indicator}")
 
 st.subheader("Trend")
 series = data.series(indicator)
@@ -44,6 +47,6 @@ if chosen.height:
     breaks = breaks.filter(breaks["force_id"] == force) if breaks.height else breaks
     ui.chart(charts.trend_plot(chosen, data.peers_band(series, [force]), data.events(), breaks, label,
                                data.series_note(data.indicator_sources()[indicator], series, data.series_grain(indicator)),
-                               names), chosen, f"trend_{indicator}")
+                               names, grain=data.series_grain(indicator)), chosen, f"trend_{indicator}")
 else:
     st.info(f"No series of {label} for {names.get(force, force)}.")

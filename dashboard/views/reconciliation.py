@@ -16,7 +16,7 @@ rows = data.reconciliation(force, group)
 if rows.height:
     ui.chart(charts.reconciliation_plot(rows, names.get(force, force), group,
                                         "Sources: data.police.uk, ONS, Home Office and force publications, Open Government Licence v3.0.",
-                                        events=data.events()),
+                                        events=data.events(), source_labels=data.PUBLISHERS),
              rows, "reconciliation")
     ui.table(data.reconciliation_for_display(rows), "reconciliation_rows")
 else:

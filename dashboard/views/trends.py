@@ -28,6 +28,7 @@ band = data.peers_band(series, forces)
 breaks = data.detected_breaks(indicator)
 breaks = breaks.filter(breaks["force_id"].is_in(forces)) if breaks.height else breaks
 note = data.series_note(data.indicator_sources()[indicator], series, grain)
-ui.chart(charts.trend_plot(chosen, band, data.events(), breaks, labels[indicator], note, names), chosen, f"trend_{indicator}")
+ui.chart(charts.trend_plot(chosen, band, data.events(), breaks, labels[indicator], note, names, grain=grain),
+         chosen, f"trend_{indicator}")
 st.subheader("Breaks for these forces")
 ui.table(data.breaks_for_display(breaks), "breaks")
