@@ -14,7 +14,8 @@ the end is found by a check run on every animation frame.
 
 Beside the pages it times, in the same run, a trivial Streamlit page (a title and a line, served the
 same way) and the health endpoint, so the figures can be read as ratios of what Streamlit itself costs
-here. Budget: warm ≤ 1 s, first visit ≤ 3 s.
+here. Budget (issue 10): each page's script run ≤ 1 s warm and ≤ 3 s on the first visit after a
+server start; the whole visit as felt (frontend loading and drawing included) is printed beside it.
 
 Columns: first (s), warm median and worst (s), then where a median warm visit's time goes: until the
 websocket connected (the frontend loading), the script run (running → notRunning, server side plus
@@ -45,7 +46,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
-PAGES = {"": "Overview", "divergence": "Divergence finder", "force": "Force profile", "trends": "Trends",
+PAGES = {"": "Overview", "divergence": "Divergence finder", "indicator": "Indicator", "force": "Force profile",
+         "trends": "Trends",
          "reconciliation": "Reconciliation", "workbench": "SQL workbench", "quality": "Data quality"}
 WARM_BUDGET_S = 1.0
 FIRST_BUDGET_S = 3.0
@@ -228,18 +230,21 @@ def health_times(url: str, n: int = 20) -> list[float]:
 
 
 def _row(timing: Timing, baseline: Timing | None) -> str:
-    warm = [v.total for v in timing.warm]
-    median, worst = statistics.median(warm), max(warm)
-    first = timing.first.total if timing.first else float("nan")
-    ok_first = "ok" if first <= FIRST_BUDGET_S else "OVER"
-    ok_warm = "ok" if worst <= WARM_BUDGET_S else ("median ok, worst OVER" if median <= WARM_BUDGET_S else "OVER")
-    mid = sorted(timing.warm, key=lambda v: v.total)[len(timing.warm) // 2]
-    ratio = f"{median / statistics.median(v.total for v in baseline.warm):4.1f}×" if baseline else "  —  "
+    """One page: its script runs (the budget) and its whole visits as felt, first and warm."""
+    scripts = [v.script for v in timing.warm]
+    median, worst = statistics.median(scripts), max(scripts)
+    first = timing.first.script if timing.first else float("nan")
+    ok = "ok" if worst <= WARM_BUDGET_S and (first <= FIRST_BUDGET_S or not timing.first) else "OVER"
+    felt = statistics.median(v.total for v in timing.warm)
+    first_felt = timing.first.total if timing.first else float("nan")
+    ratio = f"{felt / statistics.median(v.total for v in baseline.warm):4.1f}×" if baseline else "  —  "
     every = timing.warm + ([timing.first] if timing.first else [])
-    runs = max(v.runs for v in every)
-    errors = max(v.errors for v in every)
-    return (f"{timing.label:20} {first:7.2f} {ok_first:4}  {median:6.2f} {worst:6.2f}  {ok_warm:21}  {ratio}  "
-            f"{mid.connected:5.2f} {mid.script:6.2f} {mid.drawing:5.2f}  {runs:4} {mid.charts:6} {errors:6}")
+    return (f"{timing.label:20} {first:13.2f} {median:7.2f} {worst:7.2f}  {ok:4}  {first_felt:11.2f} {felt:7.2f} {ratio}  "
+            f"{max(v.runs for v in every):4} {timing.warm[0].charts:6} {max(v.errors for v in every):6}")
+
+
+def over_budget(timing: Timing) -> bool:
+    return max(v.script for v in timing.warm) > WARM_BUDGET_S or bool(timing.first and timing.first.script > FIRST_BUDGET_S)
 
 
 def main() -> None:
@@ -286,12 +291,11 @@ def main() -> None:
                 browser.close()
         print(f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, {args.runs} warm visits per page"
               f" ({args.db or 'the sample database, built from data_samples/'}; {'one server' if args.one_server else 'a fresh server before each page'}).")
-        print(f"Budget: first visit ≤ {FIRST_BUDGET_S:g} s, warm ≤ {WARM_BUDGET_S:g} s. "
-              "Median warm visit split: connect = frontend loaded and websocket up; script = running → notRunning; "
-              "draw = after the run until every chart is drawn.")
+        print(f"Budget: script run ≤ {FIRST_BUDGET_S:g} s on the first visit, ≤ {WARM_BUDGET_S:g} s warm (every warm run). "
+              "Felt: navigation start until every chart is drawn; ratio: felt warm median ÷ the trivial page's.")
         print()
-        header = (f"{'page':20} {'first':>7} {'':4}  {'warm':>6} {'worst':>6}  {'budget (warm)':21}  {'ratio':5}  "
-                  f"{'conn':>5} {'script':>6} {'draw':>5}  {'runs':>4} {'charts':>6} {'errors':>6}")
+        header = (f"{'page':20} {'script: first':>13} {'warm':>7} {'worst':>7}  {'':4}  {'felt: first':>11} {'warm':>7} "
+                  f"{'ratio':5}  {'runs':>4} {'charts':>6} {'errors':>6}")
         print(header)
         print("-" * len(header))
         print(_row(baseline, None))
@@ -300,9 +304,8 @@ def main() -> None:
         print("-" * len(header))
         print(f"health endpoint: median {statistics.median(health) * 1000:.1f} ms, worst {max(health) * 1000:.1f} ms "
               f"over {len(health)} requests")
-        slow = [t.label for t in timings if statistics.median(v.total for v in t.warm) > WARM_BUDGET_S
-                or (t.first and t.first.total > FIRST_BUDGET_S)]
-        print("every page within budget" if not slow else f"over budget: {', '.join(slow)}")
+        slow = [t.label for t in timings if over_budget(t)]
+        print("every page's script run within budget" if not slow else f"over budget: {', '.join(slow)}")
 
 
 if __name__ == "__main__":

@@ -91,7 +91,6 @@ GRAIN_NOUNS = {"month": ("month", "months"), "quarter": ("quarter", "quarters"),
                "rolling_year": ("rolling year", "rolling years")}
 GRAIN_MONTHS = {"month": 1, "quarter": 3, "financial_year": 12, "calendar_year": 12, "rolling_year": 12}
 
-# Sources in publishers' words, for legends and titles when the page passes none (`source_labels`).
 # Each source in words: its publisher and publication. The one list the dashboard names sources by.
 SOURCE_WORDS = {
     "police_uk_street": "data.police.uk street-level crime",

@@ -309,7 +309,7 @@ def coverage_summary(source: str) -> str:
     grain = rows["period_grain"][0]
     first, last = rows["period"].min(), rows["period"].max()
     missing = rows.filter(pl.col("coverage_status") == "missing").height
-    text = (f"{GRAIN_NOUNS.get(grain, grain).capitalize()}s from {charts.period_words(first, grain)} to "
+    text = (f"{charts.GRAIN_NOUNS.get(grain, (grain, grain + 's'))[1].capitalize()} from {charts.period_words(first, grain)} to "
             f"{charts.period_words(last, grain)}: {counted(rows['period'].n_unique(), 'period')} published, "
             f"{counted(missing, 'force-period')} missing.")
     gaps = unloaded_periods(source)
@@ -446,7 +446,7 @@ def indicator_definition(indicator_id: str) -> list[tuple[str, str]]:
     grains = cached("select distinct period_grain from divergence_series as s join coverage as c "
                     "on c.source = $source and c.force_id = s.force_id and c.period = s.period "
                     "where s.indicator_id = $indicator_id", source=indicator.source, indicator_id=indicator_id)
-    grain_words = ", ".join(GRAIN_NOUNS.get(g, g) for g in grains["period_grain"]) or "—"
+    grain_words = ", ".join(charts.GRAIN_NOUNS.get(g, (g,))[0] for g in grains["period_grain"]) or "—"
     counted_what = "offences recorded" if indicator.measure == "offences" else "crimes by their last outcome"
     terms = [
         ("Indicator", indicator.label),
@@ -646,8 +646,6 @@ def quarantine_reasons() -> pl.DataFrame:
 PUBLISHERS = charts.SOURCE_WORDS
 
 
-GRAIN_NOUNS = {"month": "month", "quarter": "quarter", "rolling_year": "rolling year",
-               "financial_year": "financial year", "calendar_year": "calendar year"}
 PEER_GROUPS = {"all": "All territorial forces", "region": "Forces of the same region",
                "nearest": "7 nearest by offence mix and population"}
 
