@@ -108,7 +108,7 @@ def _serve(db: Path, port: int, host: str) -> int:
     app = PROJECT_ROOT / "dashboard" / "app.py"
     env = {**os.environ, "CROSSFORCE_DB": str(db.resolve())}
     command = [
-        sys.executable, "-m", "streamlit", "run", str(app),
+        sys.executable, "-m", "dashboard.server", "run", str(app),
         "--server.headless", "true", "--server.port", str(port), "--server.address", host,
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]
