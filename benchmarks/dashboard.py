@@ -49,7 +49,7 @@ def pages(data) -> dict[str, list[tuple[str, callable]]]:
                    ("events", data.events),
                    ("breaks", lambda: data.detected_breaks(indicator))],
         "reconciliation": [("reconciliation", lambda: data.reconciliation(force, "Violence and sexual offences")),
-                           ("missing months", lambda: data.missing_force_months(force))],
+                           ("missing periods", lambda: data.missing_periods(force))],
         "workbench": [("saved query", lambda: data.run_sql(data.saved_queries()[0].sql,
                                                            {p.name: p.default for p in data.saved_queries()[0].params}))],
         "quality": [("ingest log", data.ingest_log), ("reasons", data.quarantine_reasons),

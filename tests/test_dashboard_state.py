@@ -280,3 +280,13 @@ def test_the_indicator_page_defines_the_indicator_and_highlights_the_chosen_forc
     bars = [t for t in compare["data"] if t["type"] == "bar"]
     assert sum(len(t["y"]) for t in bars) >= forces
     assert "Durham" in json.dumps(compare)
+
+
+def test_a_click_on_the_tile_map_names_the_force_it_opens():
+    from dashboard import ui
+
+    # The shape Streamlit returns for a point selected on a Plotly chart.
+    event = {"selection": {"points": [{"curve_number": 0, "point_index": 3, "customdata": ["kent", "Kent", 1.2]}]}}
+    assert ui.clicked_force(event) == "kent"
+    assert ui.clicked_force({"selection": {"points": []}}) is None
+    assert ui.clicked_force(None) is None
