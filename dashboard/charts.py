@@ -125,6 +125,9 @@ OUTCOME_GROUP_LABELS = _read_labels("outcome_groups.csv", "outcome_group", "labe
 TITLE_WIDTH = 70
 SUBTITLE_WIDTH = 100
 NOTE_WIDTH = 85
+# The key under each chart: entries this wide (px), and this much height for each row of two.
+LEGEND_ENTRY_WIDTH = 230
+LEGEND_ROW = 40
 AXIS_TITLE_WIDTH = 55
 # Room (pixels) above the title for Plotly's modebar, the toolbar at the chart's top right.
 MODEBAR_ROOM = 46
@@ -335,7 +338,11 @@ def _finish(fig: go.Figure, title: str, subtitle: str, source_note: str, height:
     # Narrow enough for the narrowest plot area (long force names on the y-axis) at 1024 px.
     note = _wrap(source_note, NOTE_WIDTH)
     top = MODEBAR_ROOM + 16 + 24 * _lines(title) + 17 * _lines(subtitle) + extra_top
-    bottom = axis_block + 14 * _lines(note) + 22
+    # The key goes under the chart, two entries a row (each up to two wrapped lines): beside it, it
+    # would leave the plot too little room at 1024 px.
+    entries = sum(1 for trace in fig.data if trace.showlegend is not False and trace.name)
+    legend_room = LEGEND_ROW * math.ceil(entries / 2) + 10 if entries > 1 else 0
+    bottom = axis_block + 14 * _lines(note) + 22 + legend_room
     fig.update_layout(
         template="plotly_white",
         title=dict(text=title, subtitle=dict(text=subtitle, font=dict(size=12.5, color=MUTED)), x=0.01, xanchor="left",
@@ -344,7 +351,8 @@ def _finish(fig: go.Figure, title: str, subtitle: str, source_note: str, height:
         hoverlabel=dict(font=dict(family=FONT_FAMILY), align="left"),
         margin=dict(l=70, r=30, t=top, b=bottom),
         height=height + top + bottom,
-        legend=dict(orientation="v", x=1.02, xanchor="left", y=1, yanchor="top", font=dict(size=12)),
+        legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container",
+                    entrywidth=LEGEND_ENTRY_WIDTH, font=dict(size=12)),
     )
     fig.add_annotation(
         name=SOURCE_NOTE, text=note, xref="paper", yref="paper", x=0, y=0, yshift=-axis_block,
@@ -435,7 +443,8 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
     if "indicator_id" in rows.columns and rows["indicator_id"].n_unique() > 1:
         raise ValueError("funnel_plot draws one indicator: filter the findings to one indicator_id first")
     fig = go.Figure()
-    fig.update_xaxes(type="log", title_text=f"Denominator: {_described('denominator').lower()} (count, log scale)")
+    # Powers of ten with 2 and 5 between: Plotly's own minor labels ("9" beside "100k") collide on narrow charts.
+    fig.update_xaxes(type="log", dtick="D2", title_text=f"Denominator: {_described('denominator').lower()} (count, log scale)")
     fig.update_yaxes(title_text=SHARE_TITLE, tickformat=_share_format(rows["share"].to_list()))
     if rows.height == 0:
         return _finish(fig, f"{indicator_label}: no force has a denominator in this window", "", source_note, height=440)
@@ -718,7 +727,7 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
     labels = indicator_labels or {}
     bars, force_points = [], []
     for r in findings_for_force.iter_rows(named=True):
-        label = _wrap(readable(labels.get(r["indicator_id"]) or label_for(r["indicator_id"])), 65)
+        label = _wrap(readable(labels.get(r["indicator_id"]) or label_for(r["indicator_id"])), SPINE_LABEL_WIDTH)
         peers = (all_findings.filter((pl.col("indicator_id") == r["indicator_id"]) & (pl.col("force_id") != r["force_id"]))
                  ["share"].drop_nulls().drop_nans().to_numpy())
         if peers.size == 0 or _missing(r["share"]):
@@ -790,6 +799,9 @@ def spine_chart(findings_for_force: pl.DataFrame, all_findings: pl.DataFrame, fo
         subtitle += f" Peers ({len(peer_names)}): {', '.join(peer_names)}."
     return _finish(fig, f"{force_name} against the other forces on every indicator", subtitle, source_note,
                    height=max(260, len(order) * (16 + 14 * max((_lines(label) for label in order), default=1))))
+
+
+SPINE_LABEL_WIDTH = 36
 
 
 # --- mix contributions --------------------------------------------------------------------------------
@@ -888,7 +900,9 @@ def outcome_ratio_plot(ratios_for_force: pl.DataFrame, force_name: str, source_n
         ))
     # Shapes on a log axis take data values (plotly.js converts them), so x = 1 is the ratio 1.
     fig.add_vline(x=1, line=dict(color=INK, width=1.5, dash="dash"))
-    fig.update_xaxes(type="log", title_text=f"Standardised ratio, {_described('standardised_ratio').lower()}; log scale")
+    # Fixed ratios, so that Plotly's minor labels never crowd a narrow chart.
+    fig.update_xaxes(type="log", tickvals=[0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20],
+                     title_text=f"Standardised ratio, {_described('standardised_ratio').lower()}; log scale")
     fig.update_yaxes(title_text="Outcome group", autorange="reversed", **_category_ticks(order))
     subtitle = "Expected: the force's crimes by type at the other forces' rate of each outcome (indirect standardisation)."
     if left_out:

@@ -59,10 +59,18 @@ OVERLAPS_JS = """
     const title = plot.querySelector('.gtitle');
     const name = title ? title.textContent.slice(0, 60) : '?';
     for (const axis of ['xtick', 'ytick']) {
-      const labels = [...plot.querySelectorAll(`g.${axis} text`)].map(box).filter(b => b.width > 0);
-      for (let i = 0; i < labels.length; i++)
-        for (let j = i + 1; j < labels.length; j++)
-          if (meet(labels[i], labels[j])) found.push(`${name}: ${axis} labels overlap`);
+      const texts = [...plot.querySelectorAll(`g.${axis} text`)].filter(t => box(t).width > 0);
+      // A rotated label's bounding box is upright and wider than its text, so rotated neighbours'
+      // boxes always meet: they collide only when their ends (at the tick) are closer than a line.
+      const rotated = texts.some(t => (t.getAttribute('transform') || '').includes('rotate'));
+      for (let i = 0; i < texts.length; i++)
+        for (let j = i + 1; j < texts.length; j++) {
+          const a = box(texts[i]), b = box(texts[j]);
+          const line = parseFloat(getComputedStyle(texts[i]).fontSize) || 12;
+          const hit = rotated ? Math.abs(a.right - b.right) < line * 0.9 && Math.abs(a.top - b.top) < line * 0.9
+                              : meet(a, b);
+          if (hit) found.push(`${name}: ${axis} labels overlap (${texts[i].textContent} / ${texts[j].textContent})`);
+        }
     }
     const bar = plot.querySelector('.modebar');
     if (title && bar && meet(box(title), box(bar))) found.push(`${name}: title under the toolbar`);

@@ -25,13 +25,12 @@ everyone = data.filtered_findings(peers, ui.choice("source", "all"), ranked_only
 profile = data.force_profile(everyone, force)
 st.subheader(f"{name} across every indicator")
 if profile["own"].height:
-    spine, values = st.columns([3, 2])
-    with spine:
-        ui.chart(charts.spine_chart(profile["own"], everyone, name, data.source_note_all(), data.indicator_labels(),
-                                    status_labels=data.STATUS_LABELS, peer_names=data.peer_names(peers, force)),
-                 profile["own"], "spine")
-    with values:
-        ui.table(data.force_values(everyone, force, peers), "force_values")
+    ui.chart(charts.spine_chart(profile["own"], everyone, name, data.source_note_all(), data.indicator_labels(),
+                                status_labels=data.STATUS_LABELS),
+             profile["own"], "spine")
+    # Right under the spine chart, in its order: the numbers it draws, with the peers' range.
+    st.markdown("**The values behind the chart**")
+    ui.table(data.force_values(everyone, force, peers), "force_values")
     if profile["ranked"].height:
         st.markdown(f"**Ranked findings** ({profile['ranked'].height}; the five ranked highest)")
         for sentence in profile["ranked"].head(5)["sentence"]:
