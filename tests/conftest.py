@@ -92,3 +92,15 @@ def sample_copy(samples_ingest, tmp_path_factory, name: str) -> Path:
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     return tmp_path / "test.duckdb"
+
+
+def dashboard_query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
+    """An independent read of a database the dashboard holds open: with the sandbox's settings, as
+    one process must open a file alike."""
+    from pipelines.query import connect
+
+    con = connect(db)
+    try:
+        return con.execute(sql, params or {}).fetchall()
+    finally:
+        con.close()

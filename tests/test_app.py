@@ -11,9 +11,9 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from conftest import PROJECT_ROOT, SAMPLES, sample_copy
+from conftest import PROJECT_ROOT, sample_copy
+from conftest import dashboard_query as query
 from dashboard.data import STATUS_LABELS, counted
-from pipelines.query import connect as sandbox_connect
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
 PAGES = ["views/overview.py", "views/divergence.py", "views/force.py", "views/trends.py",
@@ -70,13 +70,6 @@ def note_of(figure: dict) -> str:
     return note.replace("<br>", " ")
 
 
-def query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
-    # The app holds the file open with the sandbox's settings; one process must open it alike.
-    con = sandbox_connect(db)
-    try:
-        return con.execute(sql, params or {}).fetchall()
-    finally:
-        con.close()
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -339,7 +332,7 @@ def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage
             assert symbol == ("circle" if status == "ranked" else "circle-open"), data[0]
             if status != "ranked":
                 hollow += 1
-                assert f"Not ranked" in data[12] and STATUS_LABELS[status] in data[12].replace("<br>", " ")
+                assert "Not ranked" in data[12] and STATUS_LABELS[status] in data[12].replace("<br>", " ")
     assert hollow == unranked
     cater_hollow = sum(symbol == "circle-open" for trace in caterpillar["data"] if isinstance(trace.get("marker", {}).get("symbol"), list)
                        for symbol in trace["marker"]["symbol"])

@@ -14,7 +14,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from conftest import PROJECT_ROOT, sample_copy
-from pipelines.query import connect as sandbox_connect
+from conftest import dashboard_query as query
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
 REFERENCE = PROJECT_ROOT / "pipelines" / "reference"
@@ -33,12 +33,6 @@ def app(sample_db, monkeypatch) -> AppTest:
     return AppTest.from_file(APP, default_timeout=90)
 
 
-def query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
-    con = sandbox_connect(db)
-    try:
-        return con.execute(sql, params or {}).fetchall()
-    finally:
-        con.close()
 
 
 def figures(at: AppTest) -> list[dict]:

@@ -17,7 +17,7 @@ import pytest
 import streamlit as st
 
 from conftest import sample_copy
-from pipelines.query import connect as sandbox_connect
+from conftest import dashboard_query as query
 
 FORCE = "durham"  # has ranked findings, every police.uk mix and outcome ratios in the samples
 NOT_COMPARABLE = "city-of-london"
@@ -38,13 +38,6 @@ def pack(sample_db, monkeypatch):
     return pack
 
 
-def query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
-    # The dashboard holds the file open with the sandbox's settings; one process must open it alike.
-    con = sandbox_connect(db)
-    try:
-        return con.execute(sql, params or {}).fetchall()
-    finally:
-        con.close()
 
 
 def read_zip(blob: bytes) -> dict[str, str]:

@@ -38,11 +38,11 @@ from browser_support import (  # noqa: F401  (fixtures are used by name)
     settle,
 )
 from conftest import PROJECT_ROOT, sample_copy
+from conftest import dashboard_query as db_rows
 from dashboard import browse
 from dashboard.data import counted
 from pipelines import query as query_engine
 from pipelines import schema
-from pipelines.query import connect as sandbox_connect
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
 WORKBENCH = "views/workbench.py"
@@ -54,14 +54,6 @@ GLOBAL_PARAMS = {"peers", "window", "source"}
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-def db_rows(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
-    """An independent read of the database (the app holds it open with the sandbox's settings, and
-    one process must open a file alike)."""
-    con = sandbox_connect(db)
-    try:
-        return con.execute(sql, params or {}).fetchall()
-    finally:
-        con.close()
 
 
 def db_count(db: Path, sql: str, params: dict | None = None) -> int:

@@ -47,7 +47,7 @@ if chosen:
     note = data.chart_note(chosen, everyone)
     highlight = force if force != "all" else None
     st.subheader(labels.get(chosen, chosen))
-    ui.link("indicator", f"The indicator's page: its definition, every force compared, the map and the trend",
+    ui.link("indicator", "The indicator's page: its definition, every force compared, the map and the trend",
             {"indicator": chosen})
     ui.chart(charts.funnel_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight,
                                 status_labels=data.STATUS_LABELS), everyone, f"funnel_{chosen}")
