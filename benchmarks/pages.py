@@ -27,17 +27,19 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+# Run as a script, this folder comes first on the path, and its `dashboard.py` would hide the package.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from dashboard.serving import free_port, healthy, stop  # noqa: E402
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))
@@ -111,38 +113,10 @@ class Timing:
     warm: list[Visit] = field(default_factory=list)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.read().decode().strip() == "ok"
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server and what it started: it leads its own process group."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-
-
 @contextmanager
 def serve(command: list[str], env: dict, log: Path):
     """Run `command` (a Streamlit server on `--port`), yield its URL once healthy, stop it after."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log, "ab") as out:
         argv = [*command, str(port)] if command[-1] == "--server.port" else [*command, "--port", str(port)]
@@ -151,14 +125,14 @@ def serve(command: list[str], env: dict, log: Path):
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + START_S
-        while not _healthy(url):
+        while not healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
                 tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
                 raise SystemExit(f"the server did not become healthy at {url}; its log ends:\n{tail}")
             time.sleep(0.1)
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 def dashboard_command(db: Path) -> list[str]:
@@ -224,7 +198,7 @@ def health_times(url: str, n: int = 20) -> list[float]:
     out = []
     for _ in range(n):
         started = time.perf_counter()
-        assert _healthy(url)
+        assert healthy(url)
         out.append(time.perf_counter() - started)
     return out
 

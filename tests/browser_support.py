@@ -8,12 +8,9 @@ server touch no other test. The browser is Debian's Chromium, driven by Playwrig
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +19,7 @@ import pytest
 from playwright.sync_api import Page
 
 from conftest import PROJECT_ROOT, SAMPLES, sample_copy
+from dashboard.serving import free_port, healthy, stop
 
 CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -56,34 +54,6 @@ def browser_context_args(browser_context_args: dict) -> dict:
     return {**browser_context_args, "viewport": VIEWPORT, "accept_downloads": True}
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _healthy(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-            return response.read().decode().strip() == "ok"
-    except OSError:
-        return False
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server and anything it started: it leads its own process group."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
-
-
 @pytest.fixture(scope="session")
 def dashboard_db(tmp_path_factory: pytest.TempPathFactory, chromium_executable: Path, samples_ingest) -> Path:
     """A copy of the sample database. Asks for Chromium first, so a missing browser fails or skips
@@ -96,7 +66,7 @@ def serve_dashboard(db: Path, log_path: Path, stderr_path: Path | None = None) -
     """The dashboard served as `crossforce serve` does, on a free local port, reading `db`; yields its
     URL once healthy and stops it on exit. Its output goes to `log_path`, and its standard error
     there too unless `stderr_path` is given."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
         sys.executable, "-m", "dashboard.server", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
@@ -110,9 +80,9 @@ def serve_dashboard(db: Path, log_path: Path, stderr_path: Path | None = None) -
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + SERVER_START_S
-        while not _healthy(url):
+        while not healthy(url):
             if process.poll() is not None or time.monotonic() > deadline:
-                _stop(process)
+                stop(process)
                 output = log_path.read_text(errors="replace")[-4000:]
                 if stderr_path:
                     output += stderr_path.read_text(errors="replace")[-4000:]
@@ -120,7 +90,7 @@ def serve_dashboard(db: Path, log_path: Path, stderr_path: Path | None = None) -
             time.sleep(0.25)
         yield url
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="session")
