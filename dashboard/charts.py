@@ -103,6 +103,7 @@ SOURCE_WORDS = {
     "ho_recorded_crime_pfa": "Home Office police recorded crime open data",
     "ho_recorded_crime_csp": "Home Office police recorded crime open data (CSP)",
     "ho_outcomes": "Home Office crime outcomes open data",
+    "police_uk_force_year": "data.police.uk crimes by force and year (2017 download)",
     "force_export_records": "force record exports",
 }
 

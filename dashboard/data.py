@@ -605,6 +605,14 @@ def reconciliation(force_id: str, group: str) -> pl.DataFrame:
     """, force_id=force_id, group=group)
 
 
+def reconciliation_reasons(rows: pl.DataFrame) -> list[tuple[str, str, str]]:
+    """(source in words, reference source in words, every known reason they differ) for each source
+    compared in `rows` against another source."""
+    found = (rows.filter(pl.col("known_differences").is_not_null())
+             .select("source", "reference_source", "known_differences").unique().sort("source", "reference_source"))
+    return [(source_label(a), source_label(b), reasons) for a, b, reasons in found.iter_rows()]
+
+
 def missing_periods(force_id: str) -> pl.DataFrame:
     """The periods, at each source's own grain, that other forces supplied and this one did not."""
     rows = cached("""
@@ -644,6 +652,12 @@ def quarantine_reasons() -> pl.DataFrame:
 # --- labels and filters the pages share ---------------------------------------------------------------------
 
 PUBLISHERS = charts.SOURCE_WORDS
+# What a reader of a source's trend must know about how it was made.
+SOURCE_CAVEATS = {
+    "police_uk_force_year": "Last outcomes as police.uk showed them when the archive was downloaded in 2017, so older "
+                            "years carry more final outcomes and fewer crimes still under investigation",
+    "ho_outcomes": "Rows for expired offence codes were dropped from this copy of the table",
+}
 
 
 PEER_GROUPS = {"all": "All territorial forces", "region": "Forces of the same region",
@@ -690,7 +704,11 @@ def series_note(source: str, series_frame: pl.DataFrame, grain: str) -> str:
     first, last = series_frame["period"].min(), series_frame["period"].max()
     span = (charts.period_words(first, grain) if first == last
             else f"{charts.period_words(first, grain)} to {charts.period_words(last, grain)}")
-    return f"Source: {source_label(source)}, Open Government Licence v3.0; {span}. Analysis: crossforce."
+    caveat = f" {SOURCE_CAVEATS[source]}." if source in SOURCE_CAVEATS else ""
+    periods = series_frame["period"].n_unique()
+    if charts.GRAIN_MONTHS.get(grain, 1) >= 12 and periods < 6:
+        caveat += f" {periods} years: too few to test for breaks (three on each side of an event are needed)."
+    return f"Source: {source_label(source)}, Open Government Licence v3.0; {span}.{caveat} Analysis: crossforce."
 
 
 # --- windows, said as they are -----------------------------------------------------------------------------------

@@ -64,6 +64,12 @@ class Indicator:
     # The parent population the indicator is a share of (for a supply indicator: the parent it
     # screens); findings of one force and parent share their supply screens.
     parent: str = ""
+    # Outcomes only: the offences whose outcomes are counted, as a scheme and categories of
+    # `crime_outcomes` (a source may write the same outcomes under several offence schemes, so the
+    # scheme is always named in the indicator file), and the count basis.
+    offence_scheme: str = ""
+    offences: str = "*"
+    count_basis: str = "offences_recorded_in_period"
 
 
 INDICATOR_KINDS = ("classification", "supply")
@@ -80,6 +86,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _INDICATOR_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
 INDICATOR_COLUMNS = ("indicator_id", "label", "source", "measure", "numerator_scheme", "numerator", "denominator_scheme",
                      "denominator", "min_denominator", "sentence", "kind", "parent")
+# Columns for outcomes indicators: empty for an offences indicator, required for an outcomes one.
+OUTCOME_INDICATOR_COLUMNS = ("offence_scheme", "offences", "count_basis")
+# The two count bases of the Home Office outcomes tables (see docs/home_office_tables.md).
+COUNT_BASES = ("offences_recorded_in_period", "outcomes_in_period")
 
 
 @cache
@@ -174,13 +184,34 @@ def load_indicators(path: Path | None = None) -> list[Indicator]:
         if not row["min_denominator"].isdigit():
             raise ValueError(f"{where}: min_denominator is a whole number, not {_shown(row['min_denominator'])}")
         _check_sentence(where, row["sentence"])
+        outcome_fields = _outcome_fields(where, row)
         found.append(Indicator(
             indicator_id=row["indicator_id"], label=row["label"], source=row["source"], measure=row["measure"],
             numerator_scheme=row["numerator_scheme"], numerator=tuple(row["numerator"].split(";")),
             denominator_scheme=row["denominator_scheme"], denominator=row["denominator"],
             min_denominator=int(row["min_denominator"]), sentence=row["sentence"], kind=kind, parent=row["parent"],
+            **outcome_fields,
         ))
     return found
+
+
+def _outcome_fields(where: str, row: dict[str, str]) -> dict[str, str]:
+    """The offence scheme, offences and count basis of an outcomes indicator, checked; nothing for an
+    offences indicator (which must leave them empty)."""
+    given = {c: row.get(c, "") for c in OUTCOME_INDICATOR_COLUMNS}
+    if row["measure"] != "outcomes":
+        if any(given.values()):
+            raise ValueError(f"{where}: {', '.join(OUTCOME_INDICATOR_COLUMNS)} are for outcomes indicators; leave them empty")
+        return {}
+    if not _NAME.match(given["offence_scheme"]):
+        raise ValueError(f"{where}: offence_scheme names the offence scheme whose outcomes are counted (such as police_uk "
+                         f"or ons_offence_subgroup), not {_shown(given['offence_scheme'])}: a source may write the same "
+                         "outcomes under several schemes, so it is never assumed")
+    offences = given["offences"] or "*"
+    check_categories(where, "offences", given["offence_scheme"], offences)
+    if given["count_basis"] not in COUNT_BASES:
+        raise ValueError(f"{where}: count_basis must be one of {', '.join(COUNT_BASES)}, not {_shown(given['count_basis'])}")
+    return {"offence_scheme": given["offence_scheme"], "offences": offences, "count_basis": given["count_basis"]}
 
 
 @cache
@@ -217,7 +248,7 @@ class Window:
 
 
 def _months(grain: str) -> int:
-    return {"month": 1, "quarter": 3, "rolling_year": 12, "financial_year": 12, "calendar_year": 12}[grain]
+    return schema.PERIOD_GRAIN_MONTHS[grain]
 
 
 def _period_condition(window: Window) -> tuple[str, dict]:
@@ -365,7 +396,7 @@ def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, windo
         table, column, extra = "recorded_crime_releases" if by_release else "recorded_crime", "category", ""
         scheme_column = "scheme"
     else:
-        table, extra = "crime_outcomes", " and outcome is not null and count_basis = 'offences_recorded_in_period'"
+        table, extra = "crime_outcomes", " and outcome is not null and count_basis = $count_basis"
         column = indicator.numerator_scheme  # outcome or outcome_group, checked by load_indicators
         scheme_column = None
     num_cond, num_params = _category_filter(column, ";".join(indicator.numerator), "num")
@@ -380,6 +411,13 @@ def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, windo
     keys = "force_id, period" if by_period else "force_id"
     keys = f"release_date, {keys}" if by_release else keys
     periods, period_params = _period_condition(window)
+    offence_params: dict = {}
+    if indicator.measure == "outcomes":
+        offence_params["count_basis"] = indicator.count_basis
+        if indicator.offence_scheme:
+            offence_cond, cond_params = _category_filter("category", indicator.offences, "offences")
+            extra += f" and scheme = $offence_scheme and {offence_cond}"
+            offence_params.update(cond_params, offence_scheme=indicator.offence_scheme)
     sql = f"""
         select {keys},
                cast(coalesce(sum({measure}) filter (where {num_cond}), 0) as bigint) as numerator,
@@ -389,7 +427,7 @@ def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, windo
         where source = $source and {periods}{extra}
         group by {keys}
     """
-    params = {"source": indicator.source, **period_params, **num_params, **den_params}
+    params = {"source": indicator.source, **period_params, **num_params, **den_params, **offence_params}
     return con.sql(sql, params=params).pl()
 
 
@@ -749,6 +787,7 @@ def _with_witnesses(result: pl.DataFrame, windows: dict[str, Window], by_id: dic
 _SOURCE_NAMES = {
     "ons_pfa_tables": "ONS police force area tables", "ons_rec_crime_pfa": "ONS recorded crime by police force area",
     "ho_outcomes": "Home Office outcomes", "police_uk_street": "police.uk", "mps_borough_crime": "Metropolitan Police published counts",
+    "police_uk_force_year": "police.uk by force and year",
 }
 
 

@@ -100,7 +100,7 @@ def normalise_offence_code(raw: str) -> str:
 
     Leading zeros and case are not meaningful (`08n` is `8N`); dotted codes keep their dot (`4.9`);
     class/subclass codes become `class/subclass` (`008/73` and `00873` are both `8/73`); combined
-    codes keep their parts (`1-4.1-4.10-4.2`). Anything else raises `ValueError`, never a guess.
+    codes keep their parts (`1-4.1-4.10-4.2`, also written `1/4.1/4.10/4.2`). Anything else raises `ValueError`, never a guess.
     """
     code = re.sub(r"\s+", "", raw).upper()
     if not code:
@@ -115,6 +115,10 @@ def normalise_offence_code(raw: str) -> str:
         return f"{int(m[1])}.{m[2]}"
     if "-" in code:
         return "-".join(normalise_offence_code(part) for part in code.split("-"))
+    if code.count("/") > 1 or "." in code and "/" in code:
+        # A combined code written with slashes (`1/4.1/4.10/4.2`, the Home Office outcomes sheet's
+        # spelling of the homicide codes) is the same combined code.
+        return "-".join(normalise_offence_code(part) for part in code.split("/"))
     raise ValueError(f"{raw!r} is not a Home Office offence code")
 
 
@@ -158,6 +162,12 @@ def ons_group_of(label: pl.Expr) -> pl.Expr:
     return label.str.strip_chars().replace_strict(labels["published_label"], labels["ons_offence_group"], default=None, return_dtype=pl.String)
 
 
+def is_offence_label(label: pl.Expr) -> pl.Expr:
+    """Whether a published group or subgroup label is known (a subgroup label may name a group that
+    has no subgroups, such as `Robbery` or `Public order offences`)."""
+    return label.str.strip_chars().is_in(ons_offence_labels()["published_label"].implode())
+
+
 def ons_subgroup_of(label: pl.Expr) -> pl.Expr:
     """The ONS offence subgroup of a published label; null where it is a group or unknown."""
     labels = ons_offence_labels()
@@ -186,4 +196,5 @@ def reference_frames() -> dict[str, pl.DataFrame]:
         "ref_offence_hierarchy": offence_hierarchy(),
         "ref_breaks": breaks(),
         "ref_reconciliation_groups": _read("reconciliation_groups.csv"),
+        "ref_reconciliation_notes": _read("reconciliation_notes.csv"),
     }

@@ -47,6 +47,18 @@ class Table:
         return self.view_sql is not None and not self.materialised
 
 
+# Every period grain, with the months a period of it covers. A rolling year covers twelve months
+# but is published every quarter, so consecutive rolling years are three months apart.
+PERIOD_GRAIN_MONTHS = {"month": 1, "quarter": 3, "rolling_year": 12, "financial_year": 12, "calendar_year": 12}
+PERIOD_GRAIN_STEPS = PERIOD_GRAIN_MONTHS | {"rolling_year": 3}
+
+
+def _grain_values(steps: bool) -> str:
+    """The grains as SQL `values` rows: (grain, months between consecutive periods or months covered)."""
+    months = PERIOD_GRAIN_STEPS if steps else PERIOD_GRAIN_MONTHS
+    return ", ".join(f"('{grain}', {n})" for grain, n in months.items())
+
+
 _FIELDS = [
     # Provenance
     Field("file_name", "VARCHAR", "Name of the input file the row came from (without folders); re-ingesting a file of the same name replaces its rows."),
@@ -80,7 +92,7 @@ _FIELDS = [
     Field("seen_in", "VARCHAR", "Where a spelling was seen."),
     # Time
     Field("period", "DATE", "First day of the period the figure covers (for a month, the first of that month)."),
-    Field("period_grain", "VARCHAR", "Length of the period: `month`, `quarter`, `financial_year` or `rolling_year`."),
+    Field("period_grain", "VARCHAR", "Length of the period: `month`, `quarter`, `financial_year`, `calendar_year` or `rolling_year`."),
     # Classification
     Field("scheme", "VARCHAR", "Classification scheme of `category`: `police_uk` (the police.uk crime types), `ons_group`, `ons_subgroup`, `ho_offence_code`, ..."),
     Field("category", "VARCHAR", "Offence category within its `scheme`; empty where the publication gives none (police.uk outcome files)."),
@@ -126,6 +138,7 @@ _FIELDS = [
     Field("periods_supplied", "INTEGER", "Periods of the source's own grain that fall in the window and were supplied."),
     Field("periods_expected", "INTEGER", "Periods of the source's own grain that make up the window (3 months to a quarter, 4 quarters to a rolling year)."),
     Field("reference_source", "VARCHAR", "Source publishing the window at its own grain, against which the others are compared."),
+    Field("known_differences", "VARCHAR", "Every known reason why this source's count differs from the reference source's (`pipelines/reference/reconciliation_notes.csv`); empty where none is recorded."),
     Field("reference_count", "BIGINT", "The reference source's count for the window."),
     Field("ratio_to_reference", "DOUBLE", "`offence_count` ÷ `reference_count`: 1.0 when the sources agree."),
     Field("population_source", "VARCHAR", "Which population a rate uses: the ONS mid-year estimates summed to the force area, else the ONS PFA table P3."),
@@ -376,6 +389,13 @@ _TABLES = [
         ("scheme", "category"),
     ),
     Table(
+        "ref_reconciliation_notes",
+        "Every known reason why a source's count differs from the reference source's, written down once per pair (`*`: any reference).",
+        "one row per source and reference source",
+        ("source", "reference_source", "known_differences"),
+        ("source", "reference_source"),
+    ),
+    Table(
         "ref_breaks",
         "Version-controlled registry of events that break series: counting-rule changes, records-system changes, data gaps.",
         "one row per event",
@@ -547,7 +567,7 @@ _TABLES = [
             -- A source's periods step by its own grain (a month for police.uk, a quarter for the
             -- Home Office tables), read from the counts it wrote; rolling years are published quarterly.
             grain_steps as (
-                select * from (values ('month', 1), ('quarter', 3), ('rolling_year', 3), ('financial_year', 12)) as t(period_grain, step_months)
+                select * from (values """ + _grain_values(steps=True) + """) as t(period_grain, step_months)
             ),
             source_steps as (
                 select source, min(step_months) as step_months, arg_min(period_grain, step_months) as period_grain
@@ -605,11 +625,11 @@ _TABLES = [
         "Windows are every period some source publishes (month, quarter or rolling year); finer periods are summed into them.",
         "one row per force, window, reconciliation group and source",
         ("force_id", "period", "period_grain", "reconciliation_group", "source", "offence_count", "periods_supplied",
-         "periods_expected", "window_status", "reference_source", "reference_count", "ratio_to_reference"),
+         "periods_expected", "window_status", "reference_source", "reference_count", "ratio_to_reference", "known_differences"),
         materialised=True,
         view_sql="""
             with grain_months as (
-                select * from (values ('month', 1), ('quarter', 3), ('rolling_year', 12), ('financial_year', 12)) as t(period_grain, months)
+                select * from (values """ + _grain_values(steps=False) + """) as t(period_grain, months)
             ),
             grouped as (
                 select r.source, r.force_id, r.period, r.period_grain, m.months, g.reconciliation_group,
@@ -631,7 +651,7 @@ _TABLES = [
             candidates as (
                 -- every source whose dates overlap the window, at the window's grain or a finer one
                 select w.force_id, w.period, w.period_grain, w.reconciliation_group, w.window_end, s.source,
-                       s.period_grain as source_grain, w.months // s.months as periods_expected
+                       s.period_grain as source_grain, s.months as source_months, w.months // s.months as periods_expected
                 from windows as w
                 join source_spans as s
                   on s.months <= w.months and s.first_period < w.window_end and s.span_end > w.period
@@ -643,7 +663,9 @@ _TABLES = [
                 from candidates as c
                 left join grouped as g
                   on g.source = c.source and g.force_id = c.force_id and g.reconciliation_group = c.reconciliation_group
-                 and g.period_grain = c.source_grain and g.period >= c.period and g.period < c.window_end
+                 and g.period_grain = c.source_grain and g.period >= c.period
+                 -- wholly inside the window: a calendar year is no part of a rolling year ending in March
+                 and g.period + to_months(c.source_months) <= c.window_end
                  and (g.period_grain <> c.period_grain or g.period = c.period)
                 group by all
             ),
@@ -661,9 +683,15 @@ _TABLES = [
                             when c.periods_supplied < c.periods_expected then 'partial'
                             else 'complete' end as window_status,
                        r.reference_source, r.reference_count,
-                       c.offence_count / nullif(r.reference_count, 0) as ratio_to_reference
+                       c.offence_count / nullif(r.reference_count, 0) as ratio_to_reference,
+                       case when c.source <> r.reference_source
+                            then coalesce(exact.known_differences, any_reference.known_differences) end as known_differences
                 from contributions as c
                 left join reference_counts as r using (force_id, period, period_grain, reconciliation_group)
+                left join ref_reconciliation_notes as exact
+                  on exact.source = c.source and exact.reference_source = r.reference_source
+                left join ref_reconciliation_notes as any_reference
+                  on any_reference.source = c.source and any_reference.reference_source = '*'
             )
             select * from final
         """,

@@ -19,6 +19,9 @@ if rows.height:
                                         events=data.events(), source_labels=data.PUBLISHERS),
              rows, "reconciliation")
     ui.table(data.reconciliation_for_display(rows), "reconciliation_rows")
+    st.subheader("Why the sources differ")
+    for source, reference, reasons in data.reconciliation_reasons(rows):
+        st.markdown(f"**{source}** against {reference}: {reasons}.")
 else:
     st.info(f"No source has {group.lower()} for {names.get(force, force)}.")
 st.subheader("Periods a source lacks")

@@ -39,13 +39,20 @@ PROFILES_DIR = reference.REFERENCE_DIR / "profiles"
 KNOWN_KEYS: dict[str, set[str]] = {
     "": {"id", "source", "description", "force", "file", "layout", "columns", "categories", "releases"},
     "file": {"key_columns", "delimiter", "encoding", "header_row"},
-    "layout": {"kind", "month_format", "date_format"},
-    "columns": {"force", "area", "area_code", "period", "major", "minor", "offence_code", "outcome", "count",
+    "layout": {"kind", "month_format", "date_format", "grain"},
+    "columns": {"force", "area", "area_code", "period", "major", "minor", "offence_code", "category", "outcome", "count",
                 "record_id", "ignore"},
-    "categories": {"scheme", "value_map", "map_scheme"},
+    "categories": {"scheme", "value_map", "map_scheme", "outcome_scheme"},
     "releases": {"default", "files"},
 }
-RELEASE_DEFAULTS = ("month_after_last_period",)
+# `none`: the file is no vintage of a series (each period is published once), so it has no release date.
+RELEASE_DEFAULTS = ("month_after_last_period", "none")
+# The period a long profile's dates are counted in: `month`, or `calendar_year` (a date such as `2016`).
+GRAINS = {"month": "1mo", "calendar_year": "1y"}
+# Schemes a `columns.category` may be in: each is checked against its published vocabulary.
+CATEGORY_SCHEMES = {"police_uk": (lambda: reference.police_uk_crime_types()["crime_type"], "police_uk_crime_types.csv")}
+# How a `columns.outcome` is read: Home Office outcome types (0–22), or police.uk's outcome labels.
+OUTCOME_SCHEMES = ("ho_outcome_type", "police_uk")
 ENCODINGS = ("utf-8", "utf-8-sig")  # pipelines.textfile reads UTF-8 (a BOM is removed)
 # Columns `extract` adds to every raw frame; a profile's columns may not use these names.
 _RAW_EXTRAS = ("file_name", "row_number", "duplicate_of_row")
@@ -77,11 +84,14 @@ class Profile:
     layout: str  # "wide" or "long"
     month_format: str | None
     date_format: str | None
+    grain: str  # the period_grain of every row: month or calendar_year
     columns: dict[str, tuple[str, ...]]  # role → column(s); `area` may join several
     scheme: str
     value_map: pl.DataFrame | None  # map_scheme rows of the value map: major, minor, ons group, ons subgroup
     value_map_name: str | None
     map_scheme: str | None
+    outcome_scheme: str
+    release_default: str
     releases: dict[str, date]
 
     def column(self, role: str) -> str | None:
@@ -162,6 +172,9 @@ def load_profile(path: Path) -> Profile:
         raise ProfileError(path, f"`layout.kind` must be 'wide' or 'long', not {kind!r}")
     month_format = _get(path, layout, "month_format", str, "layout.") if kind == "wide" else None
     date_format = _get(path, layout, "date_format", str, "layout.") if kind == "long" else None
+    grain = _get(path, layout, "grain", str, "layout.", "month")
+    if grain not in GRAINS or (kind == "wide" and grain != "month"):
+        raise ProfileError(path, f"`layout.grain` must be one of {sorted(GRAINS)} (a wide profile's columns are months), not {grain!r}")
 
     roles: dict[str, tuple[str, ...]] = {}
     for role, value in columns.items():
@@ -202,7 +215,13 @@ def load_profile(path: Path) -> Profile:
 
     scheme = _get(path, categories, "scheme", str, "categories.")
     value_map = value_map_name = map_scheme = None
-    if "offence_code" in roles:
+    if ("category" in roles) + ("offence_code" in roles) + bool({"major", "minor"} & set(roles)) > 1:
+        raise ProfileError(path, "name one of `columns.offence_code`, `columns.category`, or `columns.major` + `columns.minor`")
+    if "category" in roles:
+        if scheme not in CATEGORY_SCHEMES:
+            raise ProfileError(path, f"`columns.category` is read in a scheme with a published vocabulary ({sorted(CATEGORY_SCHEMES)}), "
+                                     f"not `categories.scheme` {scheme!r}")
+    elif "offence_code" in roles:
         if {"major", "minor"} & set(roles) or "value_map" in categories:
             raise ProfileError(path, "name either `columns.offence_code` (resolved against the ONS hierarchy) or "
                                      "`columns.major` + `columns.minor` with `categories.value_map`, not both")
@@ -215,6 +234,9 @@ def load_profile(path: Path) -> Profile:
         if value_map.height == 0:
             raise ProfileError(path, f"`categories.map_scheme` {map_scheme!r} has no rows in {value_map_name}")
 
+    outcome_scheme = _get(path, categories, "outcome_scheme", str, "categories.", OUTCOME_SCHEMES[0])
+    if outcome_scheme not in OUTCOME_SCHEMES:
+        raise ProfileError(path, f"`categories.outcome_scheme` must be one of {OUTCOME_SCHEMES}, not {outcome_scheme!r}")
     default = _get(path, releases, "default", str, "releases.", RELEASE_DEFAULTS[0])
     if default not in RELEASE_DEFAULTS:
         raise ProfileError(path, f"`releases.default` must be one of {RELEASE_DEFAULTS}, not {default!r}")
@@ -235,11 +257,14 @@ def load_profile(path: Path) -> Profile:
         layout=kind,
         month_format=month_format,
         date_format=date_format,
+        grain=grain,
         columns=roles,
         scheme=scheme,
         value_map=value_map,
         value_map_name=value_map_name,
         map_scheme=map_scheme,
+        outcome_scheme=outcome_scheme,
+        release_default=default,
         releases=dict(files),
     )
 
@@ -405,7 +430,7 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
     force, checks = _force(profile)
     lf = raw.with_columns(
         force, *_areas(profile),
-        _text(date_column).str.to_date(profile.date_format, strict=False).dt.truncate("1mo").alias("period"),
+        _text(date_column).str.to_date(profile.date_format, strict=False).dt.truncate(GRAINS[profile.grain]).alias("period"),
     )
     checks.append((pl.col("period").is_null(),
                    pl.format(f"column {date_column!r} is '{{}}', not a date in {profile.date_format} form",
@@ -439,27 +464,54 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
              pl.format(f"column {code!r} is '{{}}', which is not a Home Office offence code in the ONS offence "
                        "hierarchy (pipelines/reference/ons_offence_hierarchy.csv)", pl.col(code))),
         ]
+    elif category := profile.column("category"):
+        vocabulary, file_name = CATEGORY_SCHEMES[profile.scheme]
+        known = vocabulary()
+        lf = lf.with_columns(_text(category).alias("category"), _text(category).alias("source_label"),
+                             pl.lit(None, pl.String).alias("ons_group"), pl.lit(None, pl.String).alias("ons_subgroup"))
+        checks += [
+            (pl.col(category).is_null(), pl.lit(f"column {category!r} is empty: the row has no category")),
+            (pl.col(category).is_not_null() & ~pl.col("category").is_in(known.implode()),
+             pl.format(f"column {category!r} is '{{}}', not a {profile.scheme} category (if it is published, add it to "
+                       f"pipelines/reference/{file_name})", pl.col(category))),
+        ]
     else:
         lf = lf.with_columns(_text(profile.column("major")).alias("major"), _text(profile.column("minor")).alias("minor"))
         _check_value_map(profile, lf)
         lf = _categories(profile, lf)
 
     if outcome := profile.column("outcome"):
-        types = reference.ho_outcome_types()
-        lf = lf.with_columns(_text(outcome).cast(pl.Int32, strict=False).alias("outcome_type")).with_columns(
-            pl.col("outcome_type").replace_strict(types["outcome_type"], types["outcome_group"], default=None).alias("outcome_group"),
-        )
-        # A blank outcome is an outcome not supplied; a value must be a Home Office type 0–22.
-        checks.append((pl.col(outcome).is_not_null() & pl.col("outcome_group").is_null(),
-                       pl.format(f"column {outcome!r} is '{{}}', not a Home Office outcome type (0–22)", pl.col(outcome))))
+        lf, outcome_checks = _outcomes(profile, lf, outcome)
+        checks += outcome_checks
 
     lf = lf.with_columns(passed(checks))
     return lf, lf.filter(pl.col("passed")), checks
 
 
+def _outcomes(profile: Profile, lf: pl.LazyFrame, outcome: str) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
+    """Adds `outcome` (as crime_outcomes spells it) and `outcome_group`. A blank outcome is an outcome
+    not supplied; a value must be in the outcome scheme's published vocabulary."""
+    if profile.outcome_scheme == "police_uk":
+        labels = reference.police_uk_outcomes()
+        lf = lf.with_columns(_text(outcome).alias("outcome")).with_columns(
+            pl.col("outcome").replace_strict(labels["outcome_label"], labels["outcome_group"], default=None).alias("outcome_group"))
+        unknown = pl.format(f"column {outcome!r} is '{{}}', not a police.uk outcome (if police.uk publishes it, add it to "
+                            "pipelines/reference/police_uk_outcomes.csv)", pl.col(outcome))
+    else:
+        types = reference.ho_outcome_types()
+        lf = lf.with_columns(_text(outcome).cast(pl.Int32, strict=False).alias("outcome_type")).with_columns(
+            pl.col("outcome_type").replace_strict(types["outcome_type"], types["outcome_group"], default=None).alias("outcome_group"),
+            pl.col("outcome_type").cast(pl.String).alias("outcome"),
+        )
+        unknown = pl.format(f"column {outcome!r} is '{{}}', not a Home Office outcome type (0–22)", pl.col(outcome))
+    return lf, [(pl.col(outcome).is_not_null() & pl.col("outcome_group").is_null(), unknown)]
+
+
 def _release_date(profile: Profile) -> pl.Expr:
-    """The file's release date from `releases.files`, else the first day of the month after the
-    last month the file supplies."""
+    """The file's release date from `releases.files`, else (default `month_after_last_period`) the
+    first day of the month after the last month the file supplies, or none (default `none`)."""
+    if profile.release_default == "none" and not profile.releases:
+        return pl.lit(None, pl.Date).alias("release_date")
     listed = pl.col("file_name").replace_strict(
         list(profile.releases), list(profile.releases.values()), default=None, return_dtype=pl.Date
     )
@@ -475,7 +527,7 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
     cells = cells.with_columns(_release_date(profile))
     area_counts = cells.select(
         "file_name", "row_number", pl.lit(profile.source).alias("source"), "release_date", "force_id", "area_name",
-        "area_code", "period", pl.lit("month").alias("period_grain"), "source_label",
+        "area_code", "period", pl.lit(profile.grain).alias("period_grain"), "source_label",
         pl.lit(profile.scheme).alias("scheme"), "category", "offence_count",
     )
     keys = ["file_name", "release_date", "force_id", "period"]
@@ -486,7 +538,7 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
             .group_by(*keys, pl.col(category).alias("category"))
             .agg(pl.col("offence_count").sum())
             .select("file_name", pl.lit(profile.source).alias("source"), "release_date", "force_id", "period",
-                    pl.lit("month").alias("period_grain"), pl.lit(scheme).alias("scheme"), "category", "offence_count")
+                    pl.lit(profile.grain).alias("period_grain"), pl.lit(scheme).alias("scheme"), "category", "offence_count")
         )
 
     tables = {
@@ -497,11 +549,11 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
     }
     if profile.column("outcome"):
         tables["core_counts__crime_outcomes"] = (
-            cells.group_by(*keys, "category", "outcome_type", "outcome_group")
+            cells.group_by(*keys, "category", "outcome", "outcome_group")
             .agg(pl.col("offence_count").sum().alias("outcome_count"))
             .select("file_name", pl.lit(profile.source).alias("source"), "release_date", "force_id", "period",
-                    pl.lit("month").alias("period_grain"), pl.lit(profile.scheme).alias("scheme"), "category",
-                    pl.lit("ho_outcome_type").alias("outcome_scheme"), pl.col("outcome_type").cast(pl.String).alias("outcome"),
+                    pl.lit(profile.grain).alias("period_grain"), pl.lit(profile.scheme).alias("scheme"), "category",
+                    pl.lit(profile.outcome_scheme).alias("outcome_scheme"), "outcome",
                     "outcome_group", pl.lit("offences_recorded_in_period").alias("count_basis"), "outcome_count")
         )
     return Canonical(

@@ -9,13 +9,19 @@ Layouts (documented in `docs/home_office_tables.md`):
   Offence Subgroup, Offence Code, Outcome Description, Outcome Group, Outcome Type,
   Force outcomes for offences recorded in quarter, Force outcomes recorded in quarter`.
 
-Columns are recognised by name, in any order. A financial year `2019/20` with quarter `1` is the
-quarter starting 2019-04-01. Offence codes are normalised (`08N` is `8N`) and kept as published in
+Columns are recognised by name, in any order, and names that differ only in case, spacing and
+punctuation are the same column (`Force Name`, `force_name`, `FORCE-NAME`). Each layout also
+declares what its known copies rename or add (`Layout`): the tidied copy of the outcomes sheet
+that analysts pass around names the first count column `offences` and writes `NA` for an empty
+cell. A financial year `2019/20` with quarter `1` is the quarter starting 2019-04-01. Offence codes are normalised (`08N` is `8N`) and kept as published in
 scheme `ho_offence_code`; counts are also summed onto the ONS offence group and subgroup named in the
 row. Outcomes keep both count bases, which are not interchangeable.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -30,10 +36,72 @@ CRIME_CSP_HEADER = (*_KEYS[:3], "CSP Name", *_KEYS[3:], "Number of Offences")
 OFFENCES_RECORDED = "Force outcomes for offences recorded in quarter"
 OUTCOMES_RECORDED = "Force outcomes recorded in quarter"
 OUTCOMES_HEADER = (*_KEYS, "Outcome Description", "Outcome Group", "Outcome Type", OFFENCES_RECORDED, OUTCOMES_RECORDED)
+# Each count is written under the offence code and the ONS group and subgroup the row names.
+OFFENCE_SCHEMES = {"ho_offence_code": "offence_code", "ons_offence_group": "ons_group", "ons_offence_subgroup": "ons_subgroup"}
 
 
-def _same_columns(expected: tuple[str, ...]):
-    return lambda header: sorted(header) == sorted(expected)
+def header_key(name: str) -> str:
+    """A column name with case, spacing and punctuation removed: the part that names the column."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One way a Home Office table is published or copied. `columns` are the published names (read by
+    `header_key`); `renamed` maps a copy's own name for a column to the published one (declared, never
+    guessed); `optional` columns may be present; `missing` are the cell values that mean empty."""
+
+    columns: tuple[str, ...]
+    renamed: tuple[tuple[str, str], ...] = ()
+    optional: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+    def names(self) -> dict[str, str]:
+        """header key → published name, for every column this layout may hold."""
+        renamed = dict(self.renamed)
+        published = {header_key(c): c for c in (*self.columns, *self.optional) if c not in renamed.values()}
+        return published | {header_key(copy): name for copy, name in self.renamed}
+
+    def required(self) -> set[str]:
+        renamed = {name: copy for copy, name in self.renamed}
+        return {header_key(renamed.get(c, c)) for c in self.columns}
+
+    def recognises(self, header: list[str]) -> bool:
+        keys = [header_key(h) for h in header]
+        return len(set(keys)) == len(keys) and self.required() <= set(keys) <= set(self.names())
+
+
+def _recognise(layouts: tuple[Layout, ...]):
+    return lambda header: any(layout.recognises(header) for layout in layouts)
+
+
+def _as_published(raw: pl.LazyFrame, layouts: tuple[Layout, ...]) -> pl.LazyFrame:
+    """The raw rows with every column also under its published name, a layout's missing-value
+    markers made empty. The file's own columns stay as they were, for the quarantine's raw rows."""
+    header = [c for c in raw.collect_schema().names() if c not in ("file_name", "row_number", "duplicate_of_row")]
+    layout = next(layout for layout in layouts if layout.recognises(header))
+    names = layout.names()
+    columns = []
+    for column in header:
+        value = pl.col(column)
+        if layout.missing:
+            value = pl.when(value.str.strip_chars().is_in(list(layout.missing))).then(None).otherwise(value)
+        columns.append(value.alias(names[header_key(column)]))
+    for name in layout.optional:
+        if header_key(name) not in {header_key(c) for c in header}:
+            columns.append(pl.lit(None, dtype=pl.String).alias(name))
+    return raw.with_columns(columns)
+
+
+def _blank(columns: tuple[str, ...]) -> pl.Expr:
+    return pl.all_horizontal([pl.col(c).is_null() for c in columns])
+
+
+def _unless_blank(checks: list[tuple[pl.Expr, pl.Expr]], columns: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
+    """A blank row (a copy's trailing row of `NA`s) is quarantined for being blank, not for each empty cell."""
+    blank = _blank(columns)
+    return [(blank, pl.lit("the row is blank (every cell empty or a missing-value marker): it holds no count")),
+            *[(failed & ~blank, message) for failed, message in checks]]
 
 
 def _quarter_start() -> pl.Expr:
@@ -81,7 +149,7 @@ def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr
          pl.format("'Offence Code' is '{}', not a Home Office offence code", pl.col("Offence Code").fill_null(""))),
         (pl.col("ons_group").is_null(),
          pl.format(f"unknown 'Offence Group' '{{}}' (add it to {_REF}/ons_offence_labels.csv)", pl.col("Offence Group").fill_null(""))),
-        (pl.col("Offence Subgroup").is_not_null() & pl.col("ons_subgroup").is_null(),
+        (pl.col("Offence Subgroup").is_not_null() & ~reference.is_offence_label(pl.col("Offence Subgroup")),
          pl.format(f"unknown 'Offence Subgroup' '{{}}' (add it to {_REF}/ons_offence_labels.csv)", pl.col("Offence Subgroup"))),
     ]
     return lf, checks
@@ -91,17 +159,16 @@ def _with_release(records: pl.LazyFrame) -> pl.LazyFrame:
     return records.with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"), pl.lit("quarter").alias("period_grain"))
 
 
-def _crime_to_canonical(raw: pl.LazyFrame, source: str, area_column: str | None) -> Canonical:
-    lf, checks = _offence_columns(raw)
+def _crime_to_canonical(raw: pl.LazyFrame, source: str, area_column: str | None, layouts: tuple[Layout, ...]) -> Canonical:
+    lf, checks = _offence_columns(_as_published(raw, layouts))
     lf = lf.with_columns(whole_number("Number of Offences").alias("offence_count"))
     checks.append((pl.col("offence_count").is_null(),
                    pl.format("'Number of Offences' is '{}', not a whole number", pl.col("Number of Offences").fill_null(""))))
+    checks = _unless_blank(checks, layouts[0].columns)
     lf = lf.with_columns(passed(checks))
     records = _with_release(lf.filter(pl.col("passed")))
     tables = {
-        "core_counts__recorded_crime": counts_by_scheme(
-            records, source, {"ho_offence_code": "offence_code", "ons_offence_group": "ons_group", "ons_offence_subgroup": "ons_subgroup"}
-        )
+        "core_counts__recorded_crime": counts_by_scheme(records, source, OFFENCE_SCHEMES)
     }
     if area_column:
         tables["core_force_exports__area_counts"] = records.select(
@@ -116,7 +183,7 @@ def _crime_to_canonical(raw: pl.LazyFrame, source: str, area_column: str | None)
 
 def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
     source = "ho_outcomes"
-    lf, checks = _offence_columns(raw)
+    lf, checks = _offence_columns(_as_published(raw, OUTCOMES_LAYOUTS))
     types = reference.ho_outcome_types()
     lf = lf.with_columns(
         pl.col("Outcome Type").str.strip_chars().cast(pl.Int32, strict=False).alias("outcome_type"),
@@ -133,17 +200,19 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
         (pl.col("outcomes_in_period").is_null() & pl.col(OUTCOMES_RECORDED).is_not_null(),
          pl.format(f"'{OUTCOMES_RECORDED}' is '{{}}', not a whole number", pl.col(OUTCOMES_RECORDED))),
     ]
+    checks = _unless_blank(checks, OUTCOMES_HEADER)
     lf = lf.with_columns(passed(checks))
     records = _with_release(lf.filter(pl.col("passed")))
     long = records.unpivot(
         on=["offences_recorded_in_period", "outcomes_in_period"],
-        index=["file_name", "release_date", "force_id", "period", "period_grain", "offence_code", "ons_group", "outcome_type", "outcome_group"],
+        index=["file_name", "release_date", "force_id", "period", "period_grain", "offence_code", "ons_group", "ons_subgroup",
+               "outcome_type", "outcome_group"],
         variable_name="count_basis", value_name="outcome_count",
     ).filter(pl.col("outcome_count").is_not_null())
     parts = []
-    for scheme, column in {"ho_offence_code": "offence_code", "ons_offence_group": "ons_group"}.items():
+    for scheme, column in OFFENCE_SCHEMES.items():
         parts.append(
-            long.group_by("file_name", "release_date", "force_id", "period", "period_grain", column, "outcome_type", "outcome_group", "count_basis")
+            long.filter(pl.col(column).is_not_null()).group_by("file_name", "release_date", "force_id", "period", "period_grain", column, "outcome_type", "outcome_group", "count_basis")
             .agg(pl.col("outcome_count").sum().cast(pl.Int64))
             .select(
                 "file_name", pl.lit(source).alias("source"), "release_date", "force_id", "period", "period_grain",
@@ -152,15 +221,33 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
                 pl.lit(None, dtype=pl.String).alias("count_note"),
             )
         )
-    return Canonical(tables={"core_counts__crime_outcomes": pl.concat(parts)}, loaded=records, coverage=coverage_of(records),
+    # Every offence recorded in a quarter has one outcome status on this basis ("not yet assigned"
+    # included), so the sum over outcome types is the offences recorded: what reconciliation compares.
+    recorded = records.filter(pl.col("offences_recorded_in_period").is_not_null()).with_columns(
+        pl.col("offences_recorded_in_period").alias("offence_count"))
+    tables = {
+        "core_counts__crime_outcomes": pl.concat(parts),
+        "core_counts__recorded_crime": counts_by_scheme(recorded, source, OFFENCE_SCHEMES),
+    }
+    return Canonical(tables=tables, loaded=records, coverage=coverage_of(records),
                      quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)))
 
 
+# The published layouts, and the known copies of the outcomes sheet.
+CRIME_PFA_LAYOUTS = (Layout(CRIME_PFA_HEADER),)
+CRIME_CSP_LAYOUTS = (Layout(CRIME_CSP_HEADER),)
+OFFENCE_CODE_EXPIRED = "Offence Code Expired"
+OUTCOMES_LAYOUTS = (
+    Layout(OUTCOMES_HEADER, optional=(OFFENCE_CODE_EXPIRED,)),
+    # The tidied copy of the 2017/18 sheet (snake_case names, R's `NA` for an empty cell).
+    Layout(OUTCOMES_HEADER, renamed=(("offences", OFFENCES_RECORDED),), optional=(OFFENCE_CODE_EXPIRED,), missing=("NA",)),
+)
+
 CRIME_PFA = SourceFormat(source="ho_recorded_crime_pfa", header=CRIME_PFA_HEADER,
-                         to_canonical=lambda raw: _crime_to_canonical(raw, "ho_recorded_crime_pfa", None),
-                         recognise=_same_columns(CRIME_PFA_HEADER))
+                         to_canonical=lambda raw: _crime_to_canonical(raw, "ho_recorded_crime_pfa", None, CRIME_PFA_LAYOUTS),
+                         recognise=_recognise(CRIME_PFA_LAYOUTS))
 CRIME_CSP = SourceFormat(source="ho_recorded_crime_csp", header=CRIME_CSP_HEADER,
-                         to_canonical=lambda raw: _crime_to_canonical(raw, "ho_recorded_crime_csp", "CSP Name"),
-                         recognise=_same_columns(CRIME_CSP_HEADER))
+                         to_canonical=lambda raw: _crime_to_canonical(raw, "ho_recorded_crime_csp", "CSP Name", CRIME_CSP_LAYOUTS),
+                         recognise=_recognise(CRIME_CSP_LAYOUTS))
 OUTCOMES = SourceFormat(source="ho_outcomes", header=OUTCOMES_HEADER, to_canonical=outcomes_to_canonical,
-                        recognise=_same_columns(OUTCOMES_HEADER))
+                        recognise=_recognise(OUTCOMES_LAYOUTS))
