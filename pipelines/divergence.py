@@ -437,9 +437,10 @@ def _force_names() -> dict[str, str]:
     return dict(zip(forces["force_id"], forces["short_name"]))
 
 
-def _territorial() -> set[str]:
+@cache
+def _territorial() -> frozenset[str]:
     forces = reference.forces()
-    return set(forces.filter(pl.col("is_territorial_ew"))["force_id"])
+    return frozenset(forces.filter(pl.col("is_territorial_ew"))["force_id"])
 
 
 def _not_comparable() -> dict[str, str]:

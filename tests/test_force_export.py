@@ -350,3 +350,62 @@ def test_long_export_missing_a_mapped_column_is_a_clear_error_and_leaves_the_dat
     assert "export_without_codes.csv" in str(caught.value) and "line 1" in str(caught.value)
     assert db.read_bytes() == before
     assert not list(db.parent.glob("*.tmp-*"))
+
+
+# --- a calendar-year aggregate through a profile: police.uk by force and year ---------------------------------
+
+FORCE_YEAR_HEADER = ("Year", "f0_", "crime_type", "reported_by", "last_outcome_category")
+
+
+def _force_year_file(path: Path, rows: list[tuple[str, ...]]) -> Path:
+    """Rows written as the published file is: bare carriage returns between lines, gzipped."""
+    text = "\r".join(",".join(f'"{v}"' if "," in v or ";" in v else v for v in row) for row in [FORCE_YEAR_HEADER, *rows]) + "\r"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt", newline="", encoding="utf-8") as handle:
+        handle.write(text)
+    return path
+
+
+def test_force_year_file_loads_on_calendar_years_through_its_profile(tmp_path: Path, db: Path) -> None:
+    rows = [
+        ("2015", "120", "Burglary", "Kent Police", "Investigation complete; no suspect identified"),
+        ("2015", "30", "Burglary", "Kent Police", "Offender sent to prison"),
+        ("2016", "100", "Burglary", "Kent Police", "Investigation complete; no suspect identified"),
+        ("2016", "40", "Burglary", "Kent Police", "Under investigation"),
+        ("2016", "9", "Violent crime", "Metropolitan Police Service", "Defendant found not guilty"),
+        ("2016", "500", "Anti-social behaviour", "Kent Police", ""),
+        ("2016", "5", "Burglary", "Gotham City Police", "Under investigation"),
+        ("2016", "5", "Jaywalking", "Kent Police", "Under investigation"),
+        ("2016", "5", "Burglary", "Kent Police", "Sent to the naughty step"),
+        ("2016", "lots", "Burglary", "Kent Police", "Under investigation"),
+    ]
+    load.ingest([_force_year_file(tmp_path / "crime outcomes by force year.csv.gz", rows)], db, progress=False)
+    assert _query(db, "select source, rows_read, rows_loaded, rows_quarantined from ingest_log") == [("police_uk_force_year", 10, 6, 4)]
+    reasons = [r for (r,) in _query(db, "select reason from quarantine order by row_number")]
+    assert "Gotham City Police" in reasons[0] and "Jaywalking" in reasons[1] and "naughty step" in reasons[2] and "'lots'" in reasons[3]
+    # Offences: notifiable crime per force, year and crime type (anti-social behaviour is not crime).
+    assert _query(db, "select force_id, period, period_grain, category, offence_count from recorded_crime order by all") == [
+        ("kent", date(2015, 1, 1), "calendar_year", "Burglary", 150),
+        ("kent", date(2016, 1, 1), "calendar_year", "Burglary", 140),
+        ("metropolitan", date(2016, 1, 1), "calendar_year", "Violent crime", 9),
+    ]
+    # Outcomes in police.uk's own words, on the basis of crimes recorded in the year; court results are charges.
+    assert _query(db, """select outcome_group, sum(outcome_count) from crime_outcomes
+                         where force_id = 'kent' and period = '2016-01-01' group by 1 order by 1""") == [
+        ("no_suspect", 100), ("pending", 40)]
+    assert _query(db, "select outcome_scheme, outcome_group, count_basis from crime_outcomes where force_id = 'metropolitan'") == [
+        ("police_uk", "charged_summonsed", "offences_recorded_in_period")]
+    # Coverage at the source's own grain: two years expected of Kent, not 13 months.
+    assert _query(db, """select force_id, period, coverage_status from coverage
+                         where force_id in ('kent', 'metropolitan') order by all""") == [
+        ("kent", date(2015, 1, 1), "supplied"), ("kent", date(2016, 1, 1), "supplied"),
+        ("metropolitan", date(2015, 1, 1), "missing"), ("metropolitan", date(2016, 1, 1), "supplied")]
+    assert _query(db, "select count(*) from recorded_crime_releases where release_date is not null") == [(0,)]
+
+
+def test_calendar_grain_is_for_long_profiles(tmp_path: Path) -> None:
+    profile = tmp_path / "wide_years.toml"
+    text = (PROJECT_ROOT / "pipelines" / "reference" / "profiles" / "mps_borough_cris.toml").read_text()
+    profile.write_text(text.replace('month_format = "%Y%m"', 'month_format = "%Y%m"\ngrain = "calendar_year"'))
+    with pytest.raises(force_export.ProfileError, match="layout.grain"):
+        force_export.load_profile(profile)

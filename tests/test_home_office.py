@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import duckdb
@@ -148,3 +149,89 @@ def test_real_rolling_year_file_loads_whole_and_matches_hand_picked_values(tmp_p
     assert _query(db, "select offence_count from recorded_crime where force_id = 'kent' and period = '2017-04-01' "
                       "and scheme = 'ons_rec_crime_offence' and category = 'Residential burglary'") == [(int(kent[0].rsplit(",", 1)[1]),)]
     assert _query(db, "select count(*) from recorded_crime where count_note is not null and scheme = 'ons_rec_crime_offence'") == [(25,)]
+
+
+# --- the outcomes sheet as published and as copied ----------------------------------------------------------
+
+def _outcome_rows() -> list[dict[str, str]]:
+    base = {k: v for k, v in _pfa_row().items() if k != "Number of Offences"}
+    robbery = dict(base, **{"Offence Description": "Robbery of personal property", "Offence Group": "Robbery",
+                            "Offence Subgroup": "Robbery", "Offence Code": "34B"})
+    homicide = dict(base, **{"Offence Description": "Homicide", "Offence Subgroup": "Homicide", "Offence Code": "1/4.1/4.10/4.2"})
+    return [
+        dict(base, **{"Outcome Description": "Charged/Summonsed", "Outcome Group": "Charged/Summonsed", "Outcome Type": "1",
+                      home_office.OFFENCES_RECORDED: "10", home_office.OUTCOMES_RECORDED: "25"}),
+        dict(base, **{"Outcome Description": "Not yet assigned an outcome", "Outcome Group": "Not yet assigned an outcome",
+                      "Outcome Type": "0", home_office.OFFENCES_RECORDED: "7", home_office.OUTCOMES_RECORDED: ""}),
+        dict(robbery, **{"Outcome Description": "Investigation complete – no suspect identified", "Outcome Group": "No suspect",
+                         "Outcome Type": "18", home_office.OFFENCES_RECORDED: "30", home_office.OUTCOMES_RECORDED: "28"}),
+        dict(homicide, **{"Outcome Description": "Charged/Summonsed", "Outcome Group": "Charged/Summonsed", "Outcome Type": "1",
+                          home_office.OFFENCES_RECORDED: "2", home_office.OUTCOMES_RECORDED: "1"}),
+    ]
+
+
+def _tidied(rows: list[dict[str, str]]) -> tuple[tuple[str, ...], list[dict[str, str]]]:
+    """The rows as the tidied copy writes them: snake_case names, `offences` for the first count, an
+    `offence_code_expired` column, `NA` for an empty cell and a blank row of `NA`s at the end."""
+    def snake(name: str) -> str:
+        return "offences" if name == home_office.OFFENCES_RECORDED else name.lower().replace(" ", "_")
+    header = tuple(snake(c) for c in home_office.OUTCOMES_HEADER[:7]) + ("offence_code_expired",) + tuple(
+        snake(c) for c in home_office.OUTCOMES_HEADER[7:])
+    tidied = [{snake(k): (v if v != "" else "NA") for k, v in row.items()} | {"offence_code_expired": "NA"} for row in rows]
+    return header, tidied + [dict.fromkeys(header, "NA")]
+
+
+def _outcome_counts(db: Path) -> list[tuple]:
+    return _query(db, "select scheme, category, outcome, count_basis, outcome_count from crime_outcomes order by all")
+
+
+def test_tidied_copy_of_the_outcomes_sheet_gives_the_published_layouts_counts(tmp_path: Path) -> None:
+    rows = _outcome_rows()
+    published, copied = tmp_path / "published.duckdb", tmp_path / "copied.duckdb"
+    load.ingest([write_csv(tmp_path / "a" / "outcomes.csv", home_office.OUTCOMES_HEADER, rows)], published, progress=False)
+    header, tidied = _tidied(rows)
+    load.ingest([write_csv(tmp_path / "b" / "outcomes-tidied.csv", header, tidied)], copied, progress=False)
+    assert _outcome_counts(copied) == _outcome_counts(published)
+    # Worked by hand from the rows: Kent's 8N, robbery (34B) and the combined homicide code.
+    counts = {(s, c, o, b): n for s, c, o, b, n in _outcome_counts(published)}
+    assert counts[("ho_offence_code", "8N", "1", "offences_recorded_in_period")] == 10
+    assert counts[("ho_offence_code", "8N", "1", "outcomes_in_period")] == 25
+    assert ("ho_offence_code", "8N", "0", "outcomes_in_period") not in counts  # an empty cell is no count, not zero
+    assert counts[("ons_offence_group", "Robbery", "18", "offences_recorded_in_period")] == 30
+    assert counts[("ho_offence_code", "1-4.1-4.10-4.2", "1", "offences_recorded_in_period")] == 2
+    assert counts[("ons_offence_subgroup", "Violence with injury", "0", "offences_recorded_in_period")] == 7
+    # Offences recorded: the sum over outcome types on the offences basis, for reconciliation.
+    assert _query(copied, "select category, offence_count from recorded_crime where scheme = 'ons_offence_group' order by 1") == [
+        ("Robbery", 30), ("Violence against the person", 10 + 7 + 2)]
+    # Every row loaded but the blank one, which is quarantined as blank and for nothing else.
+    assert _query(copied, "select rows_read, rows_loaded, rows_quarantined from ingest_log") == [(5, 4, 1)]
+    [(row_number, reason, raw)] = _query(copied, "select row_number, reason, raw_row from quarantine")
+    assert row_number == 5 and reason.startswith("the row is blank") and ";" not in reason
+    assert set(json.loads(raw).values()) == {"NA"}  # the cells as read, not as derived
+
+
+@pytest.mark.parametrize("spell", [str.upper, lambda n: n.replace(" ", "_"), lambda n: n.replace(" ", "-").lower(),
+                                   lambda n: f" {n} "])
+def test_header_names_that_differ_only_in_case_spacing_and_punctuation_are_the_same_column(tmp_path: Path, db: Path, spell) -> None:
+    header = tuple(spell(c) for c in home_office.OUTCOMES_HEADER)
+    rows = [{spell(k): v for k, v in row.items()} for row in _outcome_rows()]
+    load.ingest([write_csv(tmp_path / "outcomes.csv", header, rows)], db, progress=False)
+    assert _query(db, "select source, sum(outcome_count) from crime_outcomes where scheme = 'ho_offence_code' group by 1") == [
+        ("ho_outcomes", 10 + 25 + 7 + 30 + 28 + 2 + 1)]
+
+
+def test_a_count_column_renamed_without_a_declaration_is_not_guessed(tmp_path: Path, db: Path) -> None:
+    header, tidied = _tidied(_outcome_rows())
+    renamed = tuple("number" if c == "offences" else c for c in header)
+    rows = [{("number" if k == "offences" else k): v for k, v in row.items()} for row in tidied]
+    with pytest.raises(MalformedFileError, match=r"outcomes\.csv, line 1: header"):
+        load.ingest([write_csv(tmp_path / "outcomes.csv", renamed, rows)], db, progress=False)
+    assert not db.exists()
+
+
+def test_na_is_an_empty_cell_only_in_the_copy_that_writes_it(tmp_path: Path, db: Path) -> None:
+    rows = _outcome_rows()
+    rows[0][home_office.OFFENCES_RECORDED] = "NA"
+    load.ingest([write_csv(tmp_path / "outcomes.csv", home_office.OUTCOMES_HEADER, rows)], db, progress=False)
+    [(reason,)] = _query(db, "select reason from quarantine")
+    assert "'NA', not a whole number" in reason

@@ -37,7 +37,7 @@ OFFENCES_RECORDED = "Force outcomes for offences recorded in quarter"
 OUTCOMES_RECORDED = "Force outcomes recorded in quarter"
 OUTCOMES_HEADER = (*_KEYS, "Outcome Description", "Outcome Group", "Outcome Type", OFFENCES_RECORDED, OUTCOMES_RECORDED)
 # Each count is written under the offence code and the ONS group and subgroup the row names.
-OFFENCE_SCHEMES = {"ho_offence_code": "offence_code", "ons_offence_group": "ons_group", "ons_offence_subgroup": "ons_subgroup"}
+OFFENCE_SCHEMES = {"ho_offence_code": "normalised_code", "ons_offence_group": "ons_group", "ons_offence_subgroup": "ons_subgroup"}
 
 
 def header_key(name: str) -> str:
@@ -130,11 +130,13 @@ def _try_normalise(code: str) -> str | None:
 
 
 def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
-    """Force, quarter, code and ONS group and subgroup of each row, with the checks they must pass."""
+    """Force, quarter, code and ONS group and subgroup of each row, with the checks they must pass.
+    Derived columns are named apart from any copy's own (`offence_code` is a tidied copy's column),
+    so that a quarantined row shows its cells as read."""
     lf = lf.with_columns(
         reference.force_id_of(pl.col("Force Name")).alias("force_id"),
         _quarter_start().alias("period"),
-        _normalised_code().alias("offence_code"),
+        _normalised_code().alias("normalised_code"),
         reference.ons_group_of(pl.col("Offence Group")).alias("ons_group"),
         reference.ons_subgroup_of(pl.col("Offence Subgroup")).alias("ons_subgroup"),
     )
@@ -145,7 +147,7 @@ def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr
          pl.format("'Financial Year' '{}' and 'Financial Quarter' '{}' do not name a quarter (expected e.g. 2019/20 and 1-4)",
                    pl.col("Financial Year").fill_null(""), pl.col("Financial Quarter").fill_null(""))),
         *period_checks("period", "Financial Year"),
-        (pl.col("offence_code").is_null(),
+        (pl.col("normalised_code").is_null(),
          pl.format("'Offence Code' is '{}', not a Home Office offence code", pl.col("Offence Code").fill_null(""))),
         (pl.col("ons_group").is_null(),
          pl.format(f"unknown 'Offence Group' '{{}}' (add it to {_REF}/ons_offence_labels.csv)", pl.col("Offence Group").fill_null(""))),
@@ -175,7 +177,7 @@ def _crime_to_canonical(raw: pl.LazyFrame, source: str, area_column: str | None,
             "file_name", "row_number", pl.lit(source).alias("source"), "release_date", "force_id",
             pl.col(area_column).alias("area_name"), pl.lit(None, dtype=pl.String).alias("area_code"), "period", "period_grain",
             pl.col("Offence Description").alias("source_label"), pl.lit("ho_offence_code").alias("scheme"),
-            pl.col("offence_code").alias("category"), "offence_count",
+            pl.col("normalised_code").alias("category"), "offence_count",
         )
     return Canonical(tables=tables, loaded=records, coverage=coverage_of(records),
                      quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)))
@@ -186,14 +188,15 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
     lf, checks = _offence_columns(_as_published(raw, OUTCOMES_LAYOUTS))
     types = reference.ho_outcome_types()
     lf = lf.with_columns(
-        pl.col("Outcome Type").str.strip_chars().cast(pl.Int32, strict=False).alias("outcome_type"),
+        pl.col("Outcome Type").str.strip_chars().cast(pl.Int32, strict=False).alias("outcome_number"),
         whole_number(OFFENCES_RECORDED).alias("offences_recorded_in_period"),
         whole_number(OUTCOMES_RECORDED).alias("outcomes_in_period"),
     ).with_columns(
-        pl.col("outcome_type").replace_strict(types["outcome_type"], types["outcome_group"], default=None, return_dtype=pl.String).alias("outcome_group")
+        pl.col("outcome_number").replace_strict(types["outcome_type"], types["outcome_group"], default=None, return_dtype=pl.String)
+        .alias("grouped_outcome")
     )
     checks += [
-        (pl.col("outcome_group").is_null(),
+        (pl.col("grouped_outcome").is_null(),
          pl.format("'Outcome Type' is '{}', not a Home Office outcome type 0-22", pl.col("Outcome Type").fill_null(""))),
         (pl.col("offences_recorded_in_period").is_null() & pl.col(OFFENCES_RECORDED).is_not_null(),
          pl.format(f"'{OFFENCES_RECORDED}' is '{{}}', not a whole number", pl.col(OFFENCES_RECORDED))),
@@ -205,19 +208,20 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
     records = _with_release(lf.filter(pl.col("passed")))
     long = records.unpivot(
         on=["offences_recorded_in_period", "outcomes_in_period"],
-        index=["file_name", "release_date", "force_id", "period", "period_grain", "offence_code", "ons_group", "ons_subgroup",
-               "outcome_type", "outcome_group"],
+        index=["file_name", "release_date", "force_id", "period", "period_grain", "normalised_code", "ons_group", "ons_subgroup",
+               "outcome_number", "grouped_outcome"],
         variable_name="count_basis", value_name="outcome_count",
     ).filter(pl.col("outcome_count").is_not_null())
     parts = []
     for scheme, column in OFFENCE_SCHEMES.items():
         parts.append(
-            long.filter(pl.col(column).is_not_null()).group_by("file_name", "release_date", "force_id", "period", "period_grain", column, "outcome_type", "outcome_group", "count_basis")
+            long.filter(pl.col(column).is_not_null()).group_by("file_name", "release_date", "force_id", "period", "period_grain", column, "outcome_number", "grouped_outcome", "count_basis")
             .agg(pl.col("outcome_count").sum().cast(pl.Int64))
             .select(
                 "file_name", pl.lit(source).alias("source"), "release_date", "force_id", "period", "period_grain",
                 pl.lit(scheme).alias("scheme"), pl.col(column).alias("category"), pl.lit("ho_outcome_type").alias("outcome_scheme"),
-                pl.col("outcome_type").cast(pl.String).alias("outcome"), "outcome_group", "count_basis", "outcome_count",
+                pl.col("outcome_number").cast(pl.String).alias("outcome"), pl.col("grouped_outcome").alias("outcome_group"),
+                "count_basis", "outcome_count",
                 pl.lit(None, dtype=pl.String).alias("count_note"),
             )
         )
