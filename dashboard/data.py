@@ -447,11 +447,18 @@ def indicator_definition(indicator_id: str) -> list[tuple[str, str]]:
                     "on c.source = $source and c.force_id = s.force_id and c.period = s.period "
                     "where s.indicator_id = $indicator_id", source=indicator.source, indicator_id=indicator_id)
     grain_words = ", ".join(charts.GRAIN_NOUNS.get(g, (g,))[0] for g in grains["period_grain"]) or "—"
-    counted_what = "offences recorded" if indicator.measure == "offences" else "crimes by their last outcome"
+    if indicator.measure == "offences":
+        counted_what = "offences recorded"
+    else:
+        basis = ("offences recorded in the period, by the outcome they had at publication"
+                 if indicator.count_basis == "offences_recorded_in_period"
+                 else "outcomes assigned in the period, whenever the offence was recorded")
+        counted_what = f"{_categories(indicator.offences)} ({indicator.offence_scheme} scheme): {basis},"
     terms = [
         ("Indicator", indicator.label),
         ("Numerator", f"{counted_what} in {_categories(';'.join(indicator.numerator))} ({indicator.numerator_scheme} scheme)"),
         ("Denominator", f"{counted_what} in {_categories(indicator.denominator)} ({indicator.denominator_scheme} scheme)"),
+        *([("Caveat", SOURCE_CAVEATS[indicator.source])] if indicator.source in SOURCE_CAVEATS else []),
         ("Source", f"{source_label(indicator.source)}, Open Government Licence v3.0"),
         ("Grain", f"{grain_words}; findings use the window chosen in the sidebar"),
         ("Kind", "how a force classifies or closes crimes (ranked)" if indicator.kind == "classification"
@@ -770,6 +777,7 @@ STATUS_LABELS = {
     "incomplete": "missing some of the window's periods",
     "degenerate": "nothing to test",
     "small_denominator": "denominator too small",
+    "not_a_share": "counts net to no share",
     "no_benchmark": "no benchmark",
     "supply_suspect": "abnormal supply",
     "contradicted": "contradicted by another source",

@@ -450,7 +450,7 @@ def _not_comparable() -> dict[str, str]:
 
 
 # Why a finding is not ranked, in the order the screens apply; "ranked" is a finding that survived them all.
-STATUSES = ("ranked", "non_comparable", "incomplete", "degenerate", "small_denominator", "no_benchmark",
+STATUSES = ("ranked", "non_comparable", "incomplete", "not_a_share", "degenerate", "small_denominator", "no_benchmark",
             "supply_suspect", "contradicted")
 # A finding is significant when its Benjamini–Yekutieli q-value is under this: shares within one
 # parent are dependent, and BY controls the false discovery rate under any dependence.
@@ -473,7 +473,10 @@ def compare(counts: pl.DataFrame, indicator: Indicator, window: Window, peers: d
     not_comparable = _not_comparable()
     comparable = np.array([f not in not_comparable or f in include for f in forces])
     complete = counts["periods_supplied"].to_numpy() >= window.periods_expected
-    pooled = comparable & complete
+    # Published counts can net to a negative number (the Home Office outcomes' "not yet assigned"
+    # does, where outcomes outrun the offences of a quarter): such a numerator is no share of its parent.
+    proportion = (x >= 0) & (x <= n)
+    pooled = comparable & complete & proportion
     large = n >= indicator.min_denominator
     fitted = pooled & large
     fit = stats.funnel(x[fitted], n[fitted]) if fitted.sum() >= 3 else stats.funnel(x[pooled], n[pooled]) if pooled.sum() >= 3 else None
@@ -498,6 +501,7 @@ def compare(counts: pl.DataFrame, indicator: Indicator, window: Window, peers: d
     status[~np.isfinite(target)] = "no_benchmark"
     if degenerate or fit is None:
         status[:] = "degenerate"
+    status[~proportion] = "not_a_share"
     status[~complete] = "incomplete"
     status[~comparable] = "non_comparable"
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero benchmark gives an undefined ratio, kept as NaN
@@ -742,6 +746,9 @@ def _status_reasons(row: dict, indicator: Indicator, supply: list[str]) -> list[
     if status == "incomplete":
         return [f"it supplied {row['periods_supplied']} of the window's {row['periods_expected']} periods, and forces are "
                 "compared only on the same periods"]
+    if status == "not_a_share":
+        return [f"its published counts net to {row['numerator']:,} of {row['denominator']:,}, which is no share of the "
+                "parent, so it is not tested (a negative count is a published adjustment)"]
     if status == "degenerate":
         return ["every compared count is zero or the category is the whole parent, so the indicator is not tested"]
     if status == "small_denominator":

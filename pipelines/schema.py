@@ -183,7 +183,7 @@ _FIELDS = [
     Field("supply_rank", "INTEGER", "Rank of a data-supply finding (pending, unavailable) in the supply list, in the same order as `rank`; empty otherwise."),
     Field("is_ranked", "BOOLEAN", "True when the finding survived every screen (`status` = `ranked`)."),
     Field("indicator_kind", "VARCHAR", "`classification` (how a force classifies or closes crimes) or `supply` (what its feed leaves out or has not settled: pending, unavailable); each is ranked and corrected for false discoveries on its own."),
-    Field("status", "VARCHAR", "`ranked`, or why not: `non_comparable` (an area not comparable by default), `incomplete` (the force lacks some of the window's periods), `degenerate` (nothing to test), `small_denominator`, `no_benchmark`, `supply_suspect` (its supply to the parent looks abnormal) or `contradicted` (another source shows the opposite direction)."),
+    Field("status", "VARCHAR", "`ranked`, or why not: `non_comparable` (an area not comparable by default), `incomplete` (the force lacks some of the window's periods), `not_a_share` (published counts net to a numerator below zero or above the denominator), `degenerate` (nothing to test), `small_denominator`, `no_benchmark`, `supply_suspect` (its supply to the parent looks abnormal) or `contradicted` (another source shows the opposite direction)."),
     Field("status_reason", "VARCHAR", "Why the finding is not ranked, in words; empty when it is."),
     Field("family", "VARCHAR", "The false-discovery family the q-values are computed in: one indicator kind, source, window and measure."),
     Field("is_significant", "BOOLEAN", "True when the Benjamini–Yekutieli q-value is under 0.05 (BY is valid under the dependence of shares within one parent)."),

@@ -848,3 +848,14 @@ def test_the_cli_refuses_a_hostile_indicator_file_and_leaks_nothing(tmp_path: Pa
         assert out == "" and f"{path}, line 2" in err and "Traceback" not in err
         hostname = _hostname()
         assert not hostname or hostname not in err.replace(HOSTILE_SCHEME, "").replace(HOSTILE_CATEGORY, "")
+
+
+def test_counts_that_net_below_zero_are_no_share_and_stay_out_of_every_benchmark() -> None:
+    # The Home Office outcomes' "not yet assigned" nets to a negative count for some forces.
+    pairs = [(-5, 500), (50, 500), (60, 600), (70, 700), (80, 400)]
+    result = divergence.compare(counts_frame(pairs), INDICATOR, WINDOW).sort("force_id")
+    assert result["status"].to_list() == ["not_a_share", "ranked", "ranked", "ranked", "ranked"]
+    assert result["z"][0] is None or not np.isfinite(result["z"][0])
+    # f01's benchmark: the other proper forces only, (60 + 70 + 80) / (600 + 700 + 400).
+    assert result["benchmark"][1] == pytest.approx(210 / 1700)
+    assert "f00" not in result["benchmark_members"][1]

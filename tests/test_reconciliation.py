@@ -32,3 +32,33 @@ def test_months_are_summed_into_the_quarter_and_gaps_show(tmp_path: Path, db: Pa
         ("ho_recorded_crime_pfa", 10, 1, 1, "complete", "ho_recorded_crime_pfa", 1.0),
         ("police_uk_street", 5, 2, 3, "partial", "ho_recorded_crime_pfa", 0.5),
     ]
+
+
+def test_a_calendar_year_meets_the_rolling_year_of_the_same_months_only_and_says_why_they_differ(tmp_path: Path, db: Path) -> None:
+    from tests.test_force_export import _force_year_file
+    from pipelines.sources import ons_rec_crime
+    # police.uk by force and year: Kent's burglary in 2016 (80 = 50 + 30, over two outcomes).
+    force_year = _force_year_file(tmp_path / "force_year.csv.gz", [
+        ("2016", "50", "Burglary", "Kent Police", "Investigation complete; no suspect identified"),
+        ("2016", "30", "Burglary", "Kent Police", "Under investigation"),
+    ])
+    # ONS rolling years: the year ending December 2016 (100) and the year ending March 2017 (120).
+    ons = write_csv(tmp_path / "rec.csv", ons_rec_crime.HEADER, [
+        {"12 months ending": end, "PFA": "Kent", "Region": "South East", "Offence": "Domestic burglary", ons_rec_crime.COUNT: n}
+        for end, n in (("31/12/2016", "100"), ("31/03/2017", "120"))])
+    load.ingest([force_year, ons], db, progress=False)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.sql("""
+            select period, period_grain, source, offence_count, window_status, ratio_to_reference, known_differences is not null
+            from reconciliation
+            where force_id = 'kent' and reconciliation_group = 'Burglary' and period_grain = 'rolling_year'
+            order by period, source
+        """).fetchall()
+    from datetime import date
+    assert rows == [
+        (date(2016, 1, 1), "rolling_year", "ons_rec_crime_pfa", 100, "complete", 1.0, False),
+        (date(2016, 1, 1), "rolling_year", "police_uk_force_year", 80, "complete", 0.8, True),
+        # The year from April 2016 holds no whole calendar year: police.uk's 2016 is not part of it.
+        (date(2016, 4, 1), "rolling_year", "ons_rec_crime_pfa", 120, "complete", 1.0, False),
+        (date(2016, 4, 1), "rolling_year", "police_uk_force_year", None, "missing", None, True),
+    ]
