@@ -23,7 +23,7 @@ import math
 import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -1220,23 +1220,27 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
     events_shown = False
     for i, grain in enumerate(grains, start=1):
         part = rows.filter(pl.col("period_grain") == grain)
-        for source in sources:
+        # Bars placed and sized in time: the sources side by side from the window's first day over
+        # 80% of the gap between windows, so that a panel of one window draws a bar as wide as a
+        # window, not a hairline, and an event line falls where it happened within a window.
+        panel_sources = [s for s in sources if s in set(part["source"].to_list())]
+        width_ms = _window_step(part, grain).total_seconds() * 1000 * 0.8 / max(1, len(panel_sources))
+        for k, source in enumerate(panel_sources):
             own = part.filter(pl.col("source") == source)
-            if own.height == 0:
-                continue
             colour = _source_colour(source, sources)
             data = [[words(source), GRAIN_WORDS.get(grain, grain), _count(r["offence_count"]), r["periods_supplied"],
                      r["periods_expected"], r["window_status"], words(r["reference_source"]),
                      _num(r["ratio_to_reference"], ".3f"), period_words(r["period"], grain)] for r in own.iter_rows(named=True)]
             present = [j for j, r in enumerate(own.iter_rows(named=True)) if r["offence_count"] is not None]
             fig.add_trace(go.Bar(
-                x=[own["period"][j] for j in present], y=[own["offence_count"][j] for j in present],
-                name=_wrap(words(source), 30),
+                x=[own["period"][j] + timedelta(milliseconds=k * width_ms) for j in present],
+                y=[own["offence_count"][j] for j in present], name=_wrap(words(source), 30),
                 legendgroup=source, showlegend=source not in in_legend,
                 marker=dict(color=colour, line=dict(color=colour, width=0.5),
                             pattern=dict(shape=["/" if own["window_status"][j] == "partial" else "" for j in present],
                                          fgcolor="white", solidity=0.5)),
                 customdata=[data[j] for j in present], hovertemplate=hover,
+                width=width_ms, offset=0,
             ), row=i, col=1)
             in_legend.add(source)
             absent = [j for j, r in enumerate(own.iter_rows(named=True)) if r["offence_count"] is None]
@@ -1251,14 +1255,14 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
                 missing_shown = True
                 missing_in_legend.add(source)
         fig.update_yaxes(title_text="Offences recorded (count)", rangemode="tozero", row=i, col=1)
-        fig.update_xaxes(title_text="Window start (first day)", type="date", row=i, col=1)
+        fig.update_xaxes(title_text="Window start (first day)", type="date", row=i, col=1, **_window_axis(part, grain))
         if events is not None and events.height and part.height:
             events_shown |= _panel_events(fig, _dates(events, "event_date"), part, grain, i, force_id, force_name,
                                           events_shown)
     if not grains:
         fig.update_yaxes(title_text="Offences recorded (count)")
         fig.update_xaxes(title_text="Window start (first day)")
-    fig.update_layout(barmode="group", bargap=0.15)
+    fig.update_layout(barmode="overlay")
     subtitle = "Hatched bars: the source supplied only part of the window."
     if missing_shown:
         subtitle += " ✕ at the axis: the source supplied nothing for the window (missing, not zero)."
@@ -1266,6 +1270,33 @@ def reconciliation_plot(reconciliation_rows: pl.DataFrame, force_name: str, grou
         subtitle += " Dotted lines: registered events (▼ for what happened)."
     return _finish(fig, f"{force_name}, {group}: offences recorded by each source, window by window", subtitle,
                    source_note, height=plot_height, extra_top=24 if grains else 0)
+
+
+def _window_step(part: pl.DataFrame, grain: str) -> timedelta:
+    """The time between a panel's consecutive windows (a period of the grain when there is one)."""
+    periods = sorted(set(part["period"].to_list()))
+    gaps = [b - a for a, b in zip(periods, periods[1:])]
+    return min(gaps) if gaps else timedelta(days=round(30.4 * GRAIN_MONTHS.get(grain, 1)))
+
+
+# A panel with up to this many windows labels each window in words, not with the axis's own ticks.
+WINDOWS_LABELLED = 12
+
+
+def _window_axis(part: pl.DataFrame, grain: str) -> dict:
+    """A reconciliation panel's date axis: from just before the first window to the end of the last
+    (one window alone would otherwise get an axis of milliseconds), and each window named in its
+    grain's words when there are few of them."""
+    periods = sorted(set(part["period"].to_list()))
+    if not periods:
+        return {}
+    step = _window_step(part, grain)
+    axis = {"range": [periods[0] - step * 0.1, periods[-1] + step * 0.9]}  # bars fill 80% from each window's start
+    if len(periods) <= WINDOWS_LABELLED:
+        axis |= {"tickvals": periods, "ticktext": [period_words(p, grain) for p in periods]}
+    else:
+        axis |= {"tickformat": "%Y" if GRAIN_MONTHS.get(grain, 1) >= 12 and grain != "rolling_year" else "%b %Y"}
+    return axis
 
 
 def _panel_events(fig: go.Figure, events: pl.DataFrame, part: pl.DataFrame, grain: str, row: int,

@@ -436,6 +436,17 @@ def _categories(text: str) -> str:
     return ", ".join(text.split(";"))
 
 
+def _outcome_words(indicator: divergence.Indicator) -> str | None:
+    """Home Office outcome types in words ("outcome 16: evidential difficulties: victim does not
+    support"), for an indicator counting them; None for any other numerator."""
+    if indicator.measure != "outcomes" or indicator.numerator_scheme != "outcome":
+        return None
+    types = dict(zip(reference.ho_outcome_types()["outcome_type"].cast(pl.String), reference.ho_outcome_types()["description"]))
+    if not all(code in types for code in indicator.numerator):
+        return None
+    return "; ".join(f"outcome {code}: {types[code]}" for code in indicator.numerator)
+
+
 def indicator_definition(indicator_id: str) -> list[tuple[str, str]]:
     """What an indicator is, term by term, as Fingertips defines its indicators: what it counts, out
     of what, from which publication and at which grain, and the guards its findings pass before they
@@ -456,7 +467,8 @@ def indicator_definition(indicator_id: str) -> list[tuple[str, str]]:
         counted_what = f"{_categories(indicator.offences)} ({indicator.offence_scheme} scheme): {basis},"
     terms = [
         ("Indicator", indicator.label),
-        ("Numerator", f"{counted_what} in {_categories(';'.join(indicator.numerator))} ({indicator.numerator_scheme} scheme)"),
+        ("Numerator", f"{counted_what} in {_outcome_words(indicator) or _categories(';'.join(indicator.numerator))} "
+                      f"({indicator.numerator_scheme} scheme)"),
         ("Denominator", f"{counted_what} in {_categories(indicator.denominator)} ({indicator.denominator_scheme} scheme)"),
         *([("Caveat", SOURCE_CAVEATS[indicator.source])] if indicator.source in SOURCE_CAVEATS else []),
         ("Source", f"{source_label(indicator.source)}, Open Government Licence v3.0"),
