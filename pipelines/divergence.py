@@ -386,49 +386,73 @@ def _category_filter(column: str, spec: str, prefix: str) -> tuple[str, dict]:
 
 
 def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, window: Window, by_period: bool = False,
-                     by_release: bool = False) -> pl.DataFrame:
+                     by_release: bool = False, cache: dict | None = None) -> pl.DataFrame:
     """Numerator, denominator and periods supplied per force in the window (forces with no data are
     absent), or per force and period when `by_period`. With `by_release` (offences only) every
-    release of the counts is read (`recorded_crime_releases`), and `release_date` leads the keys."""
+    release of the counts is read (`recorded_crime_releases`), and `release_date` leads the keys.
+
+    The source's counts for the window are read once into `cache` (pass the same dict for many
+    indicators: the engine computes well over a hundred on a few sources) and each indicator is
+    summed from them."""
     if by_release and indicator.measure != "offences":
         raise ValueError(f"{indicator.indicator_id}: only offence counts are kept per release")
+    rows = _window_counts(con, indicator, window, by_release, {} if cache is None else cache)
     if indicator.measure == "offences":
-        table, column, extra = "recorded_crime_releases" if by_release else "recorded_crime", "category", ""
-        scheme_column = "scheme"
+        numerator = (pl.col("scheme") == indicator.numerator_scheme) & _selects("category", ";".join(indicator.numerator))
+        denominator = (pl.col("scheme") == indicator.denominator_scheme) & _selects("category", indicator.denominator)
     else:
-        table, extra = "crime_outcomes", " and outcome is not null and count_basis = $count_basis"
-        column = indicator.numerator_scheme  # outcome or outcome_group, checked by load_indicators
-        scheme_column = None
-    num_cond, num_params = _category_filter(column, ";".join(indicator.numerator), "num")
-    den_cond, den_params = _category_filter(
-        indicator.denominator_scheme if indicator.measure == "outcomes" else column, indicator.denominator, "den")
-    if scheme_column:
-        num_cond = f"scheme = $num_scheme and {num_cond}"
-        den_cond = f"scheme = $den_scheme and {den_cond}"
-        num_params["num_scheme"] = indicator.numerator_scheme
-        den_params["den_scheme"] = indicator.denominator_scheme
-    measure = "offence_count" if indicator.measure == "offences" else "outcome_count"
-    keys = "force_id, period" if by_period else "force_id"
-    keys = f"release_date, {keys}" if by_release else keys
-    periods, period_params = _period_condition(window)
-    offence_params: dict = {}
-    if indicator.measure == "outcomes":
-        offence_params["count_basis"] = indicator.count_basis
         if indicator.offence_scheme:
-            offence_cond, cond_params = _category_filter("category", indicator.offences, "offences")
-            extra += f" and scheme = $offence_scheme and {offence_cond}"
-            offence_params.update(cond_params, offence_scheme=indicator.offence_scheme)
-    sql = f"""
-        select {keys},
-               cast(coalesce(sum({measure}) filter (where {num_cond}), 0) as bigint) as numerator,
-               cast(coalesce(sum({measure}) filter (where {den_cond}), 0) as bigint) as denominator,
-               cast(count(distinct period) as integer) as periods_supplied
-        from {table}
-        where source = $source and {periods}{extra}
-        group by {keys}
-    """
-    params = {"source": indicator.source, **period_params, **num_params, **den_params, **offence_params}
-    return con.sql(sql, params=params).pl()
+            rows = rows.filter(_selects("category", indicator.offences))
+        numerator = _selects(indicator.numerator_scheme, ";".join(indicator.numerator))
+        denominator = _selects(indicator.denominator_scheme, indicator.denominator)
+    keys = ["force_id", "period"] if by_period else ["force_id"]
+    keys = ["release_date", *keys] if by_release else keys
+    return rows.group_by(keys).agg(
+        pl.col("n").filter(numerator).sum().cast(pl.Int64).alias("numerator"),
+        pl.col("n").filter(denominator).sum().cast(pl.Int64).alias("denominator"),
+        pl.col("period").n_unique().cast(pl.Int32).alias("periods_supplied"),
+    )
+
+
+def _selects(column: str, spec: str) -> pl.Expr:
+    """Rows whose `column` is among the categories `spec` names (`*` all, `*-A;B` all but those,
+    `A;B` those): an empty category is in `*` only, as SQL's `<> all` and `= any` leave it out."""
+    if spec == "*":
+        return pl.lit(True)
+    if spec.startswith("*-"):
+        return pl.col(column).is_not_null() & ~pl.col(column).is_in(spec[2:].split(";"))
+    return pl.col(column).is_in(spec.split(";")).fill_null(False)
+
+
+def _window_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, window: Window, by_release: bool,
+                   cache: dict) -> pl.DataFrame:
+    """The counts of the indicator's source in the window, summed by force, period and category (and
+    release, or outcome, offence scheme and count basis), read from the database once per `cache`."""
+    periods, params = _period_condition(window)
+    params = {**params, "source": indicator.source}
+    if indicator.measure == "offences":
+        key = ("offences", indicator.source, window.start, window.end, window.period_grain, window.is_single_period, by_release)
+        release = "release_date, " if by_release else ""
+        sql = f"""
+            select {release}force_id, period, scheme, category, cast(sum(offence_count) as bigint) as n
+            from {"recorded_crime_releases" if by_release else "recorded_crime"}
+            where source = $source and {periods}
+            group by all
+        """
+    else:
+        key = ("outcomes", indicator.source, window.start, window.end, window.period_grain, window.is_single_period,
+               indicator.count_basis, indicator.offence_scheme)
+        scheme = " and scheme = $offence_scheme" if indicator.offence_scheme else ""
+        params |= {"count_basis": indicator.count_basis} | ({"offence_scheme": indicator.offence_scheme} if scheme else {})
+        sql = f"""
+            select force_id, period, category, outcome, outcome_group, cast(sum(outcome_count) as bigint) as n
+            from crime_outcomes
+            where source = $source and {periods} and outcome is not null and count_basis = $count_basis{scheme}
+            group by all
+        """
+    if key not in cache:
+        cache[key] = con.sql(sql, params=params).pl()
+    return cache[key]
 
 
 @cache
@@ -821,6 +845,7 @@ def findings(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], peer_g
             if witness_id in standard:
                 by_id.setdefault(witness_id, standard[witness_id])
     parts, history = [], []
+    counts_read: dict = {}
     for indicator in by_id.values():
         window = windows.get(indicator.source)
         if window is None:
@@ -828,13 +853,13 @@ def findings(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], peer_g
             if window is None:
                 continue
             windows[indicator.source] = window
-        counts = indicator_counts(con, indicator, window).filter(pl.col("force_id").is_in(list(compared)))
+        counts = indicator_counts(con, indicator, window, cache=counts_read).filter(pl.col("force_id").is_in(list(compared)))
         frame = compare(counts, indicator, window, peers, peer_group, include)
         if frame.height == 0:
             continue
         parts.append(frame.with_columns(pl.lit(_family(indicator, window)).alias("family")))
         earlier = previous_window(window)
-        prior = compare(indicator_counts(con, indicator, earlier).filter(pl.col("force_id").is_in(list(compared))),
+        prior = compare(indicator_counts(con, indicator, earlier, cache=counts_read).filter(pl.col("force_id").is_in(list(compared))),
                         indicator, earlier, peers, peer_group, include)
         if prior.height:
             history.append(prior.select("indicator_id", "force_id", "numerator", "share", "benchmark", "periods_supplied", "periods_expected"))

@@ -88,7 +88,7 @@ def has_releases(con: duckdb.DuckDBPyConnection, source: str) -> bool:
     return n > 0
 
 
-def indicator_series(con: duckdb.DuckDBPyConnection, indicator: Indicator) -> pl.DataFrame:
+def indicator_series(con: duckdb.DuckDBPyConnection, indicator: Indicator, cache: dict | None = None) -> pl.DataFrame:
     """force_id, release_date, period, period_grain, numerator, denominator per period over the
     source's whole span at its finest grain: one series per release for a source with release dates
     (release_date empty otherwise). Periods with no denominator are left out."""
@@ -100,7 +100,7 @@ def indicator_series(con: duckdb.DuckDBPyConnection, indicator: Indicator) -> pl
     grain = min((g for (g,) in grains), key=_months)
     everything = Window(indicator.source, date(1900, 1, 1), date(2100, 1, 1), grain, 1)
     by_release = indicator.measure == "offences" and has_releases(con, indicator.source)
-    counts = indicator_counts(con, indicator, everything, by_period=True, by_release=by_release)
+    counts = indicator_counts(con, indicator, everything, by_period=True, by_release=by_release, cache=cache)
     if not by_release:
         counts = counts.with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"))
     return (counts.filter(pl.col("denominator") > 0)
@@ -288,8 +288,9 @@ def series_tables(con: duckdb.DuckDBPyConnection, indicators: list[Indicator]) -
     per force and period, from the latest release that has it, with that release's date."""
     events = con.sql("select event_date, scope, event, affects from breaks").pl()
     breaks, points = [], []
+    counts_read: dict = {}  # each source's counts, read once for all of its indicators
     for indicator in indicators:
-        series = indicator_series(con, indicator)
+        series = indicator_series(con, indicator, counts_read)
         if series.height == 0:
             continue
         breaks.append(series_breaks(series, indicator, events))

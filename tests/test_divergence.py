@@ -859,3 +859,53 @@ def test_counts_that_net_below_zero_are_no_share_and_stay_out_of_every_benchmark
     # f01's benchmark: the other proper forces only, (60 + 70 + 80) / (600 + 700 + 400).
     assert result["benchmark"][1] == pytest.approx(210 / 1700)
     assert "f00" not in result["benchmark_members"][1]
+
+
+def test_counts_summed_from_one_read_per_source_equal_one_query_per_indicator(samples_ingest) -> None:
+    # The second method: the query each indicator ran on its own before its source's counts were
+    # read once for all of them.
+    def direct(con, indicator, window, by_period):
+        table, measure = ("recorded_crime", "offence_count") if indicator.measure == "offences" else ("crime_outcomes", "outcome_count")
+        def condition(column, spec, name):
+            if spec == "*":
+                return "true", {}
+            if spec.startswith("*-"):
+                return f"{column} <> all(${name})", {name: spec[2:].split(";")}
+            return f"{column} = any(${name})", {name: spec.split(";")}
+        if indicator.measure == "offences":
+            num, p1 = condition("category", ";".join(indicator.numerator), "num")
+            den, p2 = condition("category", indicator.denominator, "den")
+            num, den = f"scheme = '{indicator.numerator_scheme}' and {num}", f"scheme = '{indicator.denominator_scheme}' and {den}"
+            extra, p3 = "", {}
+        else:
+            num, p1 = condition(indicator.numerator_scheme, ";".join(indicator.numerator), "num")
+            den, p2 = condition(indicator.denominator_scheme, indicator.denominator, "den")
+            offences, p3 = condition("category", indicator.offences, "offences")
+            extra = f" and outcome is not null and count_basis = '{indicator.count_basis}' and scheme = '{indicator.offence_scheme}' and {offences}"
+        keys = "force_id, period" if by_period else "force_id"
+        # One rolling year is that year alone, never the overlapping years that start inside it.
+        periods = "period = $start" if window.is_single_period else "period >= $start and period < $end"
+        sql = f"""select {keys}, cast(coalesce(sum({measure}) filter (where {num}), 0) as bigint) as numerator,
+                         cast(coalesce(sum({measure}) filter (where {den}), 0) as bigint) as denominator,
+                         cast(count(distinct period) as integer) as periods_supplied
+                  from {table} where source = $source and {periods} and period_grain = $grain{extra}
+                  group by {keys} order by {keys}"""
+        span = {"start": window.start} | ({} if window.is_single_period else {"end": window.end})
+        return con.sql(sql, params={"source": indicator.source, **span, "grain": window.period_grain, **p1, **p2, **p3}).pl()
+
+    with duckdb.connect(str(samples_ingest[0]), read_only=True) as con:
+        cache: dict = {}
+        indicators = divergence.load_indicators()
+        assert {i.measure for i in indicators} == {"offences", "outcomes"}
+        checked = 0
+        for indicator in indicators:
+            window = divergence.standard_window(con, indicator.source)
+            if window is None:
+                continue
+            for window, by_period in ((window, False), (window, True), (divergence.previous_window(window), False)):
+                keys = ["force_id", "period"] if by_period else ["force_id"]
+                got = divergence.indicator_counts(con, indicator, window, by_period=by_period, cache=cache).sort(keys)
+                expected = direct(con, indicator, window, by_period)
+                assert got.select(expected.columns).equals(expected), indicator.indicator_id
+                checked += expected.height
+        assert checked > 5_000

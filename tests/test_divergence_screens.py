@@ -23,8 +23,9 @@ from pipelines import cli, load
 
 pytestmark = pytest.mark.real
 
-# Every publication in ../shared/real the load reads today. Not yet: the Home Office outcomes by offence
-# code (2017/18) and the police.uk force-year aggregate (2012–16), whose readers are issue 11's work.
+# The publications in ../shared/real these screens were measured on. The two all-forces publications
+# (Home Office outcomes by offence code for 2017/18, police.uk by force and year 2012–16) are tested
+# in test_real_all_forces.py.
 FOLDERS = ("ons_rec_crime_pfa", "ons_pfa_tables", "ons_population_lookups", "police_uk_street_2021",
            "police_uk_street_outcomes", "mps_borough_crime")
 SCREENED = ("supply_suspect", "contradicted", "incomplete", "non_comparable")
