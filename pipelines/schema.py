@@ -648,13 +648,21 @@ _TABLES = [
                 select source, period_grain, months, min(period) as first_period, max(period + to_months(months)) as span_end
                 from grouped group by all
             ),
+            supplied_forces as (
+                select distinct source, force_id from grouped
+            ),
             candidates as (
-                -- every source whose dates overlap the window, at the window's grain or a finer one
+                -- every source whose dates overlap the window, at the window's grain or a finer one, that
+                -- is national or has ever supplied the force: one force's own export is not "missing"
+                -- for every other force
                 select w.force_id, w.period, w.period_grain, w.reconciliation_group, w.window_end, s.source,
                        s.period_grain as source_grain, s.months as source_months, w.months // s.months as periods_expected
                 from windows as w
                 join source_spans as s
                   on s.months <= w.months and s.first_period < w.window_end and s.span_end > w.period
+                left join ref_sources as r on r.source = s.source
+                left join supplied_forces as f on f.source = s.source and f.force_id = w.force_id
+                where coalesce(r.is_national, true) or f.force_id is not null
             ),
             contributions as (
                 select c.force_id, c.period, c.period_grain, c.reconciliation_group, c.source, c.periods_expected,

@@ -62,3 +62,20 @@ def test_a_calendar_year_meets_the_rolling_year_of_the_same_months_only_and_says
         (date(2016, 4, 1), "rolling_year", "ons_rec_crime_pfa", 120, "complete", 1.0, False),
         (date(2016, 4, 1), "rolling_year", "police_uk_force_year", None, "missing", None, True),
     ]
+
+
+def test_a_forces_own_export_is_not_missing_for_every_other_force(tmp_path: Path, db: Path) -> None:
+    from tests.conftest import SAMPLES
+    # The Met's own published counts (a profile with a constant force) beside a national return.
+    met = SAMPLES / "mps_borough_crime" / "borough_24m_202401-202512.csv"
+    durham = write_street(tmp_path / "2024-01-durham-street.csv", [street_row(Month="2024-01")] * 2)
+    load.ingest([met, durham], db, progress=False)
+    with duckdb.connect(str(db), read_only=True) as con:
+        rows = con.sql("""select source, force_id, window_status from reconciliation
+                          where period = '2024-01-01' and period_grain = 'month' and reconciliation_group = 'Burglary'
+                          order by all""").fetchall()
+    assert ("mps_borough_crime", "metropolitan", "complete") in rows
+    assert ("police_uk_street", "durham", "complete") in rows
+    # The Met's export is never "missing" for Durham; police.uk, a national return, is missing for the Met.
+    assert not [r for r in rows if r[0] == "mps_borough_crime" and r[1] != "metropolitan"]
+    assert ("police_uk_street", "metropolitan", "missing") in rows
