@@ -199,7 +199,6 @@ _FIELDS = [
     Field("witness_window_start", "DATE", "First day of the witness's window."),
     Field("witness_window_end", "DATE", "Day after the witness's window ends."),
     Field("witness_status", "VARCHAR", "`corroborates` (same direction, beyond the witness's own 95% limits), `contradicts` (opposite direction: the finding is not ranked) or `inconclusive`; empty where no other source has the concept."),
-    Field("periods_expected", "INTEGER", "Periods of the source's grain in the window."),
     Field("limit95_plain_lower", "DOUBLE", "Lower 95% funnel limit, plain binomial, at the force's denominator."),
     Field("limit95_plain_upper", "DOUBLE", "Upper 95% funnel limit, plain binomial."),
     Field("limit998_plain_lower", "DOUBLE", "Lower 99.8% funnel limit, plain binomial."),
@@ -238,7 +237,17 @@ _FIELDS = [
     Field("key", "VARCHAR", "Setting name."),
     Field("value", "VARCHAR", "Setting value."),
 ]
-FIELDS: dict[str, Field] = {f.name: f for f in _FIELDS}
+def _fields_by_name(fields: list[Field]) -> dict[str, Field]:
+    """Each field by name; a name declared twice is an error, not a silent overwrite."""
+    seen: dict[str, Field] = {}
+    for f in fields:
+        if f.name in seen:
+            raise ValueError(f"schema: field {f.name!r} is declared twice ({seen[f.name].description!r} and {f.description!r})")
+        seen[f.name] = f
+    return seen
+
+
+FIELDS: dict[str, Field] = _fields_by_name(_FIELDS)
 
 
 _TABLES = [

@@ -101,3 +101,10 @@ def test_unenforced_keys_are_unique_and_complete_after_a_load(small_samples_db, 
     ).fetchall()
     assert rows > 0, f"{table.name}: the sample load supplied no rows, so its key went unchecked"
     assert rows == distinct_keys == complete, table.name
+
+
+def test_a_field_declared_twice_is_an_error_not_an_overwrite() -> None:
+    first, second = schema.Field("periods_expected", "INTEGER", "one"), schema.Field("periods_expected", "INTEGER", "two")
+    with pytest.raises(ValueError, match="'periods_expected' is declared twice"):
+        schema._fields_by_name([first, second])
+    assert schema._fields_by_name([first]) == {"periods_expected": first}
