@@ -13,9 +13,10 @@ Columns are recognised by name, in any order, and names that differ only in case
 punctuation are the same column (`Force Name`, `force_name`, `FORCE-NAME`). Each layout also
 declares what its known copies rename or add (`Layout`): the tidied copy of the outcomes sheet
 that analysts pass around names the first count column `offences` and writes `NA` for an empty
-cell. A financial year `2019/20` with quarter `1` is the quarter starting 2019-04-01. Offence codes are normalised (`08N` is `8N`) and kept as published in
-scheme `ho_offence_code`; counts are also summed onto the ONS offence group and subgroup named in the
-row. Outcomes keep both count bases, which are not interchangeable.
+cell. A financial year `2019/20` with quarter `1` is the quarter starting 2019-04-01. Offence codes
+are normalised (`08N` is `8N`) and kept as published in scheme `ho_offence_code`; counts are also
+summed onto the ONS offence group and subgroup named in the row. Outcomes keep both count bases,
+which are not interchangeable.
 """
 
 from __future__ import annotations
@@ -93,13 +94,9 @@ def _as_published(raw: pl.LazyFrame, layouts: tuple[Layout, ...]) -> pl.LazyFram
     return raw.with_columns(columns)
 
 
-def _blank(columns: tuple[str, ...]) -> pl.Expr:
-    return pl.all_horizontal([pl.col(c).is_null() for c in columns])
-
-
 def _unless_blank(checks: list[tuple[pl.Expr, pl.Expr]], columns: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
     """A blank row (a copy's trailing row of `NA`s) is quarantined for being blank, not for each empty cell."""
-    blank = _blank(columns)
+    blank = pl.all_horizontal([pl.col(c).is_null() for c in columns])
     return [(blank, pl.lit("the row is blank (every cell empty or a missing-value marker): it holds no count")),
             *[(failed & ~blank, message) for failed, message in checks]]
 
