@@ -360,7 +360,9 @@ def windows_between(con: duckdb.DuckDBPyConnection, start: str | None, end: str 
             windows[source] = window
             continue
         first = date.fromisoformat(f"{start}-01") if start else standard.start
-        stop = _add_months(last, step)
+        # The window ends with the month `end` names: a quarter starting after it is outside it (the
+        # year to December holds the quarters starting January to October, not next January's).
+        stop = _add_months(last, 1)
         window = Window(source, first, stop, standard.period_grain, max(1, (_month_index(stop) - _month_index(first)) // step))
         window.notes.append(f"window {window.label()}, as chosen")
         windows[source] = window
