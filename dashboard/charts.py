@@ -1034,9 +1034,7 @@ def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl
         _require(events, ("event_date", "event", "scope"), "trend_plot (events)")
         shown = events.filter(pl.col("scope").is_in(["national", *forces])
                               & (pl.col("event_date") >= grid[0]) & (pl.col("event_date") <= grid[-1])).sort("event_date")
-        for r in shown.iter_rows(named=True):
-            colour = INK if r["scope"] == "national" else colours[r["scope"]]
-            fig.add_vline(x=r["event_date"], line=dict(color=colour, width=1, dash="dot"))
+        _vlines(fig, shown["event_date"].to_list(), [INK if s == "national" else colours[s] for s in shown["scope"]])
         if shown.height:
             fig.add_trace(go.Scatter(
                 x=shown["event_date"].to_list(), y=[top] * shown.height, mode="markers", name="Registered event",
@@ -1299,6 +1297,16 @@ def _window_axis(part: pl.DataFrame, grain: str) -> dict:
     return axis
 
 
+def _vlines(fig: go.Figure, dates: list, colours: list[str], row: int | None = None) -> None:
+    """Dotted vertical lines at `dates`, across the plot (or the panel of `row`), added in one update:
+    `add_vline` revalidates every shape already there, so a line at a time costs the square of their number."""
+    subplot = fig.get_subplot(row, 1) if row is not None else None
+    xref = subplot.xaxis.plotly_name.replace("axis", "") if subplot else "x"
+    yref = (subplot.yaxis.plotly_name.replace("axis", "") if subplot else "y") + " domain"
+    fig.layout.shapes += tuple(dict(type="line", xref=xref, yref=yref, x0=d, x1=d, y0=0, y1=1,
+                                    line=dict(color=c, width=1, dash="dot")) for d, c in zip(dates, colours))
+
+
 def _panel_events(fig: go.Figure, events: pl.DataFrame, part: pl.DataFrame, grain: str, row: int,
                   force_id: str | None, force_name: str, in_legend: bool) -> bool:
     """Registered events within one reconciliation panel's span (first window start to the end of
@@ -1311,8 +1319,7 @@ def _panel_events(fig: go.Figure, events: pl.DataFrame, part: pl.DataFrame, grai
                           & (pl.col("event_date") < end)).sort("event_date")
     if shown.height == 0:
         return False
-    for r in shown.iter_rows(named=True):
-        fig.add_vline(x=r["event_date"], line=dict(color=INK, width=1, dash="dot"), row=row, col=1)
+    _vlines(fig, shown["event_date"].to_list(), [INK] * shown.height, row=row)
     top = max([v for v in part["offence_count"].to_list() if v is not None] or [1]) * 1.08
     fig.add_trace(go.Scatter(
         x=shown["event_date"].to_list(), y=[top] * shown.height, mode="markers", name="Registered event",

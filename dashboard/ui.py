@@ -152,8 +152,8 @@ def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: str = "ignore
     event = st.plotly_chart(fig, key=f"{key}_chart", config=images.plotly_config(key), on_select=on_select,
                             selection_mode="points")
     csv_column, image_column = st.columns(2)
-    csv_column.download_button("Download the data (CSV)", data.write_csv(), file_name=f"{key}.csv", mime="text/csv",
-                               key=f"{key}_download")
+    csv_column.download_button("Download the data (CSV)", data.write_csv, file_name=f"{key}.csv", mime="text/csv",
+                               key=f"{key}_download", on_click="ignore")
     if images.available():
         image_column.download_button("Download the chart (SVG)", lambda: images.figure_image(fig, "svg") or b"",
                                      file_name=f"{key}.svg", mime="image/svg+xml", key=f"{key}_image", on_click="ignore")
@@ -188,10 +188,23 @@ _WIDTHS = {"indicator": "medium", "benchmark_coverage": "large", "status_reason"
            "witness_label": "medium"}
 
 
+# A page of a long table: the browser takes in every row it is sent (about 1 KB a finding, with its
+# sentence), so thousands of rows cost seconds of a page's run; the download holds every row.
+TABLE_PAGE_ROWS = 200
+
+
 def table(frame: pl.DataFrame, key: str, file_name: str | None = None) -> None:
-    """A table with each column's help (from the schema) and a CSV download of exactly its rows."""
+    """A table with each column's help (from the schema) and a CSV download of exactly its rows.
+    A table longer than `TABLE_PAGE_ROWS` is shown a page at a time, in its own order."""
     from dashboard import data
 
+    shown = frame
+    if frame.height > TABLE_PAGE_ROWS:
+        pages = -(-frame.height // TABLE_PAGE_ROWS)
+        page = st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=f"{key}_page")
+        first = (page - 1) * TABLE_PAGE_ROWS
+        shown = frame.slice(first, TABLE_PAGE_ROWS)
+        st.caption(f"Rows {first + 1:,}–{first + shown.height:,} of {frame.height:,}; the download holds every row.")
     help_for = data.column_help(frame.columns)
     config = {}
     for column in frame.columns:
@@ -201,6 +214,6 @@ def table(frame: pl.DataFrame, key: str, file_name: str | None = None) -> None:
             config[column] = st.column_config.NumberColumn(column, format=number_format, help=help_for.get(column))
         elif column in help_for or column in _WIDTHS:
             config[column] = st.column_config.Column(column, help=help_for.get(column), width=_WIDTHS.get(column))
-    st.dataframe(frame, hide_index=True, key=f"{key}_table", width="stretch", column_config=config)
-    st.download_button("Download the table (CSV)", frame.write_csv(), file_name=f"{file_name or key}.csv",
-                       mime="text/csv", key=f"{key}_download")
+    st.dataframe(shown, hide_index=True, key=f"{key}_table", width="stretch", column_config=config)
+    st.download_button("Download the table (CSV)", frame.write_csv, file_name=f"{file_name or key}.csv",
+                       mime="text/csv", key=f"{key}_download", on_click="ignore")

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from conftest import PROJECT_ROOT, sample_copy
 from conftest import dashboard_query as query
 from dashboard.data import STATUS_LABELS, counted
+from dashboard.ui import TABLE_PAGE_ROWS
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
 PAGES = ["views/overview.py", "views/divergence.py", "views/force.py", "views/trends.py",
@@ -48,6 +49,29 @@ def shown_table(at: AppTest, key: str):
     found = [frame.value for frame in at.dataframe if list(frame.value.columns[:len(lead)]) == lead]
     assert len(found) == 1, f"no single table {key}: {[list(frame.value.columns[:2]) for frame in at.dataframe]}"
     return found[0]
+
+
+def every_row(at: AppTest, key: str, total: int):
+    """Every row of a table of `total` rows that a page shows a page at a time, read page by page as
+    a person would, each page's caption checked; the table is left on its first page."""
+    import pandas as pd
+
+    pager = [n for n in at.number_input if n.key == f"{key}_page"]
+    assert bool(pager) == (total > TABLE_PAGE_ROWS), f"{key}: {total} rows, pager shown: {bool(pager)}"
+    if not pager:
+        return shown_table(at, key)
+    pages, last = [], int(pager[0].max)
+    assert last == -(-total // TABLE_PAGE_ROWS)
+    for number in range(1, last + 1):
+        at.number_input(key=f"{key}_page").set_value(number).run()
+        shown = shown_table(at, key)
+        first = (number - 1) * TABLE_PAGE_ROWS
+        assert len(shown) == min(TABLE_PAGE_ROWS, total - first)
+        words = f"Rows {first + 1:,}–{first + len(shown):,} of {total:,}; the download holds every row."
+        assert words in [c.value for c in at.caption], words
+        pages.append(shown)
+    at.number_input(key=f"{key}_page").set_value(1).run()
+    return pd.concat(pages, ignore_index=True)
 
 
 def finder(**params: str) -> AppTest:
@@ -215,7 +239,7 @@ def test_a_query_that_runs_forever_is_stopped_on_the_page(app):
     at = app.run()
     at.switch_page("views/workbench.py").run()
     at.selectbox(key="mode").select("free").run()
-    at.text_area(key="sql").input("select count(*) from range(100000000000) as a")
+    at.text_area(key="sql").input("select count(*) from range(100000000000) as a where hash(a.range) = 42")
     at.button(key="run_sql").click().run(timeout=60)
     assert not at.exception
     assert at.error and "stopped" in at.error[0].value
@@ -229,12 +253,12 @@ def test_the_ranked_table_holds_exactly_the_ranked_classification_findings(app, 
     screened_out = query(sample_db, "select count(*) from divergence where indicator_kind = 'classification' and status <> 'ranked'")[0][0]
     assert screened_out > 0, "the samples hold classification findings that are not ranked, or this test proves nothing"
     at = finder(max_q=max_q)
-    shown = shown_table(at, "findings")
     status = {(i, f): (s, k) for i, f, s, k in query(sample_db, "select indicator_id, force_id, status, indicator_kind from divergence")}
-    assert len(shown) > 0
-    assert {status[p] for p in pairs(shown)} == {("ranked", "classification")}
     expected = query(sample_db, "select indicator_id, force_id, rank from divergence where rank is not null and q_by <= $q order by rank",
                      {"q": float(max_q)})
+    shown = every_row(at, "findings", len(expected))
+    assert len(shown) > 0
+    assert {status[p] for p in pairs(shown)} == {("ranked", "classification")}
     assert list(zip(shown["indicator_id"], shown["force_id"], shown["rank"])) == expected
     assert any(m.value == counted(len(expected), "finding") for m in at.markdown)
 
@@ -267,8 +291,8 @@ def test_every_table_of_the_finder_shows_each_findings_own_coverage_beside_its_b
 
 def test_the_supply_list_holds_only_supply_findings(app, sample_db):
     at = finder()
-    supply = shown_table(at, "supply")
     kinds = {(i, f): k for i, f, k in query(sample_db, "select indicator_id, force_id, indicator_kind from divergence")}
+    supply = every_row(at, "supply", sum(query(sample_db, "select count(*) from divergence where supply_rank is not null")[0]))
     assert len(supply) > 0
     assert {kinds[p] for p in pairs(supply)} == {"supply"}
     assert set(supply["indicator_kind"]) == {"supply"}
@@ -301,7 +325,7 @@ def test_the_status_filter_narrows_the_not_ranked_table_and_the_counts_match(app
     status = max(sorted(counts), key=counts.get)
     at = finder(status=status)
     assert at.selectbox(key="status").value == status
-    shown = shown_table(at, "not_ranked")
+    shown = every_row(at, "not_ranked", counts[status])
     assert set(shown["status"]) == {status} and len(shown) == counts[status]
     [line] = [m.value for m in at.markdown if "screened out and not ranked" in m.value]
     assert line.startswith(f"{sum(counts.values()):,} findings screened out")
