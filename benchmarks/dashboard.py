@@ -66,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db
         if db is None:
-            from pipelines import load
+            from pipelines.ingest import load
             from pipelines.cli import SAMPLES_DIR
 
             db = Path(tmp) / "samples.duckdb"

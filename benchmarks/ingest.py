@@ -28,7 +28,7 @@ print(rows, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 INGEST = """
 import sys, resource
 from pathlib import Path
-from pipelines import load
+from pipelines.ingest import load
 report = load.ingest([Path(sys.argv[1])], Path(sys.argv[2]), rebuild=True, progress=False)
 print(sum(r.rows_read for r in report.loaded), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """

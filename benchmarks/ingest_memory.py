@@ -30,7 +30,7 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "real" / "police_uk_stre
 INGEST = """
 import sys, resource
 from pathlib import Path
-from pipelines import load
+from pipelines.ingest import load
 report = load.ingest([Path(p) for p in sys.argv[2:]], Path(sys.argv[1]), rebuild=True, progress=False)
 print(sum(r.rows_read for r in report.loaded), sum(r.rows_duplicate for r in report.loaded),
       resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

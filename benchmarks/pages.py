@@ -240,7 +240,7 @@ def main() -> None:
         tmp_path = Path(tmp)
         db = tmp_path / "bench.duckdb"
         if args.db is None:
-            from pipelines import load
+            from pipelines.ingest import load
             from pipelines.cli import SAMPLES_DIR
 
             started = time.perf_counter()

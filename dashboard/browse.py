@@ -25,7 +25,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
-from pipelines import query as query_engine
+from pipelines.sql import sandbox
 from pipelines import schema
 
 PAGE_SIZE = 100
@@ -321,7 +321,7 @@ def profile(table_name: str) -> Profile:
 def browse(table_name: str, filters: list[Filter], page: int = 1, page_size: int = PAGE_SIZE,
            facets: list[str] = ()) -> Page:
     """One page of the rows matching `filters`, how many match, and each facet's top values.
-    Raises BrowseError for a name or value it refuses, query_engine.QueryError if the query fails."""
+    Raises BrowseError for a name or value it refuses, sandbox.QueryError if the query fails."""
     page = max(1, int(page))
     count_statement, count_params = count_sql(table_name, filters, list(facets))
     counted = data.run_sql(count_statement, count_params)
@@ -337,7 +337,7 @@ def browse(table_name: str, filters: list[Filter], page: int = 1, page_size: int
 
 def all_rows(table_name: str, filters: list[Filter]) -> pl.DataFrame:
     """Every matching row up to the workbench's row limit, for the downloads."""
-    statement, params = rows_sql(table_name, filters, query_engine.ROW_LIMIT, 0)
+    statement, params = rows_sql(table_name, filters, sandbox.ROW_LIMIT, 0)
     return data.run_sql(statement, params).frame
 
 
@@ -408,11 +408,11 @@ def stale_keys(mode: str, keys: list[str]) -> list[str]:
     return stale
 
 
-def default_text(param: query_engine.Param) -> str:
+def default_text(param: sandbox.Param) -> str:
     return "" if param.default is None else str(param.default)
 
 
-def saved_params(saved: query_engine.SavedQuery, typed: Mapping[str, str]) -> dict[str, str]:
+def saved_params(saved: sandbox.SavedQuery, typed: Mapping[str, str]) -> dict[str, str]:
     """The `p_` values a link to `saved` needs: those given for its own parameters that differ from
     their defaults (a value that does not parse is kept, so the link shows why it is refused)."""
     wanted = {}
@@ -424,7 +424,7 @@ def saved_params(saved: query_engine.SavedQuery, typed: Mapping[str, str]) -> di
             try:
                 if param.convert(text) == param.convert(param.default):
                     continue
-            except query_engine.QueryError:
+            except sandbox.QueryError:
                 pass
         wanted[param.name] = text
     return wanted
@@ -433,9 +433,9 @@ def saved_params(saved: query_engine.SavedQuery, typed: Mapping[str, str]) -> di
 # --- downloads of every matching row ---------------------------------------------------------------------------
 
 DOWNLOADS = {
-    "CSV": ("text/csv", query_engine.to_csv_bytes),
-    "JSON": ("application/json", query_engine.to_json_bytes),
-    "Parquet": ("application/vnd.apache.parquet", query_engine.to_parquet_bytes),
+    "CSV": ("text/csv", sandbox.to_csv_bytes),
+    "JSON": ("application/json", sandbox.to_json_bytes),
+    "Parquet": ("application/vnd.apache.parquet", sandbox.to_parquet_bytes),
 }
 
 

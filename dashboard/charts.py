@@ -31,7 +31,8 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from pipelines import schema, stats
+from pipelines import schema
+from pipelines.analysis import stats
 
 SOURCE_NOTE = "source_note"
 FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -381,7 +382,7 @@ def funnel_curves(numerators: np.ndarray, denominators: np.ndarray, tau2: float,
 
     Returns `pooled`, the grid `n` (log-spaced from half the smallest denominator to 1.25 × the
     largest, plus every unit's own denominator), and for each (level, model) a (lower, upper)
-    pair from `pipelines.stats.Funnel.limits`: the same formulas as the divergence table's
+    pair from `pipelines.analysis.stats.Funnel.limits`: the same formulas as the divergence table's
     per-force limits, only centred on one pooled share rather than on each force's benchmark.
     """
     x = np.asarray(numerators, dtype=float)

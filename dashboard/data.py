@@ -28,8 +28,9 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard import charts
-from pipelines import divergence, reference
-from pipelines import query as query_engine
+from pipelines.analysis import divergence
+from pipelines import reference
+from pipelines.sql import sandbox
 
 T = TypeVar("T")
 
@@ -62,7 +63,7 @@ def _identity(path: Path) -> Identity:
 
 class _Load:
     """One load of the database, opened: a sandboxed connection (its own DuckDB instance, see
-    `query_engine.connect`) that hands out a cursor per query. Once a newer load replaces it in the
+    `sandbox.connect`) that hands out a cursor per query. Once a newer load replaces it in the
     cache it is retired, and it closes when its last cursor is done, so a session still reading it
     finishes its query and the old file and its memory are freed straight after."""
 
@@ -117,8 +118,8 @@ def _load(path: str, identity: Identity) -> _Load:
     if _identity(Path(path)) != identity:
         raise _Replaced
     try:
-        con = query_engine.connect(path)
-    except query_engine.QueryError as exc:
+        con = sandbox.connect(path)
+    except sandbox.QueryError as exc:
         raise DatabaseUnavailable(exc.message) from None
     # The file attached may be newer than the key if a swap came between the two looks: never cache
     # one load under another's identity.
@@ -1084,8 +1085,8 @@ def forces_with_findings(peer_group: str) -> list[str]:
 
 def run_sql(sql: str, params: dict | None = None):
     """Run an analyst's SQL through the sandboxed engine that `crossforce query` uses."""
-    return query_engine.run(database_path(), sql, params or {})
+    return sandbox.run(database_path(), sql, params or {})
 
 
 def saved_queries():
-    return query_engine.saved_queries()
+    return sandbox.saved_queries()

@@ -5,7 +5,8 @@ The page `dashboard/views/workbench.py` holds only its layout and calls into thi
 import streamlit as st
 
 from dashboard import browse, data, ui
-from pipelines import query, schema
+from pipelines.sql import sandbox
+from pipelines import schema
 
 MODES = {"saved": "A saved question", "free": "Your own SQL", "browse": "Browse a table"}
 SQL_LABEL = "SQL (Ctrl+Enter, or ⌘+Enter on a Mac, runs it)"
@@ -16,13 +17,13 @@ def drop_params(keys) -> None:
         st.query_params.pop(key, None)
 
 
-def show_result(result: query.QueryResult, key: str, file_name: str) -> None:
+def show_result(result: sandbox.QueryResult, key: str, file_name: str) -> None:
     """A query's result: its size and time, the table, and downloads as CSV, JSON and Parquet."""
     try:
         # Nested values (lists, structs, maps) and bytes are shown, and downloaded as CSV, as JSON text.
-        shown, as_json, as_parquet = (query.for_display(result.frame), query.to_json_bytes(result.frame),
-                                      query.to_parquet_bytes(result.frame))
-    except query.QueryError as refusal:
+        shown, as_json, as_parquet = (sandbox.for_display(result.frame), sandbox.to_json_bytes(result.frame),
+                                      sandbox.to_parquet_bytes(result.frame))
+    except sandbox.QueryError as refusal:
         st.error(str(refusal))
         return
     note = " (cut at the row limit)" if result.truncated else ""
@@ -38,7 +39,7 @@ def show_result(result: query.QueryResult, key: str, file_name: str) -> None:
 def run(sql: str, params: dict, key: str = "result", file_name: str = "query_result") -> None:
     try:
         result = data.run_sql(sql, params)
-    except query.QueryError as refusal:
+    except sandbox.QueryError as refusal:
         st.error(str(refusal))
     else:
         show_result(result, key, file_name)
@@ -71,7 +72,7 @@ def saved_mode(saved: dict) -> None:
         st.code(chosen.sql, language="sql")
     try:
         params = chosen.bind({p: v for p, v in typed.items() if v != ""})
-    except query.QueryError as problem:
+    except sandbox.QueryError as problem:
         st.error(str(problem))
         return
     run(chosen.sql, params, file_name=name)
@@ -138,7 +139,7 @@ def browse_mode() -> None:
     st.markdown(browse.description(table))
     try:
         profile = browse.profile(table)
-    except query.QueryError as refusal:
+    except sandbox.QueryError as refusal:
         st.error(str(refusal))
         return
 
@@ -177,7 +178,7 @@ def browse_mode() -> None:
     facets = browse.facet_columns(table, profile, filters)
     try:
         page = browse.browse(table, filters, st.session_state[page_key], facets=facets)
-    except (browse.BrowseError, query.QueryError) as refusal:
+    except (browse.BrowseError, sandbox.QueryError) as refusal:
         st.error(str(refusal))
         return
     st.markdown(f"**{data.counted(page.rows, 'row')}**" + (f" where {'; '.join(f.words() for f in filters)}" if filters else ""))
@@ -201,9 +202,9 @@ def browse_mode() -> None:
     else:
         st.query_params.pop(browse.PAGE_KEY, None)
     st.caption(browse.page_words(page))
-    ui.table(query.for_display(page.frame), "browse", file_name=f"{table}_page{current}")
+    ui.table(sandbox.for_display(page.frame), "browse", file_name=f"{table}_page{current}")
     if page.rows:
-        st.caption(f"Every matching row (at most {query.ROW_LIMIT:,}), not only this page:")
+        st.caption(f"Every matching row (at most {sandbox.ROW_LIMIT:,}), not only this page:")
         csv_column, json_column, parquet_column = st.columns(3)
         for column, (kind, (mime, convert)) in zip((csv_column, json_column, parquet_column), browse.DOWNLOADS.items()):
             column.download_button(f"Download every matching row ({kind})", browse.download(table, filters, convert),
@@ -214,8 +215,8 @@ def browse_mode() -> None:
 def caption() -> str:
     """The page's caption: what the workbench offers and the limits every query runs under."""
     return ("Saved questions from `queries/`, your own SQL, or any table browsed without SQL. Read-only and sandboxed: "
-            f"no files, no settings, at most {query.ROW_LIMIT:,} rows, {query.TIMEOUT_S:g} s and "
-            f"{query.format_size(query.limits().memory_bytes)} of memory per query. A link to this page runs its query "
+            f"no files, no settings, at most {sandbox.ROW_LIMIT:,} rows, {sandbox.TIMEOUT_S:g} s and "
+            f"{sandbox.format_size(sandbox.limits().memory_bytes)} of memory per query. A link to this page runs its query "
             "when opened.")
 
 

@@ -23,8 +23,11 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines import divergence, load, query, reference, schema
-from pipelines.textfile import MalformedFileError
+from pipelines.analysis import divergence
+from pipelines.ingest import load
+from pipelines.sql import sandbox
+from pipelines import reference, schema
+from pipelines.ingest.textfile import MalformedFileError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = PROJECT_ROOT / "data_samples"
@@ -185,7 +188,7 @@ def _one_line(message: str) -> str:
 
 def cmd_query(args: argparse.Namespace) -> int:
     if args.name is None and args.sql is None:
-        for saved in query.saved_queries():
+        for saved in sandbox.saved_queries():
             params = " ".join(f"[--param {p.name}={p.default}]" if p.default is not None else f"--param {p.name}=..."
                               for p in saved.params)
             print(f"{saved.name}: {saved.title}" + (f"\n    {params}" if params else ""))
@@ -203,33 +206,33 @@ def cmd_query(args: argparse.Namespace) -> int:
         for item in args.param:
             key, sep, value = item.partition("=")
             if not sep or not key:
-                raise query.ParameterError(f"--param takes NAME=VALUE; got {item!r}")
+                raise sandbox.ParameterError(f"--param takes NAME=VALUE; got {item!r}")
             values[key] = value
         binary = getattr(sys.stdout, "buffer", None)
         if args.format == "parquet" and (binary is None or sys.stdout.isatty()):
-            raise query.ParameterError("--format parquet writes a binary file: redirect it, as in `> result.parquet`")
+            raise sandbox.ParameterError("--format parquet writes a binary file: redirect it, as in `> result.parquet`")
         limits = dict(row_limit=args.limit, timeout_s=args.timeout, memory_limit=args.memory_limit, threads=args.threads)
         if args.name is not None:
-            result = query.run_saved(args.db, args.name, values, **limits)
+            result = sandbox.run_saved(args.db, args.name, values, **limits)
         else:
-            result = query.run(args.db, args.sql, values, **limits)
+            result = sandbox.run(args.db, args.sql, values, **limits)
         frame = result.frame
         if args.format == "csv":
-            output = query.to_csv_bytes(frame)
+            output = sandbox.to_csv_bytes(frame)
         elif args.format == "json":
-            output = query.to_json_bytes(frame)
+            output = sandbox.to_json_bytes(frame)
         elif args.format == "parquet":
-            output = query.to_parquet_bytes(frame)
+            output = sandbox.to_parquet_bytes(frame)
         else:
             with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=1000,
                            tbl_hide_dataframe_shape=True):
                 output = f"{frame}\n".encode("utf-8")
-    except (query.QueryRefused, query.QueryTimeout, query.QueryTooLarge, query.ParameterError) as exc:
-        kind = {query.QueryRefused: "refused", query.QueryTimeout: "timed out",
-                query.QueryTooLarge: "too large"}.get(type(exc), "error")
+    except (sandbox.QueryRefused, sandbox.QueryTimeout, sandbox.QueryTooLarge, sandbox.ParameterError) as exc:
+        kind = {sandbox.QueryRefused: "refused", sandbox.QueryTimeout: "timed out",
+                sandbox.QueryTooLarge: "too large"}.get(type(exc), "error")
         print(f"crossforce query: {kind}: {_one_line(exc.message)}", file=sys.stderr)
         return 2
-    except query.QueryError as exc:
+    except sandbox.QueryError as exc:
         print(f"crossforce query: {_one_line(exc.message)}", file=sys.stderr)
         return 1
     if binary is not None:
@@ -338,17 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sql", help="a read query (select, with, from, values, describe, show, summarize, explain)")
     p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                    help="a value for the query's $NAME parameter (repeatable)")
-    p.add_argument("--format", choices=query.FORMATS, default="table",
+    p.add_argument("--format", choices=sandbox.FORMATS, default="table",
                    help="table (default), csv and json (nested values as JSON), or parquet (binary: redirect it)")
-    p.add_argument("--limit", type=_checked(lambda t: query.check_row_limit(_number(t, int))), default=query.ROW_LIMIT,
-                   metavar="N", help=f"most rows returned, 1 to {query.MAX_ROW_LIMIT:,} (default {query.ROW_LIMIT:,})")
-    p.add_argument("--timeout", type=_checked(lambda t: query.check_timeout(_number(t, float))), default=query.TIMEOUT_S,
-                   metavar="S", help=f"seconds before the query is stopped, above 0 and at most {query.MAX_TIMEOUT_S:g} "
-                                     f"(default {query.TIMEOUT_S:g})")
-    p.add_argument("--memory-limit", type=_checked(query.check_memory_limit), metavar="SIZE",
-                   help=f"most memory the query may use, as 512MB or 2GB (default ${query.MEMORY_LIMIT_ENV}, else {query.MEMORY_LIMIT})")
-    p.add_argument("--threads", type=_checked(query.check_threads), metavar="N",
-                   help=f"DuckDB threads for the query (default ${query.THREADS_ENV}, else {query.THREADS})")
+    p.add_argument("--limit", type=_checked(lambda t: sandbox.check_row_limit(_number(t, int))), default=sandbox.ROW_LIMIT,
+                   metavar="N", help=f"most rows returned, 1 to {sandbox.MAX_ROW_LIMIT:,} (default {sandbox.ROW_LIMIT:,})")
+    p.add_argument("--timeout", type=_checked(lambda t: sandbox.check_timeout(_number(t, float))), default=sandbox.TIMEOUT_S,
+                   metavar="S", help=f"seconds before the query is stopped, above 0 and at most {sandbox.MAX_TIMEOUT_S:g} "
+                                     f"(default {sandbox.TIMEOUT_S:g})")
+    p.add_argument("--memory-limit", type=_checked(sandbox.check_memory_limit), metavar="SIZE",
+                   help=f"most memory the query may use, as 512MB or 2GB (default ${sandbox.MEMORY_LIMIT_ENV}, else {sandbox.MEMORY_LIMIT})")
+    p.add_argument("--threads", type=_checked(sandbox.check_threads), metavar="N",
+                   help=f"DuckDB threads for the query (default ${sandbox.THREADS_ENV}, else {sandbox.THREADS})")
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("dictionary", help="write docs/data_dictionary.md from the schema")

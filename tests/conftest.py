@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.sources.police_uk import OUTCOMES_HEADER, STREET_HEADER
+from pipelines.ingest.sources.police_uk import OUTCOMES_HEADER, STREET_HEADER
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = PROJECT_ROOT / "data_samples"
@@ -74,7 +74,7 @@ def write_outcomes(path: Path, rows: list[dict[str, str]]) -> Path:
 def samples_ingest(tmp_path_factory):
     """data_samples/ loaded once per session (about 20 s): (database, report). Modules copy the file
     with `sample_copy` so that no test sees another's connection or changes."""
-    from pipelines import load
+    from pipelines.ingest import load
 
     db = tmp_path_factory.mktemp("samples_once") / "samples.duckdb"
     report = load.ingest([SAMPLES], db, progress=False)

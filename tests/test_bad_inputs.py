@@ -26,8 +26,8 @@ import duckdb
 import pytest
 
 from conftest import SAMPLES
-from pipelines import load
-from pipelines.textfile import MalformedFileError
+from pipelines.ingest import load
+from pipelines.ingest.textfile import MalformedFileError
 
 STREET_SOURCE = SAMPLES / "police_uk" / "2021-04" / "2021-04-city-of-london-street.csv.gz"
 MET_SOURCE = SAMPLES / "mps_borough_crime" / "borough_24m_202202-202401.csv"

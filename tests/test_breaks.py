@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import load
-from pipelines.sources.breaks import HEADER
+from pipelines.ingest import load
+from pipelines.ingest.sources.breaks import HEADER
 from tests.conftest import write_csv
 
 

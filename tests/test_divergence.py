@@ -1,4 +1,4 @@
-"""The divergence engine (`pipelines/divergence.py`) end to end on tiny police.uk and ONS files.
+"""The divergence engine (`pipelines/analysis/divergence.py`) end to end on tiny police.uk and ONS files.
 
 Every expected value is worked out here, from the counts written, by hand arithmetic or a second
 formula: shares and pooled benchmarks, Wilson and funnel limits, BH q-values, Jensen–Shannon
@@ -25,8 +25,10 @@ from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
 
 from conftest import real_data, street_row, write_csv, write_street
-from pipelines import cli, divergence, load, reference, schema
-from pipelines.sources import ons_rec_crime
+from pipelines import cli, reference, schema
+from pipelines.analysis import divergence
+from pipelines.ingest import load
+from pipelines.ingest.sources import ons_rec_crime
 
 Z95 = 1.959964  # two-sided 95% normal quantile
 Z998 = 3.090232  # two-sided 99.8%

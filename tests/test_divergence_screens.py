@@ -19,7 +19,8 @@ import polars as pl
 import pytest
 
 from conftest import real_data
-from pipelines import cli, load
+from pipelines import cli
+from pipelines.ingest import load
 
 pytestmark = pytest.mark.real
 

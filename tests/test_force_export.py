@@ -13,9 +13,9 @@ import duckdb
 import pytest
 
 from conftest import PROJECT_ROOT, SAMPLES, real_data
-from pipelines import load
-from pipelines.sources import detect, force_export
-from pipelines.textfile import MalformedFileError, open_text
+from pipelines.ingest import load
+from pipelines.ingest.sources import detect, force_export
+from pipelines.ingest.textfile import MalformedFileError, open_text
 
 MET_FILES = 10
 EXAMPLE = PROJECT_ROOT / "docs" / "examples" / "force_exports" / "example_records_export_2024-01_2024-02.csv"

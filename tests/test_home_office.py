@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import load
-from pipelines.sources import home_office, ons_rec_crime
-from pipelines.textfile import MalformedFileError
+from pipelines.ingest import load
+from pipelines.ingest.sources import home_office, ons_rec_crime
+from pipelines.ingest.textfile import MalformedFileError
 from tests.conftest import real_data, write_csv
 
 
@@ -238,7 +238,7 @@ def test_na_is_an_empty_cell_only_in_the_copy_that_writes_it(tmp_path: Path, db:
 
 
 def test_a_calendar_year_of_a_quarterly_table_is_its_four_quarters(tmp_path: Path, db: Path) -> None:
-    from pipelines import divergence
+    from pipelines.analysis import divergence
     # Kent's 8N in the quarters starting January 2019 (2018/19 Q4) to January 2020 (2019/20 Q4).
     quarters = [("2018/19", "4", "1"), ("2019/20", "1", "10"), ("2019/20", "2", "100"), ("2019/20", "3", "1000"),
                 ("2019/20", "4", "10000")]

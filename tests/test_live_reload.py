@@ -29,7 +29,7 @@ from browser_support import (  # noqa: F401  (fixtures are used by name)
 )
 from conftest import PROJECT_ROOT, street_row, write_street
 from dashboard import data
-from pipelines import load
+from pipelines.ingest import load
 from pipelines.query import connect as sandbox_connect
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")

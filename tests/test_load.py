@@ -11,9 +11,10 @@ import duckdb
 import pytest
 
 from conftest import outcome_row, street_row, write_outcomes, write_street
-from pipelines import cli, load, schema
-from pipelines.sources.police_uk import STREET_HEADER
-from pipelines.textfile import MalformedFileError
+from pipelines import cli, schema
+from pipelines.ingest import load
+from pipelines.ingest.sources.police_uk import STREET_HEADER
+from pipelines.ingest.textfile import MalformedFileError
 
 TABLES = [t.name for t in schema.TABLES.values() if not t.is_view]
 

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from conftest import PROJECT_ROOT, SAMPLES, street_row, write_street
-from pipelines import load
+from pipelines.ingest import load
 
 APRIL = SAMPLES / "police_uk" / "2021-04"
 

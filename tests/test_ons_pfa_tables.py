@@ -15,10 +15,10 @@ import polars as pl
 import pytest
 
 from pipelines import reference
-from pipelines.load import ingest
-from pipelines.sources import extract_workbook, ons_pfa_tables
-from pipelines.sources.base import Extracted
-from pipelines.textfile import MalformedFileError
+from pipelines.ingest.load import ingest
+from pipelines.ingest.sources import extract_workbook, ons_pfa_tables
+from pipelines.ingest.sources.base import Extracted
+from pipelines.ingest.textfile import MalformedFileError
 from tests.conftest import real_data
 
 MAR18 = "policeforceareatablesyearendingmarch2018v2.xlsx"

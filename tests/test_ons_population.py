@@ -10,8 +10,8 @@ import pytest
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources import ons_pfa_tables, ons_population
-from pipelines.sources.base import Extracted
+from pipelines.ingest.sources import ons_pfa_tables, ons_population
+from pipelines.ingest.sources.base import Extracted
 from tests.conftest import real_data
 
 MYE = "LAD23_Mid_Year_pop_2011_to_2023.xlsx"

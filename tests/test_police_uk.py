@@ -9,10 +9,10 @@ import duckdb
 import pytest
 
 from conftest import outcome_row, street_row, write_outcomes, write_street
-from pipelines import load
-from pipelines.sources.base import extract
-from pipelines.sources.police_uk import OUTCOMES, STREET
-from pipelines.textfile import open_text
+from pipelines.ingest import load
+from pipelines.ingest.sources.base import extract
+from pipelines.ingest.sources.police_uk import OUTCOMES, STREET
+from pipelines.ingest.textfile import open_text
 
 APRIL = dt.date(2021, 4, 1)
 ASB = "Anti-social behaviour"

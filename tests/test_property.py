@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import street_row
-from pipelines import load
-from pipelines.sources.police_uk import STREET_HEADER
+from pipelines.ingest import load
+from pipelines.ingest.sources.police_uk import STREET_HEADER
 
 FORCES = {"Durham Constabulary": "durham", "Cleveland Police": "cleveland", "Devon & Cornwall Police": "devon-and-cornwall"}
 BAD_FORCES = ["Narnia Constabulary", "Gotham City Police", "Durham Constabularyy"]

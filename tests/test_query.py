@@ -20,7 +20,8 @@ import polars as pl
 import pytest
 
 from conftest import PROJECT_ROOT, SAMPLES, sample_copy
-from pipelines import cli, query
+from pipelines import cli
+from pipelines.sql import sandbox as query
 
 DOC = PROJECT_ROOT / "docs" / "sql_workbench.md"
 INJECTION = "x'; drop table forces; --"
@@ -389,7 +390,7 @@ RESOURCE_TIMEOUT_S = 2.5
 # fork server is stopped at the end, so that RUSAGE_CHILDREN holds the exact peak of them all.
 RUNNER = r"""
 import json, os, resource, sys, threading, time
-from pipelines import query
+from pipelines.sql import sandbox as query
 db, limit, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
 attacks = json.loads(sys.stdin.read())
 peaks, stop = {}, threading.Event()

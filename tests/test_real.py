@@ -12,7 +12,7 @@ import duckdb
 import pytest
 
 from conftest import real_data
-from pipelines import load
+from pipelines.ingest import load
 
 pytestmark = pytest.mark.real
 

@@ -15,7 +15,8 @@ import duckdb
 import pytest
 
 from conftest import real_data
-from pipelines import load, reference
+from pipelines.ingest import load
+from pipelines import reference
 
 pytestmark = pytest.mark.real
 

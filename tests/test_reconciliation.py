@@ -6,8 +6,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import load
-from pipelines.sources import home_office
+from pipelines.ingest import load
+from pipelines.ingest.sources import home_office
 from tests.conftest import street_row, write_csv, write_street
 
 
@@ -36,7 +36,7 @@ def test_months_are_summed_into_the_quarter_and_gaps_show(tmp_path: Path, db: Pa
 
 def test_a_calendar_year_meets_the_rolling_year_of_the_same_months_only_and_says_why_they_differ(tmp_path: Path, db: Path) -> None:
     from tests.test_force_export import _force_year_file
-    from pipelines.sources import ons_rec_crime
+    from pipelines.ingest.sources import ons_rec_crime
     # police.uk by force and year: Kent's burglary in 2016 (80 = 50 + 30, over two outcomes).
     force_year = _force_year_file(tmp_path / "force_year.csv.gz", [
         ("2016", "50", "Burglary", "Kent Police", "Investigation complete; no suspect identified"),

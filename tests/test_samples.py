@@ -15,7 +15,8 @@ import duckdb
 import pytest
 
 from conftest import SAMPLES, sample_copy
-from pipelines import cli, load
+from pipelines import cli
+from pipelines.ingest import load
 from pipelines.reference import REFERENCE_DIR
 
 STREET_FILE = re.compile(r"^(?P<month>\d{4}-\d{2})-(?P<slug>.+)-street\.csv(\.gz)?$")

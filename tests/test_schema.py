@@ -6,7 +6,8 @@ import duckdb
 import pytest
 
 from conftest import PROJECT_ROOT, SAMPLES
-from pipelines import cli, load, schema
+from pipelines import cli, schema
+from pipelines.ingest import load
 
 TABLES = [t for t in schema.TABLES.values() if not t.is_view]
 VIEWS = [t for t in schema.TABLES.values() if t.is_view]

@@ -1,4 +1,4 @@
-"""Break tests that mean something (`pipelines/series.py`, `stats.chow_test`, `stats.seasonal_shift_test`).
+"""Break tests that mean something (`pipelines/analysis/series.py`, `stats.chow_test`, `stats.seasonal_shift_test`).
 
 Each expected value is worked out here by a second method (numpy least squares, scipy's t test, or
 arithmetic on the planted numbers), never read back from the code under test:
@@ -25,8 +25,9 @@ import pytest
 from scipy import stats as scipy_stats
 
 from conftest import real_data
-from pipelines import load, series, stats
-from pipelines.divergence import Indicator, _add_months, _month_index
+from pipelines.ingest import load
+from pipelines.analysis import series, stats
+from pipelines.analysis.divergence import Indicator, _add_months, _month_index
 
 
 def indicator(indicator_id: str = "test_share", measure: str = "offences") -> Indicator:

@@ -1,4 +1,4 @@
-"""pipelines.stats: each statistic against numbers worked out independently, plus invariants."""
+"""pipelines.analysis.stats: each statistic against numbers worked out independently, plus invariants."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from pipelines.stats import (
+from pipelines.analysis.stats import (
     mix_precision,
     binary_segmentation,
     chow_test,
@@ -24,8 +24,8 @@ from pipelines.stats import (
     two_sided_p,
     wilson_interval,
 )
-from pipelines.stats import _trimmed_mean_of_scaled_chi2
-from pipelines.stats import dirichlet_multinomial as dirichlet_multinomial_draws
+from pipelines.analysis.stats import _trimmed_mean_of_scaled_chi2
+from pipelines.analysis.stats import dirichlet_multinomial as dirichlet_multinomial_draws
 
 Z95 = 1.959963984540054  # standard normal 97.5th percentile
 

@@ -1,4 +1,4 @@
-"""`pipelines.textfile`: reading a return's bytes, header and rows, with bad lines quarantined."""
+"""`pipelines.ingest.textfile`: reading a return's bytes, header and rows, with bad lines quarantined."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import polars as pl
 import pytest
 
 from conftest import SAMPLES, outcome_row, real_data, street_row, write_outcomes, write_street
-from pipelines import load, schema, textfile
-from pipelines.sources.base import extract, extract_chunks
-from pipelines.sources.police_uk import OUTCOMES, STREET, STREET_HEADER
-from pipelines.textfile import MalformedFileError, open_text, peek_header, read_rows
+from pipelines.ingest import load, textfile
+from pipelines import schema
+from pipelines.ingest.sources.base import extract, extract_chunks
+from pipelines.ingest.sources.police_uk import OUTCOMES, STREET, STREET_HEADER
+from pipelines.ingest.textfile import MalformedFileError, open_text, peek_header, read_rows
 
 HEADER = b"a,b,c\n"
 

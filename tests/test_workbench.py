@@ -41,7 +41,7 @@ from conftest import PROJECT_ROOT, sample_copy
 from conftest import dashboard_query as db_rows
 from dashboard import browse
 from dashboard.data import counted
-from pipelines import query as query_engine
+from pipelines.sql import sandbox
 from pipelines import schema
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
@@ -201,10 +201,10 @@ def test_stale_keys_keep_only_the_current_modes_state():
 
 
 def test_saved_params_keep_only_the_questions_own_values_that_differ_from_their_defaults():
-    mix = query_engine.saved_query("force_offence_mix")
+    mix = sandbox.saved_query("force_offence_mix")
     assert browse.saved_params(mix, {"force_id": "kent"}) == {}
     assert browse.saved_params(mix, {"force_id": "durham", "period": "2024-13-01"}) == {"force_id": "durham"}
-    met = query_engine.saved_query("met_releases_compared")
+    met = sandbox.saved_query("met_releases_compared")
     assert browse.saved_params(met, {"period": "2024-01"}) == {}  # the same month as the default 2024-01-01
     assert browse.saved_params(met, {"period": "2024-13-01"}) == {"period": "2024-13-01"}  # kept: the link says why
 
@@ -244,7 +244,7 @@ def test_a_one_row_result_says_row(workbench):
 
 
 def test_a_shared_saved_question_link_runs_on_load_with_its_parameters(workbench, sample_db):
-    mix = query_engine.saved_query("force_offence_mix")
+    mix = sandbox.saved_query("force_offence_mix")
     at = workbench(query="force_offence_mix", p_force_id="durham", p_period="2024-13-01", sql="select 1")
     expected = db_rows(sample_db, mix.sql, {"force_id": "durham"})
     assert expected, "the sample holds Durham's offence mix"
@@ -257,7 +257,7 @@ def test_a_shared_saved_question_link_runs_on_load_with_its_parameters(workbench
 
 
 def test_a_link_at_a_parameters_default_runs_and_drops_it(workbench, sample_db):
-    mix = query_engine.saved_query("force_offence_mix")
+    mix = sandbox.saved_query("force_offence_mix")
     at = workbench(query="force_offence_mix", p_force_id="kent")
     assert result_line(at).startswith(f"{counted(len(db_rows(sample_db, mix.sql, {'force_id': 'kent'})), 'row')} in ")
     assert url(at) == {"query": "force_offence_mix"}
@@ -308,9 +308,9 @@ def test_every_result_downloads_as_csv_json_and_parquet(workbench, sample_db):
     expected = db_count(sample_db, "select count(*) from forces where region = 'Wales'")
     for _, convert in browse.DOWNLOADS.values():
         payload = browse.download("forces", filters, convert)()
-        if convert is query_engine.to_json_bytes:
+        if convert is sandbox.to_json_bytes:
             assert len(json.loads(payload)) == expected
-        elif convert is query_engine.to_csv_bytes:
+        elif convert is sandbox.to_csv_bytes:
             assert len(list(csv.reader(io.StringIO(payload.decode())))) == expected + 1
         else:
             assert pl.read_parquet(io.BytesIO(payload)).height == expected
@@ -438,7 +438,7 @@ def test_a_shared_link_in_a_fresh_browser_shows_its_result_on_load(browser: Brow
         open_page(page, f"/workbench?{urlencode({'sql': sql}, quote_via=quote)}")
         expect(_result_text(page, expected)).to_be_visible(timeout=WAIT_MS)
         expect(main_area(page).get_by_label(SQL_LABEL)).to_have_value(sql)
-        mix = query_engine.saved_query("force_offence_mix")
+        mix = sandbox.saved_query("force_offence_mix")
         rows = len(db_rows(dashboard_db, mix.sql, {"force_id": "durham"}))
         open_page(page, "/workbench?query=force_offence_mix&p_force_id=durham")
         expect(_result_text(page, rows)).to_be_visible(timeout=WAIT_MS)

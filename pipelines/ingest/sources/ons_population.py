@@ -29,8 +29,8 @@ import fastexcel
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import QUARANTINE_SCHEMA, Extracted, FileCounts
-from pipelines.textfile import MalformedFileError
+from pipelines.ingest.sources.base import QUARANTINE_SCHEMA, Extracted, FileCounts
+from pipelines.ingest.textfile import MalformedFileError
 
 SOURCE = "ons_mid_year_estimates"
 SHEET = "MYE4"

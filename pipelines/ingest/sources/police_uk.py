@@ -12,7 +12,7 @@ from datetime import date
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
+from pipelines.ingest.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
 
 _LOCATION_COLUMNS = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code", "LSOA name"]
 STREET_HEADER = (*_LOCATION_COLUMNS, "Crime type", "Last outcome category", "Context")

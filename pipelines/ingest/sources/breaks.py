@@ -12,7 +12,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, passed, reasons
+from pipelines.ingest.sources.base import Canonical, SourceFormat, passed, reasons
 
 HEADER = ("event_date", "scope", "kind", "event", "event_source", "affects")
 # One selector: `*`, `none`, `measure=offences|outcomes`, or an indicator_id pattern (letters, digits, `_`, `*`).

@@ -9,7 +9,7 @@ divergence (Jensen–Shannon, calibrated by multinomial draws), chi-square homog
 residuals, case-mix adjusted outcome ratios (indirect standardisation) and breaks over time tested
 at registered events and searched for elsewhere.
 
-The statistics themselves live in `pipelines.stats`; this module chooses the data, the windows and
+The statistics themselves live in `pipelines.analysis.stats`; this module chooses the data, the windows and
 the peers, applies the data-quality guards and writes the findings.
 
 Guards:
@@ -34,7 +34,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from pipelines import reference, schema, stats
+from pipelines import reference, schema
+from pipelines.analysis import stats
 
 LEVELS = {"95%": 0.95, "99.8%": 0.998}
 # The model whose limits and z decide significance and ranking: with tens of thousands of crimes per
@@ -1117,7 +1118,7 @@ def outcome_ratios(con: duckdb.DuckDBPyConnection, source: str, window: Window, 
     return pl.DataFrame(rows)
 
 
-# Breaks over time (indicator series, break tests, revisions) live in `pipelines.series`.
+# Breaks over time (indicator series, break tests, revisions) live in `pipelines.analysis.series`.
 
 
 # --- peer groups -------------------------------------------------------------------------------------------
@@ -1196,7 +1197,7 @@ def _materialise(con: duckdb.DuckDBPyConnection) -> None:
     tables["divergence_mix"], tables["divergence_mix_categories"], tables["divergence_homogeneity"] = mix_findings(con, load_mixes(), windows)
     ratios = [outcome_ratios(con, source, windows[source]) for source in ("police_uk_street",) if source in windows]
     tables["outcome_ratios"] = pl.concat([r for r in ratios if r.height]) if any(r.height for r in ratios) else pl.DataFrame()
-    from pipelines import series  # here, not at the top: pipelines.series imports this module
+    from pipelines.analysis import series  # here, not at the top: pipelines.analysis.series imports this module
     tables["divergence_breaks"], tables["divergence_series"] = series.series_tables(con, indicators)
     for statement in schema.refresh_statements():
         con.execute(statement)

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
-from pipelines.sources.ons_rec_crime import counts_by_scheme, whole_number
+from pipelines.ingest.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
+from pipelines.ingest.sources.ons_rec_crime import counts_by_scheme, whole_number
 
 _REF = "pipelines/reference"
 _KEYS = ("Financial Year", "Financial Quarter", "Force Name", "Offence Description", "Offence Group", "Offence Subgroup", "Offence Code")

@@ -43,7 +43,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 QUERIES_DIR = PROJECT_ROOT / "queries"
 
 ROW_LIMIT = 10_000
@@ -750,7 +750,7 @@ def _query_context() -> multiprocessing.context.BaseContext:
         if _context is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
                 context = multiprocessing.get_context("forkserver")
-                context.set_forkserver_preload(["pipelines.query", "pyarrow"])
+                context.set_forkserver_preload(["pipelines.sql.sandbox", "pyarrow"])
             else:
                 context = multiprocessing.get_context("spawn")
             _context = context

@@ -52,8 +52,8 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from pipelines import stats
-from pipelines.divergence import Indicator, Window, _add_months, _month_index, _months, indicator_counts
+from pipelines.analysis import stats
+from pipelines.analysis.divergence import Indicator, Window, _add_months, _month_index, _months, indicator_counts
 
 # Periods on each side of a registered event used to test for a shift there: monthly or quarterly
 # periods, then years (a line fits a few years of a share, not eight years either side).

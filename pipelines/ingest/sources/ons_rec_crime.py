@@ -16,7 +16,7 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
+from pipelines.ingest.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
 
 SOURCE = "ons_rec_crime_pfa"
 COUNT = "Rolling year total number of offences"

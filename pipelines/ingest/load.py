@@ -40,10 +40,11 @@ import duckdb
 import polars as pl
 from tqdm import tqdm
 
-from pipelines import divergence, reference, schema
-from pipelines.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return, source_scopes
-from pipelines.sources.base import Extracted, SourceFormat, extract, extract_chunks
-from pipelines.textfile import CHUNK_BYTES, TEXT_SUFFIXES, MalformedFileError, TextFile, open_text, text_size_hint
+from pipelines.analysis import divergence
+from pipelines import reference, schema
+from pipelines.ingest.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return, source_scopes
+from pipelines.ingest.sources.base import Extracted, SourceFormat, extract, extract_chunks
+from pipelines.ingest.textfile import CHUNK_BYTES, TEXT_SUFFIXES, MalformedFileError, TextFile, open_text, text_size_hint
 
 
 READABLE_SUFFIXES = TEXT_SUFFIXES + WORKBOOK_SUFFIXES
@@ -87,7 +88,8 @@ class IngestReport:
 def database_version() -> str:
     """Fingerprint of the schema and the reference data the rows were resolved with."""
     digest = hashlib.sha256(schema.schema_version().encode())
-    for path in sorted(p for p in reference.REFERENCE_DIR.rglob("*") if p.is_file()):
+    # The data files only: the folder is also the package that reads them (its code and bytecode).
+    for path in sorted(p for p in reference.REFERENCE_DIR.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")):
         digest.update(str(path.relative_to(reference.REFERENCE_DIR)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

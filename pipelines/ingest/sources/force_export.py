@@ -29,8 +29,8 @@ from typing import Any
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import NCRS_START, Canonical, SourceFormat, passed, period_checks, reasons
-from pipelines.textfile import SEPARATORS, MalformedFileError
+from pipelines.ingest.sources.base import NCRS_START, Canonical, SourceFormat, passed, period_checks, reasons
+from pipelines.ingest.textfile import SEPARATORS, MalformedFileError
 
 PROFILES_DIR = reference.REFERENCE_DIR / "profiles"
 
@@ -53,7 +53,7 @@ GRAINS = {"month": "1mo", "calendar_year": "1y"}
 CATEGORY_SCHEMES = {"police_uk": (lambda: reference.police_uk_crime_types()["crime_type"], "police_uk_crime_types.csv")}
 # How a `columns.outcome` is read: Home Office outcome types (0–22), or police.uk's outcome labels.
 OUTCOME_SCHEMES = ("ho_outcome_type", "police_uk")
-ENCODINGS = ("utf-8", "utf-8-sig")  # pipelines.textfile reads UTF-8 (a BOM is removed)
+ENCODINGS = ("utf-8", "utf-8-sig")  # pipelines.ingest.textfile reads UTF-8 (a BOM is removed)
 # Columns `extract` adds to every raw frame; a profile's columns may not use these names.
 _RAW_EXTRAS = ("file_name", "row_number", "duplicate_of_row")
 # The schemes the ONS hierarchy is written in, in every force export.
@@ -566,7 +566,7 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
 
 
 def source_format(profile: Profile) -> SourceFormat:
-    """The profile as a source format that `pipelines.sources.detect` can pick by header."""
+    """The profile as a source format that `pipelines.ingest.sources.detect` can pick by header."""
     shown = profile.key_columns + ((f"<one column per month, {profile.month_format}>",) if profile.layout == "wide" else ())
     return SourceFormat(
         source=profile.source,

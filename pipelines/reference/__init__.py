@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-REFERENCE_DIR = Path(__file__).parent / "reference"
+REFERENCE_DIR = Path(__file__).parent
 
 # Footnote markers that ONS tables glue to area names: "Greater Manchester8,9", "Dyfed-Powys4".
 _FOOTNOTE_SUFFIX = r"[\d,\s]+$"

@@ -828,7 +828,7 @@ def data_dictionary() -> str:
     lines = [
         "# Data dictionary",
         "",
-        "Generated from `pipelines/schema.py` by `crossforce dictionary`; a test fails when this file is stale.",
+        "Generated from `pipelines/schema/` by `crossforce dictionary`; a test fails when this file is stale.",
         "",
         "Start with the views: they have stable names and columns. Tables prefixed `core_` hold the",
         "normalised data they are built from, `ref_` the version-controlled reference tables, and",

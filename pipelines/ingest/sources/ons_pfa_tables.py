@@ -46,8 +46,8 @@ import fastexcel
 import polars as pl
 
 from pipelines import reference
-from pipelines.sources.base import QUARANTINE_SCHEMA, Extracted, FileCounts
-from pipelines.textfile import MalformedFileError
+from pipelines.ingest.sources.base import QUARANTINE_SCHEMA, Extracted, FileCounts
+from pipelines.ingest.textfile import MalformedFileError
 
 SOURCE = "ons_pfa_tables"
 LABELS_CSV = "pipelines/reference/ons_table_labels.csv"

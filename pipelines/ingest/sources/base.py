@@ -32,7 +32,7 @@ from functools import partial
 
 import polars as pl
 
-from pipelines.textfile import RawRows, TextFile, iter_rows, read_rows
+from pipelines.ingest.textfile import RawRows, TextFile, iter_rows, read_rows
 
 
 @dataclass

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipelines.sources import breaks, force_export, home_office, ons_rec_crime, police_uk
-from pipelines.sources.base import Extracted, SourceFormat
-from pipelines.textfile import MalformedFileError, TextFile, peek_header
+from pipelines.ingest.sources import breaks, force_export, home_office, ons_rec_crime, police_uk
+from pipelines.ingest.sources.base import Extracted, SourceFormat
+from pipelines.ingest.textfile import MalformedFileError, TextFile, peek_header
 
 FORMATS: list[SourceFormat] = [police_uk.STREET, police_uk.OUTCOMES, ons_rec_crime.FORMAT]
 FORMATS += [home_office.CRIME_PFA, home_office.CRIME_CSP, home_office.OUTCOMES]
@@ -33,7 +33,7 @@ def not_a_return(path: Path) -> str | None:
 
 # Spreadsheet returns: each module has `recognises(path) -> bool` and `extract(path) -> Extracted`.
 WORKBOOK_FORMATS: list = []
-from pipelines.sources import ons_pfa_tables, ons_population  # noqa: E402  (after the list they join)
+from pipelines.ingest.sources import ons_pfa_tables, ons_population  # noqa: E402  (after the list they join)
 WORKBOOK_FORMATS += [ons_pfa_tables, ons_population]
 WORKBOOK_SUFFIXES = (".xlsx",)
 

@@ -1,0 +1,1 @@
+"""Analysis: the statistics, the divergence engine and the series over time."""

@@ -1,0 +1,1 @@
+"""The sandboxed SQL engine behind `crossforce query` and the dashboard's workbench."""
