@@ -33,6 +33,8 @@ from plotly.subplots import make_subplots
 
 from pipelines import schema
 from pipelines.analysis import stats
+from pipelines import periods
+from pipelines.periods import add_months
 
 SOURCE_NOTE = "source_note"
 FONT_FAMILY = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
@@ -90,7 +92,7 @@ GRAIN_WORDS = {"month": "monthly", "quarter": "quarterly", "financial_year": "fi
 GRAIN_NOUNS = {"month": ("month", "months"), "quarter": ("quarter", "quarters"),
                "financial_year": ("financial year", "financial years"), "calendar_year": ("year", "years"),
                "rolling_year": ("rolling year", "rolling years")}
-GRAIN_MONTHS = {"month": 1, "quarter": 3, "financial_year": 12, "calendar_year": 12, "rolling_year": 12}
+GRAIN_MONTHS = periods.GRAIN_MONTHS
 
 # Each source in words: its publisher and publication. The one list the dashboard names sources by.
 SOURCE_WORDS = {
@@ -181,10 +183,6 @@ def _month(value: date | None) -> str:
     return "—" if value is None else f"{value:%b %Y}"
 
 
-def _add_months(value: date, months: int) -> date:
-    index = value.year * 12 + value.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
-
 
 def period_words(period: date | None, grain: str) -> str:
     """A period in words at its grain, from the period's first day.
@@ -197,7 +195,7 @@ def period_words(period: date | None, grain: str) -> str:
         return "—"
     period = _as_date(period)
     if grain == "quarter":
-        last = _add_months(period, 2)
+        last = add_months(period, 2)
         if last.year == period.year:
             return f"{period:%b}–{last:%b %Y}"
         return f"{period:%b %Y}–{last:%b %Y}"
@@ -207,7 +205,7 @@ def period_words(period: date | None, grain: str) -> str:
     if grain == "calendar_year":
         return f"{period.year}"
     if grain == "rolling_year":
-        return f"year to {_add_months(period, 11):%b %Y}"
+        return f"year to {add_months(period, 11):%b %Y}"
     return f"{period:%b %Y}"
 
 
@@ -220,7 +218,7 @@ def window_words(start: date, end_exclusive: date) -> str:
     start, end_exclusive = _as_date(start), _as_date(end_exclusive)
     first = date(start.year, start.month, 1)
     end = date(end_exclusive.year, end_exclusive.month, 1)
-    last = _add_months(end, -1) if end_exclusive.day == 1 else end
+    last = add_months(end, -1) if end_exclusive.day == 1 else end
     if last <= first:
         return f"{first:%b %Y}"
     if last.year == first.year:
@@ -1068,7 +1066,7 @@ def _grain_periods(periods: list[date], grain: str) -> list[date]:
     out, current = [], first
     while current <= last:
         out.append(current)
-        current = _add_months(current, step)
+        current = add_months(current, step)
     return out
 
 
@@ -1314,7 +1312,7 @@ def _panel_events(fig: go.Figure, events: pl.DataFrame, part: pl.DataFrame, grai
     the last window): a dotted line each and a ▼ marker at the top with the event on hover."""
     _require(events, ("event_date", "scope", "event"), "reconciliation_plot (events)")
     first = min(part["period"].to_list())
-    end = _add_months(max(part["period"].to_list()), GRAIN_MONTHS.get(grain, 1))
+    end = add_months(max(part["period"].to_list()), GRAIN_MONTHS.get(grain, 1))
     scopes = ["national"] + ([force_id] if force_id else [])
     shown = events.filter(pl.col("scope").is_in(scopes) & (pl.col("event_date") >= first)
                           & (pl.col("event_date") < end)).sort("event_date")

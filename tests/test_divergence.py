@@ -29,6 +29,7 @@ from pipelines import cli, reference, schema
 from pipelines.analysis import divergence
 from pipelines.ingest import load
 from pipelines.ingest.sources import ons_rec_crime
+from pipelines.periods import add_months
 
 Z95 = 1.959964  # two-sided 95% normal quantile
 Z998 = 3.090232  # two-sided 99.8%
@@ -335,7 +336,7 @@ def window_db(periods: list[date], grain: str, source: str) -> duckdb.DuckDBPyCo
 
 
 def months(first: date, count: int, step: int = 1) -> list[date]:
-    return [divergence._add_months(first, i * step) for i in range(count)]
+    return [add_months(first, i * step) for i in range(count)]
 
 
 def test_window_never_spans_a_national_counting_rule_change() -> None:
@@ -617,8 +618,8 @@ WIGGLE = (0, 6, -4, 3, -7, 2, 5, -3, 1, -5, 4, -2)  # a little noise, so that no
 
 
 def ons_year_ending(i: int) -> date:
-    start = divergence._add_months(date(2002, 4, 1), 3 * i)  # the rolling year starting here...
-    return date.fromordinal(divergence._add_months(start, 12).toordinal() - 1)  # ...ends the day before a year on
+    start = add_months(date(2002, 4, 1), 3 * i)  # the rolling year starting here...
+    return date.fromordinal(add_months(start, 12).toordinal() - 1)  # ...ends the day before a year on
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,8 @@ from scipy import stats as scipy_stats
 from conftest import real_data
 from pipelines.ingest import load
 from pipelines.analysis import series, stats
-from pipelines.analysis.divergence import Indicator, _add_months, _month_index
+from pipelines.analysis.divergence import Indicator
+from pipelines.periods import add_months, month_index
 
 
 def indicator(indicator_id: str = "test_share", measure: str = "offences") -> Indicator:
@@ -44,7 +45,7 @@ def events(*rows: tuple[date, str, str, str]) -> pl.DataFrame:
 
 def monthly_frame(shares: np.ndarray, first: date, force: str = "kent", release: date | None = None,
                   denominator: int = 100_000) -> pl.DataFrame:
-    periods = [_add_months(first, i) for i in range(len(shares))]
+    periods = [add_months(first, i) for i in range(len(shares))]
     return pl.DataFrame({
         "force_id": [force] * len(shares), "release_date": [release] * len(shares), "period": periods,
         "period_grain": ["month"] * len(shares),
@@ -68,7 +69,7 @@ STEP = 0.05
 
 def planted_monthly(seed: int = 11) -> tuple[pl.DataFrame, int]:
     n = 48
-    transition = _month_index(date(2022, 6, 1)) - _month_index(FIRST)
+    transition = month_index(date(2022, 6, 1)) - month_index(FIRST)
     level = np.where(np.arange(n) > transition, STEP, 0.0)
     level[transition] = STEP / 2
     season = 0.02 * np.sin(2 * np.pi * np.arange(n) / 12)
@@ -209,13 +210,13 @@ def test_a_registered_event_is_tested_in_every_release_that_spans_it() -> None:
 def rolling_years(step_from: date, before: float = 0.40, after: float = 0.46) -> pl.DataFrame:
     """Quarterly rolling years starting 2006-04 to 2017-01, summed from monthly counts in which the
     share steps from `before` to `after` in month `step_from` (a little noise per month)."""
-    months = [_add_months(date(2005, 1, 1), i) for i in range(12 * 14)]
+    months = [add_months(date(2005, 1, 1), i) for i in range(12 * 14)]
     rng = np.random.default_rng(2)
     crimes = 10_000
     num = {m: round(crimes * ((after if m >= step_from else before) + rng.normal(0, 0.004))) for m in months}
-    periods = [_add_months(date(2006, 4, 1), 3 * i) for i in range(44)]
+    periods = [add_months(date(2006, 4, 1), 3 * i) for i in range(44)]
     rows = [{"force_id": "kent", "release_date": None, "period": p, "period_grain": "rolling_year",
-             "numerator": sum(num[_add_months(p, k)] for k in range(12)), "denominator": 12 * crimes} for p in periods]
+             "numerator": sum(num[add_months(p, k)] for k in range(12)), "denominator": 12 * crimes} for p in periods]
     return pl.DataFrame(rows, schema={"force_id": pl.String, "release_date": pl.Date, "period": pl.Date,
                                       "period_grain": pl.String, "numerator": pl.Int64, "denominator": pl.Int64})
 
@@ -230,7 +231,7 @@ def test_rolling_year_tests_use_non_overlapping_years_only() -> None:
     assert [periods[i] for i in after] == [date(2011, 7, 1), date(2012, 7, 1), date(2013, 7, 1), date(2014, 7, 1)]
     assert [periods[i] for i in before] == [date(2006, 7, 1), date(2007, 7, 1), date(2008, 7, 1), date(2009, 7, 1)]
     used = [periods[i] for i in before + after]
-    gaps = [_month_index(b) - _month_index(a) for a, b in zip(used, used[1:])]
+    gaps = [month_index(b) - month_index(a) for a, b in zip(used, used[1:])]
     assert gaps == [12, 12, 12, 24, 12, 12, 12]
 
     found = series.series_breaks(frame, indicator(), events((event, "national", "E", "*")))
@@ -238,7 +239,7 @@ def test_rolling_year_tests_use_non_overlapping_years_only() -> None:
     assert (row["period"], row["test_basis"], row["test_method"]) == (date(2011, 7, 1), "non-overlapping years", "level_shift")
     # Second method: y = a + b·year + c·after on exactly those eight years, by least squares.
     y = shares_of(frame)[before + after]
-    t = np.array([_month_index(p) / 12 for p in used])
+    t = np.array([month_index(p) / 12 for p in used])
     design = np.column_stack([np.ones(8), t, np.r_[np.zeros(4), np.ones(4)]])
     coef, *_ = np.linalg.lstsq(design, y, rcond=None)
     rss1 = np.sum((y - design @ coef) ** 2)
@@ -371,7 +372,7 @@ def test_no_met_break_sits_at_a_release_splice(met_db: Path) -> None:
     for row in tested.iter_rows(named=True):
         months = set(spans[row["release_date"]])
         # Both sides of every break come from the one release it was tested in.
-        assert row["period"] in months and _add_months(row["period"], -1) in months, row
+        assert row["period"] in months and add_months(row["period"], -1) in months, row
     # The splice of the 2008-format release and the CRIS back series (April 2010) is no break...
     assert tested.filter(pl.col("period") == date(2010, 4, 1)).height == 0
     # ...but releases do revise each other, and say so.

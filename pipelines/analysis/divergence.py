@@ -36,6 +36,7 @@ import polars as pl
 
 from pipelines import reference, schema
 from pipelines.analysis import stats
+from pipelines.periods import add_months, month_index
 
 LEVELS = {"95%": 0.95, "99.8%": 0.998}
 # The model whose limits and z decide significance and ranking: with tens of thousands of crimes per
@@ -239,13 +240,13 @@ class Window:
     def is_single_period(self) -> bool:
         """A window of one rolling or financial year is that period, never a sum of overlapping ones."""
         step = _months(self.period_grain)
-        return step >= 12 and _month_index(self.end) - _month_index(self.start) == step
+        return step >= 12 and month_index(self.end) - month_index(self.start) == step
 
     def label(self) -> str:
         if self.is_single_period:
-            return f"year ending {_add_months(self.end, -1):%b %Y}"
-        last = _add_months(self.end, -_months(self.period_grain))
-        return f"{self.start:%b %Y}" if last == self.start else f"{self.start:%b %Y} to {_add_months(self.end, -1):%b %Y}"
+            return f"year ending {add_months(self.end, -1):%b %Y}"
+        last = add_months(self.end, -_months(self.period_grain))
+        return f"{self.start:%b %Y}" if last == self.start else f"{self.start:%b %Y} to {add_months(self.end, -1):%b %Y}"
 
 
 def _months(grain: str) -> int:
@@ -301,9 +302,9 @@ def standard_window(con: duckdb.DuckDBPyConnection, source: str) -> Window | Non
         # A rolling year cannot be cut short: take the latest one that no national counting-rule
         # change falls inside, or, if every one does, the latest with a note saying so.
         candidates = list(reversed(well_supplied.filter(pl.col("period_grain") == grain)["period"].to_list()))
-        clean = [p for p in candidates if not changes_inside(p, _add_months(p, step))]
+        clean = [p for p in candidates if not changes_inside(p, add_months(p, step))]
         chosen = clean[0] if clean else candidates[0]
-        window = Window(source, chosen, _add_months(chosen, step), grain, periods_expected=1)
+        window = Window(source, chosen, add_months(chosen, step), grain, periods_expected=1)
         if chosen != candidates[0]:
             window.notes.append("the latest rolling year without a counting-rule change inside it")
         for _, event in changes_inside(window.start, window.end):
@@ -312,31 +313,31 @@ def standard_window(con: duckdb.DuckDBPyConnection, source: str) -> Window | Non
 
     last = well_supplied.row(-1)[0]
     first = rows.filter(pl.col("period_grain") == grain)["period"].min()
-    end = _add_months(last, step)
+    end = add_months(last, step)
     # Never before the source's first period, and never across a national counting-rule change.
-    earliest = max(_add_months(end, -WINDOW_MONTHS[grain]), first)
+    earliest = max(add_months(end, -WINDOW_MONTHS[grain]), first)
     inside = changes_inside(earliest, end)
     if inside:
         event_date = inside[-1][0]
-        earliest = max(earliest, _add_months(date(event_date.year, event_date.month, 1), 0 if event_date.day == 1 else 1))
+        earliest = max(earliest, add_months(date(event_date.year, event_date.month, 1), 0 if event_date.day == 1 else 1))
     by_force = supplied.filter(pl.col("period_grain") == grain).group_by("force_id").agg(pl.col("period"))
     periods_of = {force: set(periods) for force, periods in by_force.iter_rows()}
 
     def full_supply(start: date) -> int:
-        span = {_add_months(start, i * step) for i in range((_month_index(end) - _month_index(start)) // step)}
+        span = {add_months(start, i * step) for i in range((month_index(end) - month_index(start)) // step)}
         return sum(span <= periods for periods in periods_of.values())
 
     at_last = full_supply(last)
     start = last
-    while _add_months(start, -step) >= earliest and full_supply(_add_months(start, -step)) >= FULL_SUPPLY_SHARE * at_last:
-        start = _add_months(start, -step)
-    window = Window(source, start, end, grain, periods_expected=(_month_index(end) - _month_index(start)) // step)
-    longer = _add_months(start, -step)
+    while add_months(start, -step) >= earliest and full_supply(add_months(start, -step)) >= FULL_SUPPLY_SHARE * at_last:
+        start = add_months(start, -step)
+    window = Window(source, start, end, grain, periods_expected=(month_index(end) - month_index(start)) // step)
+    longer = add_months(start, -step)
     reason = (f"{full_supply(start)} territorial forces supplied every {grain} of it")
     if longer >= earliest:
         reason += f"; only {full_supply(longer)} supplied {longer:%b %Y} as well, so the window starts at {start:%b %Y}"
     window.notes.append(f"window {window.label()}: the latest span most forces supplied in full ({reason})")
-    if inside and start <= _add_months(date(inside[-1][0].year, inside[-1][0].month, 1), 1):
+    if inside and start <= add_months(date(inside[-1][0].year, inside[-1][0].month, 1), 1):
         window.notes.append(f"it starts after a counting-rule change: {inside[-1][1]}")
     return window
 
@@ -353,30 +354,23 @@ def windows_between(con: duckdb.DuckDBPyConnection, start: str | None, end: str 
         if standard is None:
             continue
         step = _months(standard.period_grain)
-        last = date.fromisoformat(f"{end}-01") if end else _add_months(standard.end, -1)
+        last = date.fromisoformat(f"{end}-01") if end else add_months(standard.end, -1)
         if step >= 12:
-            first = _add_months(last, 1 - step)
-            window = Window(source, first, _add_months(first, step), standard.period_grain, 1)
+            first = add_months(last, 1 - step)
+            window = Window(source, first, add_months(first, step), standard.period_grain, 1)
             window.notes.append(f"the {window.label()}, as chosen")
             windows[source] = window
             continue
         first = date.fromisoformat(f"{start}-01") if start else standard.start
         # The window ends with the month `end` names: a quarter starting after it is outside it (the
         # year to December holds the quarters starting January to October, not next January's).
-        stop = _add_months(last, 1)
-        window = Window(source, first, stop, standard.period_grain, max(1, (_month_index(stop) - _month_index(first)) // step))
+        stop = add_months(last, 1)
+        window = Window(source, first, stop, standard.period_grain, max(1, (month_index(stop) - month_index(first)) // step))
         window.notes.append(f"window {window.label()}, as chosen")
         windows[source] = window
     return windows
 
 
-def _month_index(d: date) -> int:
-    return d.year * 12 + d.month - 1
-
-
-def _add_months(d: date, months: int) -> date:
-    index = _month_index(d) + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _category_filter(column: str, spec: str, prefix: str) -> tuple[str, dict]:
@@ -655,8 +649,8 @@ def supply_screens(found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, 
 
 def previous_window(window: Window) -> Window:
     """The span of the same length just before the window (the previous non-overlapping year for a year)."""
-    length = max(_month_index(window.end) - _month_index(window.start), _months(window.period_grain))
-    return Window(window.source, _add_months(window.start, -length), window.start, window.period_grain, window.periods_expected)
+    length = max(month_index(window.end) - month_index(window.start), _months(window.period_grain))
+    return Window(window.source, add_months(window.start, -length), window.start, window.period_grain, window.periods_expected)
 
 
 # --- witnesses and benchmark coverage ----------------------------------------------------------------------
@@ -697,8 +691,8 @@ def crime_totals(con: duckdb.DuckDBPyConnection) -> dict[date, CrimeTotals]:
     publishers = {"ons_pfa_tables": "ONS police force area tables", "ons_rec_crime_pfa": "ONS recorded crime by police force area"}
     totals: dict[date, CrimeTotals] = {}
     for source, period, force, offences in rows:
-        end = _add_months(period, 12)
-        entry = totals.setdefault(end, CrimeTotals({}, f"{publishers[source]}, year ending {_add_months(end, -1):%b %Y}"))
+        end = add_months(period, 12)
+        entry = totals.setdefault(end, CrimeTotals({}, f"{publishers[source]}, year ending {add_months(end, -1):%b %Y}"))
         entry.by_force.setdefault(force, int(offences))
     # A year some forces are missing from (a supply gap) is no measure of the whole.
     territorial = len(_territorial())

@@ -53,7 +53,8 @@ import numpy as np
 import polars as pl
 
 from pipelines.analysis import stats
-from pipelines.analysis.divergence import Indicator, Window, _add_months, _month_index, _months, indicator_counts
+from pipelines.analysis.divergence import Indicator, Window, _months, indicator_counts
+from pipelines.periods import add_months, month_index
 
 # Periods on each side of a registered event used to test for a shift there: monthly or quarterly
 # periods, then years (a line fits a few years of a share, not eight years either side).
@@ -148,7 +149,7 @@ def events_for(events: pl.DataFrame, indicator: Indicator, force_id: str) -> lis
 
 def _months_between(periods: list[date]) -> int:
     """The series' step: the smallest gap between consecutive periods."""
-    gaps = [_month_index(b) - _month_index(a) for a, b in zip(periods, periods[1:])]
+    gaps = [month_index(b) - month_index(a) for a, b in zip(periods, periods[1:])]
     return max(1, min(gaps)) if gaps else 1
 
 
@@ -164,9 +165,9 @@ def test_points(periods: list[date], grain: str, event_date: date) -> tuple[list
         first = next((p for p in periods if p >= event_date), None)
         if first is None:
             return [], []
-        used = [i for i, p in enumerate(periods) if (_month_index(p) - _month_index(first)) % 12 == 0]
+        used = [i for i, p in enumerate(periods) if (month_index(p) - month_index(first)) % 12 == 0]
     span = YEAR_SPAN if step >= 12 else CHOW_SPAN
-    before = [i for i in used if _add_months(periods[i], step) <= event_date][-span:]
+    before = [i for i in used if add_months(periods[i], step) <= event_date][-span:]
     after = [i for i in used if periods[i] >= event_date][:span]
     return before, after
 
@@ -179,13 +180,13 @@ def _registered(periods: list[date], share: np.ndarray, grain: str, event_date: 
         if len(before) < 3 or len(after) < 3:
             return None
         points = before + after
-        t = np.array([_month_index(periods[i]) / 12 for i in points])
+        t = np.array([month_index(periods[i]) / 12 for i in points])
         test = stats.chow_test(share[points], len(before), t, common_slope=True)
         return {"period": periods[after[0]], "test": test, "method": "level_shift"}
     # Monthly or quarterly: times in periods from the series' first, so a quarter is one step.
-    origin = _month_index(periods[0])
-    t = np.array([(_month_index(p) - origin) // step for p in periods])
-    offset = _month_index(event_date) - origin
+    origin = month_index(periods[0])
+    t = np.array([(month_index(p) - origin) // step for p in periods])
+    offset = month_index(event_date) - origin
     inside = offset // step  # the period the event date falls in
     start, gap = (inside, 0) if event_date.day == 1 and offset % step == 0 else (inside + 1, 1)
     season = 12 // step
@@ -193,14 +194,14 @@ def _registered(periods: list[date], share: np.ndarray, grain: str, event_date: 
     if len(pairs_after) < 3 or len(pairs_before) < 2:
         return None  # without the year before inside this release, the season cannot be told from the event
     test = stats.seasonal_shift_test(share, t, start, season=season, span=CHOW_SPAN, gap=gap)
-    return {"period": _add_months(periods[0], start * step), "test": test, "method": "seasonal_difference"}
+    return {"period": add_months(periods[0], start * step), "test": test, "method": "seasonal_difference"}
 
 
 def _detection_points(periods: list[date], grain: str) -> tuple[list[int], int, int]:
     """Indices of the points searched for breaks, with the fewest points and segment size."""
     if grain == "rolling_year":
-        last = _month_index(periods[-1])
-        return [i for i, p in enumerate(periods) if (last - _month_index(p)) % 12 == 0], YEAR_MIN_POINTS, YEAR_MIN_SIZE
+        last = month_index(periods[-1])
+        return [i for i, p in enumerate(periods) if (last - month_index(p)) % 12 == 0], YEAR_MIN_POINTS, YEAR_MIN_SIZE
     if _months(grain) >= 12:
         return list(range(len(periods))), YEAR_MIN_POINTS, YEAR_MIN_SIZE
     return list(range(len(periods))), MIN_POINTS, MIN_SIZE
@@ -226,7 +227,7 @@ def _breaks_in(periods: list[date], share: np.ndarray, grain: str, events: list[
     for detected in stats.binary_segmentation(share[used], min_size=min_size):
         when = points[detected.index]
         near = [event for event_date, event in events
-                if _add_months(when, -2 * step) <= event_date <= _add_months(when, 2 * step)]
+                if add_months(when, -2 * step) <= event_date <= add_months(when, 2 * step)]
         found.append({"period": when, "break_kind": "detected", "event": None, "level_shift": detected.size,
                       "f_stat": detected.f_stat, "p_value": detected.p_value, "matches_event": near[0] if near else None,
                       "test_basis": basis, "test_method": "binary_segmentation"})

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from pipelines import periods
+
 
 @dataclass(frozen=True)
 class Field:
@@ -47,10 +49,9 @@ class Table:
         return self.view_sql is not None and not self.materialised
 
 
-# Every period grain, with the months a period of it covers. A rolling year covers twelve months
-# but is published every quarter, so consecutive rolling years are three months apart.
-PERIOD_GRAIN_MONTHS = {"month": 1, "quarter": 3, "rolling_year": 12, "financial_year": 12, "calendar_year": 12}
-PERIOD_GRAIN_STEPS = PERIOD_GRAIN_MONTHS | {"rolling_year": 3}
+# Every period grain, with the months a period of it covers and the months between periods.
+PERIOD_GRAIN_MONTHS = periods.GRAIN_MONTHS
+PERIOD_GRAIN_STEPS = periods.GRAIN_STEPS
 
 
 def _grain_values(steps: bool) -> str:

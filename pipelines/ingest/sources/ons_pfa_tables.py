@@ -48,6 +48,7 @@ import polars as pl
 from pipelines import reference
 from pipelines.ingest.sources.base import QUARANTINE_SCHEMA, Extracted, FileCounts
 from pipelines.ingest.textfile import MalformedFileError
+from pipelines.periods import add_months
 
 SOURCE = "ons_pfa_tables"
 LABELS_CSV = "pipelines/reference/ons_table_labels.csv"
@@ -113,10 +114,6 @@ def period_end(notes: pl.DataFrame, path: Path) -> date:
         raise MalformedFileError(path, None, f"sheet 'Notes': title {title!r} does not say 'year ending <month> <year>'")
     return date(int(m[2]), _MONTHS[m[1].lower()], 1)
 
-
-def _add_months(first: date, months: int) -> date:
-    index = first.year * 12 + first.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 @dataclass
@@ -315,7 +312,7 @@ def extract(path: Path) -> Extracted:
     notes_name, p1_name, p3_name = (_sheet(names, s) for s in ("Notes", "Table P1", "Table P3"))
     sheets = _read_sheets(path, [notes_name, p1_name, p3_name])
     end = period_end(sheets[notes_name], path)
-    period, release = _add_months(end, -11), _add_months(end, 3)
+    period, release = add_months(end, -11), add_months(end, 3)
     p1 = read_block(p1_name, sheets[p1_name], path, units="Numbers")
     p3 = read_block(p3_name, sheets[p3_name], path, units="Rate per 1,000")
     counts, coverage, bad_p1 = counts_from_p1(p1, path, 1, period, release)
