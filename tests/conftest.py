@@ -97,10 +97,27 @@ def db(tmp_path: Path) -> Path:
 def dashboard_query(db: Path, sql: str, params: dict | None = None) -> list[tuple]:
     """An independent read of a database the dashboard holds open: with the sandbox's settings, as
     one process must open a file alike."""
-    from pipelines.query import connect
+    from pipelines.sql.sandbox import connect
 
     con = connect(db)
     try:
         return con.execute(sql, params or {}).fetchall()
     finally:
         con.close()
+
+
+# Markers follow what a test uses, so a new test is marked without anyone remembering to: a test that
+# drives Chromium is `browser`; one that loads data_samples/ (or serves, or runs the dashboard) is
+# `integration`. `make test-fast` runs the rest, the unit tests, in under a minute.
+BROWSER_FIXTURES = {"page", "browser", "chromium_executable"}
+INTEGRATION_FIXTURES = {"samples_ingest"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        used = set(getattr(item, "fixturenames", ()))
+        if used & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.integration)
+        elif used & INTEGRATION_FIXTURES:
+            item.add_marker(pytest.mark.integration)

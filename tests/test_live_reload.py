@@ -30,7 +30,9 @@ from browser_support import (  # noqa: F401  (fixtures are used by name)
 from conftest import PROJECT_ROOT, street_row, write_street
 from dashboard import data
 from pipelines.ingest import load
-from pipelines.query import connect as sandbox_connect
+from pipelines.sql.sandbox import connect as sandbox_connect
+
+pytestmark = pytest.mark.integration  # a served dashboard reading loads as they land
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
 LOADS = 6  # the first one served, then five swaps

@@ -20,6 +20,8 @@ import pytest
 from conftest import PROJECT_ROOT, SAMPLES, street_row, write_street
 from pipelines.ingest import load
 
+pytestmark = pytest.mark.integration  # processes that load, are killed and race each other
+
 APRIL = SAMPLES / "police_uk" / "2021-04"
 
 

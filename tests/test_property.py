@@ -15,6 +15,7 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import duckdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -22,6 +23,8 @@ from hypothesis import strategies as st
 from conftest import street_row
 from pipelines.ingest import load
 from pipelines.ingest.sources.police_uk import STREET_HEADER
+
+pytestmark = pytest.mark.integration  # generated files loaded end to end, many times over
 
 FORCES = {"Durham Constabulary": "durham", "Cleveland Police": "cleveland", "Devon & Cornwall Police": "devon-and-cornwall"}
 BAD_FORCES = ["Narnia Constabulary", "Gotham City Police", "Durham Constabularyy"]

@@ -8,6 +8,8 @@ import pytest
 
 from pipelines import cli
 
+pytestmark = pytest.mark.integration  # the dashboard served by the CLI
+
 
 @pytest.fixture
 def started(monkeypatch) -> list[list[str]]:

@@ -20,6 +20,8 @@ import pytest
 from conftest import SAMPLES, real_data
 from pipelines.ingest import load
 
+pytestmark = pytest.mark.integration  # a year of files loaded end to end
+
 # 2021's nine months become January to September 2019, and January to March 2021 also October to December.
 RELABEL = {f"2021-{m:02d}": [f"2019-{m:02d}"] for m in range(1, 10)}
 for m in range(1, 4):
