@@ -23,7 +23,7 @@ format:  ## rewrite the code in the house format and sort imports
 
 bench:  ## the benchmarks, each against its baseline in the same run
 	$(PYTHON) benchmarks/ingest.py
-	$(PYTHON) benchmarks/dashboard.py
+	$(PYTHON) benchmarks/page_data.py
 	$(PYTHON) benchmarks/pages.py
 
 up:  ## build the sample database and serve the dashboard

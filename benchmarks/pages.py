@@ -36,10 +36,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Run as a script, this folder comes first on the path, and its `dashboard.py` would hide the package.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-from dashboard.serving import free_port, healthy, stop  # noqa: E402
+from dashboard.serving import free_port, healthy, stop
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))

@@ -17,7 +17,7 @@ dashboard's own parameters (`source`, `window`, ...):
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -180,7 +180,7 @@ def rows_sql(table_name: str, filters: list[Filter], limit: int = PAGE_SIZE, off
             params)
 
 
-def count_sql(table_name: str, filters: list[Filter], facet_columns: list[str] = (), top: int = FACET_TOP) -> tuple[str, dict]:
+def count_sql(table_name: str, filters: list[Filter], facet_columns: Sequence[str] = (), top: int = FACET_TOP) -> tuple[str, dict]:
     """One statement for the number of matching rows (facet 0) and each facet's top values with their
     counts (facet i for the i-th column): rows of (facet, value as text, n)."""
     condition, params = where(table_name, filters)
@@ -319,7 +319,7 @@ def profile(table_name: str) -> Profile:
 
 
 def browse(table_name: str, filters: list[Filter], page: int = 1, page_size: int = PAGE_SIZE,
-           facets: list[str] = ()) -> Page:
+           facets: Sequence[str] = ()) -> Page:
     """One page of the rows matching `filters`, how many match, and each facet's top values.
     Raises BrowseError for a name or value it refuses, sandbox.QueryError if the query fails."""
     page = max(1, int(page))

@@ -73,6 +73,7 @@ class _Renderer:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def render(self, fig_dict: dict, opts: dict) -> bytes:
+        assert self._kaleido is not None, "the renderer's browser was not opened"  # __init__ raises otherwise
         return self._run(self._kaleido.calc_fig(fig_dict, opts=opts), RENDER_TIMEOUT_S + 5)
 
     def close(self) -> None:

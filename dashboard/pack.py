@@ -76,7 +76,7 @@ def force_findings(force_id: str, peer_group: str = "all", window: str = "standa
 
 def findings_table(own: pl.DataFrame) -> pl.DataFrame:
     """The force profile's table (data.FORCE_COLUMNS), then every raw column of the findings."""
-    columns = data.FORCE_COLUMNS + ("force",)
+    columns: tuple[str, ...] = (*data.FORCE_COLUMNS, "force")
     columns += tuple(c for c in own.columns if c not in columns)
     return data.for_display(own, columns)
 

@@ -194,18 +194,18 @@ def mix_precision(table: ArrayLike, trim: float = 0.1) -> float:
     [0, 1]; returns α₀ = 1/ρ − 1 (inf when ρ = 0: no spread beyond the multinomial; inf also when
     fewer than 2 units or categories are left).
     """
-    table = np.asarray(table, dtype=float)
-    table = table[table.sum(axis=1) > 1]
-    if table.shape[0] < 2:
+    counts = np.asarray(table, dtype=float)
+    counts = counts[counts.sum(axis=1) > 1]
+    if counts.shape[0] < 2:
         return np.inf
-    q = table.sum(axis=0) / table.sum()
-    table, q = table[:, q > 0], q[q > 0]
+    q = counts.sum(axis=0) / counts.sum()
+    counts, q = counts[:, q > 0], q[q > 0]
     k = q.size
     if k < 2:
         return np.inf
-    n = table.sum(axis=1)
+    n = counts.sum(axis=1)
     w = n / n.sum()
-    spread = (((table / n[:, None]) - q) ** 2 / q).sum(axis=1) / (k - 1)
+    spread = (((counts / n[:, None]) - q) ** 2 / q).sum(axis=1) / (k - 1)
     # scipy trims int(trim·J) units from each end: match the target to the fraction actually cut.
     cut = int(trim * n.size) / n.size
     target = _trimmed_mean_of_scaled_chi2(k - 1, cut) if cut > 0 else 1.0

@@ -74,7 +74,7 @@ STOP_GRACE_S = 2.0
 # effect and documented in docs/sql_workbench.md); `sandbox_settings()` adds `memory_limit` and
 # `threads` from the limits. `connect()` opens the instance with all but `enable_external_access` and
 # `lock_configuration`, attaches the database, then sets those two before anything else runs.
-SANDBOX_SETTINGS: dict[str, object] = {
+SANDBOX_SETTINGS: dict[str, str | int | float] = {
     # (first: given at connect time after `temp_directory`, DuckDB refuses that one)
     "enable_external_access": False,        # no files or URLs: COPY, read_*, glob, ATTACH, EXPORT, INSTALL
     "autoload_known_extensions": False,     # no extension loaded behind a function call
@@ -233,7 +233,7 @@ def parse_saved_query(path: Path) -> SavedQuery:
             if more and last == "param":
                 p = params[-1]
                 params[-1] = Param(p.name, p.type, p.default, f"{p.description} {more}".strip())
-            elif more:
+            elif more and last is not None:  # (None was refused above)
                 fields[last] = f"{fields[last]} {more}".strip()
         else:
             raise SavedQueryError(f"{path.name}: line {n}: header lines are `-- key: value` or an indented "
@@ -395,9 +395,9 @@ def _tokens(sql: str) -> list[tuple[str, str]]:
     out = []
     for i, (start, kind) in enumerate(raw):
         end = raw[i + 1][0] if i + 1 < len(raw) else len(sql)
-        kind = str(kind).rsplit(".", 1)[-1]
-        if kind != "comment":
-            out.append((sql[start:end].strip(), kind))
+        name = str(kind).rsplit(".", 1)[-1]
+        if name != "comment":
+            out.append((sql[start:end].strip(), name))
     return out
 
 
@@ -458,14 +458,13 @@ def check(sql: str, *, parser: duckdb.DuckDBPyConnection | None = None) -> Check
     if len(sql) > MAX_SQL_CHARS:
         raise QueryRefused(f"the SQL is {len(sql):,} characters long; the workbench takes at most {MAX_SQL_CHARS:,}")
     own = parser is None
-    if own:
-        parser = duckdb.connect(":memory:", config={**{k: v for k, v in SANDBOX_SETTINGS.items() if k not in _CONNECTION_SETTINGS},
-                                                    "memory_limit": "64MB", "threads": 1})
+    con = parser if parser is not None else duckdb.connect(":memory:", config={
+        **{k: v for k, v in SANDBOX_SETTINGS.items() if k not in _CONNECTION_SETTINGS}, "memory_limit": "64MB", "threads": 1})
     try:
-        return _check(sql, parser, nested=False)
+        return _check(sql, con, nested=False)
     finally:
         if own:
-            parser.close()
+            con.close()
 
 
 def _check(sql: str, parser: duckdb.DuckDBPyConnection, *, nested: bool) -> CheckedStatement:
@@ -623,27 +622,27 @@ def check_threads(value: object) -> int:
     """`value` as a number of DuckDB threads, or ValueError: a whole number from 1 to 64."""
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= 64:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= 64:
         raise ValueError(f"threads is a whole number from 1 to 64; got {value!r}")
     return int(value)
 
 
 def check_row_limit(value: object) -> int:
     """`value` as a row limit, or ValueError: a whole number from 1 to MAX_ROW_LIMIT."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= MAX_ROW_LIMIT:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= int(value) <= MAX_ROW_LIMIT:
         raise ValueError(f"the row limit is a whole number from 1 to {MAX_ROW_LIMIT:,}; got {value!r}")
     return int(value)
 
 
 def check_timeout(value: object) -> float:
     """`value` as a time limit in seconds, or ValueError: above 0, at most MAX_TIMEOUT_S (no nan, no inf)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
-            or not 0 < value <= MAX_TIMEOUT_S:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
+            or not 0 < float(value) <= MAX_TIMEOUT_S:
         raise ValueError(f"the time limit is a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}; got {value!r}")
     return float(value)
 
 
-def sandbox_settings(limits_: Limits | None = None) -> dict[str, object]:
+def sandbox_settings(limits_: Limits | None = None) -> dict[str, str | int | float]:
     """Every DuckDB setting a sandboxed connection has: SANDBOX_SETTINGS, and the limits'
     `memory_limit` and `threads`."""
     limits_ = limits_ or limits()
@@ -749,7 +748,7 @@ def _query_context() -> multiprocessing.context.BaseContext:
     with _start_lock:
         if _context is None:
             if "forkserver" in multiprocessing.get_all_start_methods():
-                context = multiprocessing.get_context("forkserver")
+                context: multiprocessing.context.BaseContext = multiprocessing.get_context("forkserver")
                 context.set_forkserver_preload(["pipelines.sql.sandbox", "pyarrow"])
             else:
                 context = multiprocessing.get_context("spawn")
@@ -762,9 +761,9 @@ def _query_slots() -> tuple[threading.BoundedSemaphore, int]:
     with _start_lock:
         if _slots is None:
             count, where = _configured(None, MAX_QUERIES_ENV, MAX_QUERIES)
-            if not str(count).isdigit() or not 1 <= int(count) <= 256:
+            if not str(count).isdigit() or not 1 <= int(str(count)) <= 256:
                 raise ValueError(f"queries at once ({where}): a whole number from 1 to 256; got {count!r}")
-            _slot_count = int(count)
+            _slot_count = int(str(count))
             _slots = threading.BoundedSemaphore(_slot_count)
         return _slots, _slot_count
 
@@ -784,15 +783,15 @@ if "forkserver" in multiprocessing.get_all_start_methods():
             buf = io.BytesIO()
             _mp_context.set_spawning_popen(self)
             try:
-                _mp_context.reduction.dump(prep_data, buf)
-                _mp_context.reduction.dump(process_obj, buf)
+                _mp_context.reduction.dump(prep_data, buf)  # type: ignore[attr-defined]
+                _mp_context.reduction.dump(process_obj, buf)  # type: ignore[attr-defined]
             finally:
                 _mp_context.set_spawning_popen(None)
-            self.sentinel, w = _forkserver.connect_to_new_process(self._fds)
+            self.sentinel, w = _forkserver.connect_to_new_process(self._fds)  # type: ignore[attr-defined]
             # As multiprocessing does: a duplicate of the data pipe's write end is the child's sign
             # that its parent is alive.
             _parent_w = os.dup(w)
-            self.finalizer = _mp_util.Finalize(self, _mp_util.close_fds, (_parent_w, self.sentinel))
+            self.finalizer = _mp_util.Finalize(self, _mp_util.close_fds, (_parent_w, self.sentinel))  # type: ignore[attr-defined]
             with open(w, "wb", closefd=True) as f:
                 f.write(buf.getbuffer())
             self.pid = _forkserver.read_signed(self.sentinel)
@@ -875,7 +874,7 @@ def _run_in_process(db_path: Path, sql: str, values: dict, row_limit: int, limit
     try:
         context = _query_context()
         receiver, sender = context.Pipe(duplex=False)
-        kind = _QueryProcess if context.get_start_method() == "forkserver" else context.Process
+        kind = _QueryProcess if context.get_start_method() == "forkserver" else context.Process  # type: ignore[attr-defined]
         process = kind(target=_query_process, name="crossforce-query", daemon=True,
                        args=(sender, str(db_path), sql, values, row_limit, limits_, timeout_s))
         try:
@@ -956,8 +955,8 @@ def run(db_path: Path | str, sql: str, params: Mapping[str, object] | None = Non
     if missing or unknown:
         used = ", ".join(f"${p}" for p in sorted(checked.parameters)) or "none"
         problem = "; ".join(filter(None, [
-            missing and f"no value for {', '.join('$' + m for m in missing)}",
-            unknown and f"{', '.join('$' + u for u in unknown)} not used",
+            f"no value for {', '.join('$' + m for m in missing)}" if missing else None,
+            f"{', '.join('$' + u for u in unknown)} not used" if unknown else None,
         ]))
         raise ParameterError(f"{problem}; the query's parameters are: {used}")
     path = Path(db_path)

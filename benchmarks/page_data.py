@@ -1,6 +1,6 @@
 """Benchmark: how long each dashboard page's queries take, cold (no Streamlit cache), on a database.
 
-Not a timed test: `python benchmarks/dashboard.py [--db FILE] [--repeat N]`. Builds the sample
+Not a timed test: `python benchmarks/page_data.py [--db FILE] [--repeat N]`. Builds the sample
 database in a temporary folder when no --db is given. Prints, per page, the median over N cold runs
 of the total time of that page's data calls, and each call's median, against the 300 ms budget.
 """
@@ -15,9 +15,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-
-# This file is named like the `dashboard` package; keep its folder off the import path.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 BUDGET_S = 0.300
 
