@@ -20,7 +20,7 @@ import polars as pl
 import pytest
 
 from conftest import PROJECT_ROOT, SAMPLES, sample_copy
-from pipelines import cli
+from pipelines import cli, schema
 from pipelines.sql import sandbox as query
 
 DOC = PROJECT_ROOT / "docs" / "sql_workbench.md"
@@ -592,7 +592,11 @@ def test_every_saved_query_runs_on_the_samples(saved, sample_db):
     assert len(set(result.frame.columns)) == result.frame.width
 
 
-@pytest.mark.parametrize("saved", SAVED, ids=[s.name for s in SAVED])
+# The schema's view files (`pipelines/schema/views/`) keep the same header and house style.
+VIEW_FILES = query.saved_queries(schema.VIEWS_DIR)
+
+
+@pytest.mark.parametrize("saved", SAVED + VIEW_FILES, ids=[s.name for s in SAVED] + [f"views/{v.name}" for v in VIEW_FILES])
 def test_every_saved_query_keeps_the_house_style(saved):
     assert saved.title and saved.description and saved.grain.startswith("one row per")
     assert all(p.description for p in saved.params)

@@ -6,8 +6,9 @@ import duckdb
 import pytest
 
 from conftest import PROJECT_ROOT, SAMPLES
-from pipelines import cli, schema
+from pipelines import cli, periods, schema
 from pipelines.ingest import load
+from pipelines.sql import sandbox
 
 TABLES = [t for t in schema.TABLES.values() if not t.is_view]
 VIEWS = [t for t in schema.TABLES.values() if t.is_view]
@@ -109,3 +110,70 @@ def test_a_field_declared_twice_is_an_error_not_an_overwrite() -> None:
     with pytest.raises(ValueError, match="'periods_expected' is declared twice"):
         schema._fields_by_name([first, second])
     assert schema._fields_by_name([first]) == {"periods_expected": first}
+
+
+def test_a_table_or_view_declared_twice_is_an_error_not_an_overwrite() -> None:
+    forces = schema.TABLES["forces"]
+    again = schema.Table("forces", "another", "one row per force", ("force_id",))
+    with pytest.raises(ValueError, match="'forces' is declared twice"):
+        schema._tables_by_name([*schema.TABLES.values(), again])
+    with pytest.raises(ValueError, match="'ref_forces' is declared twice"):
+        schema._tables_by_name([*schema.TABLES.values(), schema.TABLES["ref_forces"]])
+    assert schema._tables_by_name(list(schema.TABLES.values()))["forces"] is forces
+
+
+def _views_folder(tmp_path, names):
+    for name in names:
+        (tmp_path / f"{name}.sql").write_text((schema.VIEWS_DIR / f"{name}.sql").read_text())
+    return tmp_path
+
+
+DERIVED = sorted(t.name for t in schema.TABLES.values() if t.derived)
+
+
+def test_every_derived_table_and_view_has_its_sql_file_and_every_file_a_declaration():
+    assert {p.stem for p in schema.VIEWS_DIR.glob("*.sql")} == set(DERIVED)
+    assert "reconciliation" in DERIVED and "recorded_crime" in DERIVED
+
+
+def test_a_view_file_with_no_declaration_is_an_error(tmp_path):
+    folder = _views_folder(tmp_path, DERIVED)
+    (folder / "orphan_view.sql").write_text("-- title: t\n-- description: d\n-- grain: one row per x\n\nselect 1\n")
+    with pytest.raises(ValueError, match=r"no table or view is declared for views/orphan_view\.sql"):
+        schema._tables_by_name(list(schema.TABLES.values()), folder)
+
+
+def test_a_declared_view_with_no_file_is_an_error(tmp_path):
+    folder = _views_folder(tmp_path, [n for n in DERIVED if n != "coverage"])
+    with pytest.raises(ValueError, match=r"coverage is declared derived but views/coverage\.sql does not exist"):
+        schema._tables_by_name(list(schema.TABLES.values()), folder)
+    folder = _views_folder(tmp_path, ["coverage"])
+    assert set(schema._tables_by_name(list(schema.TABLES.values()), folder)) == set(schema.TABLES)
+
+
+@pytest.mark.parametrize("name", DERIVED)
+def test_a_view_file_states_the_declared_description_and_grain(name):
+    """The file's header is the saved-query header (`queries/`), and says what the declaration says."""
+    table = schema.TABLES[name]
+    parsed = sandbox.parse_saved_query(schema.VIEWS_DIR / f"{name}.sql")
+    assert parsed.description == " ".join(table.description.split())
+    assert parsed.grain == table.grain
+    assert parsed.params == []
+    assert parsed.sql == table.view_sql  # what the DDL runs is the file after its header
+
+
+@pytest.mark.parametrize("name", DERIVED)
+def test_a_view_file_runs_as_it_stands(empty_db, name):
+    """Plain SQL a person can run against the database: nothing spliced in from Python."""
+    text = (schema.VIEWS_DIR / f"{name}.sql").read_text()
+    columns = [d[0] for d in empty_db.execute(text).description]
+    assert columns == list(schema.TABLES[name].columns)
+
+
+def test_the_period_grains_table_holds_the_grains_of_pipelines_periods(empty_db, small_samples_db):
+    # (grain, months covered, months to the next period), written out by hand
+    expected = {("month", 1, 1), ("quarter", 3, 3), ("rolling_year", 12, 3),
+                ("financial_year", 12, 12), ("calendar_year", 12, 12)}
+    assert expected == {(g, periods.GRAIN_MONTHS[g], periods.GRAIN_STEPS[g]) for g in periods.GRAIN_MONTHS}
+    assert set(empty_db.execute("select * from ref_period_grains").fetchall()) == expected
+    assert set(small_samples_db.execute("select * from ref_period_grains").fetchall()) == expected
