@@ -6,19 +6,19 @@ which `crossforce ingest` renames over the path, is read from the next rerun on:
 replaced, and never a half-written one (the load writes a staging copy and swaps it in whole).
 Standard views read the tables the load materialised; other peer groups are computed on demand.
 It also holds the pages' logic (filters, the columns each table shows, the words a page writes), so
-that page files hold layout only.
+that page files hold layout only. It reads no widget or URL state: a page passes in what was chosen
+(`dashboard.state`), so every function here can be called outside a page.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -28,8 +28,10 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard import charts
-from pipelines.analysis import divergence
-from pipelines import reference
+from pipelines.analysis import indicators
+from pipelines.analysis.findings import for_peers_and_window
+from pipelines.analysis.peers import peer_groups
+from pipelines import config, reference
 from pipelines.sql import sandbox
 
 T = TypeVar("T")
@@ -51,7 +53,8 @@ class _Replaced(Exception):
 
 
 def database_path() -> Path:
-    return Path(os.environ.get("CROSSFORCE_DB", "crossforce.duckdb"))
+    """The database this process reads (`pipelines.config`: what `crossforce serve` handed it)."""
+    return config.resolve().db
 
 
 def _identity(path: Path) -> Identity:
@@ -132,7 +135,7 @@ def _load(path: str, identity: Identity) -> _Load:
         raise
     # A new load: the results read from earlier ones will never be asked for again.
     _cached.clear()
-    _findings_on_demand.clear()
+    _findings.clear()
     return load
 
 
@@ -325,19 +328,16 @@ def coverage_summary(source: str) -> str:
 
 
 def findings(peer_group: str = "all", window: str = "standard") -> pl.DataFrame:
-    """Every finding for the peer group and window (`standard`, or a calendar year `YYYY`): the
-    materialised table for the standard view, computed on demand otherwise."""
-    if peer_group == "all" and window == "standard":
-        return cached("select * from divergence order by rank nulls last")
-    return _read(lambda identity: _findings_on_demand(peer_group, window, identity))
+    """Every finding for the peer group and window (`standard`, or a calendar year `YYYY`), as
+    `for_peers_and_window` gives them (the table the load wrote for the standard view, computed on
+    demand otherwise), cached per load."""
+    return _read(lambda identity: _findings(peer_group, window, identity))
 
 
 @st.cache_data(show_spinner="Comparing forces…")
-def _findings_on_demand(peer_group: str, window: str, identity: Identity) -> pl.DataFrame:
+def _findings(peer_group: str, window: str, identity: Identity) -> pl.DataFrame:
     with _cursor(identity) as con:
-        windows = None if window == "standard" else divergence.windows_between(con, f"{window}-01", f"{window}-12")
-        return divergence.findings(con, _indicators(), peer_group=peer_group,
-                                   peers=divergence.peer_groups(con, peer_group), windows=windows)
+        return for_peers_and_window(con, peer_group, *window_months(window))
 
 
 def peers_of(peer_group: str, force_id: str) -> list[str]:
@@ -353,7 +353,7 @@ def peers_of(peer_group: str, force_id: str) -> list[str]:
 @st.cache_data(show_spinner=False)
 def _peer_groups(peer_group: str, identity: Identity) -> dict[str, list[str]] | None:
     with _cursor(identity) as con:
-        return divergence.peer_groups(con, peer_group)
+        return peer_groups(con, peer_group)
 
 
 def peer_names(peer_group: str, force_id: str) -> list[str]:
@@ -380,14 +380,14 @@ def window_years() -> list[str]:
 
 
 @functools.cache
-def _indicators() -> list[divergence.Indicator]:
+def _indicators() -> list[indicators.Indicator]:
     # The reference files ship with the code: read and checked once per process, not on every call.
-    return divergence.load_indicators()
+    return indicators.load_indicators()
 
 
 @functools.cache
 def _mixes() -> list:
-    return divergence.load_mixes()
+    return indicators.load_mixes()
 
 
 @functools.cache
@@ -437,7 +437,7 @@ def _categories(text: str) -> str:
     return ", ".join(text.split(";"))
 
 
-def _outcome_words(indicator: divergence.Indicator) -> str | None:
+def _outcome_words(indicator: indicators.Indicator) -> str | None:
     """Home Office outcome types in words ("outcome 16: evidential difficulties: victim does not
     support"), for an indicator counting them; None for any other numerator."""
     if indicator.measure != "outcomes" or indicator.numerator_scheme != "outcome":
@@ -453,7 +453,7 @@ def indicator_definition(indicator_id: str) -> list[tuple[str, str]]:
     of what, from which publication and at which grain, and the guards its findings pass before they
     are ranked."""
     indicator = {i.indicator_id: i for i in _indicators()}[indicator_id]
-    witnesses = divergence.witnesses().get(indicator_id, [])
+    witnesses = indicators.witnesses().get(indicator_id, [])
     labels = indicator_labels()
     grains = cached("select distinct period_grain from divergence_series as s join coverage as c "
                     "on c.source = $source and c.force_id = s.force_id and c.period = s.period "
@@ -507,9 +507,9 @@ VALUES_COLUMNS = ("indicator", "share", "benchmark", "peers_lowest", "peers_high
                   "position", "indicator_id")
 
 
-def indicator_findings(peer_group: str, indicator_id: str) -> pl.DataFrame:
+def indicator_findings(peer_group: str, indicator_id: str, window: str = "standard") -> pl.DataFrame:
     """Every force's finding on one indicator (any status), for its compare-forces chart, funnel and map."""
-    return filtered_findings(peer_group, indicator_id=indicator_id, ranked_only=False)
+    return filtered_findings(peer_group, indicator_id=indicator_id, ranked_only=False, window=window)
 
 
 def tiles() -> pl.DataFrame:
@@ -737,6 +737,15 @@ def window_name(window: str) -> str:
     return "Latest window each source (up to 12 months)" if window == "standard" else f"Calendar year {window}"
 
 
+def window_months(window: str) -> tuple[date | None, date | None]:
+    """The first and last months (each as its first day) of a window choice: January and December
+    of a calendar year `YYYY`, or (None, None) for the latest window of each source."""
+    if window == "standard":
+        return None, None
+    year = int(window)
+    return date(year, 1, 1), date(year, 12, 1)
+
+
 def window_summary(peer_group: str, window: str) -> pl.DataFrame:
     """For each source with findings in the window: its window (first period and exclusive end,
     grain), the periods its name asks for, and how many forces supplied all of them or fewer."""
@@ -808,9 +817,9 @@ def status_label(status: str) -> str:
 
 
 def _screened(peer_group: str, source: str, indicator_id: str, force_id: str, direction: str,
-              window: str | None) -> pl.DataFrame:
+              window: str) -> pl.DataFrame:
     """Every finding of the peer group and window, narrowed by the page's filters, with its `source`."""
-    frame = findings(peer_group, window or st.session_state.get("window", "standard"))
+    frame = findings(peer_group, window)
     if frame.height == 0:
         return frame
     sources = indicator_sources()
@@ -827,7 +836,7 @@ def _screened(peer_group: str, source: str, indicator_id: str, force_id: str, di
 
 
 def filtered_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
-                      direction: str = "all", max_q: float = 1.0, ranked_only: bool = True, window: str | None = None) -> pl.DataFrame:
+                      direction: str = "all", max_q: float = 1.0, ranked_only: bool = True, window: str = "standard") -> pl.DataFrame:
     """With `ranked_only` (the default): the ranked classification findings whose BY q-value is at
     most `max_q`, by `rank`. Otherwise every finding of either kind and any status (for charts and
     the force profile), ranked ones first."""
@@ -841,7 +850,7 @@ def filtered_findings(peer_group: str, source: str = "all", indicator_id: str = 
 
 
 def supply_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
-                    direction: str = "all", max_q: float = 1.0, window: str | None = None) -> pl.DataFrame:
+                    direction: str = "all", max_q: float = 1.0, window: str = "standard") -> pl.DataFrame:
     """The data-supply list (pending, unavailable): ranked supply findings whose BY q-value is at
     most `max_q`, by `supply_rank`. Kept apart: a feed that leaves crimes unsettled says nothing of
     how a force classifies them."""
@@ -853,7 +862,7 @@ def supply_findings(peer_group: str, source: str = "all", indicator_id: str = "a
 
 
 def unranked_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
-                      direction: str = "all", status: str = "all", window: str | None = None) -> pl.DataFrame:
+                      direction: str = "all", status: str = "all", window: str = "standard") -> pl.DataFrame:
     """Findings of either kind that are shown but not ranked, each with its `status` and
     `status_reason`, in the order of `STATUS_LABELS`, then by indicator and force. The q filter
     does not apply: many were never tested."""
@@ -868,7 +877,7 @@ def unranked_findings(peer_group: str, source: str = "all", indicator_id: str = 
             .sort("_order", "indicator_id", "force_id").drop("_order"))
 
 
-def screening_counts(peer_group: str, source: str = "all", window: str | None = None, **filters: str) -> pl.DataFrame:
+def screening_counts(peer_group: str, source: str = "all", window: str = "standard", **filters: str) -> pl.DataFrame:
     """How many findings were not ranked, by `status` (with its words), most first."""
     frame = unranked_findings(peer_group, source, window=window, **filters)
     if frame.height == 0:
@@ -1070,13 +1079,13 @@ def force_profile(everyone: pl.DataFrame, force_id: str) -> dict:
     }
 
 
-def indicators_with_findings(peer_group: str, source: str = "all") -> list[str]:
-    frame = filtered_findings(peer_group, source, ranked_only=False)
+def indicators_with_findings(peer_group: str, source: str = "all", window: str = "standard") -> list[str]:
+    frame = filtered_findings(peer_group, source, ranked_only=False, window=window)
     return sorted(frame["indicator_id"].unique().to_list()) if frame.height else []
 
 
-def forces_with_findings(peer_group: str) -> list[str]:
-    frame = findings(peer_group, st.session_state.get("window", "standard"))
+def forces_with_findings(peer_group: str, window: str = "standard") -> list[str]:
+    frame = findings(peer_group, window)
     return sorted(frame["force_id"].unique().to_list(), key=lambda f: force_names().get(f, f)) if frame.height else []
 
 

@@ -19,6 +19,7 @@ import dashboard.browse  # noqa: E402, F401  (imported for their side effect: lo
 import dashboard.charts  # noqa: E402, F401
 import dashboard.data  # noqa: E402, F401
 import dashboard.pack  # noqa: E402, F401
+import dashboard.state  # noqa: E402, F401
 import dashboard.ui  # noqa: E402, F401
 import dashboard.workbench  # noqa: E402, F401
 from streamlit.web import cli  # noqa: E402

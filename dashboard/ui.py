@@ -1,15 +1,16 @@
-"""Small layout helpers shared by the pages: widgets whose state lives in the URL and follows the
-user from page to page, links that stay in the same tab, charts with their data."""
+"""Small layout helpers shared by the pages: the pages themselves, links that stay in the same tab
+and carry the person's choices, charts and tables with their data. The widgets whose state lives
+in the URL, and the filters every page shares, are in `dashboard.state`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from dashboard import images
+from dashboard import images, state
 
 # The pages, by URL path. The default page is served at the root; Streamlit reserves its own
 # `url_path` too, so `/overview` is a second, hidden entry for the same script (a link or a bookmark
@@ -26,12 +27,6 @@ PAGE_FILES = {
 }
 HIDDEN_PAGES = {"overview": "home"}
 
-# Choices a person makes once and expects every page to keep: the force, the indicator, the peers,
-# the window and the source. Each page's widget for one of these starts from the person's last
-# choice (kept for the session), or from the link that opened the page.
-SHARED = ("force", "indicator", "peers", "window", "source", "forces")
-_CHOICES = "_choices"
-
 
 def pages() -> list:
     """The `st.Page` objects of the app, visible ones first (built from `PAGE_FILES`)."""
@@ -41,108 +36,11 @@ def pages() -> list:
     return visible + hidden
 
 
-def _choices() -> dict:
-    return st.session_state.setdefault(_CHOICES, {})
-
-
-def choice(key: str, default: str | None = None) -> str | None:
-    """The person's current choice for `key`: what this run's widget shows, else their last choice
-    on any page, else what the link that opened the page said."""
-    if key in st.session_state and key != _CHOICES:
-        return st.session_state[key]
-    return _choices().get(key, st.query_params.get(key, default))
-
-
-def _wish(key: str, default) -> object:
-    """What the person asked for under `key`: a link to this page wins on its first run; after that
-    the widget's own state; on a page they move to, their last choice elsewhere."""
-    choices = _choices()
-    if key not in st.session_state and key in st.query_params:
-        choices[key] = st.query_params.get_all(key) if key == "forces" else st.query_params[key]
-    return choices.get(key, default)
-
-
-def _remember(key: str) -> None:
-    _choices()[key] = st.session_state[key]
-
-
-def url_select(label: str, options: Sequence[str], key: str, default: str | None = None,
-               format_func: Callable[[str], str] = str, container=None, help: str | None = None) -> str:
-    """A selectbox whose value is read from, and written to, the URL query string under `key`, so
-    that a link reproduces what a person saw. A shared key (`SHARED`) carries the person's choice to
-    every page that offers it; a choice this page cannot offer (the window changed, say) is said,
-    not silently replaced, and comes back where it applies again."""
-    options = list(options)
-    if not options:
-        return ""
-    default = default if default in options else options[0]
-    wish = _wish(key, default) if key in SHARED else (
-        st.session_state[key] if key in st.session_state else st.query_params.get(key, default))
-    value = wish if wish in options else default
-    if wish not in options and wish not in ("all", "", None):
-        (container or st).caption(f"{_words(format_func, wish)} is not available here; showing "
-                                  f"{_words(format_func, value)}.")
-    st.session_state[key] = value
-    value = (container or st).selectbox(label, options, key=key, format_func=format_func, help=help,
-                                        on_change=_remember if key in SHARED else None,
-                                        args=(key,) if key in SHARED else None)
-    if value == default:
-        st.query_params.pop(key, None)
-    else:
-        st.query_params[key] = value
-    return value
-
-
-def url_multiselect(label: str, options: Sequence[str], key: str, default: Sequence[str],
-                    format_func: Callable[[str], str] = str, container=None) -> list[str]:
-    """A multiselect kept in the URL (`key=a&key=b`) and across pages; choices this page cannot
-    offer are said and left out, and `default` is shown when none is left."""
-    options = list(options)
-    wish = _wish(key, list(default))
-    wish = [wish] if isinstance(wish, str) else list(wish or [])
-    value = [v for v in wish if v in options]
-    dropped = [v for v in wish if v not in options]
-    if dropped:
-        (container or st).caption(f"No series here for {', '.join(_words(format_func, v) for v in dropped)}.")
-    if not value:
-        value = [v for v in default if v in options]
-    st.session_state[key] = value
-    value = (container or st).multiselect(label, options, key=key, format_func=format_func,
-                                          on_change=_remember, args=(key,))
-    st.query_params[key] = value
-    return value
-
-
-def _words(format_func: Callable[[str], str], value) -> str:
-    """`value` in words, or as it is when the format function does not know it (a lookup keyed to the options)."""
-    try:
-        words = format_func(value)
-    except Exception:
-        words = None
-    return words if isinstance(words, str) and words else str(value)
-
-
 def link(page: str, label: str, params: Mapping[str, str] | None = None, container=None, help: str | None = None) -> None:
     """A link to another page (by its URL path) that opens in the same tab, carrying `params` and
     the person's shared choices."""
     file, _ = PAGE_FILES[HIDDEN_PAGES.get(page, page)]
-    (container or st).page_link(file, label=label, query_params={**_carried(), **(params or {})}, help=help)
-
-
-def _carried() -> dict[str, str]:
-    """The person's shared choices, as a link carries them."""
-    return {k: v for k, v in _choices().items() if k in SHARED and isinstance(v, str) and v not in ("all", "")}
-
-
-def url_text(label: str, key: str, container=None, help: str | None = None) -> str:
-    if key not in st.session_state:
-        st.session_state[key] = st.query_params.get(key, "")
-    value = (container or st).text_input(label, key=key, help=help)
-    if value:
-        st.query_params[key] = value
-    else:
-        st.query_params.pop(key, None)
-    return value
+    (container or st).page_link(file, label=label, query_params={**state.carried(), **(params or {})}, help=help)
 
 
 def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: str = "ignore"):
@@ -174,8 +72,8 @@ def clicked_force(event) -> str | None:
 
 def go_to_force(force_id: str) -> None:
     """Open the force profile of `force_id`, keeping the person's other choices."""
-    _choices()["force"] = force_id
-    st.switch_page(PAGE_FILES["force"][0], query_params={**_carried(), "force": force_id})
+    state.keep("force", force_id)
+    st.switch_page(PAGE_FILES["force"][0], query_params={**state.carried(), "force": force_id})
 
 
 # Probabilities span many orders of magnitude: show them in scientific notation.

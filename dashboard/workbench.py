@@ -4,7 +4,7 @@ The page `dashboard/views/workbench.py` holds only its layout and calls into thi
 """
 import streamlit as st
 
-from dashboard import browse, data, ui
+from dashboard import browse, data, state, ui
 from pipelines.sql import sandbox
 from pipelines import schema
 
@@ -46,7 +46,7 @@ def run(sql: str, params: dict, key: str = "result", file_name: str = "query_res
 
 
 def saved_mode(saved: dict) -> None:
-    name = ui.url_select("Question", list(saved), key="query", format_func=lambda n: saved[n].title)
+    name = state.url_select("Question", list(saved), key="query", format_func=lambda n: saved[n].title)
     st.query_params["query"] = name  # named even when it is the first, so that a link says what it asks
     chosen = saved[name]
     # `p_` parameters belong to the question they were set for: another question starts from its defaults.
@@ -129,8 +129,8 @@ def browse_mode() -> None:
     if not names:
         st.info("The database holds none of the schema's tables.")
         return
-    table = ui.url_select("Table or view", names, key="table", default="forces",
-                          format_func=lambda n: f"{n} (view)" if schema.TABLES[n].is_view else n)
+    table = state.url_select("Table or view", names, key="table", default="forces",
+                             format_func=lambda n: f"{n} (view)" if schema.TABLES[n].is_view else n)
     st.query_params["table"] = table
     # Filters belong to the table they were set on: another table starts unfiltered.
     if st.session_state.get("_wb_browse_for") not in (None, table):

@@ -8,7 +8,7 @@
     crossforce query [--db FILE] (NAME [--param K=V]... | --sql TEXT) [--format F]   a saved or typed read query
     crossforce dictionary [--check]                      write docs/data_dictionary.md from the schema
 
-The database defaults to $CROSSFORCE_DB, or `crossforce.duckdb` in the current folder.
+The database defaults to $CROSSFORCE_DB, or `crossforce.duckdb` in the current folder (`pipelines.config`).
 """
 
 from __future__ import annotations
@@ -23,19 +23,16 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.analysis import divergence
+from pipelines.analysis.findings import for_peers_and_window
+from pipelines.analysis.indicators import INDICATOR_KINDS
 from pipelines.ingest import load
 from pipelines.sql import sandbox
-from pipelines import reference, schema
+from pipelines import config, reference, schema
 from pipelines.ingest.textfile import MalformedFileError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = PROJECT_ROOT / "data_samples"
 DICTIONARY_PATH = PROJECT_ROOT / "docs" / "data_dictionary.md"
-
-
-def default_db() -> Path:
-    return Path(os.environ.get("CROSSFORCE_DB", "crossforce.duckdb"))
 
 
 def _print_report(report: load.IngestReport) -> None:
@@ -103,19 +100,18 @@ def cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
-# A tool that serves police data listens on this machine only unless told otherwise.
-HOST_HELP = "address to listen on (default 127.0.0.1, this machine only; 0.0.0.0 for every interface)"
+HOST_HELP = f"address to listen on (default {config.DEFAULT_HOST}, this machine only; 0.0.0.0 for every interface)"
 
 
-def _serve(db: Path, port: int, host: str) -> int:
+def _serve(settings: config.Config) -> int:
     app = PROJECT_ROOT / "dashboard" / "app.py"
-    env = {**os.environ, "CROSSFORCE_DB": str(db.resolve())}
+    env = {**os.environ, **config.environment(settings)}
     command = [
         sys.executable, "-m", "dashboard.server", "run", str(app),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", host,
+        "--server.headless", "true", "--server.port", str(settings.port), "--server.address", settings.host,
         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
     ]
-    print(f"serving the dashboard on http://{host}:{port}")
+    print(f"serving the dashboard on http://{settings.host}:{settings.port}")
     server = subprocess.Popen(command, env=env)
     # A stop sent to this process reaches the server too, instead of leaving it running on its own.
     signal.signal(signal.SIGTERM, lambda signum, frame: server.terminate())
@@ -125,11 +121,12 @@ def _serve(db: Path, port: int, host: str) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     if _no_database(args.db):
         return 1
-    return _serve(args.db, args.port, args.host)
+    return _serve(config.resolve(args.db, args.host, args.port))
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    db = default_db()
+    settings = config.resolve(host=args.host, port=args.port)
+    db = settings.db
     try:
         report = load.ingest([SAMPLES_DIR], db)
     except load.StaleDatabaseError:
@@ -139,7 +136,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         _print_report(report)
     else:
         print(f"{db} is up to date with {SAMPLES_DIR.name}/")
-    return _serve(db, args.port, args.host)
+    return _serve(settings)
 
 
 def cmd_divergence(args: argparse.Namespace) -> int:
@@ -151,14 +148,7 @@ def cmd_divergence(args: argparse.Namespace) -> int:
         print(f"crossforce divergence: --include {', '.join(sorted(unknown))}: not a force_id (see the forces view)", file=sys.stderr)
         return 2
     with duckdb.connect(str(args.db), read_only=True) as con:
-        on_demand = args.peers != "all" or args.indicators or args.start or args.end or include
-        if on_demand:
-            indicators = divergence.load_indicators(args.indicators)
-            peers = divergence.peer_groups(con, args.peers)
-            found = divergence.findings(con, indicators, peer_group=args.peers, peers=peers,
-                                        windows=divergence.windows_between(con, args.start, args.end), include=include)
-        else:
-            found = con.sql("select * from divergence").pl()
+        found = for_peers_and_window(con, args.peers, args.start, args.end, indicators=args.indicators, include=include)
     if found.height == 0:
         print("no findings: load returns with at least three territorial forces first", file=sys.stderr)
         return 1
@@ -293,7 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--db", type=Path, default=default_db(), help="database file (default: $CROSSFORCE_DB or crossforce.duckdb)")
+        p.add_argument("--db", type=Path, default=config.resolve().db,
+                       help=f"database file (default: ${config.DB_ENV} or {config.DEFAULT_DB})")
         return p
 
     p = with_db(sub.add_parser("ingest", help="load returns (files or folders, searched recursively)"))
@@ -308,13 +299,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = with_db(sub.add_parser("serve", help="serve the dashboard"))
-    p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
+    p.add_argument("--port", type=int, default=config.DEFAULT_PORT)
+    p.add_argument("--host", default=config.DEFAULT_HOST, help=HOST_HELP)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("up", help="build the sample database if missing or out of date, then serve the dashboard")
-    p.add_argument("--port", type=int, default=8501)
-    p.add_argument("--host", default="127.0.0.1", help=HOST_HELP)
+    p.add_argument("--port", type=int, default=config.DEFAULT_PORT)
+    p.add_argument("--host", default=config.DEFAULT_HOST, help=HOST_HELP)
     p.set_defaults(func=cmd_up)
 
     p = with_db(sub.add_parser("divergence", help="ranked findings: where each force's classification departs from its peers"))
@@ -327,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", help="only this force_id")
     p.add_argument("--start", help="window start month, YYYY-MM (default: the standard window)")
     p.add_argument("--end", help="window end month, YYYY-MM, inclusive")
-    p.add_argument("--kind", choices=divergence.INDICATOR_KINDS, default="classification",
+    p.add_argument("--kind", choices=INDICATOR_KINDS, default="classification",
                    help="classification findings (default) or the data-supply list (pending, unavailable)")
     p.add_argument("--include", action="append", metavar="FORCE_ID",
                    help="compare and rank an area that is not comparable by default (for example city-of-london); repeatable")

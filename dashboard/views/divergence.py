@@ -1,6 +1,6 @@
 import streamlit as st
 
-from dashboard import charts, data, ui
+from dashboard import charts, data, state, ui
 
 st.title("Divergence finder")
 st.caption("Where a force's share departs from its peers (benchmark excludes the force), effect first, with funnel "
@@ -8,42 +8,42 @@ st.caption("Where a force's share departs from its peers (benchmark excludes the
            "rate. Only classification findings that pass every screen are ranked; the data-supply list and the "
            "findings screened out are shown below, each with its reason.")
 
-peers = ui.choice("peers", "all")
-source = ui.choice("source", "all")
+sidebar = state.filters()
+peers, source, window = sidebar.peers, sidebar.source, sidebar.window
 labels = data.indicator_labels()
 names = data.force_names()
 filters = st.columns(4)
-indicator = ui.url_select("Indicator", ["all", *data.indicators_with_findings(peers, source)], key="indicator",
-                          format_func=lambda i: "Every indicator" if i == "all" else labels.get(i, i), container=filters[0])
-force = ui.url_select("Force", ["all", *data.forces_with_findings(peers)], key="force",
-                      format_func=lambda f: "Every force" if f == "all" else names.get(f, f), container=filters[1])
-direction = ui.url_select("Direction", ["all", "above", "below"], key="direction", container=filters[2])
-max_q = float(ui.url_select("q-value (BY) at most", ["1", "0.05", "0.01", "0.001"], key="max_q", container=filters[3],
-                            help="Benjamini–Yekutieli q-value within the finding's family; BH is shown beside it."))
+indicator = state.url_select("Indicator", ["all", *data.indicators_with_findings(peers, source, window)], key="indicator",
+                             format_func=lambda i: "Every indicator" if i == "all" else labels.get(i, i), container=filters[0])
+force = state.url_select("Force", ["all", *data.forces_with_findings(peers, window)], key="force",
+                         format_func=lambda f: "Every force" if f == "all" else names.get(f, f), container=filters[1])
+direction = state.url_select("Direction", ["all", "above", "below"], key="direction", container=filters[2])
+max_q = float(state.url_select("q-value (BY) at most", ["1", "0.05", "0.01", "0.001"], key="max_q", container=filters[3],
+                               help="Benjamini–Yekutieli q-value within the finding's family; BH is shown beside it."))
 
 st.subheader("Ranked classification findings", anchor="ranked")
-found = data.filtered_findings(peers, source, indicator, force, direction, max_q)
+found = data.filtered_findings(peers, source, indicator, force, direction, max_q, window=window)
 st.write(data.counted(found.height, "finding"))
 ui.table(data.for_display(found, data.RANKED_COLUMNS), "findings")
 
 st.subheader("Data supply", anchor="data-supply")
 st.caption("Pending and “status update unavailable” shares: what a feed has not settled, not how a force classifies. "
            "Ranked in a list of their own.")
-supply = data.supply_findings(peers, source, indicator, force, direction, max_q)
+supply = data.supply_findings(peers, source, indicator, force, direction, max_q, window=window)
 st.write(data.counted(supply.height, "data-supply finding"))
 ui.table(data.for_display(supply, data.SUPPLY_COLUMNS), "supply")
 
 st.subheader("Shown, not ranked", anchor="not-ranked")
-counts = data.screening_counts(peers, source, indicator_id=indicator, force_id=force, direction=direction)
+counts = data.screening_counts(peers, source, window, indicator_id=indicator, force_id=force, direction=direction)
 st.write(data.screening_line(counts))
-status = ui.url_select("Why not ranked", ["all", *counts["status"].to_list()], key="status",
-                       format_func=lambda s: "Every reason" if s == "all" else data.status_label(s))
-unranked = data.unranked_findings(peers, source, indicator, force, direction, status)
+status = state.url_select("Why not ranked", ["all", *counts["status"].to_list()], key="status",
+                          format_func=lambda s: "Every reason" if s == "all" else data.status_label(s))
+unranked = data.unranked_findings(peers, source, indicator, force, direction, status, window=window)
 ui.table(data.for_display(unranked, data.UNRANKED_COLUMNS), "not_ranked")
 
 chosen = indicator if indicator != "all" else (found["indicator_id"][0] if found.height else None)
 if chosen:
-    everyone = data.indicator_findings(peers, chosen)
+    everyone = data.indicator_findings(peers, chosen, window)
     note = data.chart_note(chosen, everyone)
     highlight = force if force != "all" else None
     st.subheader(labels.get(chosen, chosen))
@@ -56,7 +56,7 @@ if chosen:
 
 st.subheader("Forces × categories: adjusted standardised residuals")
 mixes = data.mix_labels()
-mix = ui.url_select("Mix", list(mixes), key="mix", format_func=mixes.get)
+mix = state.url_select("Mix", list(mixes), key="mix", format_func=mixes.get)
 cells = data.mix_categories(mix)
 if cells.height:
     ui.chart(charts.residual_heatmap(cells, mixes[mix], data.source_note(data.mix_sources()[mix]), names), cells, f"heatmap_{mix}")

@@ -1,15 +1,16 @@
 import streamlit as st
 
-from dashboard import charts, data, pack, ui
+from dashboard import charts, data, pack, state, ui
 
 st.title("Force profile")
 st.caption("One force against its peers: every indicator, its offence mix, its rates per 1,000 residents and its "
            "case-mix adjusted outcomes.")
 
-peers = ui.choice("peers", "all")
-window = ui.choice("window", "standard")
+sidebar = state.filters()
+peers, window = sidebar.peers, sidebar.window
 names = data.force_names()
-force = ui.url_select("Force", data.forces_with_findings(peers), key="force", format_func=lambda f: names.get(f, f))
+force = state.url_select("Force", data.forces_with_findings(peers, window), key="force",
+                         format_func=lambda f: names.get(f, f))
 name = names.get(force, force)
 standing = data.comparability(force)
 if not standing["comparable_by_default"]:
@@ -21,7 +22,7 @@ left.download_button("Download the force pack (zip of every table)", lambda: pac
 right.download_button("Download the profile report (HTML)", lambda: pack.force_report_html(force, peers, window),
                       file_name=pack.file_name(force, peers, window, "html"), mime="text/html", key="force_report", on_click="ignore")
 
-everyone = data.filtered_findings(peers, ui.choice("source", "all"), ranked_only=False)
+everyone = data.filtered_findings(peers, sidebar.source, ranked_only=False, window=window)
 profile = data.force_profile(everyone, force)
 st.subheader(f"{name} across every indicator")
 if profile["own"].height:
@@ -60,7 +61,7 @@ else:
 
 st.subheader("Offence and outcome mix")
 mixes = data.mix_labels()
-mix = ui.url_select("Mix", list(mixes), key="mix", format_func=mixes.get)
+mix = state.url_select("Mix", list(mixes), key="mix", format_func=mixes.get)
 cells = data.mix_categories(mix)
 cells = cells.filter(cells["force_id"] == force) if cells.height else cells
 distance = data.mix_distances(mix)

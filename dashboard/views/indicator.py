@@ -1,20 +1,22 @@
 import streamlit as st
 
-from dashboard import charts, data, ui
+from dashboard import charts, data, state, ui
 
 st.title("Indicator")
 st.caption("One indicator: what it counts, every force compared with the chosen one highlighted and its peers "
            "named, the funnel, a map coloured by z, and the trend.")
 
-peers = ui.choice("peers", "all")
+# Not narrowed by the sidebar's source: a link to any indicator opens it here.
+sidebar = state.filters()
+peers, window = sidebar.peers, sidebar.window
 labels = data.indicator_labels()
 names = data.force_names()
 left, right = st.columns(2)
-indicator = ui.url_select("Indicator", data.indicators_with_findings(peers), key="indicator", format_func=labels.get,
-                          container=left)
-everyone = data.indicator_findings(peers, indicator)
+indicator = state.url_select("Indicator", data.indicators_with_findings(peers, window=window), key="indicator",
+                             format_func=labels.get, container=left)
+everyone = data.indicator_findings(peers, indicator, window)
 forces = sorted(everyone["force_id"].unique().to_list(), key=lambda f: names.get(f, f)) if everyone.height else []
-force = ui.url_select("Highlight force", forces, key="force", format_func=lambda f: names.get(f, f), container=right)
+force = state.url_select("Highlight force", forces, key="force", format_func=lambda f: names.get(f, f), container=right)
 label = labels[indicator]
 
 st.subheader("Definition")

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import data, state, ui
 
 st.title("Data quality")
 st.caption("What was loaded, what was left out and why, and the events that break series.")
@@ -10,7 +10,7 @@ ui.table(data.ingest_log(), "ingest_log")
 
 st.subheader("Quarantine")
 ui.table(data.quarantine_reasons(), "quarantine_reasons")
-search = ui.url_text("Search reasons and files", key="q")
+search = state.url_text("Search reasons and files", key="q")
 ui.table(data.quarantine(search), "quarantine")
 
 st.subheader("Registry of breaks")

@@ -1,6 +1,6 @@
 import streamlit as st
 
-from dashboard import charts, data, ui
+from dashboard import charts, data, state, ui
 
 st.title("Reconciliation")
 st.caption("The same force, window and offence group from every source that has it, with each source's "
@@ -8,10 +8,10 @@ st.caption("The same force, window and offence group from every source that has 
 
 names = data.force_names()
 left, right = st.columns(2)
-force = ui.url_select("Force", data.territorial_forces(), key="force", format_func=lambda f: names.get(f, f),
-                      default="metropolitan", container=left)
-group = ui.url_select("Offence group", data.reconciliation_groups(), key="group", container=right,
-                      default="Violence and sexual offences")
+force = state.url_select("Force", data.territorial_forces(), key="force", format_func=lambda f: names.get(f, f),
+                         default="metropolitan", container=left)
+group = state.url_select("Offence group", data.reconciliation_groups(), key="group", container=right,
+                         default="Violence and sexual offences")
 rows = data.reconciliation(force, group)
 if rows.height:
     ui.chart(charts.reconciliation_plot(rows, names.get(force, force), group,

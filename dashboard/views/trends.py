@@ -1,6 +1,6 @@
 import streamlit as st
 
-from dashboard import charts, data, ui
+from dashboard import charts, data, state, ui
 
 st.title("Trends")
 st.caption("An indicator over time for chosen forces, beside the other forces' band, with registered events "
@@ -8,13 +8,13 @@ st.caption("An indicator over time for chosen forces, beside the other forces' b
 
 labels = data.indicator_labels()
 names = data.force_names()
-indicator = ui.url_select("Indicator", list(labels), key="indicator", format_func=labels.get,
-                          default="ons_rec_vwi_of_vap")
+indicator = state.url_select("Indicator", list(labels), key="indicator", format_func=labels.get,
+                             default="ons_rec_vwi_of_vap")
 series = data.series(indicator)
 available = sorted(series["force_id"].unique().to_list(), key=lambda f: names.get(f, f)) if series.height else []
-chosen_force = ui.choice("force")
-forces = ui.url_multiselect("Forces", available, key="forces", format_func=lambda f: names.get(f, f),
-                            default=[chosen_force] if chosen_force in available else available[:1])
+chosen_force = state.choice("force")
+forces = state.url_multiselect("Forces", available, key="forces", format_func=lambda f: names.get(f, f),
+                               default=[chosen_force] if chosen_force in available else available[:1])
 
 if not series.height:
     st.info(f"No series for {labels[indicator]}: its source is not loaded.")

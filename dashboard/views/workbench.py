@@ -1,6 +1,6 @@
 import streamlit as st
 
-from dashboard import data, ui, workbench
+from dashboard import data, state, workbench
 
 st.title("SQL workbench")
 st.caption(workbench.caption())
@@ -8,8 +8,8 @@ st.caption(workbench.caption())
 main, side = st.columns([3, 1])
 saved = {q.name: q for q in data.saved_queries()}
 with main:
-    mode = ui.url_select("Ask", list(workbench.MODES), key="mode", format_func=workbench.MODES.get,
-                         default=workbench.default_mode())
+    mode = state.url_select("Ask", list(workbench.MODES), key="mode", format_func=workbench.MODES.get,
+                            default=workbench.default_mode())
     workbench.show_mode(mode, saved)
 with side:
     workbench.schema_sidebar()
