@@ -409,3 +409,75 @@ def test_calendar_grain_is_for_long_profiles(tmp_path: Path) -> None:
     profile.write_text(text.replace('month_format = "%Y%m"', 'month_format = "%Y%m"\ngrain = "calendar_year"'))
     with pytest.raises(force_export.ProfileError, match="layout.grain"):
         force_export.load_profile(profile)
+
+
+# --- each table of a profile, checked on its own ------------------------------------------------------
+
+PROFILE = Path("p.toml")
+
+
+def test_file_table_defaults_and_refuses_what_the_reader_cannot_read() -> None:
+    assert force_export.file_table(PROFILE, {"key_columns": ["A", "B"]}) == (("A", "B"), ",", 1)
+    for table, problem in [({"key_columns": ["A"], "delimiter": ":"}, "file.delimiter"),
+                           ({"key_columns": ["A"], "encoding": "latin-1"}, "only UTF-8"),
+                           ({"key_columns": ["A"], "header_row": 3}, "must be 1"),
+                           ({}, "`file.key_columns` is required")]:
+        with pytest.raises(force_export.ProfileError, match=problem):
+            force_export.file_table(PROFILE, table)
+
+
+def test_layout_table_needs_the_format_its_kind_reads() -> None:
+    assert force_export.layout_table(PROFILE, {"kind": "wide", "month_format": "%Y%m"}) == ("wide", "%Y%m", None, "month")
+    assert force_export.layout_table(PROFILE, {"kind": "long", "date_format": "%Y", "grain": "calendar_year"}) == (
+        "long", None, "%Y", "calendar_year")
+    with pytest.raises(force_export.ProfileError, match="`layout.month_format` is required"):
+        force_export.layout_table(PROFILE, {"kind": "wide"})
+    with pytest.raises(force_export.ProfileError, match="'wide' or 'long'"):
+        force_export.layout_table(PROFILE, {"kind": "tall"})
+
+
+def test_columns_table_maps_every_key_column_and_roles_fit_the_layout() -> None:
+    roles = force_export.columns_table(PROFILE, {"area": ["Borough", "Ward"], "major": "Major", "minor": "Minor"},
+                                       ("Major", "Minor", "Borough", "Ward"))
+    assert roles == {"area": ("Borough", "Ward"), "major": ("Major",), "minor": ("Minor",)}
+    with pytest.raises(force_export.ProfileError, match=r"key column\(s\) \['Ward'\] are not mapped"):
+        force_export.columns_table(PROFILE, {"area": "Borough"}, ("Borough", "Ward"))
+    with pytest.raises(force_export.ProfileError, match="reserved by the reader"):
+        force_export.columns_table(PROFILE, {"area": "row_number"}, ("row_number",))
+    force_export.roles_fit_layout(PROFILE, "wide", roles)
+    with pytest.raises(force_export.ProfileError, match="a long profile needs `columns.period`"):
+        force_export.roles_fit_layout(PROFILE, "long", roles)
+    with pytest.raises(force_export.ProfileError, match="a wide profile takes its months"):
+        force_export.roles_fit_layout(PROFILE, "wide", {**roles, "count": ("N",)})
+
+
+def test_profile_force_is_a_known_force_or_a_column_never_both() -> None:
+    assert force_export.profile_force(PROFILE, "Metropolitan Police Service", {}) == "metropolitan"
+    assert force_export.profile_force(PROFILE, None, {"force": ("Force",)}) is None
+    with pytest.raises(force_export.ProfileError, match="not a force_id or a spelling"):
+        force_export.profile_force(PROFILE, "Narnia", {})
+    with pytest.raises(force_export.ProfileError, match="exactly one of `force`"):
+        force_export.profile_force(PROFILE, "kent", {"force": ("Force",)})
+
+
+def test_categories_and_releases_tables() -> None:
+    assert force_export.categories_table(PROFILE, {"scheme": "ho_offence_code"}, {"offence_code": ("Code",)}) == (
+        "ho_offence_code", None, None, None, "ho_outcome_type")
+    with pytest.raises(force_export.ProfileError, match="published vocabulary"):
+        force_export.categories_table(PROFILE, {"scheme": "local"}, {"category": ("Type",)})
+    assert force_export.releases_table(PROFILE, {"files": {"a.csv": date(2024, 3, 1)}}) == (
+        "month_after_last_period", {"a.csv": date(2024, 3, 1)})
+    with pytest.raises(force_export.ProfileError, match="must be a date"):
+        force_export.releases_table(PROFILE, {"files": {"a.csv": "2024-03-01"}})
+
+
+def test_shipped_export_sources_are_named_in_words() -> None:
+    words = force_export.export_sources()
+    assert set(words) == {p.source for p in force_export.PROFILES}
+    met = [s for s in force_export.SOURCES if s.id == "mps_borough_crime"]
+    assert len(met) == 4 and {(s.label, s.publisher, s.colour, s.national) for s in met} == {
+        ("Metropolitan Police Service borough counts (London Datastore)", "Metropolitan Police Service", "#882255", False)}
+    # A profile whose source has no words is still read, and named by its id.
+    [profile] = [p for p in force_export.PROFILES if p.id == "mps_ward_connect"]
+    unnamed = force_export.source_for(profile, {})
+    assert (unnamed.id, unnamed.label, unnamed.colour) == ("mps_ward_crime", None, None)

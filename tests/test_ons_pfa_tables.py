@@ -17,7 +17,7 @@ import pytest
 from pipelines import reference
 from pipelines.ingest.load import ingest
 from pipelines.ingest.sources import extract_workbook, ons_pfa_tables
-from pipelines.ingest.sources.base import Extracted
+from pipelines.ingest.sources.base import Extracted, extract_sheets
 from pipelines.ingest.textfile import MalformedFileError
 from tests.conftest import real_data
 
@@ -34,7 +34,7 @@ def editions() -> list[Path]:
 
 @cache
 def _extract(path: Path) -> Extracted:
-    return ons_pfa_tables.extract(path)
+    return extract_sheets(ons_pfa_tables.PFA_TABLES, path)
 
 
 def extracted(name: str) -> Extracted:
@@ -64,7 +64,7 @@ def test_clean_label_removes_footnote_markers_only() -> None:
 def test_every_edition_is_recognised_and_nothing_is_lost() -> None:
     for path in editions():
         assert ons_pfa_tables.recognises(path)
-        (counted,) = ons_pfa_tables.extract(path).files
+        (counted,) = extract_sheets(ons_pfa_tables.PFA_TABLES, path).files
         assert counted.rows_read == counted.rows_loaded + counted.rows_quarantined, path.name
         # 56 P1 rows (43 forces, BTP, 12 totals) and 55 P3 rows (no BTP) in every edition.
         assert counted.rows_read == 111, path.name
@@ -167,7 +167,7 @@ def test_p3_population() -> None:
 def test_reading_all_editions_takes_seconds() -> None:
     started = time.perf_counter()
     for path in editions():
-        ons_pfa_tables.extract(path)
+        extract_sheets(ons_pfa_tables.PFA_TABLES, path)
     assert time.perf_counter() - started < 10
 
 

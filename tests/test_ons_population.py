@@ -11,7 +11,8 @@ import polars as pl
 
 from pipelines import reference
 from pipelines.ingest.sources import ons_pfa_tables, ons_population
-from pipelines.ingest.sources.base import Extracted
+from pipelines.ingest.sources.base import Extracted, extract_sheets
+from pipelines.ingest.textfile import MalformedFileError
 from tests.conftest import real_data
 
 MYE = "LAD23_Mid_Year_pop_2011_to_2023.xlsx"
@@ -20,7 +21,7 @@ LOOKUP = "Local_Authority_District_to_CSPs_to_Police_Force_Areas_(December__2023
 
 @cache
 def _extract() -> Extracted:
-    return ons_population.extract(real_data() / "ons_population_lookups" / MYE)
+    return extract_sheets(ons_population.MID_YEAR_ESTIMATES, real_data() / "ons_population_lookups" / MYE)
 
 
 def population() -> pl.DataFrame:
@@ -86,7 +87,7 @@ def test_agrees_with_the_populations_published_in_table_p3() -> None:
     national totals within 0.2%, median force within 0.7%, worst territorial force 2.9%
     (Northamptonshire, mid-2018), and the City of London (about 8,000 people) within 540."""
     p3 = pl.concat([
-        ons_pfa_tables.extract(path).tables["core_population"]
+        extract_sheets(ons_pfa_tables.PFA_TABLES, path).tables["core_population"]
         for path in sorted((real_data() / "ons_pfa_tables").glob("*.xlsx"))
     ]).unique(["force_id", "year", "population"])
     assert p3.select("force_id", "year").is_duplicated().sum() == 0  # editions agree with each other
@@ -125,3 +126,55 @@ def test_counts_become_rates_per_1000_residents_and_btp_has_none(samples_ingest)
     assert rate == pytest.approx(count * 1000 / population)
     assert 10 < rate < 60  # tens of violent crimes per 1,000 residents a year, as ONS publishes
     assert btp[0][0] > 0 and btp[0][1] == 0
+
+
+# --- each step on its own, on tiny frames ---------------------------------------------------------
+
+
+def _raw(rows: list[tuple[str, str, str, str, str]]) -> pl.LazyFrame:
+    """Rows of (Code, Name, Geography, Mid-2022, Mid-2023), numbered from 1, in sheet 'MYE4' from row 9."""
+    return pl.LazyFrame({
+        "file_name": ["mye.xlsx"] * len(rows), "row_number": list(range(1, len(rows) + 1)),
+        "sheet": ["MYE4"] * len(rows), "sheet_row": list(range(9, 9 + len(rows))),
+        **{column: [row[i] for row in rows] for i, column in enumerate(["Code", "Name", "Geography", "Mid-2022", "Mid-2023"])},
+    })
+
+
+def test_reasons_set_aside_totals_unknown_lads_and_bad_values() -> None:
+    raw = _raw([
+        ("E06000001", "Hartlepool", "Unitary Authority", "93000", "94000"),   # Cleveland
+        ("E12000001", "North East", "Region", "2600000", "2700000"),
+        ("E99999999", "Atlantis", "Unitary Authority", "1", "1"),
+        ("E06000002", "Middlesbrough", "Unitary Authority", "143000", "1.5"),
+    ])
+    rows = raw.join(ons_population.lad_to_force().lazy(), left_on="Code", right_on="lad_code", how="left")
+    got = rows.select("row_number", ons_population.reason(["Mid-2022", "Mid-2023"])).collect().sort("row_number")
+    assert got["reason"].to_list() == [
+        None,
+        "not a local authority district (Region total)",
+        "local authority 'Atlantis' (E99999999) is not in pipelines/reference/lad23_csp23_pfa23_lookup.csv",
+        "'Mid-2023' is '1.5', not a whole number",
+    ]
+
+
+def test_force_area_totals_add_up_each_force_area_by_year() -> None:
+    loaded = pl.LazyFrame({"file_name": ["f"] * 3, "force_id": ["cleveland", "cleveland", "durham"],
+                           "Mid-2022": ["93000", "143000", "520000"], "Mid-2023": ["94000", "144000", "521000"]})
+    got = ons_population.force_area_totals(loaded, ["Mid-2022", "Mid-2023"]).collect().sort("force_id", "year")
+    assert got.select("force_id", "year", "population").rows() == [
+        ("cleveland", 2022, 236000), ("cleveland", 2023, 238000), ("durham", 2022, 520000), ("durham", 2023, 521000)]
+
+
+def test_a_sheet_that_lacks_a_lad_of_the_lookup_stops_the_file() -> None:
+    with pytest.raises(MalformedFileError, match=r"mye.xlsx: sheet 'MYE4': local authorities in .* are missing from the sheet: \['E06000002'"):
+        ons_population.check_every_lad_is_there(_raw([("E06000001", "Hartlepool", "Unitary Authority", "1", "1")]))
+
+
+def test_header_row_and_year_columns_are_found_by_content(tmp_path) -> None:
+    frame = pl.DataFrame({"sheet_row": [1, 2, 3], "a": ["Title", "Code", "E06000001"], "b": [None, "Name", "Hartlepool"],
+                          "c": [None, "Geography", "Unitary Authority"], "d": [None, " Mid-2023 ", "94000"], "e": [None, "Notes", None]})
+    at = ons_population.header_row(frame, tmp_path / "mye.xlsx", "MYE4")
+    assert at == 1
+    assert ons_population.year_columns(frame, at, tmp_path / "mye.xlsx", "MYE4") == {"d": 2023}
+    with pytest.raises(MalformedFileError, match="expected one header row"):
+        ons_population.header_row(frame.slice(2), tmp_path / "mye.xlsx", "MYE4")

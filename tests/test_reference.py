@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import re
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from conftest import real_data
 from pipelines import reference
+from pipelines.ingest import steps
 
 REF = reference.REFERENCE_DIR
 POLICE_UK_NAME = re.compile(r"^\d{4}-\d{2}-(?P<slug>.+)-(?P<kind>street|outcomes)\.csv(\.gz)?$")
@@ -245,3 +247,69 @@ def test_published_spellings_resolve_to_the_same_node(spelling, code):
 def test_an_unknown_code_raises_key_error_naming_it():
     with pytest.raises(KeyError, match="777Z"):
         reference.resolve_offence_code("777Z")
+
+
+# --- the shared steps (pipelines.ingest.steps) ----------------------------------------------------
+
+SOURCES_DIR = Path(steps.__file__).parent / "sources"
+
+
+def _steps_frame(**columns) -> pl.DataFrame:
+    return pl.DataFrame(columns, schema={name: pl.String for name in columns})
+
+
+def test_resolve_force_gives_the_force_or_the_one_reason() -> None:
+    frame = _steps_frame(Force=["Kent Police", "Narnia Constabulary", None])
+    force, checks = steps.resolve_force("Force")
+    got = frame.with_columns(force).with_columns(steps.passed(checks), steps.reasons(checks))
+    assert got["force_id"].to_list() == ["kent", None, None]
+    assert got["passed"].to_list() == [True, False, False]
+    assert got["reason"].to_list()[1:] == [
+        "unknown force 'Narnia Constabulary' in 'Force' (if it is a real force, add the spelling to "
+        "pipelines/reference/force_aliases.csv)",
+        "'Force' is empty: the row names no force",
+    ]
+    # Not required: an empty cell passes, an unknown spelling still fails.
+    _, optional = steps.resolve_force("Force", required=False)
+    assert frame.with_columns(force).select(steps.passed(optional))["passed"].to_list() == [True, False, True]
+
+
+def test_the_unknown_force_message_is_written_once() -> None:
+    """Every source quarantines an unknown force through `steps.unknown_force`, in the same words."""
+    writers = [p.name for p in sorted(SOURCES_DIR.glob("*.py")) if "unknown force" in p.read_text(encoding="utf-8")]
+    assert writers == []
+    assert "unknown force '{{}}' in" in Path(steps.__file__).read_text(encoding="utf-8")
+
+
+def test_offence_code_normalises_each_spelling_and_nulls_the_rest() -> None:
+    frame = _steps_frame(code=["08N", "8n", "00873", "1/4.1/4.10/4.2", "no code", None])
+    assert frame.select(steps.offence_code(pl.col("code")))["code"].to_list() == ["8N", "8N", "8/73", "1-4.1-4.10-4.2", None, None]
+
+
+def test_whole_numbers_with_and_without_thousands_separators() -> None:
+    frame = _steps_frame(n=[" 1,204 ", "-3", "12", "1.5", "", None])
+    assert frame.select(steps.whole_number("n"))["n"].to_list() == [1204, -3, 12, None, None, None]
+    assert frame.select(steps.whole_number("n", thousands=False))["n"].to_list() == [None, -3, 12, None, None, None]
+
+
+def test_months_quarters_and_rolling_years() -> None:
+    frame = _steps_frame(month=["2021-04", "2021-13", " 2019-12 "], year=["2019/20", "2019/20", "2019-20"], quarter=["1", "Q4", "1"])
+    got = frame.select(
+        steps.year_month("month").alias("month"),
+        steps.financial_quarter_start("year", "quarter").alias("quarter"),
+        steps.period_start(pl.lit(date(2018, 3, 31)), "rolling_year").alias("rolling"),
+    )
+    assert got["month"].to_list() == [date(2021, 4, 1), None, date(2019, 12, 1)]
+    assert got["quarter"].to_list() == [date(2019, 4, 1), date(2020, 1, 1), None]
+    assert got["rolling"].to_list() == [date(2017, 4, 1)] * 3  # the year ending March 2018
+    assert steps.month_named("202401", "%Y%m") == date(2024, 1, 1)
+    assert steps.month_named("20241", "%Y%m") is None
+    assert steps.outside_span(date(2002, 3, 1)) == "before the National Crime Recording Standard (April 2002)"
+    assert steps.outside_span(date(2002, 4, 1)) is None
+    with pytest.raises(ValueError, match="not a period grain"):
+        steps.grain("fortnight")
+
+
+def test_force_id_of_one_spelling() -> None:
+    assert reference.force_id("Metropolitan Police Service") == "metropolitan"
+    assert reference.force_id("Narnia") is None

@@ -65,6 +65,11 @@ def force_id_of(raw: pl.Expr) -> pl.Expr:
     return name_key(raw).replace_strict(aliases["alias_key"], aliases["force_id"], default=None, return_dtype=pl.String)
 
 
+def force_id(name: str) -> str | None:
+    """The force_id of one spelling (a profile's force, say); None where the spelling is unknown."""
+    return pl.select(force_id_of(pl.lit(name, dtype=pl.String))).item()
+
+
 @cache
 def police_uk_crime_types() -> pl.DataFrame:
     return _read("police_uk_crime_types.csv").with_columns(_flag("is_notifiable_crime"))

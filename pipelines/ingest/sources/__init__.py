@@ -1,17 +1,138 @@
-"""Source formats, one module per publication. `detect` picks the format from a file's header."""
+"""Every publication crossforce reads, in one registry.
+
+Each module of this package is one publication (or a family of them: the releases of a force's
+export) and lists its `Source`s in `SOURCES` (see `base.Source`). The registry gathers them from
+every module here, in module-name order, so adding a source is adding a module (and the reference
+data it resolves against): nothing else lists it. `REGISTRY` is the one registry; `detect`,
+`detect_sheets`, `extract_workbook` and the words, colours and scopes of sources all read it.
+
+A file is recognised by its header (delimited text) or its sheets (a workbook); a file that no
+source recognises stops the load with a message naming the file and what was expected.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from pipelines.ingest.sources import breaks, force_export, home_office, ons_rec_crime, police_uk
-from pipelines.ingest.sources.base import Extracted, SourceFormat
+from pipelines.ingest.sources.base import Extracted, Source, extract_sheets
 from pipelines.ingest.textfile import MalformedFileError, TextFile, peek_header
 
-FORMATS: list[SourceFormat] = [police_uk.STREET, police_uk.OUTCOMES, ons_rec_crime.FORMAT]
-FORMATS += [home_office.CRIME_PFA, home_office.CRIME_CSP, home_office.OUTCOMES]
-FORMATS += [breaks.FORMAT]
-FORMATS += force_export.FORMATS  # one SourceFormat per profile in pipelines/reference/profiles/
+# Modules of this package that hold no source: the shape and the extraction every source shares.
+NOT_SOURCE_MODULES = ("base",)
+WORKBOOK_SUFFIXES = (".xlsx",)
+
+
+class Registry:
+    """Sources in the order they were registered. Sources that share an id must agree on its words,
+    colour and scope: the id is what every row, chart and message names."""
+
+    def __init__(self) -> None:
+        self._sources: list[Source] = []
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return tuple(self._sources)
+
+    def register(self, *sources: Source) -> None:
+        for source in sources:
+            for other in self._sources:
+                if other is source:
+                    raise ValueError(f"source {source.id!r} is registered already")
+                if other.id == source.id and _described(other) != _described(source):
+                    raise ValueError(f"source {source.id!r} is registered twice with different words, colour or scope: "
+                                     f"{_described(other)} and {_described(source)}")
+            self._sources.append(source)
+
+    def unregister(self, *sources: Source) -> None:
+        for source in sources:
+            self._sources.remove(source)
+
+    @contextmanager
+    def registered(self, *sources: Source) -> Iterator[Registry]:
+        """The registry with `sources` added for the duration (a test's invented source, say)."""
+        self.register(*sources)
+        try:
+            yield self
+        finally:
+            self.unregister(*sources)
+
+    def detect(self, text: TextFile) -> Source:
+        """The one source whose header the file has; `MalformedFileError` naming every known header if
+        none does."""
+        text_sources = [s for s in self._sources if s.is_text]
+        if found := _the_one(text.path, [s for s in text_sources if s.reader.recognises(text)]):
+            return found
+        known = "; ".join(f"{s.id}: {', '.join(s.reader.header)}" for s in text_sources)
+        raise MalformedFileError(
+            text.path, 1, f"header {', '.join(text.header)!s} is not the header of any known return ({known})"
+        )
+
+    def detect_sheets(self, path: Path) -> Source:
+        """The one source whose sheets the workbook has; `MalformedFileError` if none does."""
+        if found := _the_one(path, [s for s in self._sources if not s.is_text and s.reader.recognises(path)]):
+            return found
+        raise MalformedFileError(path, None, "not a spreadsheet of any known return (no known sheet layout found)")
+
+    def _by_id(self, attribute: str) -> dict:
+        """`attribute` of each source id that has one (ids in registration order)."""
+        values = {}
+        for source in self._sources:
+            if (value := getattr(source, attribute)) is not None:
+                values.setdefault(source.id, value)
+        return values
+
+    def labels(self) -> dict[str, str]:
+        """Source id → its words (publisher and publication), for every source that has them."""
+        return self._by_id("label")
+
+    def publishers(self) -> dict[str, str]:
+        """Source id → who publishes it."""
+        return self._by_id("publisher")
+
+    def colours(self) -> dict[str, str]:
+        """Source id → its chart colour, for every source that has one."""
+        return self._by_id("colour")
+
+    def scopes(self) -> dict[str, bool]:
+        """Every source id → whether it is a national return (expected from every territorial force)."""
+        return self._by_id("national")
+
+
+def _the_one(path: Path, recognising: list[Source]) -> Source | None:
+    """The source that recognises a file, None if none does. Two that both do are an error in the
+    sources, not the file: which one reads it must never depend on the order they were registered in."""
+    if len(recognising) > 1:
+        raise MalformedFileError(path, None, f"recognised by more than one source ({', '.join(s.id for s in recognising)}); "
+                                             "make their headers or sheets tell the files apart")
+    return recognising[0] if recognising else None
+
+
+def _described(source: Source) -> tuple:
+    return source.label, source.publisher, source.colour, source.national
+
+
+def source_modules() -> list[str]:
+    """The names of this package's source modules, in order."""
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in NOT_SOURCE_MODULES)
+
+
+def discover() -> Registry:
+    """A registry of the sources of every module of this package (`source_modules`); a module that
+    lists no `SOURCES` is an error, not skipped."""
+    registry = Registry()
+    for name in source_modules():
+        module = importlib.import_module(f"{__name__}.{name}")
+        if not hasattr(module, "SOURCES"):
+            raise ImportError(f"{module.__name__} lists no SOURCES: every module of {__name__} is a source (see base.Source)")
+        registry.register(*module.SOURCES)
+    return registry
+
+
+REGISTRY = discover()
 
 
 # Files that sit beside returns but are not returns: recognised, reported as skipped, never loaded.
@@ -31,32 +152,14 @@ def not_a_return(path: Path) -> str | None:
     return NOT_RETURNS.get(tuple(peek_header(path)))
 
 
-# Spreadsheet returns: each module has `recognises(path) -> bool` and `extract(path) -> Extracted`.
-WORKBOOK_FORMATS: list = []
-from pipelines.ingest.sources import ons_pfa_tables, ons_population  # noqa: E402  (after the list they join)
-WORKBOOK_FORMATS += [ons_pfa_tables, ons_population]
-WORKBOOK_SUFFIXES = (".xlsx",)
+def detect(text: TextFile) -> Source:
+    return REGISTRY.detect(text)
 
 
 def extract_workbook(path: Path) -> Extracted:
-    for fmt in WORKBOOK_FORMATS:
-        if fmt.recognises(path):
-            return fmt.extract(path)
-    raise MalformedFileError(path, None, "not a spreadsheet of any known return (no known sheet layout found)")
-
-
-def detect(text: TextFile) -> SourceFormat:
-    for fmt in FORMATS:
-        if fmt.matches(text):
-            return fmt
-    known = "; ".join(f"{f.source}: {', '.join(f.header)}" for f in FORMATS)
-    raise MalformedFileError(
-        text.path, 1, f"header {', '.join(text.header)!s} is not the header of any known return ({known})"
-    )
+    """A workbook's rows, through the source whose sheets it has."""
+    return extract_sheets(REGISTRY.detect_sheets(path), path)
 
 
 def source_scopes() -> dict[str, bool]:
-    """Every source id → whether it is a national return (expected from every territorial force)."""
-    scopes = {fmt.source: fmt.national for fmt in FORMATS}
-    scopes.update({fmt.SOURCE: True for fmt in WORKBOOK_FORMATS})
-    return scopes
+    return REGISTRY.scopes()

@@ -12,7 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 from pipelines import reference
-from pipelines.ingest.sources.base import Canonical, SourceFormat, passed, reasons
+from pipelines.ingest.sources.base import Canonical, Source, TextReader
+from pipelines.ingest.steps import no_coverage, passed, reasons
 
 HEADER = ("event_date", "scope", "kind", "event", "event_source", "affects")
 # One selector: `*`, `none`, `measure=offences|outcomes`, or an indicator_id pattern (letters, digits, `_`, `*`).
@@ -45,10 +46,14 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
         )},
         loaded=events,
         # Events are not counts: they supply no force-period to coverage.
-        coverage=events.select("file_name", pl.lit(None, pl.String).alias("force_id"), pl.lit(None, pl.Date).alias("period"),
-                               pl.lit(0, pl.Int64).alias("rows_supplied")).head(0),
+        coverage=no_coverage(),
         quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
     )
 
 
-FORMAT = SourceFormat(source="user_breaks", header=HEADER, to_canonical=to_canonical, national=False)
+# No words of its own: the dashboard names these events by the registry of breaks, not by a source.
+USER_BREAKS = Source(
+    id="user_breaks", label=None, publisher="the user who loads them", colour=None,
+    reader=TextReader(HEADER), to_canonical=to_canonical, national=False,
+)
+SOURCES = (USER_BREAKS,)

@@ -6,7 +6,8 @@ layout (`wide`: one column per month; `long`: one row per crime or per count), w
 which part (force, area, date, offence code or category, outcome, count or record id), where local
 categories map onto the ONS offence hierarchy, and the release date of each file it knows.
 
-Every profile becomes a `SourceFormat` in `FORMATS`. What the reader promises:
+Every profile becomes a `Source` in `SOURCES`, named in words (label, publisher, chart colour) by
+its source's row in `pipelines/reference/profiles/export_sources.csv`. What the reader promises:
 
 - every input row is loaded or quarantined with a reason (a bad cell, date, force, offence code
   or outcome quarantines its row);
@@ -29,10 +30,15 @@ from typing import Any
 import polars as pl
 
 from pipelines import reference
-from pipelines.ingest.sources.base import NCRS_START, Canonical, SourceFormat, passed, period_checks, reasons
+from pipelines.ingest.sources.base import RAW_EXTRAS, Canonical, Source, TextReader
+from pipelines.ingest.steps import (
+    REFERENCE, grain, month_named, offence_code, outside_span, passed, period_checks, reasons, resolve_force, whole_number,
+)
 from pipelines.ingest.textfile import SEPARATORS, MalformedFileError
 
 PROFILES_DIR = reference.REFERENCE_DIR / "profiles"
+# Each export source in words: source, label, publisher, colour (a profile's source need not be listed).
+EXPORT_SOURCES_CSV = "export_sources.csv"
 
 # Every key a profile may use, by table ("" is the top level). Anything else is a profile error,
 # so a misspelt key fails loudly instead of being ignored. `releases.files` holds file names.
@@ -54,8 +60,6 @@ CATEGORY_SCHEMES = {"police_uk": (lambda: reference.police_uk_crime_types()["cri
 # How a `columns.outcome` is read: Home Office outcome types (0–22), or police.uk's outcome labels.
 OUTCOME_SCHEMES = ("ho_outcome_type", "police_uk")
 ENCODINGS = ("utf-8", "utf-8-sig")  # pipelines.ingest.textfile reads UTF-8 (a BOM is removed)
-# Columns `extract` adds to every raw frame; a profile's columns may not use these names.
-_RAW_EXTRAS = ("file_name", "row_number", "duplicate_of_row")
 # The schemes the ONS hierarchy is written in, in every force export.
 ONS_GROUP = "ons_offence_group"
 ONS_SUBGROUP = "ons_offence_subgroup"
@@ -148,14 +152,8 @@ def _value_map_file(path: Path) -> pl.DataFrame:
     return frame
 
 
-def load_profile(path: Path) -> Profile:
-    """Read and check one profile; `ProfileError` names the file and the key at fault."""
-    with path.open("rb") as handle:
-        data = tomllib.load(handle)
-    _check_keys(path, data)
-    file, layout, columns = data.get("file", {}), data.get("layout", {}), data.get("columns", {})
-    categories, releases = data.get("categories", {}), data.get("releases", {})
-
+def file_table(path: Path, file: dict) -> tuple[tuple[str, ...], str, int]:
+    """`[file]`: the key columns, the delimiter and the header row, checked."""
     key_columns = tuple(_get(path, file, "key_columns", list, "file."))
     delimiter = _get(path, file, "delimiter", str, "file.", ",")
     if delimiter not in SEPARATORS:
@@ -166,7 +164,11 @@ def load_profile(path: Path) -> Profile:
     header_row = _get(path, file, "header_row", int, "file.", 1)
     if header_row != 1:
         raise ProfileError(path, "`file.header_row` must be 1: the reader takes the header from the first line")
+    return key_columns, delimiter, header_row
 
+
+def layout_table(path: Path, layout: dict) -> tuple[str, str | None, str | None, str]:
+    """`[layout]`: the kind (wide or long), the month or date format it needs, and the grain."""
     kind = _get(path, layout, "kind", str, "layout.")
     if kind not in ("wide", "long"):
         raise ProfileError(path, f"`layout.kind` must be 'wide' or 'long', not {kind!r}")
@@ -175,7 +177,12 @@ def load_profile(path: Path) -> Profile:
     grain = _get(path, layout, "grain", str, "layout.", "month")
     if grain not in GRAINS or (kind == "wide" and grain != "month"):
         raise ProfileError(path, f"`layout.grain` must be one of {sorted(GRAINS)} (a wide profile's columns are months), not {grain!r}")
+    return kind, month_format, date_format, grain
 
+
+def columns_table(path: Path, columns: dict, key_columns: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
+    """`[columns]`: role → column(s). Every column named is a key column, and every key column is
+    mapped or ignored."""
     roles: dict[str, tuple[str, ...]] = {}
     for role, value in columns.items():
         names = (value,) if isinstance(value, str) else tuple(value)
@@ -184,23 +191,18 @@ def load_profile(path: Path) -> Profile:
         for name in names:
             if name not in key_columns:
                 raise ProfileError(path, f"`columns.{role}` names {name!r}, which is not in `file.key_columns`")
-            if name in _RAW_EXTRAS:
+            if name in RAW_EXTRAS:
                 raise ProfileError(path, f"column name {name!r} is reserved by the reader")
         roles[role] = names
     used = {name for names in roles.values() for name in names}
     if unmapped := [c for c in key_columns if c not in used]:
         raise ProfileError(path, f"key column(s) {unmapped} are not mapped: name their part under [columns] "
                                  "or list them in `columns.ignore`")
+    return roles
 
-    force = data.get("force")
-    force_id = None
-    if (force is None) == ("force" not in roles):
-        raise ProfileError(path, "give exactly one of `force` (the force of every row) and `columns.force`")
-    if force is not None:
-        resolved = pl.select(reference.force_id_of(pl.lit(str(force)))).item()
-        if resolved is None:
-            raise ProfileError(path, f"`force` {force!r} is not a force_id or a spelling in force_aliases.csv")
-        force_id = resolved
+
+def roles_fit_layout(path: Path, kind: str, roles: dict[str, tuple[str, ...]]) -> None:
+    """A long profile names its period and one of count or record id; a wide one none of them, and no outcome."""
     if kind == "long":
         if "period" not in roles:
             raise ProfileError(path, "a long profile needs `columns.period` (the date each row is counted in)")
@@ -213,6 +215,21 @@ def load_profile(path: Path) -> Profile:
     if "outcome" in roles and kind == "wide":
         raise ProfileError(path, "`columns.outcome` is read in long profiles only")
 
+
+def profile_force(path: Path, force: Any, roles: dict[str, tuple[str, ...]]) -> str | None:
+    """The force of every row (top-level `force`, resolved), or None when `columns.force` names a column."""
+    if (force is None) == ("force" not in roles):
+        raise ProfileError(path, "give exactly one of `force` (the force of every row) and `columns.force`")
+    if force is None:
+        return None
+    if (resolved := reference.force_id(str(force))) is None:
+        raise ProfileError(path, f"`force` {force!r} is not a force_id or a spelling in force_aliases.csv")
+    return resolved
+
+
+def categories_table(path: Path, categories: dict, roles: dict[str, tuple[str, ...]]) -> tuple[str, pl.DataFrame | None, str | None, str | None, str]:
+    """`[categories]`: the scheme, the value map (its rows for `map_scheme`, its file name and map
+    scheme) where major and minor columns are mapped, and the outcome scheme."""
     scheme = _get(path, categories, "scheme", str, "categories.")
     value_map = value_map_name = map_scheme = None
     if ("category" in roles) + ("offence_code" in roles) + bool({"major", "minor"} & set(roles)) > 1:
@@ -233,10 +250,14 @@ def load_profile(path: Path) -> Profile:
         value_map = _value_map_file(path.parent / value_map_name).filter(pl.col("map_scheme") == map_scheme)
         if value_map.height == 0:
             raise ProfileError(path, f"`categories.map_scheme` {map_scheme!r} has no rows in {value_map_name}")
-
     outcome_scheme = _get(path, categories, "outcome_scheme", str, "categories.", OUTCOME_SCHEMES[0])
     if outcome_scheme not in OUTCOME_SCHEMES:
         raise ProfileError(path, f"`categories.outcome_scheme` must be one of {OUTCOME_SCHEMES}, not {outcome_scheme!r}")
+    return scheme, value_map, value_map_name, map_scheme, outcome_scheme
+
+
+def releases_table(path: Path, releases: dict) -> tuple[str, dict[str, date]]:
+    """`[releases]`: the default release date rule and the release date of each file it names."""
     default = _get(path, releases, "default", str, "releases.", RELEASE_DEFAULTS[0])
     if default not in RELEASE_DEFAULTS:
         raise ProfileError(path, f"`releases.default` must be one of {RELEASE_DEFAULTS}, not {default!r}")
@@ -244,7 +265,21 @@ def load_profile(path: Path) -> Profile:
     for name, when in files.items():
         if not isinstance(when, date) or isinstance(when, datetime):
             raise ProfileError(path, f"`releases.files` {name!r} must be a date (YYYY-MM-DD, unquoted), not {when!r}")
+    return default, dict(files)
 
+
+def load_profile(path: Path) -> Profile:
+    """Read and check one profile, a table at a time; `ProfileError` names the file and the key at fault."""
+    with path.open("rb") as handle:
+        data = tomllib.load(handle)
+    _check_keys(path, data)
+    key_columns, delimiter, header_row = file_table(path, data.get("file", {}))
+    kind, month_format, date_format, grain = layout_table(path, data.get("layout", {}))
+    roles = columns_table(path, data.get("columns", {}), key_columns)
+    force_id = profile_force(path, data.get("force"), roles)
+    roles_fit_layout(path, kind, roles)
+    scheme, value_map, value_map_name, map_scheme, outcome_scheme = categories_table(path, data.get("categories", {}), roles)
+    release_default, releases = releases_table(path, data.get("releases", {}))
     return Profile(
         path=path,
         id=_get(path, data, "id", str, ""),
@@ -264,8 +299,8 @@ def load_profile(path: Path) -> Profile:
         value_map_name=value_map_name,
         map_scheme=map_scheme,
         outcome_scheme=outcome_scheme,
-        release_default=default,
-        releases=dict(files),
+        release_default=release_default,
+        releases=releases,
     )
 
 
@@ -284,16 +319,6 @@ def load_profiles(folder: Path = PROFILES_DIR) -> list[Profile]:
 # --- recognising files --------------------------------------------------------------------------
 
 
-def _month_of(name: str, month_format: str) -> date | None:
-    """The month a column is named after, or None. Formatting back must give the name exactly, so
-    that a lenient parse (`20241` as January 2024) is not taken for a month column."""
-    try:
-        parsed = datetime.strptime(name, month_format)
-    except ValueError:
-        return None
-    return parsed.date().replace(day=1) if parsed.strftime(month_format) == name else None
-
-
 def recognises(profile: Profile, header: list[str]) -> bool:
     """Wide: the key columns in order, then at least one month column and nothing else.
     Long: exactly the key columns, in any order."""
@@ -302,7 +327,7 @@ def recognises(profile: Profile, header: list[str]) -> bool:
     keys = len(profile.key_columns)
     months = header[keys:]
     return (tuple(header[:keys]) == profile.key_columns and bool(months)
-            and all(_month_of(m, profile.month_format) for m in months))
+            and all(month_named(m, profile.month_format) for m in months))
 
 
 # --- normalising --------------------------------------------------------------------------------
@@ -336,11 +361,9 @@ def _check_value_map(profile: Profile, lf: pl.LazyFrame) -> None:
 def _check_month_columns(profile: Profile, raw: pl.LazyFrame, periods: dict[str, date]) -> None:
     """Raise `MalformedFileError` (on the header line) for a month column outside the plausible span:
     every row has a cell in it, so it is the header that is wrong, not the rows."""
-    latest = date.today().replace(day=1)
-    wrong = [(name, month) for name, month in periods.items() if not NCRS_START <= month <= latest]
+    wrong = [(name, why) for name, month in periods.items() if (why := outside_span(month))]
     if wrong:
-        name, month = wrong[0]
-        when = "after the current month" if month > latest else "before the National Crime Recording Standard (April 2002)"
+        name, when = wrong[0]
         file_name = raw.select(pl.col("file_name").first()).collect().item()
         raise MalformedFileError(file_name, profile.header_row, f"month column {name!r} is {when}; "
                                  f"correct the header (profile {profile.path.name})")
@@ -369,20 +392,13 @@ def _areas(profile: Profile) -> list[pl.Expr]:
 def _force(profile: Profile) -> tuple[pl.Expr, list[tuple[pl.Expr, pl.Expr]]]:
     if profile.force_id is not None:
         return pl.lit(profile.force_id).alias("force_id"), []
-    column = profile.column("force")
-    checks = [
-        (pl.col(column).is_null(), pl.lit(f"{column!r} is empty: the row names no force")),
-        (pl.col(column).is_not_null() & pl.col("force_id").is_null(),
-         pl.format(f"unknown force '{{}}' in {column!r} (if it is a real force, add the spelling to "
-                   "pipelines/reference/force_aliases.csv)", pl.col(column))),
-    ]
-    return reference.force_id_of(pl.col(column)).alias("force_id"), checks
+    return resolve_force(profile.column("force"))
 
 
 def _wide_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, list]:
     """(checked input rows, one row per non-blank month cell of the rows that passed, checks)."""
-    months = [c for c in raw.collect_schema().names() if c not in _RAW_EXTRAS and c not in profile.key_columns]
-    periods = {m: _month_of(m, profile.month_format) for m in months}
+    months = [c for c in raw.collect_schema().names() if c not in RAW_EXTRAS and c not in profile.key_columns]
+    periods = {m: month_named(m, profile.month_format) for m in months}
     _check_month_columns(profile, raw, periods)
     force, checks = _force(profile)
     lf = raw.with_columns(
@@ -393,7 +409,7 @@ def _wide_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
     # A blank cell is a month the row does not supply (no count, not zero); a cell that is not a
     # whole number quarantines the row, since the row's other months could not be trusted either.
     checks += [
-        (pl.col(m).is_not_null() & _text(m).cast(pl.Int64, strict=False).is_null(),
+        (pl.col(m).is_not_null() & whole_number(m, thousands=False).is_null(),
          pl.lit(f"column {m!r} is '") + pl.col(m) + pl.lit("', not a whole number"))
         for m in months
     ]
@@ -406,7 +422,7 @@ def _wide_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
         .filter(pl.col("cell").is_not_null())
         .with_columns(
             pl.col("month_column").replace_strict(list(periods), list(periods.values()), return_dtype=pl.Date).alias("period"),
-            _text("cell").cast(pl.Int64).alias("offence_count"),
+            whole_number("cell", thousands=False).alias("offence_count"),
         )
     )
     return lf, cells, checks
@@ -415,13 +431,6 @@ def _wide_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
 @cache
 def _leaf_codes() -> pl.DataFrame:
     return reference.offence_hierarchy().filter(pl.col("is_leaf"))
-
-
-def _normalised(raw_code: str) -> str | None:
-    try:
-        return reference.normalise_offence_code(raw_code)
-    except ValueError:
-        return None
 
 
 def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, list]:
@@ -437,7 +446,7 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
                              pl.col(date_column).fill_null(""))))
     checks += period_checks("period", date_column)
     if count := profile.column("count"):
-        lf = lf.with_columns(_text(count).cast(pl.Int64, strict=False).alias("offence_count"))
+        lf = lf.with_columns(whole_number(count, thousands=False).alias("offence_count"))
         checks.append((pl.col("offence_count").is_null(),
                        pl.format(f"column {count!r} is '{{}}', not a whole number", pl.col(count).fill_null(""))))
     else:
@@ -446,13 +455,9 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
         checks.append((pl.col(record_id).is_null(), pl.lit(f"column {record_id!r} is empty: the row names no record")))
 
     if code := profile.column("offence_code"):
-        # Codes are normalised once per distinct spelling (a handful per file), not once per row.
-        spellings = lf.select(_text(code).unique()).collect().to_series().drop_nulls().to_list()
-        normalised = {s: _normalised(s) for s in spellings}
         leaves = _leaf_codes()
         lf = lf.with_columns(
-            _text(code).replace_strict(list(normalised), list(normalised.values()), default=None, return_dtype=pl.String)
-            .alias("category"),
+            offence_code(_text(code)).alias("category"),
             _text(code).alias("source_label"),
         ).with_columns(
             pl.col("category").replace_strict(leaves["offence_code"], leaves["offence_group"], default=None).alias("ons_group"),
@@ -462,7 +467,7 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
             (pl.col(code).is_null(), pl.lit(f"column {code!r} is empty: the row has no offence code")),
             (pl.col(code).is_not_null() & pl.col("ons_group").is_null(),
              pl.format(f"column {code!r} is '{{}}', which is not a Home Office offence code in the ONS offence "
-                       "hierarchy (pipelines/reference/ons_offence_hierarchy.csv)", pl.col(code))),
+                       f"hierarchy ({REFERENCE}/ons_offence_hierarchy.csv)", pl.col(code))),
         ]
     elif category := profile.column("category"):
         vocabulary, file_name = CATEGORY_SCHEMES[profile.scheme]
@@ -473,7 +478,7 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
             (pl.col(category).is_null(), pl.lit(f"column {category!r} is empty: the row has no category")),
             (pl.col(category).is_not_null() & ~pl.col("category").is_in(known.implode()),
              pl.format(f"column {category!r} is '{{}}', not a {profile.scheme} category (if it is published, add it to "
-                       f"pipelines/reference/{file_name})", pl.col(category))),
+                       f"{REFERENCE}/{file_name})", pl.col(category))),
         ]
     else:
         lf = lf.with_columns(_text(profile.column("major")).alias("major"), _text(profile.column("minor")).alias("minor"))
@@ -496,7 +501,7 @@ def _outcomes(profile: Profile, lf: pl.LazyFrame, outcome: str) -> tuple[pl.Lazy
         lf = lf.with_columns(_text(outcome).alias("outcome")).with_columns(
             pl.col("outcome").replace_strict(labels["outcome_label"], labels["outcome_group"], default=None).alias("outcome_group"))
         unknown = pl.format(f"column {outcome!r} is '{{}}', not a police.uk outcome (if police.uk publishes it, add it to "
-                            "pipelines/reference/police_uk_outcomes.csv)", pl.col(outcome))
+                            f"{REFERENCE}/police_uk_outcomes.csv)", pl.col(outcome))
     else:
         types = reference.ho_outcome_types()
         lf = lf.with_columns(_text(outcome).cast(pl.Int32, strict=False).alias("outcome_type")).with_columns(
@@ -527,7 +532,7 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
     cells = cells.with_columns(_release_date(profile))
     area_counts = cells.select(
         "file_name", "row_number", pl.lit(profile.source).alias("source"), "release_date", "force_id", "area_name",
-        "area_code", "period", pl.lit(profile.grain).alias("period_grain"), "source_label",
+        "area_code", "period", grain(profile.grain), "source_label",
         pl.lit(profile.scheme).alias("scheme"), "category", "offence_count",
     )
     keys = ["file_name", "release_date", "force_id", "period"]
@@ -538,7 +543,7 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
             .group_by(*keys, pl.col(category).alias("category"))
             .agg(pl.col("offence_count").sum())
             .select("file_name", pl.lit(profile.source).alias("source"), "release_date", "force_id", "period",
-                    pl.lit(profile.grain).alias("period_grain"), pl.lit(scheme).alias("scheme"), "category", "offence_count")
+                    grain(profile.grain), pl.lit(scheme).alias("scheme"), "category", "offence_count")
         )
 
     tables = {
@@ -552,7 +557,7 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
             cells.group_by(*keys, "category", "outcome", "outcome_group")
             .agg(pl.col("offence_count").sum().alias("outcome_count"))
             .select("file_name", pl.lit(profile.source).alias("source"), "release_date", "force_id", "period",
-                    pl.lit(profile.grain).alias("period_grain"), pl.lit(profile.scheme).alias("scheme"), "category",
+                    grain(profile.grain), pl.lit(profile.scheme).alias("scheme"), "category",
                     pl.lit(profile.outcome_scheme).alias("outcome_scheme"), "outcome",
                     "outcome_group", pl.lit("offences_recorded_in_period").alias("count_basis"), "outcome_count")
         )
@@ -565,18 +570,40 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
     )
 
 
-def source_format(profile: Profile) -> SourceFormat:
-    """The profile as a source format that `pipelines.ingest.sources.detect` can pick by header."""
+@cache
+def export_sources(folder: Path = PROFILES_DIR) -> dict[str, dict[str, str | None]]:
+    """Each export source's words from `export_sources.csv` beside the profiles (source → label,
+    publisher, colour; an empty cell is None). No file: no words."""
+    path = folder / EXPORT_SOURCES_CSV
+    if not path.exists():
+        return {}
+    frame = pl.read_csv(path, infer_schema=False)
+    if repeated := frame.filter(pl.col("source").is_duplicated())["source"].unique().to_list():
+        raise ProfileError(path, f"sources listed twice: {repeated}")
+    return {row.pop("source"): row for row in frame.select("source", "label", "publisher", "colour").iter_rows(named=True)}
+
+
+def source_for(profile: Profile, words: dict[str, dict[str, str | None]]) -> Source:
+    """The profile as a source that the registry can pick by header, named by its source's `words`."""
     shown = profile.key_columns + ((f"<one column per month, {profile.month_format}>",) if profile.layout == "wide" else ())
-    return SourceFormat(
-        source=profile.source,
-        header=shown,
+    named = words.get(profile.source, {})
+    return Source(
+        id=profile.source,
+        label=named.get("label"),
+        publisher=named.get("publisher"),
+        colour=named.get("colour"),
+        reader=TextReader(shown, recognise=partial(recognises, profile), separator=profile.delimiter),
         to_canonical=partial(to_canonical, profile),
-        recognise=partial(recognises, profile),
         national=profile.force_id is None,
-        separator=profile.delimiter,
     )
 
 
+def _sources(profiles: list[Profile], folder: Path = PROFILES_DIR) -> tuple[Source, ...]:
+    words = export_sources(folder)
+    if unused := sorted(set(words) - {p.source for p in profiles}):
+        raise ProfileError(folder / EXPORT_SOURCES_CSV, f"no profile has the source(s) {unused}")
+    return tuple(source_for(p, words) for p in profiles)
+
+
 PROFILES: list[Profile] = load_profiles()
-FORMATS: list[SourceFormat] = [source_format(p) for p in PROFILES]
+SOURCES: tuple[Source, ...] = _sources(PROFILES)

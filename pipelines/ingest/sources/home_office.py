@@ -27,10 +27,12 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines import reference
-from pipelines.ingest.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
-from pipelines.ingest.sources.ons_rec_crime import counts_by_scheme, whole_number
+from pipelines.ingest.sources.base import Canonical, Source, TextReader
+from pipelines.ingest.steps import (
+    REFERENCE, counts_by_scheme, coverage_of, financial_quarter_start, grain, offence_code, passed, period_checks, reasons,
+    resolve_force, whole_number,
+)
 
-_REF = "pipelines/reference"
 _KEYS = ("Financial Year", "Financial Quarter", "Force Name", "Offence Description", "Offence Group", "Offence Subgroup", "Offence Code")
 CRIME_PFA_HEADER = (*_KEYS, "Number of Offences")
 CRIME_CSP_HEADER = (*_KEYS[:3], "CSP Name", *_KEYS[3:], "Number of Offences")
@@ -101,45 +103,20 @@ def _unless_blank(checks: list[tuple[pl.Expr, pl.Expr]], columns: tuple[str, ...
             *[(failed & ~blank, message) for failed, message in checks]]
 
 
-def _quarter_start() -> pl.Expr:
-    year = pl.col("Financial Year").str.strip_chars().str.extract(r"^(\d{4})/\d{2}$").cast(pl.Int32, strict=False)
-    quarter = pl.col("Financial Quarter").str.strip_chars().str.replace(r"^Q", "").cast(pl.Int32, strict=False)
-    quarter = pl.when(quarter.is_between(1, 4)).then(quarter)
-    month = (quarter - 1) * 3 + 4  # Q1 starts in April
-    return pl.date(year + (month > 12).cast(pl.Int32), (month - 1) % 12 + 1, 1)
-
-
-def _normalised_code() -> pl.Expr:
-    # A table has millions of rows but a few hundred distinct codes: normalise each distinct code once.
-    return pl.col("Offence Code").map_batches(_normalise_distinct, return_dtype=pl.String)
-
-
-def _normalise_distinct(codes: pl.Series) -> pl.Series:
-    distinct = codes.drop_nulls().unique().to_list()
-    return codes.replace_strict(distinct, [_try_normalise(c) for c in distinct], default=None, return_dtype=pl.String)
-
-
-def _try_normalise(code: str) -> str | None:
-    try:
-        return reference.normalise_offence_code(code)
-    except ValueError:
-        return None
-
-
 def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
     """Force, quarter, code and ONS group and subgroup of each row, with the checks they must pass.
     Derived columns are named apart from any copy's own (`offence_code` is a tidied copy's column),
     so that a quarantined row shows its cells as read."""
+    force, force_checks = resolve_force("Force Name")
     lf = lf.with_columns(
-        reference.force_id_of(pl.col("Force Name")).alias("force_id"),
-        _quarter_start().alias("period"),
-        _normalised_code().alias("normalised_code"),
+        force,
+        financial_quarter_start("Financial Year", "Financial Quarter").alias("period"),
+        offence_code(pl.col("Offence Code")).alias("normalised_code"),
         reference.ons_group_of(pl.col("Offence Group")).alias("ons_group"),
         reference.ons_subgroup_of(pl.col("Offence Subgroup")).alias("ons_subgroup"),
     )
     checks = [
-        (pl.col("force_id").is_null(),
-         pl.format(f"unknown force '{{}}' in 'Force Name' (if it is a real force, add the spelling to {_REF}/force_aliases.csv)", pl.col("Force Name").fill_null(""))),
+        *force_checks,
         (pl.col("period").is_null(),
          pl.format("'Financial Year' '{}' and 'Financial Quarter' '{}' do not name a quarter (expected e.g. 2019/20 and 1-4)",
                    pl.col("Financial Year").fill_null(""), pl.col("Financial Quarter").fill_null(""))),
@@ -147,15 +124,15 @@ def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr
         (pl.col("normalised_code").is_null(),
          pl.format("'Offence Code' is '{}', not a Home Office offence code", pl.col("Offence Code").fill_null(""))),
         (pl.col("ons_group").is_null(),
-         pl.format(f"unknown 'Offence Group' '{{}}' (add it to {_REF}/ons_offence_labels.csv)", pl.col("Offence Group").fill_null(""))),
+         pl.format(f"unknown 'Offence Group' '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv)", pl.col("Offence Group").fill_null(""))),
         (pl.col("Offence Subgroup").is_not_null() & ~reference.is_offence_label(pl.col("Offence Subgroup")),
-         pl.format(f"unknown 'Offence Subgroup' '{{}}' (add it to {_REF}/ons_offence_labels.csv)", pl.col("Offence Subgroup"))),
+         pl.format(f"unknown 'Offence Subgroup' '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv)", pl.col("Offence Subgroup"))),
     ]
     return lf, checks
 
 
 def _with_release(records: pl.LazyFrame) -> pl.LazyFrame:
-    return records.with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"), pl.lit("quarter").alias("period_grain"))
+    return records.with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"), grain("quarter"))
 
 
 def _crime_to_canonical(raw: pl.LazyFrame, source: str, area_column: str | None, layouts: tuple[Layout, ...]) -> Canonical:
@@ -244,11 +221,20 @@ OUTCOMES_LAYOUTS = (
     Layout(OUTCOMES_HEADER, renamed=(("offences", OFFENCES_RECORDED),), optional=(OFFENCE_CODE_EXPIRED,), missing=("NA",)),
 )
 
-CRIME_PFA = SourceFormat(source="ho_recorded_crime_pfa", header=CRIME_PFA_HEADER,
-                         to_canonical=lambda raw: _crime_to_canonical(raw, "ho_recorded_crime_pfa", None, CRIME_PFA_LAYOUTS),
-                         recognise=_recognise(CRIME_PFA_LAYOUTS))
-CRIME_CSP = SourceFormat(source="ho_recorded_crime_csp", header=CRIME_CSP_HEADER,
-                         to_canonical=lambda raw: _crime_to_canonical(raw, "ho_recorded_crime_csp", "CSP Name", CRIME_CSP_LAYOUTS),
-                         recognise=_recognise(CRIME_CSP_LAYOUTS))
-OUTCOMES = SourceFormat(source="ho_outcomes", header=OUTCOMES_HEADER, to_canonical=outcomes_to_canonical,
-                        recognise=_recognise(OUTCOMES_LAYOUTS))
+
+def _crime_source(source: str, label: str, colour: str, area_column: str | None, layouts: tuple[Layout, ...]) -> Source:
+    return Source(
+        id=source, label=label, publisher="Home Office", colour=colour,
+        reader=TextReader(layouts[0].columns, recognise=_recognise(layouts)),
+        to_canonical=lambda raw: _crime_to_canonical(raw, source, area_column, layouts),
+    )
+
+
+CRIME_PFA = _crime_source("ho_recorded_crime_pfa", "Home Office police recorded crime open data", "#009E73", None, CRIME_PFA_LAYOUTS)
+CRIME_CSP = _crime_source("ho_recorded_crime_csp", "Home Office police recorded crime open data (CSP)", "#8FBC8F", "CSP Name",
+                          CRIME_CSP_LAYOUTS)
+OUTCOMES = Source(
+    id="ho_outcomes", label="Home Office crime outcomes open data", publisher="Home Office", colour="#F0E442",
+    reader=TextReader(OUTCOMES_HEADER, recognise=_recognise(OUTCOMES_LAYOUTS)), to_canonical=outcomes_to_canonical,
+)
+SOURCES = (CRIME_PFA, CRIME_CSP, OUTCOMES)

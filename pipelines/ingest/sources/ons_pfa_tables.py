@@ -31,14 +31,15 @@ editions, not the true publication date.
 Header and data rows are found by content, not by fixed row numbers: the header is the row whose
 first cells read "Area Code", "Area Name"; the row above it holds the upper header level; the data
 end at the first footnote line (text in the first column only).
+
+`read` gives P1's rows and then P3's as text (P1's labelled columns, P3's population column, and the
+Notes title that names the 12 months); `to_canonical` resolves and checks them.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from datetime import date
 from functools import cache
 from pathlib import Path
 
@@ -46,9 +47,9 @@ import fastexcel
 import polars as pl
 
 from pipelines import reference
-from pipelines.ingest.sources.base import QUARANTINE_SCHEMA, Extracted, FileCounts
+from pipelines.ingest.sources.base import RAW_EXTRAS, Canonical, SheetReader, Source
+from pipelines.ingest.steps import DIGITS, grain, period_start, sheet_raw_row, unknown_force
 from pipelines.ingest.textfile import MalformedFileError
-from pipelines.periods import add_months
 
 SOURCE = "ons_pfa_tables"
 LABELS_CSV = "pipelines/reference/ons_table_labels.csv"
@@ -60,7 +61,11 @@ _TOTAL_CODE = re.compile(r"^(E12|E92|W92|K04)\d{6}")
 _GSS_CODE = re.compile(r"^[EWKNS]\d{8}")
 _MONTHS = {m: i for i, m in enumerate(
     ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"], 1)}
-_WHOLE_NUMBER = r"^\d+$"
+AREA_CODE, AREA_NAME = "Area Code", "Area Name"
+# The raw column holding the Notes sheet's title, which names the edition's 12 months.
+EDITION = "edition"
+TABLES = ("Notes", "Table P1", "Table P3")
+_MID_YEAR = re.compile(r"mid-(\d{4})", re.IGNORECASE)
 
 
 def clean_label(text: str) -> str:
@@ -93,7 +98,7 @@ def recognises(path: Path) -> bool:
         names = fastexcel.read_excel(str(path)).sheet_names
     except Exception:
         return False
-    if not all(_sheet(names, s) for s in ("Notes", "Table P1", "Table P3")):
+    if not all(_sheet(names, s) for s in TABLES):
         return False
     notes = _read_sheets(path, [_sheet(names, "Notes")])[_sheet(names, "Notes")]
     return bool(notes.height) and "pfa tables" in (notes.row(0)[1] or "").lower()
@@ -105,20 +110,25 @@ def _read_sheets(path: Path, sheets: list[str]) -> dict[str, pl.DataFrame]:
     return {name: frame.with_row_index("sheet_row", offset=1) for name, frame in frames.items()}
 
 
-def period_end(notes: pl.DataFrame, path: Path) -> date:
-    """The last month of the edition's 12-month window, from the Notes title
-    ("Crime in England and Wales, year ending December 2019 - PFA tables"), as its first day."""
-    title = notes.row(0)[1] or ""
-    m = re.search(r"year ending (\w+) (\d{4})", title, re.IGNORECASE)
-    if not m or m[1].lower() not in _MONTHS:
-        raise MalformedFileError(path, None, f"sheet 'Notes': title {title!r} does not say 'year ending <month> <year>'")
-    return date(int(m[2]), _MONTHS[m[1].lower()], 1)
+def year_ending(title: pl.Expr) -> pl.Expr:
+    """The last month of the edition's 12-month window, from the Notes title ("Crime in England and
+    Wales, year ending December 2019 - PFA tables"), as its first day; null if the title does not say."""
+    found = title.str.extract_groups(r"(?i)year ending (\w+) (\d{4})")
+    month = found.struct.field("1").str.to_lowercase().replace_strict(_MONTHS, default=None, return_dtype=pl.Int32)
+    return pl.date(found.struct.field("2").cast(pl.Int32), month, 1)
 
+
+def edition_title(notes: pl.DataFrame, path: Path) -> str:
+    """The Notes sheet's title; `MalformedFileError` unless it names the 12 months ('year ending <month> <year>')."""
+    title = notes.row(0)[1] or ""
+    if pl.select(year_ending(pl.lit(title))).item() is None:
+        raise MalformedFileError(path, None, f"sheet 'Notes': title {title!r} does not say 'year ending <month> <year>'")
+    return title
 
 
 @dataclass
 class Block:
-    """The data rows of a table sheet: `frame` has `sheet_row`, `area_code`, `area_name` and one
+    """The data rows of a table sheet: `frame` has `sheet_row`, `Area Code`, `Area Name` and one
     text column per labelled data column, named by its cleaned label."""
 
     sheet: str
@@ -170,15 +180,58 @@ def read_block(sheet: str, frame: pl.DataFrame, path: Path, units: str) -> Block
         sheet=sheet,
         frame=body.select(
             "sheet_row",
-            pl.col(cells[0]).str.strip_chars().alias("area_code"),
-            pl.col(cells[1]).alias("area_name"),
+            pl.col(cells[0]).str.strip_chars().alias(AREA_CODE),
+            pl.col(cells[1]).alias(AREA_NAME),
             *(pl.col(c).str.strip_chars().alias(label) for c, label in labels.items()),
         ),
         labels=list(labels.values()),
     )
 
 
-def _area_checks(frame: pl.DataFrame) -> pl.DataFrame:
+def labels_are_mapped(block: Block, path: Path) -> None:
+    """`MalformedFileError` naming the file, sheet and label for a column label the mapping lacks."""
+    unknown = [label for label in block.labels if label not in table_labels()["published_label"].to_list()]
+    if unknown:
+        raise MalformedFileError(path, None, f"sheet {block.sheet!r}: offence label {unknown[0]!r} is not in {LABELS_CSV} "
+                                             "(add it with its scheme and category)")
+
+
+def population_column(block: Block, path: Path) -> str:
+    """P3's one column whose label starts "Population" and names its mid-year ("Population figures
+    (mid-2017) rounded to 100"), else `MalformedFileError`."""
+    columns = [label for label in block.labels if _is_population(label)]
+    if len(columns) != 1:
+        raise MalformedFileError(path, None, f"sheet {block.sheet!r}: expected one population column, found {columns}")
+    if not _MID_YEAR.search(columns[0]):
+        raise MalformedFileError(path, None, f"sheet {block.sheet!r}: population header {columns[0]!r} names no mid-year ('mid-YYYY')")
+    return columns[0]
+
+
+def _is_population(label: str) -> bool:
+    return label.lower().startswith("population")
+
+
+def read(path: Path) -> pl.DataFrame:
+    """The workbook's input rows as text: P1's rows (`sheet`, `sheet_row`, `Area Code`, `Area Name`
+    and every labelled column), then P3's (the same with its population column only, since P3's
+    rates are derived from P1 and that population), each with the Notes title (`edition`).
+    `MalformedFileError` names the file, the sheet and the problem when the sheets are not laid out
+    as expected or a label is not in the mapping."""
+    names = fastexcel.read_excel(str(path)).sheet_names
+    notes_name, p1_name, p3_name = (_sheet(names, s) for s in TABLES)
+    sheets = _read_sheets(path, [notes_name, p1_name, p3_name])
+    edition = edition_title(sheets[notes_name], path)
+    p1 = read_block(p1_name, sheets[p1_name], path, units="Numbers")
+    p3 = read_block(p3_name, sheets[p3_name], path, units="Rate per 1,000")
+    labels_are_mapped(p1, path)
+    parts = [(p1, p1.labels), (p3, [population_column(p3, path)])]
+    return pl.concat([
+        block.frame.select(pl.lit(block.sheet).alias("sheet"), "sheet_row", AREA_CODE, AREA_NAME, *columns)
+        for block, columns in parts
+    ], how="diagonal").with_columns(pl.lit(edition).alias(EDITION))
+
+
+def _area_checks(rows: pl.LazyFrame) -> pl.LazyFrame:
     """Resolve each row's area to a force and give the reason it is not loaded, if it is not.
 
     The area code decides first: a region shares its name with a force ("West Midlands"), so a
@@ -186,145 +239,109 @@ def _area_checks(frame: pl.DataFrame) -> pl.DataFrame:
     may carry a footnote digit glued on ("E230000118"): GSS codes are 9 characters, so only those
     are compared."""
     forces = reference.forces()
-    code = pl.col("area_code").str.slice(0, 9)
-    frame = frame.with_columns(
-        reference.force_id_of(pl.col("area_name")).alias("force_id"),
-        code.alias("_code"),
-    ).with_columns(
+    code = pl.col(AREA_CODE).str.slice(0, 9)
+    rows = rows.with_columns(reference.force_id_of(pl.col(AREA_NAME)).alias("force_id"), code.alias("_code")).with_columns(
         pl.col("force_id").replace_strict(forces["force_id"], forces["pfa_code"], default=None).alias("_pfa_code"),
     )
     reason = (
         pl.when(pl.col("_code").str.contains(_TOTAL_CODE.pattern)).then(pl.lit(NOT_A_FORCE))
-        .when(pl.col("area_name").is_null()).then(pl.format("no area name (area code '{}')", pl.col("area_code").fill_null("")))
-        .when(pl.col("force_id").is_null())
-        .then(pl.format("unknown area '{}' (area code '{}'): if it is a force, add the spelling to pipelines/reference/force_aliases.csv",
-                        pl.col("area_name"), pl.col("area_code").fill_null("")))
+        .when(pl.col(AREA_NAME).is_null()).then(pl.format("no area name (area code '{}')", pl.col(AREA_CODE).fill_null("")))
+        .when(pl.col("force_id").is_null()).then(unknown_force(AREA_NAME))
         .when(pl.col("_code").is_not_null() & (pl.col("_code") != pl.col("_pfa_code").fill_null("")))
         .then(pl.format("area code '{}' is not the code of {} ('{}' in pipelines/reference/forces.csv)",
-                        pl.col("area_code"), pl.col("force_id"), pl.col("_pfa_code").fill_null("")))
+                        pl.col(AREA_CODE), pl.col("force_id"), pl.col("_pfa_code").fill_null("")))
     )
-    frame = frame.with_columns(reason.alias("reason"))
+    rows = rows.with_columns(reason.alias("reason"))
     # Only force rows can repeat a force: a region may resolve to a force's name ("West Midlands").
-    first_seen = pl.when(pl.col("reason").is_null()).then(pl.col("sheet_row")).min().over("force_id")
+    first_seen = pl.when(pl.col("reason").is_null()).then(pl.col("sheet_row")).min().over("file_name", "sheet", "force_id")
     repeated = pl.when(pl.col("reason").is_null() & (pl.col("sheet_row") != first_seen)).then(
         pl.format("{} appears twice in the sheet (first in sheet row {})", pl.col("force_id"), first_seen))
-    return frame.with_columns(pl.coalesce("reason", repeated).alias("reason")).drop("_code", "_pfa_code")
+    return rows.with_columns(pl.coalesce("reason", repeated).alias("reason")).drop("_code", "_pfa_code")
 
 
-def _raw_rows(block: Block, frame: pl.DataFrame, columns: list[str]) -> pl.Series:
-    """Each row as JSON with its sheet and sheet row, the area and the given published columns."""
-    return pl.Series([
-        json.dumps({"sheet": block.sheet, "sheet_row": row["sheet_row"], "Area Code": row["area_code"],
-                    "Area Name": row["area_name"], **{c: row[c] for c in columns}}, ensure_ascii=False)
-        for row in frame.select("sheet_row", "area_code", "area_name", *columns).iter_rows(named=True)
-    ], dtype=pl.String)
+def counts_from_p1(rows: pl.LazyFrame, labels: list[str]) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """P1's force rows as recorded-crime counts, plus coverage and every P1 row with its reason.
 
-
-def _quarantine(block: Block, rejected: pl.DataFrame, columns: list[str], file_name: str) -> pl.DataFrame:
-    return pl.DataFrame({
-        "file_name": [file_name] * rejected.height,
-        "row_number": rejected["row_number"],
-        "source": [SOURCE] * rejected.height,
-        "reason": rejected["reason"],
-        "raw_row": _raw_rows(block, rejected, columns),
-    }, schema=QUARANTINE_SCHEMA)
-
-
-def counts_from_p1(block: Block, path: Path, first_row_number: int, period: date, release: date) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """P1's force rows as recorded-crime counts, plus coverage and the quarantined rows.
-
-    Every label must be in the mapping (else `MalformedFileError` naming file, sheet and label).
     A row is loaded only if every cell is a whole number or `..`; otherwise it is quarantined
     with the first bad column named. Coverage counts a force's row as supplied unless every
     figure in it is `..` (then the force-period is missing, as it was for Greater Manchester)."""
-    mapping = table_labels()
-    unknown = [label for label in block.labels if label not in mapping["published_label"].to_list()]
-    if unknown:
-        raise MalformedFileError(path, None, f"sheet {block.sheet!r}: offence label {unknown[0]!r} is not in {LABELS_CSV} "
-                                             "(add it with its scheme and category)")
-    file_name = path.name
-    frame = _area_checks(block.frame.with_row_index("row_number", offset=first_row_number))
     bad_cell = pl.coalesce([
         pl.when(pl.col(c).is_null()).then(pl.lit(f"'{c}' is empty"))
-        .when(~pl.col(c).str.contains(_WHOLE_NUMBER) & (pl.col(c) != NOT_AVAILABLE))
+        .when(~pl.col(c).str.contains(DIGITS) & (pl.col(c) != NOT_AVAILABLE))
         .then(pl.format(f"'{c}' is '{{}}', neither a whole number nor '..'", pl.col(c)))
-        for c in block.labels
+        for c in labels
     ])
-    frame = frame.with_columns(pl.coalesce("reason", bad_cell).alias("reason"))
-    loaded = frame.filter(pl.col("reason").is_null())
-    long = loaded.unpivot(index=["force_id"], on=block.labels, variable_name="published_label", value_name="value")
-    counts = long.join(mapping, on="published_label", how="left").select(
-        pl.lit(file_name).alias("file_name"),
+    rows = rows.with_columns(pl.coalesce("reason", bad_cell).alias("reason"))
+    keys = ["file_name", "force_id", "period", "release_date"]
+    long = rows.filter(pl.col("reason").is_null()).unpivot(index=keys, on=labels, variable_name="published_label", value_name="value")
+    counts = long.join(table_labels().lazy(), on="published_label", how="left").select(
+        "file_name",
         pl.lit(SOURCE).alias("source"),
-        pl.lit(release).alias("release_date"),
+        "release_date",
         "force_id",
-        pl.lit(period).alias("period"),
-        pl.lit("rolling_year").alias("period_grain"),
+        "period",
+        grain("rolling_year"),
         "scheme",
         "category",
         pl.when(pl.col("value") != NOT_AVAILABLE).then(pl.col("value").cast(pl.Int64)).alias("offence_count"),
         pl.when(pl.col("value") == NOT_AVAILABLE).then(pl.lit(NOT_AVAILABLE_NOTE)).alias("count_note"),
     )
-    coverage = counts.group_by("force_id").agg(pl.col("offence_count").is_not_null().any().alias("supplied")).filter("supplied").select(
-        pl.lit(file_name).alias("file_name"), pl.lit(SOURCE).alias("source"), "force_id",
-        pl.lit(period).alias("period"), pl.lit(1, dtype=pl.Int64).alias("rows_supplied"),
+    coverage = (
+        counts.group_by("file_name", "force_id", "period").agg(pl.col("offence_count").is_not_null().any().alias("supplied"))
+        .filter("supplied")
+        .select("file_name", "force_id", "period", pl.lit(1, dtype=pl.Int64).alias("rows_supplied"))
     )
-    quarantine = _quarantine(block, frame.filter(pl.col("reason").is_not_null()), block.labels, file_name)
-    return counts, coverage, quarantine
+    return counts, coverage, rows
 
 
-def population_from_p3(block: Block, path: Path, first_row_number: int) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """P3's force populations (one row per force) and the quarantined rows.
-
-    The population column is the one whose label starts "Population"; its mid-year is read from
-    the label ("Population figures (mid-2017) rounded to 100"). Only that column is read: P3's
-    rates are derived from P1 and this population."""
-    columns = [label for label in block.labels if label.lower().startswith("population")]
-    if len(columns) != 1:
-        raise MalformedFileError(path, None, f"sheet {block.sheet!r}: expected one population column, found {columns}")
-    column = columns[0]
-    year = re.search(r"mid-(\d{4})", column, re.IGNORECASE)
-    if not year:
-        raise MalformedFileError(path, None, f"sheet {block.sheet!r}: population header {column!r} names no mid-year ('mid-YYYY')")
-    frame = _area_checks(block.frame.with_row_index("row_number", offset=first_row_number))
+def population_from_p3(rows: pl.LazyFrame, column: str) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """P3's force populations (one row per force, the year read from the column's label) and every
+    P3 row with its reason."""
     value = pl.col(column)
-    frame = frame.with_columns(pl.coalesce(
+    rows = rows.with_columns(pl.coalesce(
         "reason",
         pl.when(value.is_null()).then(pl.lit("population is empty"))
         .when(value == NOT_AVAILABLE).then(pl.lit("population not available (..)"))
-        .when(~value.str.contains(_WHOLE_NUMBER)).then(pl.format("population is '{}', not a whole number", value)),
+        .when(~value.str.contains(DIGITS)).then(pl.format("population is '{}', not a whole number", value)),
     ).alias("reason"))
-    population = frame.filter(pl.col("reason").is_null()).select(
-        pl.lit(path.name).alias("file_name"),
+    population = rows.filter(pl.col("reason").is_null()).select(
+        "file_name",
         pl.lit(SOURCE).alias("source"),
         "force_id",
-        pl.lit(int(year[1]), dtype=pl.Int32).alias("year"),
+        pl.lit(int(_MID_YEAR.search(column)[1]), dtype=pl.Int32).alias("year"),
         value.cast(pl.Int64).alias("population"),
     )
-    return population, _quarantine(block, frame.filter(pl.col("reason").is_not_null()), [column], path.name)
+    return population, rows
 
 
-def extract(path: Path) -> Extracted:
-    """Read one PFA tables workbook: P1 counts, P3 populations, quarantine and the file's counts
-    (rows read = rows loaded + rows quarantined)."""
-    path = Path(path)
-    names = fastexcel.read_excel(str(path)).sheet_names
-    notes_name, p1_name, p3_name = (_sheet(names, s) for s in ("Notes", "Table P1", "Table P3"))
-    sheets = _read_sheets(path, [notes_name, p1_name, p3_name])
-    end = period_end(sheets[notes_name], path)
-    period, release = add_months(end, -11), add_months(end, 3)
-    p1 = read_block(p1_name, sheets[p1_name], path, units="Numbers")
-    p3 = read_block(p3_name, sheets[p3_name], path, units="Rate per 1,000")
-    counts, coverage, bad_p1 = counts_from_p1(p1, path, 1, period, release)
-    population, bad_p3 = population_from_p3(p3, path, 1 + p1.frame.height)
-    quarantine = pl.concat([bad_p1, bad_p3])
-    # Loaded rows are counted from what is written (one force per loaded P1 row, one population
-    # per loaded P3 row), independently of the quarantine, so the load's check means something.
-    rows_loaded = counts["force_id"].n_unique() + population.height
-    files = [FileCounts(path.name, p1.frame.height + p3.frame.height, rows_loaded, quarantine.height, 0)]
-    return Extracted(
-        source=SOURCE,
-        tables={"core_counts__recorded_crime": counts, "core_coverage": coverage, "core_population": population},
-        quarantine=quarantine,
-        files=files,
+def to_canonical(raw: pl.LazyFrame) -> Canonical:
+    """P1 counts, P3 populations, coverage and quarantine: every row of both sheets is loaded or
+    quarantined (rows read = rows loaded + rows quarantined)."""
+    names = raw.collect_schema().names()
+    population = next(c for c in names if _is_population(c))
+    labels = [c for c in names if c not in (*RAW_EXTRAS, "sheet", "sheet_row", AREA_CODE, AREA_NAME, EDITION, population)]
+    end = year_ending(pl.col(EDITION))
+    rows = _area_checks(raw.with_columns(
+        period_start(end, "rolling_year").alias("period"), end.dt.offset_by("3mo").alias("release_date"),
+    ))
+    sheet = pl.col("sheet").str.strip_chars()
+    counts, coverage, p1 = counts_from_p1(rows.filter(sheet == "Table P1"), labels)
+    populations, p3 = population_from_p3(rows.filter(sheet == "Table P3"), population)
+    checked = [(p1, labels), (p3, [population])]
+    return Canonical(
+        tables={"core_counts__recorded_crime": counts, "core_population": populations},
+        loaded=pl.concat([part.filter(pl.col("reason").is_null()).select(RAW_EXTRAS) for part, _ in checked]),
+        coverage=coverage,
+        quarantine=pl.concat([
+            part.filter(pl.col("reason").is_not_null()).select(
+                "file_name", "row_number", "reason", sheet_raw_row([AREA_CODE, AREA_NAME, *columns]))
+            for part, columns in checked
+        ]),
     )
+
+
+PFA_TABLES = Source(
+    id=SOURCE, label="ONS police force area data tables", publisher="Office for National Statistics", colour="#CC79A7",
+    reader=SheetReader(TABLES, recognise=recognises, read=read), to_canonical=to_canonical,
+)
+SOURCES = (PFA_TABLES,)

@@ -16,11 +16,13 @@ quarantined with its code and name; a LAD that the lookup has but MYE4 lacks sto
 its force area's total would silently fall short.
 
 Output: `core_population`, one row per force area and year (source `ons_mid_year_estimates`).
+
+`read` finds MYE4's header and gives its data rows as text; `to_canonical` resolves them through
+the lookup, sets rows aside and sums the rest by force area and year.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from functools import cache
 from pathlib import Path
@@ -29,13 +31,17 @@ import fastexcel
 import polars as pl
 
 from pipelines import reference
-from pipelines.ingest.sources.base import QUARANTINE_SCHEMA, Extracted, FileCounts
+from pipelines.ingest.sources.base import Canonical, SheetReader, Source
+from pipelines.ingest.steps import DIGITS, no_coverage, sheet_raw_row
 from pipelines.ingest.textfile import MalformedFileError
 
 SOURCE = "ons_mid_year_estimates"
 SHEET = "MYE4"
 LOOKUP_CSV = "pipelines/reference/lad23_csp23_pfa23_lookup.csv"
 _YEAR_HEADER = re.compile(r"^mid-(\d{4})$", re.IGNORECASE)
+# Rows of MYE4 above local authority level: totals of the LADs, set aside rather than added in twice.
+TOTALS = ["Country", "Region", "County", "Metropolitan County"]
+AREA_COLUMNS = ["Code", "Name", "Geography"]
 
 
 @cache
@@ -57,83 +63,127 @@ def lad_to_force() -> pl.DataFrame:
     return pairs.select("lad_code", "force_id")
 
 
+# --- reading the sheet ----------------------------------------------------------------------------
+
+
+def _sheet_name(path: Path) -> str | None:
+    """The workbook's own spelling of the MYE4 sheet's name, or None."""
+    return next((n for n in fastexcel.read_excel(str(path)).sheet_names if n.strip() == SHEET), None)
+
+
 def recognises(path: Path) -> bool:
     """True for a mid-year estimates workbook: it has an MYE4 sheet."""
     try:
-        return any(n.strip() == SHEET for n in fastexcel.read_excel(str(path)).sheet_names)
+        return _sheet_name(path) is not None
     except Exception:
         return False
 
 
-def extract(path: Path) -> Extracted:
-    """Force-area populations for every year MYE4 gives, the quarantined rows and the file's counts.
-
-    Raises `MalformedFileError` if MYE4 has no "Code, Name, Geography, Mid-YYYY..." header, or if
-    a LAD in the lookup is missing from the sheet."""
-    path = Path(path)
-    sheet = next(n for n in fastexcel.read_excel(str(path)).sheet_names if n.strip() == SHEET)
-    frame = pl.read_excel(path, sheet_name=sheet, engine="calamine", has_header=False, infer_schema_length=0)
-    frame = frame.with_row_index("sheet_row", offset=1)
-    cells = frame.columns[1:]
-    # The header follows ~7 lines of preamble; find it by its first three cells.
-    header_at = frame.with_row_index("i").filter(
-        (pl.col(cells[0]).str.strip_chars() == "Code") & (pl.col(cells[1]).str.strip_chars() == "Name")
-        & (pl.col(cells[2]).str.strip_chars() == "Geography"))["i"]
-    if header_at.len() != 1:
+def header_row(frame: pl.DataFrame, path: Path, sheet: str) -> int:
+    """The index of the one row whose first cells read "Code, Name, Geography" (about 7 lines of
+    preamble come first); `MalformedFileError` unless there is exactly one."""
+    first, second, third = frame.columns[1:4]
+    found = frame.with_row_index("i").filter(
+        (pl.col(first).str.strip_chars() == "Code") & (pl.col(second).str.strip_chars() == "Name")
+        & (pl.col(third).str.strip_chars() == "Geography"))["i"]
+    if found.len() != 1:
         raise MalformedFileError(path, None, f"sheet {sheet!r}: expected one header row 'Code, Name, Geography, Mid-YYYY...'")
-    header = frame.row(header_at[0])[1:]
-    years = {c: int(m[1]) for c, h in zip(cells, header) if h and (m := _YEAR_HEADER.match(h.strip()))}
+    return found[0]
+
+
+def year_columns(frame: pl.DataFrame, at: int, path: Path, sheet: str) -> dict[str, int]:
+    """The sheet's columns headed "Mid-YYYY" (in the header row `at`), with their years;
+    `MalformedFileError` if there are none."""
+    cells = frame.columns[1:]
+    years = {c: int(m[1]) for c, h in zip(cells, frame.row(at)[1:]) if h and (m := _YEAR_HEADER.match(h.strip()))}
     if not years:
         raise MalformedFileError(path, None, f"sheet {sheet!r}: no 'Mid-YYYY' columns in the header")
-    body = frame.slice(header_at[0] + 1).filter(~pl.all_horizontal(pl.col(c).is_null() for c in cells))
-    body = body.select(
+    return years
+
+
+def read(path: Path) -> pl.DataFrame:
+    """MYE4's data rows as text, in sheet order, blank rows left out: `sheet`, `sheet_row`, `Code`,
+    `Name`, `Geography` and one `Mid-YYYY` column per year. `MalformedFileError` if the sheet has no
+    "Code, Name, Geography, Mid-YYYY..." header."""
+    sheet = _sheet_name(path)
+    frame = pl.read_excel(path, sheet_name=sheet, engine="calamine", has_header=False, infer_schema_length=0)
+    frame = frame.with_row_index("sheet_row", offset=1)
+    at = header_row(frame, path, sheet)
+    years = year_columns(frame, at, path, sheet)
+    cells = frame.columns[1:]
+    return frame.slice(at + 1).filter(~pl.all_horizontal(pl.col(c).is_null() for c in cells)).select(
+        pl.lit(sheet).alias("sheet"),
         "sheet_row",
         pl.col(cells[0]).str.strip_chars().alias("Code"),
         pl.col(cells[1]).alias("Name"),
         pl.col(cells[2]).alias("Geography"),
         *(pl.col(c).str.strip_chars().alias(f"Mid-{y}") for c, y in years.items()),
-    ).with_row_index("row_number", offset=1)
-    year_columns = [f"Mid-{y}" for y in years.values()]
+    )
 
-    lads = lad_to_force()
-    missing = lads.join(body, left_on="lad_code", right_on="Code", how="anti")["lad_code"].to_list()
-    if missing:
-        raise MalformedFileError(path, None, f"sheet {sheet!r}: local authorities in {LOOKUP_CSV} are missing from the sheet: {missing}")
-    body = body.join(lads, left_on="Code", right_on="lad_code", how="left")
+
+# --- normalising ----------------------------------------------------------------------------------
+
+
+def check_every_lad_is_there(raw: pl.LazyFrame) -> None:
+    """`MalformedFileError` for a file that lacks a local authority the lookup has: its force area's
+    total would silently fall short."""
+    lads = lad_to_force()["lad_code"].to_list()
+    for file_name, sheet, codes in raw.group_by("file_name", "sheet").agg("Code").collect().iter_rows():
+        present = set(codes)
+        if missing := [lad for lad in lads if lad not in present]:
+            raise MalformedFileError(file_name, None, f"sheet {sheet!r}: local authorities in {LOOKUP_CSV} are missing from the sheet: {missing}")
+
+
+def reason(years: list[str]) -> pl.Expr:
+    """Why a row (with its `force_id` from the lookup) is not loaded, or null: a total above LAD
+    level, a LAD the lookup lacks, or the first year that is not a whole number."""
     bad_value = pl.coalesce([
-        pl.when(~pl.col(c).fill_null("").str.contains(r"^\d+$")).then(pl.format(f"'{c}' is '{{}}', not a whole number", pl.col(c).fill_null("")))
-        for c in year_columns
+        pl.when(~pl.col(c).fill_null("").str.contains(DIGITS)).then(pl.format(f"'{c}' is '{{}}', not a whole number", pl.col(c).fill_null("")))
+        for c in years
     ])
-    body = body.with_columns(
-        pl.when(pl.col("force_id").is_null() & pl.col("Geography").is_in(["Country", "Region", "County", "Metropolitan County"]))
+    return (
+        pl.when(pl.col("force_id").is_null() & pl.col("Geography").is_in(TOTALS))
         .then(pl.format("not a local authority district ({} total)", pl.col("Geography")))
         .when(pl.col("force_id").is_null())
         .then(pl.format(f"local authority '{{}}' ({{}}) is not in {LOOKUP_CSV}", pl.col("Name"), pl.col("Code")))
         .otherwise(bad_value)
         .alias("reason")
     )
-    loaded = body.filter(pl.col("reason").is_null())
-    population = (
-        loaded.unpivot(index="force_id", on=year_columns, variable_name="column", value_name="value")
-        .group_by("force_id", "column")
+
+
+def force_area_totals(loaded: pl.LazyFrame, years: list[str]) -> pl.LazyFrame:
+    """`core_population`: the loaded LADs' populations summed by file, force area and year."""
+    return (
+        loaded.unpivot(index=["file_name", "force_id"], on=years, variable_name="column", value_name="value")
+        .group_by("file_name", "force_id", "column")
         .agg(pl.col("value").cast(pl.Int64).sum().alias("population"))
         .select(
-            pl.lit(path.name).alias("file_name"),
+            "file_name",
             pl.lit(SOURCE).alias("source"),
             "force_id",
             pl.col("column").str.slice(4).cast(pl.Int32).alias("year"),
             "population",
         )
-        .sort("force_id", "year")
     )
-    rejected = body.filter(pl.col("reason").is_not_null())
-    quarantine = pl.DataFrame({
-        "file_name": [path.name] * rejected.height,
-        "row_number": rejected["row_number"],
-        "source": [SOURCE] * rejected.height,
-        "reason": rejected["reason"],
-        "raw_row": [json.dumps({"sheet": sheet, **row}, ensure_ascii=False)
-                    for row in rejected.select("sheet_row", "Code", "Name", "Geography", *year_columns).iter_rows(named=True)],
-    }, schema=QUARANTINE_SCHEMA)
-    files = [FileCounts(path.name, body.height, loaded.height, rejected.height, 0)]
-    return Extracted(source=SOURCE, tables={"core_population": population}, quarantine=quarantine, files=files)
+
+
+def to_canonical(raw: pl.LazyFrame) -> Canonical:
+    """Force-area populations for every year the sheet gives, and the rows set aside. Pure apart
+    from one small read, of the LAD codes each file holds (to stop a file that lacks one)."""
+    years = [c for c in raw.collect_schema().names() if _YEAR_HEADER.match(c)]
+    check_every_lad_is_there(raw)
+    rows = raw.join(lad_to_force().lazy(), left_on="Code", right_on="lad_code", how="left").with_columns(reason(years))
+    loaded = rows.filter(pl.col("reason").is_null())
+    return Canonical(
+        tables={"core_population": force_area_totals(loaded, years)},
+        loaded=loaded,
+        coverage=no_coverage(),
+        quarantine=rows.filter(pl.col("reason").is_not_null()).with_columns(sheet_raw_row([*AREA_COLUMNS, *years])),
+    )
+
+
+MID_YEAR_ESTIMATES = Source(
+    id=SOURCE, label="ONS mid-year population estimates", publisher="Office for National Statistics", colour=None,
+    reader=SheetReader((SHEET,), recognise=recognises, read=read), to_canonical=to_canonical,
+)
+SOURCES = (MID_YEAR_ESTIMATES,)

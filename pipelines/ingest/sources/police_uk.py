@@ -12,13 +12,12 @@ from datetime import date
 import polars as pl
 
 from pipelines import reference
-from pipelines.ingest.sources.base import Canonical, SourceFormat, coverage_of, passed, period_checks, reasons
+from pipelines.ingest.sources.base import Canonical, Source, TextReader
+from pipelines.ingest.steps import REFERENCE, coverage_of, current_month, grain, passed, period_checks, reasons, resolve_force, year_month
 
 _LOCATION_COLUMNS = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code", "LSOA name"]
 STREET_HEADER = (*_LOCATION_COLUMNS, "Crime type", "Last outcome category", "Context")
 OUTCOMES_HEADER = (*_LOCATION_COLUMNS, "Outcome type")
-
-_REF_DIR = "pipelines/reference"
 
 # police.uk's first month of street-level data.
 FIRST_MONTH = date(2010, 12, 1)
@@ -26,11 +25,6 @@ FIRST_MONTH = date(2010, 12, 1)
 # fall inside it, so a point outside is a typing or export error, not a place.
 LONGITUDE_RANGE = (-11.0, 3.0)
 LATITUDE_RANGE = (49.0, 61.0)
-
-
-def _month(column: str) -> pl.Expr:
-    text = pl.col(column).str.strip_chars()
-    return pl.when(text.str.contains(r"^\d{4}-(0[1-9]|1[0-2])$")).then((text + "-01").str.to_date("%Y-%m-%d"))
 
 
 def _number(column: str) -> pl.Expr:
@@ -67,21 +61,20 @@ def _unknown_outcome(label_column: str) -> pl.Expr:
 
 def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
     """Resolution and checks shared by both police.uk files."""
+    force, force_checks = resolve_force("Falls within")
+    reported_by, reported_by_checks = resolve_force("Reported by", "reported_by_force_id", required=False)
     lf = lf.with_columns(
-        reference.force_id_of(pl.col("Falls within")).alias("force_id"),
-        reference.force_id_of(pl.col("Reported by")).alias("reported_by_force_id"),
-        _month("Month").alias("period"),
+        force,
+        reported_by,
+        year_month("Month").alias("period"),
         _month_of_file_name().alias("file_month"),
         _number("Longitude").alias("longitude"),
         _number("Latitude").alias("latitude"),
     )
-    latest = date.today().replace(day=1)
+    latest = current_month()
     checks = [
-        (pl.col("Falls within").is_null(), pl.lit("'Falls within' is empty: the row names no force")),
-        (pl.col("Falls within").is_not_null() & pl.col("force_id").is_null(),
-         pl.format(f"unknown force '{{}}' in 'Falls within' (if it is a real force, add the spelling to {_REF_DIR}/force_aliases.csv)", pl.col("Falls within"))),
-        (pl.col("Reported by").is_not_null() & pl.col("reported_by_force_id").is_null(),
-         pl.format(f"unknown force '{{}}' in 'Reported by' (if it is a real force, add the spelling to {_REF_DIR}/force_aliases.csv)", pl.col("Reported by"))),
+        *force_checks,
+        *reported_by_checks,
         (pl.col("period").is_null(),
          pl.format("'Month' is '{}', not a month in YYYY-MM form", pl.col("Month").fill_null(""))),
         *period_checks("period", "Month", FIRST_MONTH, "police.uk's first month"),
@@ -112,9 +105,9 @@ def street_to_canonical(raw: pl.LazyFrame) -> Canonical:
     checks += [
         (pl.col("Crime type").is_null(), pl.lit("'Crime type' is empty")),
         (pl.col("Crime type").is_not_null() & ~pl.col("Crime type").is_in(known_types),
-         pl.format(f"unknown crime type '{{}}' (if police.uk publishes it, add it to {_REF_DIR}/police_uk_crime_types.csv)", pl.col("Crime type"))),
+         pl.format(f"unknown crime type '{{}}' (if police.uk publishes it, add it to {REFERENCE}/police_uk_crime_types.csv)", pl.col("Crime type"))),
         (_unknown_outcome("Last outcome category"),
-         pl.format(f"unknown outcome '{{}}' in 'Last outcome category' (if police.uk publishes it, add it to {_REF_DIR}/police_uk_outcomes.csv)", pl.col("Last outcome category"))),
+         pl.format(f"unknown outcome '{{}}' in 'Last outcome category' (if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)", pl.col("Last outcome category"))),
     ]
     lf = lf.with_columns(passed(checks))
     records = lf.filter(pl.col("passed")).select(
@@ -125,14 +118,14 @@ def street_to_canonical(raw: pl.LazyFrame) -> Canonical:
     counts = records.group_by("file_name", "force_id", "period", "crime_type").agg(pl.len().cast(pl.Int64).alias("offence_count"))
     recorded_crime = counts.select(
         "file_name", pl.lit(source).alias("source"), "force_id", "period",
-        pl.lit("month").alias("period_grain"), pl.lit("police_uk").alias("scheme"),
+        grain("month"), pl.lit("police_uk").alias("scheme"),
         pl.col("crime_type").alias("category"), "offence_count",
     )
     crime_outcomes = records.group_by("file_name", "force_id", "period", "crime_type", "outcome", "outcome_group").agg(
         pl.len().cast(pl.Int64).alias("outcome_count")
     ).select(
         "file_name", pl.lit(source).alias("source"), "force_id", "period",
-        pl.lit("month").alias("period_grain"), pl.lit("police_uk").alias("scheme"), pl.col("crime_type").alias("category"),
+        grain("month"), pl.lit("police_uk").alias("scheme"), pl.col("crime_type").alias("category"),
         pl.lit("police_uk").alias("outcome_scheme"), "outcome", "outcome_group",
         pl.lit("offences_recorded_in_period").alias("count_basis"), "outcome_count",
     )
@@ -155,7 +148,7 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
     checks += [
         (pl.col("Outcome type").is_null(), pl.lit("'Outcome type' is empty")),
         (_unknown_outcome("Outcome type"),
-         pl.format(f"unknown outcome '{{}}' in 'Outcome type' (if police.uk publishes it, add it to {_REF_DIR}/police_uk_outcomes.csv)", pl.col("Outcome type"))),
+         pl.format(f"unknown outcome '{{}}' in 'Outcome type' (if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)", pl.col("Outcome type"))),
     ]
     lf = lf.with_columns(passed(checks))
     records = lf.filter(pl.col("passed")).select(
@@ -166,7 +159,7 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
         pl.len().cast(pl.Int64).alias("outcome_count")
     ).select(
         "file_name", pl.lit(source).alias("source"), "force_id", "period",
-        pl.lit("month").alias("period_grain"), pl.lit("police_uk").alias("scheme"),
+        grain("month"), pl.lit("police_uk").alias("scheme"),
         # police.uk outcome files carry no crime type
         pl.lit(None, dtype=pl.String).alias("category"),
         pl.lit("police_uk").alias("outcome_scheme"), "outcome", "outcome_group",
@@ -180,5 +173,12 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
     )
 
 
-STREET = SourceFormat(source="police_uk_street", header=STREET_HEADER, to_canonical=street_to_canonical)
-OUTCOMES = SourceFormat(source="police_uk_outcomes", header=OUTCOMES_HEADER, to_canonical=outcomes_to_canonical)
+STREET = Source(
+    id="police_uk_street", label="data.police.uk street-level crime", publisher="data.police.uk", colour="#0072B2",
+    reader=TextReader(STREET_HEADER), to_canonical=street_to_canonical, row_local=True,
+)
+OUTCOMES = Source(
+    id="police_uk_outcomes", label="data.police.uk outcomes", publisher="data.police.uk", colour="#56B4E9",
+    reader=TextReader(OUTCOMES_HEADER), to_canonical=outcomes_to_canonical, row_local=True,
+)
+SOURCES = (STREET, OUTCOMES)
