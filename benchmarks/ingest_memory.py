@@ -77,8 +77,9 @@ def write_files(folder: Path, total_bytes: int, n_files: int, header: bytes, lin
 
 def ingest(db: Path, paths: list[Path]) -> tuple[float, int, int, int]:
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", INGEST, str(db), *map(str, paths)], check=True, capture_output=True,
-                         text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", INGEST, str(db), *map(str, paths)], check=True, capture_output=True, text=True
+    ).stdout
     rows, duplicates, max_rss_kb = map(int, out.split())
     return time.perf_counter() - started, rows, duplicates, max_rss_kb
 
@@ -99,7 +100,9 @@ def main() -> None:
         }
         for name, paths in cases.items():
             seconds, rows, duplicates, rss = ingest(Path(tmp) / f"{name.replace(' ', '_')}.duckdb", paths)
-            print(f"{name:>22}: peak memory {rss / 1024:5.0f} MB, {seconds:5.1f} s, {rows:,} rows ({duplicates:,} exact repeats)")
+            print(
+                f"{name:>22}: peak memory {rss / 1024:5.0f} MB, {seconds:5.1f} s, {rows:,} rows ({duplicates:,} exact repeats)"
+            )
 
 
 if __name__ == "__main__":

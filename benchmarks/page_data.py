@@ -11,7 +11,6 @@ import argparse
 import logging
 import os
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,34 +22,57 @@ def pages(data) -> dict[str, list[tuple[str, callable]]]:
     force = "metropolitan"
     indicator = "ons_rec_vwi_of_vap"
     return {
-        "overview": [("sources_loaded", data.sources_loaded),
-                     ("coverage", lambda: data.coverage("police_uk_street")),
-                     ("top findings", lambda: data.filtered_findings("all").head(10)),
-                     ("screened out", lambda: data.screening_line(data.screening_counts("all"))),
-                     ("supply list", lambda: data.supply_findings("all"))],
-        "divergence": [("findings", lambda: data.for_display(data.filtered_findings("all"), data.RANKED_COLUMNS)),
-                       ("supply list", lambda: data.for_display(data.supply_findings("all"), data.SUPPLY_COLUMNS)),
-                       ("not ranked", lambda: data.for_display(data.unranked_findings("all"), data.UNRANKED_COLUMNS)),
-                       ("screened out", lambda: data.screening_counts("all")),
-                       ("indicator findings", lambda: data.chart_note(indicator, data.filtered_findings(
-                           "all", indicator_id=indicator, ranked_only=False))),
-                       ("mix cells", lambda: data.mix_categories("puk_crime_types")),
-                       ("homogeneity", data.homogeneity)],
-        "force": [("findings", lambda: data.force_profile(data.filtered_findings("all", ranked_only=False), force)),
-                  ("comparability", lambda: data.comparability(force)),
-                  ("mix cells", lambda: data.mix_categories("puk_crime_types")),
-                  ("mix distance", lambda: data.mix_distances("puk_crime_types")),
-                  ("outcome ratios", lambda: data.outcome_ratios("durham"))],
-        "trends": [("series", lambda: data.series(indicator)),
-                   ("peers band", lambda: data.peers_band(data.series(indicator), ["kent"])),
-                   ("events", data.events),
-                   ("breaks", lambda: data.detected_breaks(indicator))],
-        "reconciliation": [("reconciliation", lambda: data.reconciliation(force, "Violence and sexual offences")),
-                           ("missing periods", lambda: data.missing_periods(force))],
-        "workbench": [("saved query", lambda: data.run_sql(data.saved_queries()[0].sql,
-                                                           {p.name: p.default for p in data.saved_queries()[0].params}))],
-        "quality": [("ingest log", data.ingest_log), ("reasons", data.quarantine_reasons),
-                    ("quarantine", lambda: data.quarantine(""))],
+        "overview": [
+            ("sources_loaded", data.sources_loaded),
+            ("coverage", lambda: data.coverage("police_uk_street")),
+            ("top findings", lambda: data.filtered_findings("all").head(10)),
+            ("screened out", lambda: data.screening_line(data.screening_counts("all"))),
+            ("supply list", lambda: data.supply_findings("all")),
+        ],
+        "divergence": [
+            ("findings", lambda: data.for_display(data.filtered_findings("all"), data.RANKED_COLUMNS)),
+            ("supply list", lambda: data.for_display(data.supply_findings("all"), data.SUPPLY_COLUMNS)),
+            ("not ranked", lambda: data.for_display(data.unranked_findings("all"), data.UNRANKED_COLUMNS)),
+            ("screened out", lambda: data.screening_counts("all")),
+            (
+                "indicator findings",
+                lambda: data.chart_note(
+                    indicator, data.filtered_findings("all", indicator_id=indicator, ranked_only=False)
+                ),
+            ),
+            ("mix cells", lambda: data.mix_categories("puk_crime_types")),
+            ("homogeneity", data.homogeneity),
+        ],
+        "force": [
+            ("findings", lambda: data.force_profile(data.filtered_findings("all", ranked_only=False), force)),
+            ("comparability", lambda: data.comparability(force)),
+            ("mix cells", lambda: data.mix_categories("puk_crime_types")),
+            ("mix distance", lambda: data.mix_distances("puk_crime_types")),
+            ("outcome ratios", lambda: data.outcome_ratios("durham")),
+        ],
+        "trends": [
+            ("series", lambda: data.series(indicator)),
+            ("peers band", lambda: data.peers_band(data.series(indicator), ["kent"])),
+            ("events", data.events),
+            ("breaks", lambda: data.detected_breaks(indicator)),
+        ],
+        "reconciliation": [
+            ("reconciliation", lambda: data.reconciliation(force, "Violence and sexual offences")),
+            ("missing periods", lambda: data.missing_periods(force)),
+        ],
+        "workbench": [
+            (
+                "saved query",
+                lambda: data.run_sql(
+                    data.saved_queries()[0].sql, {p.name: p.default for p in data.saved_queries()[0].params}
+                ),
+            )
+        ],
+        "quality": [
+            ("ingest log", data.ingest_log),
+            ("reasons", data.quarantine_reasons),
+            ("quarantine", lambda: data.quarantine("")),
+        ],
     }
 
 
@@ -63,8 +85,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db
         if db is None:
-            from pipelines.ingest import load
             from pipelines.cli import SAMPLES_DIR
+            from pipelines.ingest import load
 
             db = Path(tmp) / "samples.duckdb"
             load.ingest([SAMPLES_DIR], db, progress=False)

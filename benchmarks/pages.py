@@ -41,13 +41,26 @@ from dashboard.serving import free_port, healthy, stop
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 VIEWPORT = {"width": 1400, "height": 900}
-PAGES = {"": "Overview", "divergence": "Divergence finder", "indicator": "Indicator", "force": "Force profile",
-         "trends": "Trends",
-         "reconciliation": "Reconciliation", "workbench": "SQL workbench", "quality": "Data quality"}
+PAGES = {
+    "": "Overview",
+    "divergence": "Divergence finder",
+    "indicator": "Indicator",
+    "force": "Force profile",
+    "trends": "Trends",
+    "reconciliation": "Reconciliation",
+    "workbench": "SQL workbench",
+    "quality": "Data quality",
+}
 WARM_BUDGET_S = 1.0
 FIRST_BUDGET_S = 3.0
 WAIT_MS = 60_000
@@ -117,9 +130,15 @@ def serve(command: list[str], env: dict, log: Path):
     url = f"http://127.0.0.1:{port}"
     with open(log, "ab") as out:
         argv = [*command, str(port)] if command[-1] == "--server.port" else [*command, "--port", str(port)]
-        process = subprocess.Popen(argv,
-                                   cwd=PROJECT_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            argv,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + START_S
         while not healthy(url):
@@ -138,9 +157,22 @@ def dashboard_command(db: Path) -> list[str]:
 
 def baseline_command(app: Path) -> list[str]:
     """A Streamlit server for `app`; the port is appended."""
-    return [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-            "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--server.port"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--server.port",
+    ]
 
 
 def visit(context, url: str) -> Visit:
@@ -157,13 +189,21 @@ def visit(context, url: str) -> Visit:
     ended = next((s["t"] for s in states if s["s"] == "notRunning" and s["t"] > started), done["done"])
     runs = sum(1 for a, b in zip(states, states[1:]) if b["s"] == "running" and a["s"] != "running")
     runs += 1 if states and states[0]["s"] == "running" else 0
-    return Visit(total=done["done"] / 1000, connected=connected / 1000, script=(ended - started) / 1000,
-                 drawing=(done["done"] - ended) / 1000, runs=runs, charts=done["charts"],
-                 errors=done["errors"], title=done["title"])
+    return Visit(
+        total=done["done"] / 1000,
+        connected=connected / 1000,
+        script=(ended - started) / 1000,
+        drawing=(done["done"] - ended) / 1000,
+        runs=runs,
+        charts=done["charts"],
+        errors=done["errors"],
+        title=done["title"],
+    )
 
 
-def time_pages(browser, command: list[str], env: dict, log: Path, pages: dict[str, str], runs: int,
-               restart_each: bool) -> list[Timing]:
+def time_pages(
+    browser, command: list[str], env: dict, log: Path, pages: dict[str, str], runs: int, restart_each: bool
+) -> list[Timing]:
     """For each page: its first visit after a server start, then `runs` warm visits."""
     timings = []
 
@@ -210,21 +250,32 @@ def _row(timing: Timing, baseline: Timing | None) -> str:
     first_felt = timing.first.total if timing.first else float("nan")
     ratio = f"{felt / statistics.median(v.total for v in baseline.warm):4.1f}×" if baseline else "  —  "
     every = timing.warm + ([timing.first] if timing.first else [])
-    return (f"{timing.label:20} {first:13.2f} {median:7.2f} {worst:7.2f}  {ok:4}  {first_felt:11.2f} {felt:7.2f} {ratio}  "
-            f"{max(v.runs for v in every):4} {timing.warm[0].charts:6} {max(v.errors for v in every):6}")
+    return (
+        f"{timing.label:20} {first:13.2f} {median:7.2f} {worst:7.2f}  {ok:4}  {first_felt:11.2f} {felt:7.2f} {ratio}  "
+        f"{max(v.runs for v in every):4} {timing.warm[0].charts:6} {max(v.errors for v in every):6}"
+    )
 
 
 def over_budget(timing: Timing) -> bool:
-    return max(v.script for v in timing.warm) > WARM_BUDGET_S or bool(timing.first and timing.first.script > FIRST_BUDGET_S)
+    return max(v.script for v in timing.warm) > WARM_BUDGET_S or bool(
+        timing.first and timing.first.script > FIRST_BUDGET_S
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, help="database to serve (a copy is served); by default the sample "
-                                                "database is built from data_samples/ in a temporary folder")
+    parser.add_argument(
+        "--db",
+        type=Path,
+        help="database to serve (a copy is served); by default the sample "
+        "database is built from data_samples/ in a temporary folder",
+    )
     parser.add_argument("--runs", type=int, default=5, help="warm visits per page (default %(default)s)")
-    parser.add_argument("--one-server", action="store_true",
-                        help="time every page's first visit on one server (only the first page is then cold for the server)")
+    parser.add_argument(
+        "--one-server",
+        action="store_true",
+        help="time every page's first visit on one server (only the first page is then cold for the server)",
+    )
     parser.add_argument("--pages", nargs="*", default=list(PAGES), help="page paths ('' is the Overview)")
     args = parser.parse_args()
     if args.db is not None and not args.db.is_file():
@@ -237,8 +288,8 @@ def main() -> None:
         tmp_path = Path(tmp)
         db = tmp_path / "bench.duckdb"
         if args.db is None:
-            from pipelines.ingest import load
             from pipelines.cli import SAMPLES_DIR
+            from pipelines.ingest import load
 
             started = time.perf_counter()
             load.ingest([SAMPLES_DIR], db, progress=False)
@@ -260,21 +311,29 @@ def main() -> None:
                 timings = time_pages(browser, dashboard_command(db), env, log, pages, args.runs, not args.one_server)
             finally:
                 browser.close()
-        print(f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, {args.runs} warm visits per page"
-              f" ({args.db or 'the sample database, built from data_samples/'}; {'one server' if args.one_server else 'a fresh server before each page'}).")
-        print(f"Budget: script run ≤ {FIRST_BUDGET_S:g} s on the first visit, ≤ {WARM_BUDGET_S:g} s warm (every warm run). "
-              "Felt: navigation start until every chart is drawn; ratio: felt warm median ÷ the trivial page's.")
+        print(
+            f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, {args.runs} warm visits per page"
+            f" ({args.db or 'the sample database, built from data_samples/'}; {'one server' if args.one_server else 'a fresh server before each page'})."
+        )
+        print(
+            f"Budget: script run ≤ {FIRST_BUDGET_S:g} s on the first visit, ≤ {WARM_BUDGET_S:g} s warm (every warm run). "
+            "Felt: navigation start until every chart is drawn; ratio: felt warm median ÷ the trivial page's."
+        )
         print()
-        header = (f"{'page':20} {'script: first':>13} {'warm':>7} {'worst':>7}  {'':4}  {'felt: first':>11} {'warm':>7} "
-                  f"{'ratio':5}  {'runs':>4} {'charts':>6} {'errors':>6}")
+        header = (
+            f"{'page':20} {'script: first':>13} {'warm':>7} {'worst':>7}  {'':4}  {'felt: first':>11} {'warm':>7} "
+            f"{'ratio':5}  {'runs':>4} {'charts':>6} {'errors':>6}"
+        )
         print(header)
         print("-" * len(header))
         print(_row(baseline, None))
         for timing in timings:
             print(_row(timing, baseline))
         print("-" * len(header))
-        print(f"health endpoint: median {statistics.median(health) * 1000:.1f} ms, worst {max(health) * 1000:.1f} ms "
-              f"over {len(health)} requests")
+        print(
+            f"health endpoint: median {statistics.median(health) * 1000:.1f} ms, worst {max(health) * 1000:.1f} ms "
+            f"over {len(health)} requests"
+        )
         slow = [t.label for t in timings if over_budget(t)]
         print("every page's script run within budget" if not slow else f"over budget: {', '.join(slow)}")
 

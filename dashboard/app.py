@@ -16,17 +16,32 @@ if not data.database_path().exists():
 
 st.sidebar.title("crossforce")
 st.sidebar.caption("How the police forces of England and Wales record and classify crime.")
-peers = state.url_select("Compare with", list(data.PEER_GROUPS), key="peers", format_func=data.PEER_GROUPS.get,
-                         container=st.sidebar,
-                         help="Benchmarks never include the force itself. British Transport Police, Northern Ireland and the fraud bodies are never mixed in.")
-window = state.url_select("Period window", ["standard", *data.window_years()], key="window", container=st.sidebar,
-                          format_func=data.window_name,
-                          help="Findings for another window are computed on demand; rolling-year sources use the year ending in December.")
+peers = state.url_select(
+    "Compare with",
+    list(data.PEER_GROUPS),
+    key="peers",
+    format_func=data.PEER_GROUPS.get,
+    container=st.sidebar,
+    help="Benchmarks never include the force itself. British Transport Police, Northern Ireland and the fraud bodies are never mixed in.",
+)
+window = state.url_select(
+    "Period window",
+    ["standard", *data.window_years()],
+    key="window",
+    container=st.sidebar,
+    format_func=data.window_name,
+    help="Findings for another window are computed on demand; rolling-year sources use the year ending in December.",
+)
 st.sidebar.caption(data.window_summary_words(peers, window))
 sources = sorted(set(data.indicator_sources().values()))
-source = state.url_select("Source", ["all", *sources], key="source", container=st.sidebar,
-                          format_func=lambda s: "Every source" if s == "all" else data.source_label(s),
-                          help="Shares are never computed across sources; this filters which indicators are shown.")
+source = state.url_select(
+    "Source",
+    ["all", *sources],
+    key="source",
+    container=st.sidebar,
+    format_func=lambda s: "Every source" if s == "all" else data.source_label(s),
+    help="Shares are never computed across sources; this filters which indicators are shown.",
+)
 state.set_filters(state.Filters(peers=peers, window=window, source=source))
 
 st.navigation(ui.pages()).run()

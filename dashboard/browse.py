@@ -25,8 +25,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import data
-from pipelines.sql import sandbox
 from pipelines import schema
+from pipelines.sql import sandbox
 
 PAGE_SIZE = 100
 # A text column with at most this many distinct values is filtered by choosing one of them.
@@ -43,11 +43,23 @@ URL_PREFIX = "f_"
 PAGE_KEY = "page"
 TABLE_KEY = "table"
 
-_KINDS = {"VARCHAR": "text", "BIGINT": "number", "INTEGER": "number", "DOUBLE": "number", "DATE": "date",
-          "TIMESTAMP": "timestamp", "BOOLEAN": "boolean"}
+_KINDS = {
+    "VARCHAR": "text",
+    "BIGINT": "number",
+    "INTEGER": "number",
+    "DOUBLE": "number",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "BOOLEAN": "boolean",
+}
 # Which filters each kind of column takes.
-KIND_OPS = {"text": ("exact", "contains"), "boolean": ("exact",), "number": ("gte", "lte"), "date": ("gte", "lte"),
-            "timestamp": ("gte", "lte")}
+KIND_OPS = {
+    "text": ("exact", "contains"),
+    "boolean": ("exact",),
+    "number": ("gte", "lte"),
+    "date": ("gte", "lte"),
+    "timestamp": ("gte", "lte"),
+}
 
 
 class BrowseError(ValueError):
@@ -71,6 +83,7 @@ class Filter:
 @dataclass(frozen=True)
 class Profile:
     """What the page needs to offer filters and facets for a table, read once per load of the file."""
+
     rows: int
     distinct: dict[str, int]  # text columns: approximate number of distinct values
     choices: dict[str, list[str]]  # text and true/false columns with at most MAX_CHOICES values: every value
@@ -137,8 +150,12 @@ def convert(column_name: str, op: str, value: str) -> object:
             return datetime.fromisoformat(text)
     except ValueError:
         pass
-    example = {"number": "a number", "date": "a date such as 2021-04-01", "timestamp": "a date and time such as 2021-04-01 09:30",
-               "boolean": "true or false"}[column_kind]
+    example = {
+        "number": "a number",
+        "date": "a date such as 2021-04-01",
+        "timestamp": "a date and time such as 2021-04-01 09:30",
+        "boolean": "true or false",
+    }[column_kind]
     raise BrowseError(f"{column_name}: {value!r} is not {example}")
 
 
@@ -168,7 +185,9 @@ def where(table_name: str, filters: list[Filter]) -> tuple[str, dict[str, object
 def order_by(table_name: str) -> str:
     """A total order, so that pages neither repeat nor skip rows: the key, then every column."""
     t = table(table_name)
-    return "order by " + ", ".join(quote(c) for c in (*t.primary_key, *(c for c in t.columns if c not in t.primary_key)))
+    return "order by " + ", ".join(
+        quote(c) for c in (*t.primary_key, *(c for c in t.columns if c not in t.primary_key))
+    )
 
 
 def rows_sql(table_name: str, filters: list[Filter], limit: int = PAGE_SIZE, offset: int = 0) -> tuple[str, dict]:
@@ -176,27 +195,36 @@ def rows_sql(table_name: str, filters: list[Filter], limit: int = PAGE_SIZE, off
     if not (isinstance(limit, int) and isinstance(offset, int) and limit > 0 and offset >= 0):
         raise BrowseError("a page needs a positive size and an offset of zero or more")
     columns = ", ".join(quote(c) for c in table(table_name).columns)
-    return (f"select {columns} from {quote(table_name)}{condition} {order_by(table_name)} limit {limit} offset {offset}",
-            params)
+    return (
+        f"select {columns} from {quote(table_name)}{condition} {order_by(table_name)} limit {limit} offset {offset}",
+        params,
+    )
 
 
-def count_sql(table_name: str, filters: list[Filter], facet_columns: Sequence[str] = (), top: int = FACET_TOP) -> tuple[str, dict]:
+def count_sql(
+    table_name: str, filters: list[Filter], facet_columns: Sequence[str] = (), top: int = FACET_TOP
+) -> tuple[str, dict]:
     """One statement for the number of matching rows (facet 0) and each facet's top values with their
     counts (facet i for the i-th column): rows of (facet, value as text, n)."""
     condition, params = where(table_name, filters)
     parts = ["select 0 as facet, null::varchar as value, count(*) as n from matching"]
     for i, name in enumerate(facet_columns, start=1):
         c = quote(column(table_name, name))
-        parts.append(f"(select {i}, cast({c} as varchar), count(*) from matching where {c} is not null "
-                     f"group by 2 order by 3 desc, 2 limit {int(top)})")
-    return (f"with matching as (select * from {quote(table_name)}{condition})\n"
-            f"select facet, value, n from ({' union all '.join(parts)}) order by facet, n desc, value", params)
+        parts.append(
+            f"(select {i}, cast({c} as varchar), count(*) from matching where {c} is not null "
+            f"group by 2 order by 3 desc, 2 limit {int(top)})"
+        )
+    return (
+        f"with matching as (select * from {quote(table_name)}{condition})\n"
+        f"select facet, value, n from ({' union all '.join(parts)}) order by facet, n desc, value",
+        params,
+    )
 
 
 def profile_sql(table_name: str) -> str:
     """The table's row count, and per column: approximate distinct values (text), lowest and highest
     (numbers, dates). Aliases are `kind:column`."""
-    parts = ["count(*) as \"rows\""]
+    parts = ['count(*) as "rows"']
     for c in table(table_name).columns:
         q = quote(c)
         if kind(c) == "text":
@@ -208,8 +236,11 @@ def profile_sql(table_name: str) -> str:
 
 def choices_sql(table_name: str, columns: list[str]) -> str:
     """Every distinct value of each of `columns`, sorted, one list each."""
-    parts = [f"list(distinct cast({quote(column(table_name, c))} as varchar) order by cast({quote(c)} as varchar)) "
-             f"filter (where {quote(c)} is not null) as {quote(c)}" for c in columns]
+    parts = [
+        f"list(distinct cast({quote(column(table_name, c))} as varchar) order by cast({quote(c)} as varchar)) "
+        f"filter (where {quote(c)} is not null) as {quote(c)}"
+        for c in columns
+    ]
     return f"select {', '.join(parts)} from {quote(table_name)}"
 
 
@@ -225,7 +256,7 @@ def filters_from_params(table_name: str, params: Mapping[str, str]) -> tuple[lis
         if not key.startswith(URL_PREFIX):
             continue
         value = params[key]
-        name, _, op = key[len(URL_PREFIX):].partition("__")
+        name, _, op = key[len(URL_PREFIX) :].partition("__")
         op = op or "exact"
         if name not in t.columns:
             problems.append(f"{table_name} has no column {name!r}: the filter {key} is left out")
@@ -256,9 +287,13 @@ def is_browse_param(key: str) -> bool:
 def facet_columns(table_name: str, profile: Profile, filters: list[Filter]) -> list[str]:
     """The columns to facet: few distinct values (2 to FACET_MAX_DISTINCT), not already chosen."""
     chosen = {f.column for f in filters if f.op == "exact"}
-    picked = [c for c in table(table_name).columns
-              if kind(c) in ("text", "boolean") and c not in chosen
-              and 2 <= len(profile.choices.get(c, ())) <= FACET_MAX_DISTINCT]
+    picked = [
+        c
+        for c in table(table_name).columns
+        if kind(c) in ("text", "boolean")
+        and c not in chosen
+        and 2 <= len(profile.choices.get(c, ())) <= FACET_MAX_DISTINCT
+    ]
     return picked[:FACETS]
 
 
@@ -310,16 +345,18 @@ def _profile(table_name: str, identity: tuple) -> Profile:
                 choices[c] = listed
             distinct[c] = len(listed)
     ranged = [c for c in t.columns if kind(c) in ("number", "date", "timestamp")]
-    return Profile(int(row["rows"]), distinct, choices, {c: row[f"low:{c}"] for c in ranged},
-                   {c: row[f"high:{c}"] for c in ranged})
+    return Profile(
+        int(row["rows"]), distinct, choices, {c: row[f"low:{c}"] for c in ranged}, {c: row[f"high:{c}"] for c in ranged}
+    )
 
 
 def profile(table_name: str) -> Profile:
     return _profile(table(table_name).name, _file_identity())
 
 
-def browse(table_name: str, filters: list[Filter], page: int = 1, page_size: int = PAGE_SIZE,
-           facets: Sequence[str] = ()) -> Page:
+def browse(
+    table_name: str, filters: list[Filter], page: int = 1, page_size: int = PAGE_SIZE, facets: Sequence[str] = ()
+) -> Page:
     """One page of the rows matching `filters`, how many match, and each facet's top values.
     Raises BrowseError for a name or value it refuses, sandbox.QueryError if the query fails."""
     page = max(1, int(page))
@@ -330,8 +367,10 @@ def browse(table_name: str, filters: list[Filter], page: int = 1, page_size: int
     offset = (min(page, pages) - 1) * page_size
     statement, params = rows_sql(table_name, filters, page_size, offset)
     result = data.run_sql(statement, params)
-    top = {name: [(value, int(n)) for _, value, n in counted.frame.filter(pl.col("facet") == i).iter_rows()]
-           for i, name in enumerate(facets, start=1)}
+    top = {
+        name: [(value, int(n)) for _, value, n in counted.frame.filter(pl.col("facet") == i).iter_rows()]
+        for i, name in enumerate(facets, start=1)
+    }
     return Page(rows, result.frame, offset, top, counted.elapsed_s + result.elapsed_s)
 
 
@@ -342,7 +381,7 @@ def all_rows(table_name: str, filters: list[Filter]) -> pl.DataFrame:
 
 
 def page_words(page: Page, page_size: int = PAGE_SIZE) -> str:
-    """"Rows 101–200 of 1,234 (100 a page)", or "No rows match"."""
+    """ "Rows 101–200 of 1,234 (100 a page)", or "No rows match"."""
     if page.rows == 0:
         return "No rows match."
     last = page.offset + page.frame.height
@@ -402,7 +441,9 @@ def stale_keys(mode: str, keys: list[str]) -> list[str]:
     owner = {"sql": "free", "query": "saved", TABLE_KEY: "browse", PAGE_KEY: "browse"}
     stale = []
     for key in keys:
-        belongs = owner.get(key) or ("saved" if key.startswith("p_") else "browse" if key.startswith(URL_PREFIX) else None)
+        belongs = owner.get(key) or (
+            "saved" if key.startswith("p_") else "browse" if key.startswith(URL_PREFIX) else None
+        )
         if belongs is not None and belongs != mode:
             stale.append(key)
     return stale

@@ -139,8 +139,9 @@ def unavailable_reason() -> str | None:
     return _unavailable_reason
 
 
-def figure_image(fig: go.Figure, fmt: str = "svg", width: int | None = None, height: int | None = None,
-                 scale: float = 1.0) -> bytes | None:
+def figure_image(
+    fig: go.Figure, fmt: str = "svg", width: int | None = None, height: int | None = None, scale: float = 1.0
+) -> bytes | None:
     """The figure as SVG or PNG bytes, at its own height (or `height`) and `width` (default 1400 px);
     None when no image can be drawn here (no browser, no Kaleido, a failed or slow render)."""
     global _renderer
@@ -149,8 +150,12 @@ def figure_image(fig: go.Figure, fmt: str = "svg", width: int | None = None, hei
     try:
         fig_dict = fig.to_plotly_json() if isinstance(fig, go.Figure) else dict(fig)
         layout = fig_dict.get("layout", {}) or {}
-        opts = {"format": fmt, "width": width or layout.get("width") or DEFAULT_WIDTH,
-                "height": height or layout.get("height") or DEFAULT_HEIGHT, "scale": scale}
+        opts = {
+            "format": fmt,
+            "width": width or layout.get("width") or DEFAULT_WIDTH,
+            "height": height or layout.get("height") or DEFAULT_HEIGHT,
+            "scale": scale,
+        }
         renderer = _get_renderer()
         if renderer is None:
             return None

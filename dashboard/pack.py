@@ -17,7 +17,7 @@ import json
 import math
 import zipfile
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 import plotly.offline
@@ -27,11 +27,17 @@ from dashboard import charts, data
 
 LICENCE = "Contains public sector information licensed under the Open Government Licence v3.0"
 # As the sidebar says them (dashboard/app.py).
-PEER_GROUP_WORDS = {"all": "All territorial forces", "region": "Forces of the same region",
-                    "nearest": "7 nearest by offence mix and population"}
+PEER_GROUP_WORDS = {
+    "all": "All territorial forces",
+    "region": "Forces of the same region",
+    "nearest": "7 nearest by offence mix and population",
+}
 SPINE_NOTE = "Sources: data.police.uk and ONS, Open Government Licence v3.0. Analysis: crossforce."
-FIGURE_CONFIG = {"displaylogo": False, "responsive": True,
-                 "toImageButtonOptions": {"format": "svg", "width": 1400, "scale": 1}}
+FIGURE_CONFIG = {
+    "displaylogo": False,
+    "responsive": True,
+    "toImageButtonOptions": {"format": "svg", "width": 1400, "scale": 1},
+}
 
 
 def window_words(window: str) -> str:
@@ -67,7 +73,9 @@ def _has_relation(name: str) -> bool:
     return bool(rows["n"][0])
 
 
-def force_findings(force_id: str, peer_group: str = "all", window: str = "standard") -> tuple[pl.DataFrame, pl.DataFrame]:
+def force_findings(
+    force_id: str, peer_group: str = "all", window: str = "standard"
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(every force's findings, this force's findings) for the peer group and window, as the force
     profile reads them: every status, both kinds."""
     everyone = data.filtered_findings(peer_group, ranked_only=False, window=window)
@@ -84,30 +92,66 @@ def findings_table(own: pl.DataFrame) -> pl.DataFrame:
 def tables(force_id: str, peer_group: str = "all", window: str = "standard") -> list[Table]:
     """Every table of the pack, in the order the README lists them."""
     _, own = force_findings(force_id, peer_group, window)
-    out = [Table("findings.csv", f"Every finding of the force ({peer_group_words(peer_group)}; {window_words(window)}), "
-                                 "ranked or not, with its status and why: the force profile's table, then every raw column.",
-                 findings_table(own))]
+    out = [
+        Table(
+            "findings.csv",
+            f"Every finding of the force ({peer_group_words(peer_group)}; {window_words(window)}), "
+            "ranked or not, with its status and why: the force profile's table, then every raw column.",
+            findings_table(own),
+        )
+    ]
     for mix_id, label in data.mix_labels().items():
-        out.append(Table(f"mix_{mix_id}_categories.csv",
-                         f"{label}: each category's share for the force and its peers (force excluded), and its term in the distance.",
-                         _force_rows(data.mix_categories(mix_id), force_id)))
-        out.append(Table(f"mix_{mix_id}_distance.csv",
-                         f"{label}: the force's Jensen–Shannon distance from its peers' mix, with what chance alone gives.",
-                         _force_rows(data.mix_distances(mix_id), force_id)))
-    out.append(Table("outcome_ratios.csv", "Outcomes adjusted for case mix: observed ÷ expected, with 95% limits.",
-                     data.outcome_ratios(force_id)))
-    out.append(Table("coverage.csv", "Which periods each source supplied for the force (coverage view).",
-                     data.cached("select * from coverage where force_id = $force_id order by source, period", force_id=force_id)))
+        out.append(
+            Table(
+                f"mix_{mix_id}_categories.csv",
+                f"{label}: each category's share for the force and its peers (force excluded), and its term in the distance.",
+                _force_rows(data.mix_categories(mix_id), force_id),
+            )
+        )
+        out.append(
+            Table(
+                f"mix_{mix_id}_distance.csv",
+                f"{label}: the force's Jensen–Shannon distance from its peers' mix, with what chance alone gives.",
+                _force_rows(data.mix_distances(mix_id), force_id),
+            )
+        )
+    out.append(
+        Table(
+            "outcome_ratios.csv",
+            "Outcomes adjusted for case mix: observed ÷ expected, with 95% limits.",
+            data.outcome_ratios(force_id),
+        )
+    )
+    out.append(
+        Table(
+            "coverage.csv",
+            "Which periods each source supplied for the force (coverage view).",
+            data.cached("select * from coverage where force_id = $force_id order by source, period", force_id=force_id),
+        )
+    )
     groups = [data.reconciliation(force_id, group) for group in data.reconciliation_groups()]
     groups = [g for g in groups if g.columns]
     reconciliation = pl.concat(groups, how="diagonal_relaxed") if groups else pl.DataFrame()
-    out.append(Table("reconciliation.csv", "The same offences counted by each source, per reconciliation group and period.",
-                     reconciliation))
+    out.append(
+        Table(
+            "reconciliation.csv",
+            "The same offences counted by each source, per reconciliation group and period.",
+            reconciliation,
+        )
+    )
     if _has_relation("recorded_crime_rates"):
-        out.append(Table("rates_per_1000.csv", "Recorded crime per 1,000 residents, where a population estimate exists "
-                                               "(recorded_crime_rates view; empty rate where none does).",
-                         data.cached("select * from recorded_crime_rates where force_id = $force_id "
-                                     "order by source, scheme, category, period", force_id=force_id)))
+        out.append(
+            Table(
+                "rates_per_1000.csv",
+                "Recorded crime per 1,000 residents, where a population estimate exists "
+                "(recorded_crime_rates view; empty rate where none does).",
+                data.cached(
+                    "select * from recorded_crime_rates where force_id = $force_id "
+                    "order by source, scheme, category, period",
+                    force_id=force_id,
+                ),
+            )
+        )
     return out
 
 
@@ -117,8 +161,11 @@ def _csv_ready(frame: pl.DataFrame) -> pl.DataFrame:
     if not nested:
         return frame
     return frame.with_columns(
-        pl.col(c).map_elements(lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v, default=str),
-                               return_dtype=pl.String) for c in nested)
+        pl.col(c).map_elements(
+            lambda v: json.dumps(v.to_list() if hasattr(v, "to_list") else v, default=str), return_dtype=pl.String
+        )
+        for c in nested
+    )
 
 
 def _csv(frame: pl.DataFrame) -> bytes:
@@ -140,15 +187,20 @@ def readme(force_id: str, peer_group: str, window: str, packed: list[Table]) -> 
         f"Peer group: {peer_group_words(peer_group)} ({peer_group})",
         f"Window: {window_words(window)} ({window})",
         f"Database loaded: {load_time()} (latest file in the ingest log)",
-        f"Pack made: {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC",
+        f"Pack made: {datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC",
         "",
         "Files (comma-separated, UTF-8, a header row; empty cells are missing values):",
     ]
     for table in packed:
         lines.append(f"- {table.name} ({data.counted(table.frame.height, 'row')}): {table.description}")
-    lines += ["", "Shares are never computed across sources; each benchmark leaves the force itself out.",
-              "Column meanings: see the dashboard's table help, or docs/ in the crossforce repository.", "",
-              f"{LICENCE}.", ""]
+    lines += [
+        "",
+        "Shares are never computed across sources; each benchmark leaves the force itself out.",
+        "Column meanings: see the dashboard's table help, or docs/ in the crossforce repository.",
+        "",
+        f"{LICENCE}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -187,18 +239,20 @@ def values_rows(own: pl.DataFrame) -> list[dict]:
     labels = data.indicator_labels()
     rows = []
     for r in own.sort("indicator_id").iter_rows(named=True):
-        rows.append({
-            "indicator": labels.get(r["indicator_id"], r["indicator_id"]),
-            "indicator_id": r["indicator_id"],
-            "share": _pct(r.get("share")),
-            "benchmark": _pct(r.get("benchmark")),
-            "difference": _signed(r["difference"] * 100 if _finite(r.get("difference")) else None, "+.1f") + (
-                " pp" if _finite(r.get("difference")) else ""),
-            "z": _signed(r.get("z"), "+.2f"),
-            "q_by": _signed(r.get("q_by"), ".1e"),
-            "status": data.status_label(r["status"]) if r.get("status") else "—",
-            "reason": r.get("status_reason") or "",
-        })
+        rows.append(
+            {
+                "indicator": labels.get(r["indicator_id"], r["indicator_id"]),
+                "indicator_id": r["indicator_id"],
+                "share": _pct(r.get("share")),
+                "benchmark": _pct(r.get("benchmark")),
+                "difference": _signed(r["difference"] * 100 if _finite(r.get("difference")) else None, "+.1f")
+                + (" pp" if _finite(r.get("difference")) else ""),
+                "z": _signed(r.get("z"), "+.2f"),
+                "q_by": _signed(r.get("q_by"), ".1e"),
+                "status": data.status_label(r["status"]) if r.get("status") else "—",
+                "reason": r.get("status_reason") or "",
+            }
+        )
     return rows
 
 
@@ -214,7 +268,9 @@ def _sources_html(own: pl.DataFrame, mix_sources: set[str], has_outcomes: bool) 
         row = loaded.get(source)
         if row and row.get("first_period") is not None and row.get("last_period") is not None:
             span = f" (loaded: {row['first_period']:%b %Y} to {row['last_period']:%b %Y})"
-        items.append(f"<li>{html.escape(data.PUBLISHERS.get(source, source))} <code>{html.escape(source)}</code>{html.escape(span)}</li>")
+        items.append(
+            f"<li>{html.escape(data.PUBLISHERS.get(source, source))} <code>{html.escape(source)}</code>{html.escape(span)}</li>"
+        )
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>No source supplied data for this force.</p>"
 
 
@@ -238,39 +294,55 @@ def force_report_html(force_id: str, peer_group: str = "all", window: str = "sta
     profile = data.force_profile(everyone, force_id)
     labels = data.indicator_labels()
     esc = html.escape
-    parts = [f"<h1>{esc(name)}: force profile</h1>",
-             f"<p class=\"meta\">Compared with: {esc(peer_group_words(peer_group))}. Window: {esc(window_words(window))}. "
-             f"Database loaded {esc(load_time())}. Report made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by crossforce.</p>"]
+    parts = [
+        f"<h1>{esc(name)}: force profile</h1>",
+        f'<p class="meta">Compared with: {esc(peer_group_words(peer_group))}. Window: {esc(window_words(window))}. '
+        f"Database loaded {esc(load_time())}. Report made {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by crossforce.</p>",
+    ]
     standing = data.comparability(force_id)
     if not standing["comparable_by_default"]:
-        parts.append(f"<p class=\"warning\">{esc(data.comparability_words(name, standing['comparability_note']))}</p>")
+        parts.append(f'<p class="warning">{esc(data.comparability_words(name, standing["comparability_note"]))}</p>')
 
     figures = []
     parts.append(f"<h2>{esc(name)} across every indicator</h2>")
     if own.height:
         figures.append(charts.spine_chart(own, everyone, name, SPINE_NOTE, labels))
         parts.append(_figure_html(figures[-1]))
-        parts.append("<h3>Values</h3><table><thead><tr><th>Indicator</th><th>Force share</th><th>Benchmark</th>"
-                     "<th>Difference</th><th>z</th><th>q (BY)</th><th>Status</th></tr></thead><tbody>")
+        parts.append(
+            "<h3>Values</h3><table><thead><tr><th>Indicator</th><th>Force share</th><th>Benchmark</th>"
+            "<th>Difference</th><th>z</th><th>q (BY)</th><th>Status</th></tr></thead><tbody>"
+        )
         for row in values_rows(own):
-            reason = f"<div class=\"reason\">{esc(row['reason'])}</div>" if row["reason"] and row["status"] != "ranked" else ""
-            parts.append(f"<tr><td>{esc(row['indicator'])}</td><td class=\"num\">{row['share']}</td>"
-                         f"<td class=\"num\">{row['benchmark']}</td><td class=\"num\">{esc(row['difference'])}</td>"
-                         f"<td class=\"num\">{esc(row['z'])}</td><td class=\"num\">{esc(row['q_by'])}</td>"
-                         f"<td>{esc(row['status'])}{reason}</td></tr>")
+            reason = (
+                f'<div class="reason">{esc(row["reason"])}</div>' if row["reason"] and row["status"] != "ranked" else ""
+            )
+            parts.append(
+                f'<tr><td>{esc(row["indicator"])}</td><td class="num">{row["share"]}</td>'
+                f'<td class="num">{row["benchmark"]}</td><td class="num">{esc(row["difference"])}</td>'
+                f'<td class="num">{esc(row["z"])}</td><td class="num">{esc(row["q_by"])}</td>'
+                f"<td>{esc(row['status'])}{reason}</td></tr>"
+            )
         parts.append("</tbody></table>")
         ranked = profile["ranked"]
         parts.append(f"<h3>Ranked findings ({ranked.height})</h3>")
         if ranked.height:
-            parts.append("<ol>" + "".join(f"<li value=\"{r['rank']}\">{esc(r['sentence'] or headline_or_id(r))}</li>"
-                                          for r in ranked.iter_rows(named=True)) + "</ol>")
+            parts.append(
+                "<ol>"
+                + "".join(
+                    f'<li value="{r["rank"]}">{esc(r["sentence"] or headline_or_id(r))}</li>'
+                    for r in ranked.iter_rows(named=True)
+                )
+                + "</ol>"
+            )
         else:
             parts.append(f"<p>No finding of {esc(name)} is ranked.</p>")
         supply = profile["supply"]
         if supply.height:
-            parts.append(f"<h3>Data supply ({supply.height}, ranked apart)</h3><ul>"
-                         + "".join(f"<li>{esc(r['sentence'] or headline_or_id(r))}</li>" for r in supply.iter_rows(named=True))
-                         + "</ul>")
+            parts.append(
+                f"<h3>Data supply ({supply.height}, ranked apart)</h3><ul>"
+                + "".join(f"<li>{esc(r['sentence'] or headline_or_id(r))}</li>" for r in supply.iter_rows(named=True))
+                + "</ul>"
+            )
     else:
         parts.append(f"<p>No findings for {esc(name)}.</p>")
 
@@ -286,9 +358,11 @@ def force_report_html(force_id: str, peer_group: str = "all", window: str = "sta
         distance = _force_rows(data.mix_distances(mix_id), force_id)
         if distance.height:
             d = distance.row(0, named=True)
-            parts.append(f"<p>{esc(label)}: Jensen–Shannon distance from the other forces' mix "
-                         f"<b>{_signed(d['distance'], '.3f')}</b> (chance alone gives about {_signed(d['null_median'], '.3f')}; "
-                         f"95% of draws under {_signed(d['null_q95'], '.3f')}).</p>")
+            parts.append(
+                f"<p>{esc(label)}: Jensen–Shannon distance from the other forces' mix "
+                f"<b>{_signed(d['distance'], '.3f')}</b> (chance alone gives about {_signed(d['null_median'], '.3f')}; "
+                f"95% of draws under {_signed(d['null_q95'], '.3f')}).</p>"
+            )
         figures.append(charts.mix_contributions(cells, label, name, data.source_note(source)))
         parts.append(_figure_html(figures[-1]))
         drawn += 1
@@ -305,13 +379,18 @@ def force_report_html(force_id: str, peer_group: str = "all", window: str = "sta
 
     parts.append("<h2>Sources and licence</h2>")
     parts.append(_sources_html(own, mix_sources, bool(ratios.height)))
-    parts.append(f"<footer><p>{esc(LICENCE)}. Analysis: crossforce. Each benchmark leaves the force itself out; "
-                 "shares are never computed across sources.</p></footer>")
+    parts.append(
+        f"<footer><p>{esc(LICENCE)}. Analysis: crossforce. Each benchmark leaves the force itself out; "
+        "shares are never computed across sources.</p></footer>"
+    )
 
-    document = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                f"<title>{esc(name)}: crossforce force profile</title><style>{STYLE}</style>"
-                f"<script type=\"text/javascript\">{plotly.offline.get_plotlyjs()}</script></head><body>"
-                + "\n".join(parts) + "</body></html>\n")
+    document = (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{esc(name)}: crossforce force profile</title><style>{STYLE}</style>"
+        f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head><body>'
+        + "\n".join(parts)
+        + "</body></html>\n"
+    )
     return document.encode("utf-8")
 
 

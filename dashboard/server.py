@@ -15,6 +15,8 @@ from streamlit.runtime.caching import cache_data_api  # noqa: E402
 
 cache_data_api._LOGGER.setLevel(logging.ERROR)
 
+from streamlit.web import cli  # noqa: E402
+
 import dashboard.browse  # noqa: E402, F401  (imported for their side effect: loaded once, before any visit)
 import dashboard.charts  # noqa: E402, F401
 import dashboard.data  # noqa: E402, F401
@@ -22,7 +24,6 @@ import dashboard.pack  # noqa: E402, F401
 import dashboard.state  # noqa: E402, F401
 import dashboard.ui  # noqa: E402, F401
 import dashboard.workbench  # noqa: E402, F401
-from streamlit.web import cli  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(cli.main())

@@ -81,8 +81,15 @@ def _remember(key: str) -> None:
     _choices()[key] = st.session_state[key]
 
 
-def url_select(label: str, options: Sequence[str], key: str, default: str | None = None,
-               format_func: Callable[[str], str] = str, container=None, help: str | None = None) -> str:
+def url_select(
+    label: str,
+    options: Sequence[str],
+    key: str,
+    default: str | None = None,
+    format_func: Callable[[str], str] = str,
+    container=None,
+    help: str | None = None,
+) -> str:
     """A selectbox whose value is read from, and written to, the URL query string under `key`, so
     that a link reproduces what a person saw. A shared key (`SHARED`) carries the person's choice to
     every page that offers it; a choice this page cannot offer (the window changed, say) is said,
@@ -91,16 +98,26 @@ def url_select(label: str, options: Sequence[str], key: str, default: str | None
     if not options:
         return ""
     default = default if default in options else options[0]
-    wish = _wish(key, default) if key in SHARED else (
-        st.session_state[key] if key in st.session_state else st.query_params.get(key, default))
+    wish = (
+        _wish(key, default)
+        if key in SHARED
+        else (st.session_state[key] if key in st.session_state else st.query_params.get(key, default))
+    )
     value = wish if wish in options else default
     if wish not in options and wish not in ("all", "", None):
-        (container or st).caption(f"{_words(format_func, wish)} is not available here; showing "
-                                  f"{_words(format_func, value)}.")
+        (container or st).caption(
+            f"{_words(format_func, wish)} is not available here; showing {_words(format_func, value)}."
+        )
     st.session_state[key] = value
-    value = (container or st).selectbox(label, options, key=key, format_func=format_func, help=help,
-                                        on_change=_remember if key in SHARED else None,
-                                        args=(key,) if key in SHARED else None)
+    value = (container or st).selectbox(
+        label,
+        options,
+        key=key,
+        format_func=format_func,
+        help=help,
+        on_change=_remember if key in SHARED else None,
+        args=(key,) if key in SHARED else None,
+    )
     if value == default:
         st.query_params.pop(key, None)
     else:
@@ -108,8 +125,14 @@ def url_select(label: str, options: Sequence[str], key: str, default: str | None
     return value
 
 
-def url_multiselect(label: str, options: Sequence[str], key: str, default: Sequence[str],
-                    format_func: Callable[[str], str] = str, container=None) -> list[str]:
+def url_multiselect(
+    label: str,
+    options: Sequence[str],
+    key: str,
+    default: Sequence[str],
+    format_func: Callable[[str], str] = str,
+    container=None,
+) -> list[str]:
     """A multiselect kept in the URL (`key=a&key=b`) and across pages; choices this page cannot
     offer are said and left out, and `default` is shown when none is left."""
     options = list(options)
@@ -122,8 +145,9 @@ def url_multiselect(label: str, options: Sequence[str], key: str, default: Seque
     if not value:
         value = [v for v in default if v in options]
     st.session_state[key] = value
-    value = (container or st).multiselect(label, options, key=key, format_func=format_func,
-                                          on_change=_remember, args=(key,))
+    value = (container or st).multiselect(
+        label, options, key=key, format_func=format_func, on_change=_remember, args=(key,)
+    )
     st.query_params[key] = value
     return value
 

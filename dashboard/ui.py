@@ -30,13 +30,19 @@ HIDDEN_PAGES = {"overview": "home"}
 
 def pages() -> list:
     """The `st.Page` objects of the app, visible ones first (built from `PAGE_FILES`)."""
-    visible = [st.Page(file, title=title, url_path=path, default=path == "home") for path, (file, title) in PAGE_FILES.items()]
-    hidden = [st.Page(PAGE_FILES[target][0], title=PAGE_FILES[target][1], url_path=path, visibility="hidden")
-              for path, target in HIDDEN_PAGES.items()]
+    visible = [
+        st.Page(file, title=title, url_path=path, default=path == "home") for path, (file, title) in PAGE_FILES.items()
+    ]
+    hidden = [
+        st.Page(PAGE_FILES[target][0], title=PAGE_FILES[target][1], url_path=path, visibility="hidden")
+        for path, target in HIDDEN_PAGES.items()
+    ]
     return visible + hidden
 
 
-def link(page: str, label: str, params: Mapping[str, str] | None = None, container=None, help: str | None = None) -> None:
+def link(
+    page: str, label: str, params: Mapping[str, str] | None = None, container=None, help: str | None = None
+) -> None:
     """A link to another page (by its URL path) that opens in the same tab, carrying `params` and
     the person's shared choices."""
     file, _ = PAGE_FILES[HIDDEN_PAGES.get(page, page)]
@@ -47,14 +53,27 @@ def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: str = "ignore
     """A chart, a CSV download of exactly the data behind it, and the chart as an SVG image (drawn
     only when asked for). With `on_select="rerun"` a click on a point reruns the page and the
     selection is returned."""
-    event = st.plotly_chart(fig, key=f"{key}_chart", config=images.plotly_config(key), on_select=on_select,
-                            selection_mode="points")
+    event = st.plotly_chart(
+        fig, key=f"{key}_chart", config=images.plotly_config(key), on_select=on_select, selection_mode="points"
+    )
     csv_column, image_column = st.columns(2)
-    csv_column.download_button("Download the data (CSV)", data.write_csv, file_name=f"{key}.csv", mime="text/csv",
-                               key=f"{key}_download", on_click="ignore")
+    csv_column.download_button(
+        "Download the data (CSV)",
+        data.write_csv,
+        file_name=f"{key}.csv",
+        mime="text/csv",
+        key=f"{key}_download",
+        on_click="ignore",
+    )
     if images.available():
-        image_column.download_button("Download the chart (SVG)", lambda: images.figure_image(fig, "svg") or b"",
-                                     file_name=f"{key}.svg", mime="image/svg+xml", key=f"{key}_image", on_click="ignore")
+        image_column.download_button(
+            "Download the chart (SVG)",
+            lambda: images.figure_image(fig, "svg") or b"",
+            file_name=f"{key}.svg",
+            mime="image/svg+xml",
+            key=f"{key}_image",
+            on_click="ignore",
+        )
     else:
         image_column.caption(images.FALLBACK_WORDS)
     return event
@@ -62,7 +81,9 @@ def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: str = "ignore
 
 def clicked_force(event) -> str | None:
     """The force_id of the point clicked on a chart whose points carry it first in `customdata`."""
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) or hasattr(event, "get") else []
+    points = (
+        (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) or hasattr(event, "get") else []
+    )
     for point in points:
         data = point.get("customdata")
         if data:
@@ -82,8 +103,13 @@ _SCIENTIFIC = ("p_value", "q_bh", "q_by")
 _PERCENT = ("share", "benchmark", "benchmark_crime_share", "witness_share", "witness_benchmark")
 _FORMATS = {"difference_pp": "%+.2f pp", "ratio": "%.2f×", "z": "%+.2f"}
 # Long text gets room of its own, so that the columns after it stay in view.
-_WIDTHS = {"indicator": "medium", "benchmark_coverage": "large", "status_reason": "large", "sentence": "large",
-           "witness_label": "medium"}
+_WIDTHS = {
+    "indicator": "medium",
+    "benchmark_coverage": "large",
+    "status_reason": "large",
+    "sentence": "large",
+    "witness_label": "medium",
+}
 
 
 # A page of a long table: the browser takes in every row it is sent (about 1 KB a finding, with its
@@ -106,12 +132,17 @@ def table(frame: pl.DataFrame, key: str, file_name: str | None = None) -> None:
     help_for = data.column_help(frame.columns)
     config = {}
     for column in frame.columns:
-        number_format = ("%.1e" if column in _SCIENTIFIC else "percent" if column in _PERCENT
-                         else _FORMATS.get(column))
+        number_format = "%.1e" if column in _SCIENTIFIC else "percent" if column in _PERCENT else _FORMATS.get(column)
         if number_format and frame.schema[column].is_numeric():
             config[column] = st.column_config.NumberColumn(column, format=number_format, help=help_for.get(column))
         elif column in help_for or column in _WIDTHS:
             config[column] = st.column_config.Column(column, help=help_for.get(column), width=_WIDTHS.get(column))
     st.dataframe(shown, hide_index=True, key=f"{key}_table", width="stretch", column_config=config)
-    st.download_button("Download the table (CSV)", frame.write_csv, file_name=f"{file_name or key}.csv",
-                       mime="text/csv", key=f"{key}_download", on_click="ignore")
+    st.download_button(
+        "Download the table (CSV)",
+        frame.write_csv,
+        file_name=f"{file_name or key}.csv",
+        mime="text/csv",
+        key=f"{key}_download",
+        on_click="ignore",
+    )

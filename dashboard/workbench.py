@@ -2,11 +2,12 @@
 
 The page `dashboard/views/workbench.py` holds only its layout and calls into this module.
 """
+
 import streamlit as st
 
 from dashboard import browse, data, state, ui
-from pipelines.sql import sandbox
 from pipelines import schema
+from pipelines.sql import sandbox
 
 MODES = {"saved": "A saved question", "free": "Your own SQL", "browse": "Browse a table"}
 SQL_LABEL = "SQL (Ctrl+Enter, or ⌘+Enter on a Mac, runs it)"
@@ -21,8 +22,11 @@ def show_result(result: sandbox.QueryResult, key: str, file_name: str) -> None:
     """A query's result: its size and time, the table, and downloads as CSV, JSON and Parquet."""
     try:
         # Nested values (lists, structs, maps) and bytes are shown, and downloaded as CSV, as JSON text.
-        shown, as_json, as_parquet = (sandbox.for_display(result.frame), sandbox.to_json_bytes(result.frame),
-                                      sandbox.to_parquet_bytes(result.frame))
+        shown, as_json, as_parquet = (
+            sandbox.for_display(result.frame),
+            sandbox.to_json_bytes(result.frame),
+            sandbox.to_parquet_bytes(result.frame),
+        )
     except sandbox.QueryError as refusal:
         st.error(str(refusal))
         return
@@ -30,10 +34,22 @@ def show_result(result: sandbox.QueryResult, key: str, file_name: str) -> None:
     st.write(f"{data.counted(result.frame.height, 'row')}{note} in {result.elapsed_s * 1000:.0f} ms")
     ui.table(shown, key, file_name=file_name)
     json_column, parquet_column = st.columns(2)
-    json_column.download_button("Download the table (JSON)", as_json, file_name=f"{file_name}.json",
-                                mime="application/json", key=f"{key}_json", on_click="ignore")
-    parquet_column.download_button("Download the table (Parquet)", as_parquet, file_name=f"{file_name}.parquet",
-                                   mime="application/vnd.apache.parquet", key=f"{key}_parquet", on_click="ignore")
+    json_column.download_button(
+        "Download the table (JSON)",
+        as_json,
+        file_name=f"{file_name}.json",
+        mime="application/json",
+        key=f"{key}_json",
+        on_click="ignore",
+    )
+    parquet_column.download_button(
+        "Download the table (Parquet)",
+        as_parquet,
+        file_name=f"{file_name}.parquet",
+        mime="application/vnd.apache.parquet",
+        key=f"{key}_parquet",
+        on_click="ignore",
+    )
 
 
 def run(sql: str, params: dict, key: str = "result", file_name: str = "query_result") -> None:
@@ -62,8 +78,11 @@ def saved_mode(saved: dict) -> None:
                 st.session_state[keys[param.name]] = st.query_params.get(f"p_{param.name}", browse.default_text(param))
             st.text_input(param.name, key=keys[param.name], help=param.description)
         submitted = st.form_submit_button("Run", key="run_saved")
-    typed = {p: st.session_state[k] for p, k in keys.items()} if submitted else \
-        {p.name: st.query_params[f"p_{p.name}"] for p in chosen.params if f"p_{p.name}" in st.query_params}
+    typed = (
+        {p: st.session_state[k] for p, k in keys.items()}
+        if submitted
+        else {p.name: st.query_params[f"p_{p.name}"] for p in chosen.params if f"p_{p.name}" in st.query_params}
+    )
     wanted = browse.saved_params(chosen, typed)
     drop_params(k for k in st.query_params if k.startswith("p_") and k[2:] not in wanted)
     for param_name, value in wanted.items():
@@ -129,8 +148,13 @@ def browse_mode() -> None:
     if not names:
         st.info("The database holds none of the schema's tables.")
         return
-    table = state.url_select("Table or view", names, key="table", default="forces",
-                             format_func=lambda n: f"{n} (view)" if schema.TABLES[n].is_view else n)
+    table = state.url_select(
+        "Table or view",
+        names,
+        key="table",
+        default="forces",
+        format_func=lambda n: f"{n} (view)" if schema.TABLES[n].is_view else n,
+    )
     st.query_params["table"] = table
     # Filters belong to the table they were set on: another table starts unfiltered.
     if st.session_state.get("_wb_browse_for") not in (None, table):
@@ -149,9 +173,13 @@ def browse_mode() -> None:
     columns_key = f"bf_{table}__columns"
     if columns_key not in st.session_state:
         st.session_state[columns_key] = list(dict.fromkeys(f.column for f in from_url))
-    chosen = st.multiselect("Filter on columns", schema.TABLES[table].columns, key=columns_key,
-                            help="Text columns with few values offer them to choose from; others are searched "
-                                 "(any case). Numbers and dates take a lowest and a highest value.")
+    chosen = st.multiselect(
+        "Filter on columns",
+        schema.TABLES[table].columns,
+        key=columns_key,
+        help="Text columns with few values offer them to choose from; others are searched "
+        "(any case). Numbers and dates take a lowest and a highest value.",
+    )
     filters: list[browse.Filter] = []
     wanted = browse.filter_slots(table, chosen, profile, from_url)
     if wanted:
@@ -181,7 +209,9 @@ def browse_mode() -> None:
     except (browse.BrowseError, sandbox.QueryError) as refusal:
         st.error(str(refusal))
         return
-    st.markdown(f"**{data.counted(page.rows, 'row')}**" + (f" where {'; '.join(f.words() for f in filters)}" if filters else ""))
+    st.markdown(
+        f"**{data.counted(page.rows, 'row')}**" + (f" where {'; '.join(f.words() for f in filters)}" if filters else "")
+    )
     if any(page.facets.values()):
         st.caption("Facets: the most frequent values of columns with few of them. Choose one to filter on it.")
         facet_grid = st.columns(min(len(facets), 3))
@@ -190,8 +220,15 @@ def browse_mode() -> None:
             if not counts:
                 continue
             with facet_grid[i % len(facet_grid)]:
-                st.pills(column, list(counts), key=f"facet_{table}_{column}", on_change=choose_facet, args=(table, column),
-                         format_func=lambda v, counts=counts: f"{v} · {counts[v]:,}", help=schema.describe(column))
+                st.pills(
+                    column,
+                    list(counts),
+                    key=f"facet_{table}_{column}",
+                    on_change=choose_facet,
+                    args=(table, column),
+                    format_func=lambda v, counts=counts: f"{v} · {counts[v]:,}",
+                    help=schema.describe(column),
+                )
     total_pages = browse.pages(page.rows)
     current = page.offset // browse.PAGE_SIZE + 1
     st.session_state[page_key] = current
@@ -207,17 +244,24 @@ def browse_mode() -> None:
         st.caption(f"Every matching row (at most {sandbox.ROW_LIMIT:,}), not only this page:")
         csv_column, json_column, parquet_column = st.columns(3)
         for column, (kind, (mime, convert)) in zip((csv_column, json_column, parquet_column), browse.DOWNLOADS.items()):
-            column.download_button(f"Download every matching row ({kind})", browse.download(table, filters, convert),
-                                   file_name=f"{table}.{kind.lower()}", mime=mime, key=f"browse_all_{kind.lower()}",
-                                   on_click="ignore")
+            column.download_button(
+                f"Download every matching row ({kind})",
+                browse.download(table, filters, convert),
+                file_name=f"{table}.{kind.lower()}",
+                mime=mime,
+                key=f"browse_all_{kind.lower()}",
+                on_click="ignore",
+            )
 
 
 def caption() -> str:
     """The page's caption: what the workbench offers and the limits every query runs under."""
-    return ("Saved questions from `queries/`, your own SQL, or any table browsed without SQL. Read-only and sandboxed: "
-            f"no files, no settings, at most {sandbox.ROW_LIMIT:,} rows, {sandbox.TIMEOUT_S:g} s and "
-            f"{sandbox.format_size(sandbox.limits().memory_bytes)} of memory per query. A link to this page runs its query "
-            "when opened.")
+    return (
+        "Saved questions from `queries/`, your own SQL, or any table browsed without SQL. Read-only and sandboxed: "
+        f"no files, no settings, at most {sandbox.ROW_LIMIT:,} rows, {sandbox.TIMEOUT_S:g} s and "
+        f"{sandbox.format_size(sandbox.limits().memory_bytes)} of memory per query. A link to this page runs its query "
+        "when opened."
+    )
 
 
 def default_mode() -> str:

@@ -29,15 +29,21 @@ class Config:
     port: int = DEFAULT_PORT
 
 
-def resolve(db: Path | str | None = None, host: str | None = None, port: int | None = None,
-            environ: Mapping[str, str] | None = None) -> Config:
+def resolve(
+    db: Path | str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Config:
     """The settings: each one given here, else the environment's (`$CROSSFORCE_DB` for the
     database; `environ` defaults to this process's), else the default. Read anew on every call, so
     that a variable set after import (by a test, say) is seen."""
     environ = os.environ if environ is None else environ
-    return Config(db=Path(db if db is not None else environ.get(DB_ENV) or DEFAULT_DB),
-                  host=host if host is not None else DEFAULT_HOST,
-                  port=port if port is not None else DEFAULT_PORT)
+    return Config(
+        db=Path(db if db is not None else environ.get(DB_ENV) or DEFAULT_DB),
+        host=host if host is not None else DEFAULT_HOST,
+        port=port if port is not None else DEFAULT_PORT,
+    )
 
 
 def environment(config: Config) -> dict[str, str]:

@@ -18,13 +18,20 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from conftest import PROJECT_ROOT, SAMPLES, sample_copy
 from dashboard.serving import free_port, healthy, stop
+
+from conftest import PROJECT_ROOT, sample_copy
 
 CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 SCREENSHOTS = PROJECT_ROOT / "test-results" / "screenshots"  # gitignored
 VIEWPORT = {"width": 1400, "height": 900}
@@ -69,15 +76,33 @@ def serve_dashboard(db: Path, log_path: Path, stderr_path: Path | None = None) -
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [
-        sys.executable, "-m", "dashboard.server", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        sys.executable,
+        "-m",
+        "dashboard.server",
+        "run",
+        str(PROJECT_ROOT / "dashboard" / "app.py"),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
     ]
     env = {**os.environ, "CROSSFORCE_DB": str(db)}
     with open(log_path, "wb") as log, open(stderr_path or os.devnull, "wb") as errors:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, env=env, stdout=log,
-                                   stderr=errors if stderr_path else subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=errors if stderr_path else subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + SERVER_START_S
         while not healthy(url):
@@ -124,7 +149,8 @@ def main_area(page: Page):
 def choose(page: Page, label: str, option: str) -> None:
     """Pick `option` in the selectbox labelled `label` (in the main area or the sidebar)."""
     box = page.locator("[data-testid=stSelectbox]").filter(
-        has=page.locator("[data-testid=stWidgetLabel]").get_by_text(label, exact=True))
+        has=page.locator("[data-testid=stWidgetLabel]").get_by_text(label, exact=True)
+    )
     box.first.click()
     wanted = page.get_by_role("option", name=option, exact=True)
     if not wanted.is_visible():  # a long list shows its first options only: type to narrow it
@@ -140,7 +166,8 @@ def full_page_screenshot(page: Page, name: str, width: int = VIEWPORT["width"]) 
     path = SCREENSHOTS / f"{name}.png"
     height = page.evaluate(
         "() => { const m = document.querySelector('[data-testid=stMain]');"
-        " return m ? m.scrollHeight : document.documentElement.scrollHeight; }")
+        " return m ? m.scrollHeight : document.documentElement.scrollHeight; }"
+    )
     page.set_viewport_size({"width": width, "height": max(VIEWPORT["height"], min(int(height), 16_000))})
     page.wait_for_timeout(500)  # let Plotly re-lay out
     settle(page)

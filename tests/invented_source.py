@@ -15,7 +15,16 @@ import polars as pl
 from pipelines import reference
 from pipelines.ingest.sources.base import Canonical, Source, TextReader
 from pipelines.ingest.steps import (
-    REFERENCE, counts_by_scheme, coverage_of, grain, passed, period_checks, reasons, resolve_force, whole_number, year_month,
+    REFERENCE,
+    counts_by_scheme,
+    coverage_of,
+    grain,
+    passed,
+    period_checks,
+    reasons,
+    resolve_force,
+    whole_number,
+    year_month,
 )
 
 HEADER = ("Quarter starting", "Force", "Offence group", "Offences")
@@ -31,17 +40,33 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
     )
     checks = [
         *force_checks,
-        (pl.col("period").is_null(),
-         pl.format("'Quarter starting' is '{}', not a month in YYYY-MM form", pl.col("Quarter starting").fill_null(""))),
+        (
+            pl.col("period").is_null(),
+            pl.format(
+                "'Quarter starting' is '{}', not a month in YYYY-MM form", pl.col("Quarter starting").fill_null("")
+            ),
+        ),
         *period_checks("period", "Quarter starting"),
-        (pl.col("offence_count").is_null(), pl.format("'Offences' is '{}', not a whole number", pl.col("Offences").fill_null(""))),
-        (pl.col("ons_group").is_null(),
-         pl.format(f"unknown 'Offence group' '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv)", pl.col("Offence group").fill_null(""))),
+        (
+            pl.col("offence_count").is_null(),
+            pl.format("'Offences' is '{}', not a whole number", pl.col("Offences").fill_null("")),
+        ),
+        (
+            pl.col("ons_group").is_null(),
+            pl.format(
+                f"unknown 'Offence group' '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv)",
+                pl.col("Offence group").fill_null(""),
+            ),
+        ),
     ]
     lf = lf.with_columns(passed(checks))
     records = lf.filter(pl.col("passed")).with_columns(pl.lit(None, pl.Date).alias("release_date"), grain("quarter"))
     return Canonical(
-        tables={"core_counts__recorded_crime": counts_by_scheme(records, "invented_quarterly", {"ons_offence_group": "ons_group"})},
+        tables={
+            "core_counts__recorded_crime": counts_by_scheme(
+                records, "invented_quarterly", {"ons_offence_group": "ons_group"}
+            )
+        },
         loaded=records,
         coverage=coverage_of(records),
         quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
@@ -49,7 +74,11 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
 
 
 QUARTERLY = Source(
-    id="invented_quarterly", label="Invented quarterly counts (a test fixture)", publisher="nobody: invented for the tests",
-    colour="#123456", reader=TextReader(HEADER), to_canonical=to_canonical,
+    id="invented_quarterly",
+    label="Invented quarterly counts (a test fixture)",
+    publisher="nobody: invented for the tests",
+    colour="#123456",
+    reader=TextReader(HEADER),
+    to_canonical=to_canonical,
 )
 SOURCES = (QUARTERLY,)

@@ -11,14 +11,22 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from conftest import PROJECT_ROOT, sample_copy
-from conftest import dashboard_query as query
 from dashboard.data import STATUS_LABELS, counted
 from dashboard.ui import TABLE_PAGE_ROWS
 
+from conftest import PROJECT_ROOT, sample_copy
+from conftest import dashboard_query as query
+
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
-PAGES = ["views/overview.py", "views/divergence.py", "views/force.py", "views/trends.py",
-         "views/reconciliation.py", "views/workbench.py", "views/quality.py"]
+PAGES = [
+    "views/overview.py",
+    "views/divergence.py",
+    "views/force.py",
+    "views/trends.py",
+    "views/reconciliation.py",
+    "views/workbench.py",
+    "views/quality.py",
+]
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +47,20 @@ def figures(at: AppTest) -> list[dict]:
 
 
 # AppTest does not keep a read-only table's key: each table is known by its first column.
-FIRST_COLUMNS = {"findings": ["rank"], "supply": ["supply_rank"], "not_ranked": ["status"],
-                 "force_findings": ["indicator", "status"], "force_values": ["indicator", "share"], "result": ["rank"]}
+FIRST_COLUMNS = {
+    "findings": ["rank"],
+    "supply": ["supply_rank"],
+    "not_ranked": ["status"],
+    "force_findings": ["indicator", "status"],
+    "force_values": ["indicator", "share"],
+    "result": ["rank"],
+}
 
 
 def shown_table(at: AppTest, key: str):
     """The rows of the table a page drew under `key`, as pandas."""
     lead = FIRST_COLUMNS[key]
-    found = [frame.value for frame in at.dataframe if list(frame.value.columns[:len(lead)]) == lead]
+    found = [frame.value for frame in at.dataframe if list(frame.value.columns[: len(lead)]) == lead]
     assert len(found) == 1, f"no single table {key}: {[list(frame.value.columns[:2]) for frame in at.dataframe]}"
     return found[0]
 
@@ -94,8 +108,6 @@ def note_of(figure: dict) -> str:
     return note.replace("<br>", " ")
 
 
-
-
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_renders_without_exception(app, page):
     at = app.run()
@@ -125,8 +137,11 @@ def test_overview_lists_sources_and_draws_coverage(app, sample_db):
     heat = [trace for trace in grid["data"] if trace["type"] == "heatmap"]
     assert max(len(trace["y"]) for trace in heat) == forces
     # Drawn: the months some force supplied, not every month from the first to the last.
-    months = query(sample_db, """select count(distinct period) from coverage
-                                 where source = 'police_uk_street' and coverage_status = 'supplied'""")[0][0]
+    months = query(
+        sample_db,
+        """select count(distinct period) from coverage
+                                 where source = 'police_uk_street' and coverage_status = 'supplied'""",
+    )[0][0]
     assert max(len(trace["x"]) for trace in heat) == months == 4
 
 
@@ -250,12 +265,20 @@ def test_a_query_that_runs_forever_is_stopped_on_the_page(app):
 
 @pytest.mark.parametrize("max_q", ["1", "0.05"])
 def test_the_ranked_table_holds_exactly_the_ranked_classification_findings(app, sample_db, max_q):
-    screened_out = query(sample_db, "select count(*) from divergence where indicator_kind = 'classification' and status <> 'ranked'")[0][0]
+    screened_out = query(
+        sample_db, "select count(*) from divergence where indicator_kind = 'classification' and status <> 'ranked'"
+    )[0][0]
     assert screened_out > 0, "the samples hold classification findings that are not ranked, or this test proves nothing"
     at = finder(max_q=max_q)
-    status = {(i, f): (s, k) for i, f, s, k in query(sample_db, "select indicator_id, force_id, status, indicator_kind from divergence")}
-    expected = query(sample_db, "select indicator_id, force_id, rank from divergence where rank is not null and q_by <= $q order by rank",
-                     {"q": float(max_q)})
+    status = {
+        (i, f): (s, k)
+        for i, f, s, k in query(sample_db, "select indicator_id, force_id, status, indicator_kind from divergence")
+    }
+    expected = query(
+        sample_db,
+        "select indicator_id, force_id, rank from divergence where rank is not null and q_by <= $q order by rank",
+        {"q": float(max_q)},
+    )
     shown = every_row(at, "findings", len(expected))
     assert len(shown) > 0
     assert {status[p] for p in pairs(shown)} == {("ranked", "classification")}
@@ -266,10 +289,22 @@ def test_the_ranked_table_holds_exactly_the_ranked_classification_findings(app, 
 def test_the_ranked_table_leads_with_the_effect_and_puts_coverage_beside_the_benchmark(app, sample_db):
     shown = shown_table(finder(), "findings")
     columns = list(shown.columns)
-    assert columns[:8] == ["rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage"]
+    assert columns[:8] == [
+        "rank",
+        "force",
+        "indicator",
+        "difference_pp",
+        "ratio",
+        "share",
+        "benchmark",
+        "benchmark_coverage",
+    ]
     assert columns[8:12] == ["z", "q_by", "q_bh", "witness_status"]
-    [(indicator, force, difference, ratio, benchmark, coverage, q_by)] = query(sample_db, """
-        select indicator_id, force_id, difference, ratio, benchmark, benchmark_coverage, q_by from divergence where rank = 1""")
+    [(indicator, force, difference, ratio, benchmark, coverage, q_by)] = query(
+        sample_db,
+        """
+        select indicator_id, force_id, difference, ratio, benchmark, benchmark_coverage, q_by from divergence where rank = 1""",
+    )
     first = shown.iloc[0]
     assert (first["indicator_id"], first["force_id"]) == (indicator, force)
     assert first["difference_pp"] == pytest.approx(difference * 100)
@@ -280,7 +315,9 @@ def test_the_ranked_table_leads_with_the_effect_and_puts_coverage_beside_the_ben
 
 def test_every_table_of_the_finder_shows_each_findings_own_coverage_beside_its_benchmark(app, sample_db):
     at = finder()
-    coverage = {(i, f): c for i, f, c in query(sample_db, "select indicator_id, force_id, benchmark_coverage from divergence")}
+    coverage = {
+        (i, f): c for i, f, c in query(sample_db, "select indicator_id, force_id, benchmark_coverage from divergence")
+    }
     for key in ("findings", "supply", "not_ranked"):
         shown = shown_table(at, key)
         columns = list(shown.columns)
@@ -292,22 +329,31 @@ def test_every_table_of_the_finder_shows_each_findings_own_coverage_beside_its_b
 def test_the_supply_list_holds_only_supply_findings(app, sample_db):
     at = finder()
     kinds = {(i, f): k for i, f, k in query(sample_db, "select indicator_id, force_id, indicator_kind from divergence")}
-    supply = every_row(at, "supply", sum(query(sample_db, "select count(*) from divergence where supply_rank is not null")[0]))
+    supply = every_row(
+        at, "supply", sum(query(sample_db, "select count(*) from divergence where supply_rank is not null")[0])
+    )
     assert len(supply) > 0
     assert {kinds[p] for p in pairs(supply)} == {"supply"}
     assert set(supply["indicator_kind"]) == {"supply"}
-    expected = query(sample_db, "select indicator_id, force_id from divergence where supply_rank is not null order by supply_rank")
+    expected = query(
+        sample_db, "select indicator_id, force_id from divergence where supply_rank is not null order by supply_rank"
+    )
     assert pairs(supply) == expected
     assert list(supply["supply_rank"]) == list(range(1, len(expected) + 1))
     ranked = shown_table(at, "findings")
-    assert not {p for p, k in kinds.items() if k == "supply"} & set(pairs(ranked)), "a supply finding is in the ranked table"
+    assert not {p for p, k in kinds.items() if k == "supply"} & set(pairs(ranked)), (
+        "a supply finding is in the ranked table"
+    )
 
 
 def test_a_finding_not_ranked_is_shown_with_its_status_and_reason(app, sample_db):
     # One finding of each status the samples hold, opened from its own URL.
-    examples = query(sample_db, """
+    examples = query(
+        sample_db,
+        """
         select distinct on (status) status, indicator_id, force_id, status_reason from divergence
-        where status <> 'ranked' order by status, indicator_id, force_id""")
+        where status <> 'ranked' order by status, indicator_id, force_id""",
+    )
     assert len(examples) >= 2
     for status, indicator, force, reason in examples:
         assert reason, f"{status}: the database gives no reason"
@@ -334,14 +380,23 @@ def test_the_status_filter_narrows_the_not_ranked_table_and_the_counts_match(app
 
 
 def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage(app, sample_db):
-    [(indicator, unranked)] = query(sample_db, """
+    [(indicator, unranked)] = query(
+        sample_db,
+        """
         select indicator_id, count(*) filter (status <> 'ranked') as n from divergence
-        where denominator > 0 and share is not null group by 1 order by n desc, 1 limit 1""")
+        where denominator > 0 and share is not null group by 1 order by n desc, 1 limit 1""",
+    )
     assert unranked > 0
-    statuses = dict(query(sample_db, "select force_id, status from divergence where indicator_id = $i", {"i": indicator}))
-    [(fewest, most, low, high)] = query(sample_db, """
+    statuses = dict(
+        query(sample_db, "select force_id, status from divergence where indicator_id = $i", {"i": indicator})
+    )
+    [(fewest, most, low, high)] = query(
+        sample_db,
+        """
         select min(benchmark_forces), max(benchmark_forces), min(benchmark_crime_share), max(benchmark_crime_share)
-        from divergence where indicator_id = $i and benchmark is not null""", {"i": indicator})
+        from divergence where indicator_id = $i and benchmark is not null""",
+        {"i": indicator},
+    )
     forces = f"{fewest}" if fewest == most else f"{fewest}–{most}"
     shares = f"{low:.0%}" if f"{low:.0%}" == f"{high:.0%}" else f"{low * 100:.0f}–{high:.0%}"
     names = {f: n for f, n in query(sample_db, "select force_id, short_name from forces")}
@@ -358,8 +413,12 @@ def test_the_funnel_and_caterpillar_mark_forces_not_ranked_and_note_the_coverage
                 hollow += 1
                 assert "Not ranked" in data[12] and STATUS_LABELS[status] in data[12].replace("<br>", " ")
     assert hollow == unranked
-    cater_hollow = sum(symbol == "circle-open" for trace in caterpillar["data"] if isinstance(trace.get("marker", {}).get("symbol"), list)
-                       for symbol in trace["marker"]["symbol"])
+    cater_hollow = sum(
+        symbol == "circle-open"
+        for trace in caterpillar["data"]
+        if isinstance(trace.get("marker", {}).get("symbol"), list)
+        for symbol in trace["marker"]["symbol"]
+    )
     assert cater_hollow == unranked
     for figure in (funnel, caterpillar):
         note = note_of(figure)
@@ -372,8 +431,11 @@ def test_overview_lists_ranked_findings_with_their_coverage_and_what_was_screene
     # Each finding is a link that opens the finder in the same tab (a page link, not a Markdown link).
     links = [link.proto for link in at.get("page_link") if re.match(r"^\d+\. ", link.proto.label)]
     details = [c.value for c in at.caption if "Benchmark:" in c.value]
-    top = query(sample_db, """
-        select rank, indicator_id, force_id, benchmark_coverage from divergence where rank is not null order by rank limit 10""")
+    top = query(
+        sample_db,
+        """
+        select rank, indicator_id, force_id, benchmark_coverage from divergence where rank is not null order by rank limit 10""",
+    )
     assert len(links) == len(details) == len(top) == 10
     for link, detail, (rank, indicator, force, coverage) in zip(links, details, top):
         assert link.label.startswith(f"{rank}. ") and link.page == "divergence"
@@ -389,9 +451,12 @@ def test_overview_lists_ranked_findings_with_their_coverage_and_what_was_screene
 
 
 def test_force_profile_of_an_area_not_comparable_says_so_and_why_nothing_is_ranked(app, sample_db):
-    [(force, name, note)] = query(sample_db, """
+    [(force, name, note)] = query(
+        sample_db,
+        """
         select force_id, short_name, comparability_note from forces
-        where not comparable_by_default and force_id in (select force_id from divergence)""")
+        where not comparable_by_default and force_id in (select force_id from divergence)""",
+    )
     at = app.run()
     at.switch_page("views/force.py").run()
     at.selectbox(key="force").select(force).run()
@@ -399,8 +464,14 @@ def test_force_profile_of_an_area_not_comparable_says_so_and_why_nothing_is_rank
     assert at.warning and note in at.warning[0].value and "not comparable" in at.warning[0].value
     assert query(sample_db, "select count(rank) from divergence where force_id = $f", {"f": force})[0][0] == 0
     assert any(m.value == f"**No finding of {name} is ranked.**" for m in at.markdown)
-    reasons = {r for (r,) in query(sample_db, "select distinct status_reason from divergence where force_id = $f and status <> 'ranked'",
-                                   {"f": force})}
+    reasons = {
+        r
+        for (r,) in query(
+            sample_db,
+            "select distinct status_reason from divergence where force_id = $f and status <> 'ranked'",
+            {"f": force},
+        )
+    }
     text = " ".join(m.value for m in at.markdown)
     assert reasons and all(reason in text for reason in reasons)
     shown = shown_table(at, "force_findings")
@@ -409,22 +480,34 @@ def test_force_profile_of_an_area_not_comparable_says_so_and_why_nothing_is_rank
 
 
 def test_force_profile_lists_ranked_sentences_and_apart_the_reasons_for_the_rest(app, sample_db):
-    [(force,)] = query(sample_db, """
+    [(force,)] = query(
+        sample_db,
+        """
         select force_id from divergence group by 1
-        having count(rank) > 0 and count(*) filter (status <> 'ranked') > 0 order by 1 limit 1""")
+        having count(rank) > 0 and count(*) filter (status <> 'ranked') > 0 order by 1 limit 1""",
+    )
     at = app.run()
     at.switch_page("views/force.py").run()
     at.selectbox(key="force").select(force).run()
     assert not at.exception and not at.warning
     markdown = [m.value for m in at.markdown]
-    top = [s for (s,) in query(sample_db, "select sentence from divergence where force_id = $f and rank is not null order by rank limit 5",
-                               {"f": force})]
+    top = [
+        s
+        for (s,) in query(
+            sample_db,
+            "select sentence from divergence where force_id = $f and rank is not null order by rank limit 5",
+            {"f": force},
+        )
+    ]
     heading = next(i for i, m in enumerate(markdown) if m.startswith("**Ranked findings**"))
-    assert markdown[heading + 1:heading + 1 + len(top)] == [f"- {s}" for s in top]
-    reasons = query(sample_db, "select distinct status, status_reason from divergence where force_id = $f and status <> 'ranked'",
-                    {"f": force})
+    assert markdown[heading + 1 : heading + 1 + len(top)] == [f"- {s}" for s in top]
+    reasons = query(
+        sample_db,
+        "select distinct status, status_reason from divergence where force_id = $f and status <> 'ranked'",
+        {"f": force},
+    )
     not_ranked = next(i for i, m in enumerate(markdown) if m.startswith("**Not ranked**"))
-    lines = " ".join(markdown[not_ranked + 1:])
+    lines = " ".join(markdown[not_ranked + 1 :])
     assert all(f"(`{status}`): {reason}" in lines for status, reason in reasons)
 
 
@@ -435,14 +518,23 @@ def test_the_saved_top_divergences_query_returns_ranked_classification_findings_
     at.button[0].click().run()
     assert not at.exception
     result = shown_table(at, "result")
-    expected = query(sample_db, """
+    expected = query(
+        sample_db,
+        """
         select rank, indicator_id, force_id, benchmark_coverage from divergence
-        where rank is not null order by rank limit 20""")
-    assert list(zip(result["rank"], result["indicator_id"], result["force_id"], result["benchmark_coverage"])) == expected
+        where rank is not null order by rank limit 20""",
+    )
+    assert (
+        list(zip(result["rank"], result["indicator_id"], result["force_id"], result["benchmark_coverage"])) == expected
+    )
     assert set(result["status"]) == {"ranked"} and set(result["indicator_kind"]) == {"classification"}
 
 
 def test_counts_are_written_with_their_noun_in_the_right_number():
-    assert [counted(0, "finding"), counted(1, "finding"), counted(2, "finding"), counted(1234, "row")] == \
-        ["0 findings", "1 finding", "2 findings", "1,234 rows"]
+    assert [counted(0, "finding"), counted(1, "finding"), counted(2, "finding"), counted(1234, "row")] == [
+        "0 findings",
+        "1 finding",
+        "2 findings",
+        "1,234 rows",
+    ]
     assert counted(1, "data-supply finding") == "1 data-supply finding"

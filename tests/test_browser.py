@@ -16,13 +16,15 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
+from dashboard.data import STATUS_LABELS, counted
+
 from browser_support import (  # noqa: F401  (fixtures are used by name)
     WAIT_MS,
     base_url,
     browser_context_args,
     browser_type_launch_args,
-    chromium_executable,
     choose,
+    chromium_executable,
     dashboard_db,
     dashboard_url,
     full_page_screenshot,
@@ -31,7 +33,6 @@ from browser_support import (  # noqa: F401  (fixtures are used by name)
     selectbox_value,
     settle,
 )
-from dashboard.data import STATUS_LABELS, counted
 
 PAGES = {
     # url path: (title, charts the page draws with the sample data). The default page, Overview, is
@@ -136,12 +137,17 @@ def test_divergence_filter_changes_url_and_findings(page: Page) -> None:
 
     choose(page, "Direction", "above")
     expect(page).to_have_url(re.compile(r"[?&]direction=above\b"), timeout=WAIT_MS)
-    expect(main_area(page).get_by_text(re.compile(rf"^(?!{before:,} )[\d,]+ findings?$"))).to_be_visible(timeout=WAIT_MS)
+    expect(main_area(page).get_by_text(re.compile(rf"^(?!{before:,} )[\d,]+ findings?$"))).to_be_visible(
+        timeout=WAIT_MS
+    )
     above = findings_count(page)
     assert 0 < above < before
 
-    indicator_box = main_area(page).locator("[data-testid=stSelectbox]").filter(
-        has=page.locator("[data-testid=stWidgetLabel]").get_by_text("Indicator", exact=True))
+    indicator_box = (
+        main_area(page)
+        .locator("[data-testid=stSelectbox]")
+        .filter(has=page.locator("[data-testid=stWidgetLabel]").get_by_text("Indicator", exact=True))
+    )
     indicator_box.click()
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
@@ -191,8 +197,19 @@ def test_download_csv(page: Page) -> None:
 
     rows = download(page, "Download the table (CSV)", key="findings_download")
     # Effect first, then the benchmark with what it covers beside it.
-    assert rows[0][:8] == ["rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage"]
-    assert {"z", "q_by", "q_bh", "witness_status", "indicator_id", "force_id", "window_start", "window_end"} <= set(rows[0])
+    assert rows[0][:8] == [
+        "rank",
+        "force",
+        "indicator",
+        "difference_pp",
+        "ratio",
+        "share",
+        "benchmark",
+        "benchmark_coverage",
+    ]
+    assert {"z", "q_by", "q_bh", "witness_status", "indicator_id", "force_id", "window_start", "window_end"} <= set(
+        rows[0]
+    )
     assert len(rows) - 1 == count
     assert all(float(r[rows[0].index("z")]) > 0 for r in rows[1:])  # every finding is above its peers
     assert all(float(r[rows[0].index("difference_pp")]) > 0 for r in rows[1:])
@@ -209,7 +226,9 @@ def test_divergence_page_shows_the_supply_list_and_why_the_rest_are_not_ranked(p
     open_page(page, "/divergence")
     for heading in ("Ranked classification findings", "Data supply", "Shown, not ranked"):
         expect(main_area(page).get_by_role("heading", name=heading, exact=True)).to_be_visible(timeout=WAIT_MS)
-    expect(main_area(page).get_by_text(re.compile(r"findings screened out and not ranked"))).to_be_visible(timeout=WAIT_MS)
+    expect(main_area(page).get_by_text(re.compile(r"findings screened out and not ranked"))).to_be_visible(
+        timeout=WAIT_MS
+    )
 
     supply = download(page, "Download the table (CSV)", key="supply_download")
     assert supply[0][:3] == ["supply_rank", "force", "indicator"]
@@ -245,16 +264,25 @@ def _go(page: Page, name: str) -> None:
 
 
 def test_one_reviewers_path_across_every_page(page: Page, browser, dashboard_db, dashboard_url) -> None:
-    import duckdb
     import zipfile
+
+    import duckdb
 
     con = duckdb.connect(str(dashboard_db), read_only=True)
     try:
         region = con.sql("select region from forces where force_id = 'kent'").fetchall()[0][0]
-        peers = [n for (n,) in con.sql("""
+        peers = [
+            n
+            for (n,) in con.sql(
+                """
             select short_name from forces where region = $r and force_id <> 'kent' and is_territorial_ew
-              and comparable_by_default order by short_name""", params={"r": region}).fetchall()]
-        kent_indicators = con.sql("select count(distinct indicator_id) from divergence where force_id = 'kent'").fetchall()[0][0]
+              and comparable_by_default order by short_name""",
+                params={"r": region},
+            ).fetchall()
+        ]
+        kent_indicators = con.sql(
+            "select count(distinct indicator_id) from divergence where force_id = 'kent'"
+        ).fetchall()[0][0]
         [(forces_total,)] = con.sql("select count(*) from forces").fetchall()
     finally:
         con.close()
@@ -265,7 +293,8 @@ def test_one_reviewers_path_across_every_page(page: Page, browser, dashboard_db,
     expect(page).to_have_url(re.compile(r"[?&]force=kent\b"), timeout=WAIT_MS)
     choose(page, "Compare with", "Forces of the same region")
     expect(main_area(page).get_by_text(re.compile(r"^Compared with forces of the same region"))).to_have_text(
-        f"Compared with forces of the same region ({len(peers)}): {', '.join(peers)}.", timeout=WAIT_MS)
+        f"Compared with forces of the same region ({len(peers)}): {', '.join(peers)}.", timeout=WAIT_MS
+    )
     # The force pack holds every finding of Kent's (the standard window), as the database does.
     with page.expect_download(timeout=WAIT_MS * 2) as info:
         main_area(page).get_by_role("button", name=re.compile("force pack")).click()
@@ -278,7 +307,8 @@ def test_one_reviewers_path_across_every_page(page: Page, browser, dashboard_db,
     no_errors(page)
     choose(page, "Period window", "Calendar year 2019")
     expect(page.locator("[data-testid=stSidebar]").get_by_text(re.compile(r"^Windows: "))).to_contain_text(
-        "year to Dec 2019", timeout=WAIT_MS)
+        "year to Dec 2019", timeout=WAIT_MS
+    )
 
     # The force, peers and window follow the reviewer to every page.
     for name in ("Divergence finder", "Indicator", "Reconciliation"):
@@ -301,6 +331,8 @@ def test_one_reviewers_path_across_every_page(page: Page, browser, dashboard_db,
         other.goto("/workbench?mode=free&sql=select%20count(*)%20as%20forces%20from%20forces")
         settle(other)
         expect(main_area(other).get_by_text(re.compile(r"^1 row in \d+ ms$"))).to_be_visible(timeout=WAIT_MS)
-        expect(main_area(other).locator("[data-testid=stDataFrame]")).to_contain_text(str(forces_total), timeout=WAIT_MS)
+        expect(main_area(other).locator("[data-testid=stDataFrame]")).to_contain_text(
+            str(forces_total), timeout=WAIT_MS
+        )
     finally:
         colleague.close()

@@ -56,17 +56,35 @@ def _status(force: str, denominator: int) -> tuple[str, str | None]:
 
 def findings(indicator_id: str = "ind_a", rows=FINDINGS, shift: float = 0.0) -> pl.DataFrame:
     """`divergence` rows of one indicator (shares moved by `shift`, for a second indicator)."""
-    return pl.DataFrame([
-        {
-            "indicator_id": indicator_id, "force_id": f, "numerator": x, "denominator": n,
-            "share": x / n + shift, "share_lower": x / n + shift - 0.05, "share_upper": x / n + shift + 0.04,
-            "benchmark": b, "tau2": TAU2, "z": 1.5, "q_by": q, "q_bh": q / 4, "limit998_od_lower": lo,
-            "limit998_od_upper": hi, "position": pos, "status": _status(f, n)[0], "status_reason": _status(f, n)[1],
-            "is_ranked": _status(f, n)[0] == "ranked", "rank": RANKS.get(f), "supply_rank": None,
-            "benchmark_coverage": f"4 of the 4 other forces ({f} left out)",
-        }
-        for f, x, n, b, lo, hi, pos, q in rows
-    ], schema_overrides={"rank": pl.Int32, "supply_rank": pl.Int32, "status_reason": pl.String})
+    return pl.DataFrame(
+        [
+            {
+                "indicator_id": indicator_id,
+                "force_id": f,
+                "numerator": x,
+                "denominator": n,
+                "share": x / n + shift,
+                "share_lower": x / n + shift - 0.05,
+                "share_upper": x / n + shift + 0.04,
+                "benchmark": b,
+                "tau2": TAU2,
+                "z": 1.5,
+                "q_by": q,
+                "q_bh": q / 4,
+                "limit998_od_lower": lo,
+                "limit998_od_upper": hi,
+                "position": pos,
+                "status": _status(f, n)[0],
+                "status_reason": _status(f, n)[1],
+                "is_ranked": _status(f, n)[0] == "ranked",
+                "rank": RANKS.get(f),
+                "supply_rank": None,
+                "benchmark_coverage": f"4 of the 4 other forces ({f} left out)",
+            }
+            for f, x, n, b, lo, hi, pos, q in rows
+        ],
+        schema_overrides={"rank": pl.Int32, "supply_rank": pl.Int32, "status_reason": pl.String},
+    )
 
 
 def trace_named(fig: go.Figure, words: str) -> go.Scatter:
@@ -124,8 +142,12 @@ def test_funnel_labels_exactly_the_forces_outside_their_998_overdispersed_limits
 
 def funnel_points(fig: go.Figure) -> dict[str, tuple[str, list]]:
     """Each force's (marker symbol, hover data) in a funnel plot."""
-    return {row[0]: (symbol, list(row)) for t in fig.data if t.mode == "markers+text"
-            for row, symbol in zip(t.customdata, t.marker.symbol)}
+    return {
+        row[0]: (symbol, list(row))
+        for t in fig.data
+        if t.mode == "markers+text"
+        for row, symbol in zip(t.customdata, t.marker.symbol)
+    }
 
 
 def test_funnel_marks_unranked_forces_hollow_and_says_why_in_the_hover():
@@ -144,7 +166,10 @@ def test_funnel_marks_unranked_forces_hollow_and_says_why_in_the_hover():
 def test_funnel_and_caterpillar_legends_draw_a_filled_marker_where_a_trace_has_ranked_forces():
     # Avon (not ranked) and Cumbria (ranked) share a position; Plotly's legend copies the first point.
     rows = findings().with_columns(pl.lit(WITHIN).alias("position"))
-    for fig in (charts.funnel_plot(rows, "Share A", NOTE, NAMES), charts.caterpillar_plot(rows, "Share A", NOTE, NAMES)):
+    for fig in (
+        charts.funnel_plot(rows, "Share A", NOTE, NAMES),
+        charts.caterpillar_plot(rows, "Share A", NOTE, NAMES),
+    ):
         [trace] = [t for t in fig.data if t.name and t.name.startswith("Within")]
         assert trace.marker.symbol[0] == charts.RANKED_SYMBOL
         assert list(trace.marker.symbol).count(charts.NOT_RANKED_SYMBOL) == 2
@@ -187,8 +212,12 @@ def test_caterpillar_sorts_forces_by_share_and_marks_each_benchmark():
 
 def test_caterpillar_draws_unranked_forces_hollow_with_the_reason_in_the_hover():
     fig = charts.caterpillar_plot(findings(), "Share A", NOTE, NAMES)
-    points = {y: (symbol, list(data)) for t in fig.data if t.customdata is not None
-              for y, symbol, data in zip(t.y, t.marker.symbol, t.customdata)}
+    points = {
+        y: (symbol, list(data))
+        for t in fig.data
+        if t.customdata is not None
+        for y, symbol, data in zip(t.y, t.marker.symbol, t.customdata)
+    }
     assert {y for y, (symbol, _) in points.items() if symbol == charts.NOT_RANKED_SYMBOL} == {"Avon", "Dorset"}
     assert any(SMALL_REASON in str(cell).replace("<br>", " ") for cell in points["Avon"][1])
     assert "Ranked #3" in points["Cumbria"][1]
@@ -218,8 +247,16 @@ MIX_CELLS = [
 
 def mix_categories(cells=MIX_CELLS) -> pl.DataFrame:
     return pl.DataFrame(
-        {"mix_id": "mix", "force_id": f, "window_start": date(2021, 4, 1), "category": c, "share": s,
-         "reference_share": r, "contribution": 0.001, "adjusted_residual": z}
+        {
+            "mix_id": "mix",
+            "force_id": f,
+            "window_start": date(2021, 4, 1),
+            "category": c,
+            "share": s,
+            "reference_share": r,
+            "contribution": 0.001,
+            "adjusted_residual": z,
+        }
         for f, c, z, s, r in cells
     )
 
@@ -282,7 +319,9 @@ CONTRIBUTIONS = [("Burglary", 0.30, 0.20, 0.006), ("Robbery", 0.10, 0.15, 0.003)
 
 
 def test_mix_contributions_show_each_category_as_a_part_of_the_squared_distance():
-    rows = pl.DataFrame({"category": c, "share": s, "reference_share": r, "contribution": k} for c, s, r, k in CONTRIBUTIONS)
+    rows = pl.DataFrame(
+        {"category": c, "share": s, "reference_share": r, "contribution": k} for c, s, r, k in CONTRIBUTIONS
+    )
     fig = charts.mix_contributions(rows, "Crime types", "Avon", NOTE)
     parts = trace_named(fig, "Part of the distance")
     assert list(parts.y) == ["Burglary", "Robbery", "Drugs"]  # largest contribution first
@@ -305,8 +344,16 @@ RATIOS = [
 
 def test_outcome_ratios_split_by_whether_the_limits_exclude_one():
     rows = pl.DataFrame(
-        {"outcome_group": g, "force_id": "avon", "observed": o, "expected": e, "standardised_ratio": r,
-         "ratio_lower": lo, "ratio_upper": hi} for g, o, e, r, lo, hi in RATIOS
+        {
+            "outcome_group": g,
+            "force_id": "avon",
+            "observed": o,
+            "expected": e,
+            "standardised_ratio": r,
+            "ratio_lower": lo,
+            "ratio_upper": hi,
+        }
+        for g, o, e, r, lo, hi in RATIOS
     )
     fig = charts.outcome_ratio_plot(rows, "Avon", NOTE)
     # Labels from pipelines/reference/outcome_groups.csv, not the ids.
@@ -378,7 +425,9 @@ COVERAGE = [
 
 
 def test_coverage_grid_marks_missing_as_a_status_of_its_own_not_zero_rows():
-    rows = pl.DataFrame(COVERAGE, schema=["source", "force_id", "period", "rows_supplied", "coverage_status"], orient="row")
+    rows = pl.DataFrame(
+        COVERAGE, schema=["source", "force_id", "period", "rows_supplied", "coverage_status"], orient="row"
+    )
     heat = charts.coverage_grid(rows, "police_uk_street", NOTE, NAMES).data[0]
     assert list(heat.y) == ["Avon", "Bristol"]
     assert [list(r) for r in heat.z] == [[1, 0], [None, 1]]
@@ -389,7 +438,11 @@ def test_coverage_grid_marks_missing_as_a_status_of_its_own_not_zero_rows():
 
 # --- reconciliation -------------------------------------------------------------------------------------------------
 
-SOURCE_LABELS = {"police_uk_street": "police.uk street", "mps_borough_crime": "Met boroughs", "ons_rec_crime_pfa": "ONS tables"}
+SOURCE_LABELS = {
+    "police_uk_street": "police.uk street",
+    "mps_borough_crime": "Met boroughs",
+    "ons_rec_crime_pfa": "ONS tables",
+}
 
 RECONCILIATION = [
     # period, grain, source, count, supplied, expected, status, ratio
@@ -404,9 +457,20 @@ RECONCILIATION = [
 
 def test_reconciliation_draws_sources_side_by_side_and_marks_partial_and_missing_windows():
     rows = pl.DataFrame(
-        {"force_id": "metropolitan", "period": p, "period_grain": g, "reconciliation_group": "Robbery", "source": s,
-         "offence_count": c, "periods_supplied": ps, "periods_expected": pe, "window_status": st,
-         "reference_source": "mps_borough_crime", "reference_count": 1000, "ratio_to_reference": r}
+        {
+            "force_id": "metropolitan",
+            "period": p,
+            "period_grain": g,
+            "reconciliation_group": "Robbery",
+            "source": s,
+            "offence_count": c,
+            "periods_supplied": ps,
+            "periods_expected": pe,
+            "window_status": st,
+            "reference_source": "mps_borough_crime",
+            "reference_count": 1000,
+            "ratio_to_reference": r,
+        }
         for p, g, s, c, ps, pe, st, r in RECONCILIATION
     )
     fig = charts.reconciliation_plot(rows, "Metropolitan Police", "Robbery", NOTE, source_labels=SOURCE_LABELS)
@@ -417,28 +481,63 @@ def test_reconciliation_draws_sources_side_by_side_and_marks_partial_and_missing
     assert list(missing.x) == [date(2021, 5, 1)] and list(missing.y) == [0]
     rolling_mps = next(t for t in bars if t.name == "Met boroughs" and t.xaxis == "x2")
     assert list(rolling_mps.marker.pattern.shape) == ["/"]
-    assert [a.text for a in fig.layout.annotations if a.name != charts.SOURCE_NOTE] == ["Monthly windows", "Rolling-year windows"]
+    assert [a.text for a in fig.layout.annotations if a.name != charts.SOURCE_NOTE] == [
+        "Monthly windows",
+        "Rolling-year windows",
+    ]
 
 
 # --- what every chart promises -------------------------------------------------------------------------------------
 
 
-FIGURES = ("funnel", "caterpillar", "heatmap", "spine", "contributions", "ratios", "trend", "coverage", "reconciliation",
-           "compare", "tiles")
+FIGURES = (
+    "funnel",
+    "caterpillar",
+    "heatmap",
+    "spine",
+    "contributions",
+    "ratios",
+    "trend",
+    "coverage",
+    "reconciliation",
+    "compare",
+    "tiles",
+)
 
 
 @functools.cache
 def every_figure() -> dict[str, go.Figure]:
     """One figure of each kind, built once (the tests below only read them)."""
     everyone = pl.concat([findings("ind_a"), findings("ind_b", shift=0.01)])
-    contributions = pl.DataFrame({"category": c, "share": s, "reference_share": r, "contribution": k}
-                                 for c, s, r, k in CONTRIBUTIONS)
-    ratios = pl.DataFrame({"outcome_group": g, "observed": o, "expected": e, "standardised_ratio": r, "ratio_lower": lo,
-                           "ratio_upper": hi} for g, o, e, r, lo, hi in RATIOS)
-    coverage = pl.DataFrame(COVERAGE, schema=["source", "force_id", "period", "rows_supplied", "coverage_status"], orient="row")
+    contributions = pl.DataFrame(
+        {"category": c, "share": s, "reference_share": r, "contribution": k} for c, s, r, k in CONTRIBUTIONS
+    )
+    ratios = pl.DataFrame(
+        {
+            "outcome_group": g,
+            "observed": o,
+            "expected": e,
+            "standardised_ratio": r,
+            "ratio_lower": lo,
+            "ratio_upper": hi,
+        }
+        for g, o, e, r, lo, hi in RATIOS
+    )
+    coverage = pl.DataFrame(
+        COVERAGE, schema=["source", "force_id", "period", "rows_supplied", "coverage_status"], orient="row"
+    )
     reconciliation = pl.DataFrame(
-        {"period": p, "period_grain": g, "source": s, "offence_count": c, "periods_supplied": ps, "periods_expected": pe,
-         "window_status": st, "reference_source": "mps_borough_crime", "ratio_to_reference": r}
+        {
+            "period": p,
+            "period_grain": g,
+            "source": s,
+            "offence_count": c,
+            "periods_supplied": ps,
+            "periods_expected": pe,
+            "window_status": st,
+            "reference_source": "mps_borough_crime",
+            "ratio_to_reference": r,
+        }
         for p, g, s, c, ps, pe, st, r in RECONCILIATION
     )
     return {
@@ -465,8 +564,11 @@ def test_every_chart_has_a_title_axis_titles_the_source_note_and_hover_on_every_
     fig = every_figure()[name]
     assert fig.layout.title.text
     # An axis that shares another's labels and shows none of its own (a shared y) needs no title.
-    axes = [fig.layout[key] for key in fig.layout
-            if key.startswith(("xaxis", "yaxis")) and fig.layout[key].showticklabels is not False]
+    axes = [
+        fig.layout[key]
+        for key in fig.layout
+        if key.startswith(("xaxis", "yaxis")) and fig.layout[key].showticklabels is not False
+    ]
     assert (axes or name == "tiles") and all(axis.title.text for axis in axes), name  # the tile map has no scales
     assert source_notes(fig) == [NOTE]
     assert fig.data and all(trace.hovertemplate for trace in fig.data), name
@@ -516,7 +618,9 @@ def test_period_words_say_each_grain_as_a_reader_would():
 
 
 def test_window_words_end_on_the_month_before_the_exclusive_end():
-    assert charts.window_words(date(2021, 4, 1), date(2021, 5, 1)) == "Apr 2021"  # one month, not "Apr 2021 to May 2021"
+    assert (
+        charts.window_words(date(2021, 4, 1), date(2021, 5, 1)) == "Apr 2021"
+    )  # one month, not "Apr 2021 to May 2021"
     assert charts.window_words(date(2018, 1, 1), date(2019, 1, 1)) == "Jan–Dec 2018"
     assert charts.window_words(date(2021, 4, 1), date(2022, 4, 1)) == "Apr 2021 to Mar 2022"
 
@@ -531,12 +635,18 @@ def test_readable_replaces_outcome_group_ids_in_an_indicator_label_with_their_la
 
 
 def test_heatmap_and_contributions_label_outcome_groups_and_mapped_categories():
-    cells = [("avon", "charged_summonsed", 1.0, 0.2, 0.3), ("avon", "no_suspect", -1.0, 0.8, 0.7),
-             ("bristol", "charged_summonsed", -1.0, 0.4, 0.3), ("bristol", "no_suspect", 1.0, 0.6, 0.7)]
+    cells = [
+        ("avon", "charged_summonsed", 1.0, 0.2, 0.3),
+        ("avon", "no_suspect", -1.0, 0.8, 0.7),
+        ("bristol", "charged_summonsed", -1.0, 0.4, 0.3),
+        ("bristol", "no_suspect", 1.0, 0.6, 0.7),
+    ]
     heat = charts.residual_heatmap(mix_categories(cells), "Outcomes", NOTE, NAMES)
     ticks = [t.replace("<br>", " ") for t in heat.layout.xaxis.ticktext]
     assert set(ticks) == {"Charged or summonsed", "Investigation complete, no suspect identified"}
-    rows = pl.DataFrame({"category": c, "share": s, "reference_share": r, "contribution": 0.001} for _, c, _, s, r in cells[:2])
+    rows = pl.DataFrame(
+        {"category": c, "share": s, "reference_share": r, "contribution": 0.001} for _, c, _, s, r in cells[:2]
+    )
     fig = charts.mix_contributions(rows, "Outcomes", "Avon", NOTE, labels={"no_suspect": "No suspect found"})
     assert {t.replace("<br>", " ") for t in fig.layout.yaxis.ticktext} == {"Charged or summonsed", "No suspect found"}
 
@@ -544,8 +654,9 @@ def test_heatmap_and_contributions_label_outcome_groups_and_mapped_categories():
 def test_spine_never_shows_an_indicator_id_on_its_axis():
     everyone = pl.concat([findings("puk_outcome_no_suspect"), findings("ind_b", shift=0.01)])
     own = everyone.filter(pl.col("force_id") == "bristol")
-    fig = charts.spine_chart(own, everyone, "Bristol", NOTE,
-                             {"ind_b": "Outcome group charged_summonsed ÷ crimes with an outcome"})
+    fig = charts.spine_chart(
+        own, everyone, "Bristol", NOTE, {"ind_b": "Outcome group charged_summonsed ÷ crimes with an outcome"}
+    )
     ticks = [t.replace("<br>", " ") for t in fig.layout.yaxis.ticktext]
     assert all("_" not in t for t in ticks), ticks
     assert "Outcome group “Charged or summonsed” ÷ crimes with an outcome" in ticks
@@ -553,10 +664,19 @@ def test_spine_never_shows_an_indicator_id_on_its_axis():
 
 def test_spine_legend_explains_the_benchmark_the_colours_and_the_hollow_marker():
     everyone = findings()
-    fig = charts.spine_chart(everyone.filter(pl.col("force_id") == "bristol"), everyone, "Bristol", NOTE,
-                             peer_names=["Avon", "Essex"])
+    fig = charts.spine_chart(
+        everyone.filter(pl.col("force_id") == "bristol"), everyone, "Bristol", NOTE, peer_names=["Avon", "Essex"]
+    )
     names = " | ".join(t.name.replace("<br>", " ") for t in fig.data if t.showlegend is not False)
-    for words in ("Benchmark", "red: above", "blue: below", "black: within", "Hollow", "lowest to highest", "25th to 75th"):
+    for words in (
+        "Benchmark",
+        "red: above",
+        "blue: below",
+        "black: within",
+        "Hollow",
+        "lowest to highest",
+        "25th to 75th",
+    ):
         assert words in names, names
     assert "Peers (2): Avon, Essex" in fig.layout.title.subtitle.text.replace("<br>", " ")
 
@@ -632,8 +752,13 @@ def tiles() -> pl.DataFrame:
 
 def tile_values() -> pl.DataFrame:
     # Kent 6.0 (capped at 4 in colour), Dyfed-Powys -1.5, Northumbria 0; every other force has no value.
-    return pl.DataFrame({"force_id": ["kent", "dyfed-powys", "northumbria"], "z": [6.0, -1.5, 0.0],
-                         "status": ["ranked", "ranked", "small_denominator"]})
+    return pl.DataFrame(
+        {
+            "force_id": ["kent", "dyfed-powys", "northumbria"],
+            "z": [6.0, -1.5, 0.0],
+            "status": ["ranked", "ranked", "small_denominator"],
+        }
+    )
 
 
 def test_force_tiles_hold_every_territorial_force_once_and_no_tile_twice():
@@ -674,8 +799,10 @@ def test_tile_map_draws_43_tiles_coloured_by_z_grey_without_a_value_with_force_i
 
 
 def test_tile_map_refuses_two_forces_on_one_tile():
-    clash = tiles().with_columns(pl.when(pl.col("force_id") == "kent").then(0).otherwise(pl.col("row")).alias("row"),
-                                 pl.when(pl.col("force_id") == "kent").then(5).otherwise(pl.col("col")).alias("col"))
+    clash = tiles().with_columns(
+        pl.when(pl.col("force_id") == "kent").then(0).otherwise(pl.col("row")).alias("row"),
+        pl.when(pl.col("force_id") == "kent").then(5).otherwise(pl.col("col")).alias("col"),
+    )
     with pytest.raises(ValueError, match="share a tile"):
         charts.tile_map(tile_values(), "z", NOTE, FORCE_NAMES, tiles=clash)
 
@@ -688,12 +815,17 @@ def coverage_rows(rows) -> pl.DataFrame:
 
 
 def test_coverage_grid_draws_one_cell_per_quarter_in_words():
-    rows = coverage_rows([("police_uk_street", "avon", date(2021, m, 1), 10, "supplied") for m in (4, 5, 6)]
-                         + [("police_uk_street", "avon", date(2021, 7, 1), None, "missing"),
-                            ("police_uk_street", "bristol", date(2021, 4, 1), 5, "supplied"),
-                            ("police_uk_street", "bristol", date(2021, 5, 1), None, "missing")])
-    fig = charts.coverage_grid(rows, "police_uk_street", NOTE, NAMES, grain="quarter",
-                               source_label="data.police.uk street-level crime")
+    rows = coverage_rows(
+        [("police_uk_street", "avon", date(2021, m, 1), 10, "supplied") for m in (4, 5, 6)]
+        + [
+            ("police_uk_street", "avon", date(2021, 7, 1), None, "missing"),
+            ("police_uk_street", "bristol", date(2021, 4, 1), 5, "supplied"),
+            ("police_uk_street", "bristol", date(2021, 5, 1), None, "missing"),
+        ]
+    )
+    fig = charts.coverage_grid(
+        rows, "police_uk_street", NOTE, NAMES, grain="quarter", source_label="data.police.uk street-level crime"
+    )
     heat = fig.data[0]
     assert list(heat.x) == ["Apr–Jun 2021", "Jul–Sep 2021"]
     assert [list(r) for r in heat.z] == [[1, 0], [0.5, None]]  # Bristol: April of the quarter only
@@ -703,8 +835,12 @@ def test_coverage_grid_draws_one_cell_per_quarter_in_words():
 
 
 def test_coverage_grid_draws_the_source_at_its_own_grain_and_fills_its_span_when_asked():
-    rows = coverage_rows([("ho_outcomes", "avon", date(2016, 4, 1), 1, "supplied"),
-                          ("ho_outcomes", "avon", date(2018, 4, 1), None, "missing")])
+    rows = coverage_rows(
+        [
+            ("ho_outcomes", "avon", date(2016, 4, 1), 1, "supplied"),
+            ("ho_outcomes", "avon", date(2018, 4, 1), None, "missing"),
+        ]
+    )
     heat = charts.coverage_grid(rows, "ho_outcomes", NOTE, NAMES, grain="financial_year").data[0]
     assert list(heat.x) == ["2016/17", "2018/19"]  # the periods the rows hold
     filled = charts.coverage_grid(rows, "ho_outcomes", NOTE, NAMES, grain="financial_year", fill_span=True).data[0]
@@ -712,9 +848,16 @@ def test_coverage_grid_draws_the_source_at_its_own_grain_and_fills_its_span_when
     assert [list(r) for r in filled.z] == [[1, None, 0]]
     # Without `grain`, the rows' own period_grain column decides.
     quarterly = rows.with_columns(pl.lit("quarter").alias("period_grain"))
-    assert list(charts.coverage_grid(quarterly, "ho_outcomes", NOTE, NAMES).data[0].x) == ["Apr–Jun 2016", "Apr–Jun 2018"]
-    rolling = coverage_rows([("ons_rec_crime_pfa", "avon", date(2002, 4, 1), 1, "supplied"),
-                             ("ons_rec_crime_pfa", "avon", date(2002, 7, 1), 1, "supplied")])
+    assert list(charts.coverage_grid(quarterly, "ho_outcomes", NOTE, NAMES).data[0].x) == [
+        "Apr–Jun 2016",
+        "Apr–Jun 2018",
+    ]
+    rolling = coverage_rows(
+        [
+            ("ons_rec_crime_pfa", "avon", date(2002, 4, 1), 1, "supplied"),
+            ("ons_rec_crime_pfa", "avon", date(2002, 7, 1), 1, "supplied"),
+        ]
+    )
     fig = charts.coverage_grid(rolling, "ons_rec_crime_pfa", NOTE, NAMES, grain="rolling_year")
     assert list(fig.data[0].x) == ["year to Mar 2003", "year to Jun 2003"]
     assert "_" not in fig.layout.title.text
@@ -731,8 +874,16 @@ def test_coverage_grid_with_datetime_periods_shows_no_time_of_day():
 
 
 def test_heatmap_angles_many_category_labels_and_reserves_room_under_the_plot():
-    categories = ["Violence and sexual offences", "Other theft", "Shoplifting", "Burglary", "Vehicle crime", "Drugs",
-                  "Public order", "Criminal damage and arson"]
+    categories = [
+        "Violence and sexual offences",
+        "Other theft",
+        "Shoplifting",
+        "Burglary",
+        "Vehicle crime",
+        "Drugs",
+        "Public order",
+        "Criminal damage and arson",
+    ]
     cells = [(f, c, 0.5, 0.1, 0.1) for f in ("avon", "bristol") for c in categories]
     fig = charts.residual_heatmap(mix_categories(cells), "Crime types", NOTE, NAMES)
     axis = fig.layout.xaxis
@@ -749,30 +900,52 @@ def test_heatmap_angles_many_category_labels_and_reserves_room_under_the_plot():
 
 def reconciliation_rows(when=date) -> pl.DataFrame:
     return pl.DataFrame(
-        {"force_id": "metropolitan", "period": when(p.year, p.month, p.day), "period_grain": g, "reconciliation_group": "Robbery",
-         "source": s, "offence_count": c, "periods_supplied": ps, "periods_expected": pe, "window_status": st,
-         "reference_source": "mps_borough_crime", "reference_count": 1000, "ratio_to_reference": r}
+        {
+            "force_id": "metropolitan",
+            "period": when(p.year, p.month, p.day),
+            "period_grain": g,
+            "reconciliation_group": "Robbery",
+            "source": s,
+            "offence_count": c,
+            "periods_supplied": ps,
+            "periods_expected": pe,
+            "window_status": st,
+            "reference_source": "mps_borough_crime",
+            "reference_count": 1000,
+            "ratio_to_reference": r,
+        }
         for p, g, s, c, ps, pe, st, r in RECONCILIATION
     )
 
 
 def test_reconciliation_marks_events_on_each_panel_whose_span_holds_them():
-    events = pl.DataFrame([
-        (date(2021, 5, 10), "national", "counting_rule_change", "A national rule change"),  # both panels
-        (date(2021, 9, 1), "national", "counting_rule_change", "Later in the year"),  # the rolling year only
-        (date(2021, 5, 1), "kent", "records_system_change", "Kent changes system"),  # another force
-        (date(2021, 6, 1), "metropolitan", "records_system_change", "Met changes system"),  # after May: rolling only
-        (date(2020, 1, 1), "national", "counting_rule_change", "Too early"),
-    ], schema=["event_date", "scope", "kind", "event"], orient="row")
+    events = pl.DataFrame(
+        [
+            (date(2021, 5, 10), "national", "counting_rule_change", "A national rule change"),  # both panels
+            (date(2021, 9, 1), "national", "counting_rule_change", "Later in the year"),  # the rolling year only
+            (date(2021, 5, 1), "kent", "records_system_change", "Kent changes system"),  # another force
+            (
+                date(2021, 6, 1),
+                "metropolitan",
+                "records_system_change",
+                "Met changes system",
+            ),  # after May: rolling only
+            (date(2020, 1, 1), "national", "counting_rule_change", "Too early"),
+        ],
+        schema=["event_date", "scope", "kind", "event"],
+        orient="row",
+    )
     fig = charts.reconciliation_plot(reconciliation_rows(), "Metropolitan Police", "Robbery", NOTE, events=events)
     lines = [(s.x0, s.xref) for s in fig.layout.shapes]
     # Monthly panel: Apr and May 2021 (to 1 Jun); rolling-year panel: Apr 2021 to Mar 2022.
-    assert sorted(lines) == sorted([(date(2021, 5, 10), "x"), (date(2021, 5, 10), "x2"), (date(2021, 9, 1), "x2"),
-                                    (date(2021, 6, 1), "x2")])
+    assert sorted(lines) == sorted(
+        [(date(2021, 5, 10), "x"), (date(2021, 5, 10), "x2"), (date(2021, 9, 1), "x2"), (date(2021, 6, 1), "x2")]
+    )
     markers = [t for t in fig.data if t.name == "Registered event"]
     texts = [row[3] for t in markers for row in t.customdata]
-    assert sorted(texts) == sorted(["A national rule change", "A national rule change", "Later in the year",
-                                    "Met changes system"])
+    assert sorted(texts) == sorted(
+        ["A national rule change", "A national rule change", "Later in the year", "Met changes system"]
+    )
     assert sum(t.showlegend is not False for t in markers) == 1
     assert "Counting rule change" in [row[2] for t in markers for row in t.customdata]
 
@@ -793,9 +966,14 @@ def test_reconciliation_names_sources_in_words_and_periods_by_their_grain():
 
 def test_trend_break_markers_say_whether_each_break_is_significant():
     series = pl.DataFrame(SERIES, schema=["force_id", "period", "numerator", "denominator"], orient="row")
-    breaks = pl.DataFrame([("avon", date(2021, 4, 1), "detected", 0.02, 0.001, None),
-                           ("bristol", date(2021, 2, 1), "registered", 0.01, 0.40, "Bristol changes system")],
-                          schema=["force_id", "period", "break_kind", "level_shift", "p_value", "event"], orient="row")
+    breaks = pl.DataFrame(
+        [
+            ("avon", date(2021, 4, 1), "detected", 0.02, 0.001, None),
+            ("bristol", date(2021, 2, 1), "registered", 0.01, 0.40, "Bristol changes system"),
+        ],
+        schema=["force_id", "period", "break_kind", "level_shift", "p_value", "event"],
+        orient="row",
+    )
     fig = charts.trend_plot(series, None, None, breaks, "Share A", NOTE, NAMES)
     significant = trace_named(fig, "Detected break, significant")
     assert list(significant.x) == [date(2021, 4, 1)] and significant.marker.symbol == "diamond"

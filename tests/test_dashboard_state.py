@@ -33,8 +33,6 @@ def app(sample_db, monkeypatch) -> AppTest:
     return AppTest.from_file(APP, default_timeout=90)
 
 
-
-
 def figures(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
@@ -46,7 +44,7 @@ def page(at: AppTest, path: str) -> AppTest:
 
 
 def table_with(at: AppTest, *lead: str):
-    [frame] = [f.value for f in at.dataframe if list(f.value.columns[:len(lead)]) == list(lead)]
+    [frame] = [f.value for f in at.dataframe if list(f.value.columns[: len(lead)]) == list(lead)]
     return frame
 
 
@@ -76,7 +74,9 @@ def test_a_window_change_keeps_what_applies_says_what_it_dropped_and_brings_it_b
     page(at, "views/divergence.py")
     at.selectbox(key="indicator").select("puk_burglary").run()
     # 2019 is a year of the ONS tables only: police.uk has no finding for it.
-    assert not query(sample_db, "select 1 from recorded_crime where source = 'police_uk_street' and year(period) = 2019")
+    assert not query(
+        sample_db, "select 1 from recorded_crime where source = 'police_uk_street' and year(period) = 2019"
+    )
     at.sidebar.selectbox(key="window").select("2019").run()
     assert not at.exception
     assert at.selectbox(key="indicator").value == "all"
@@ -116,10 +116,13 @@ def test_overview_has_its_own_path_too():
 
 def test_the_sidebar_says_the_police_uk_window_is_one_month_not_twelve(app, sample_db):
     at = app.run()
-    [(months,)] = query(sample_db, """
+    [(months,)] = query(
+        sample_db,
+        """
         select count(distinct period) from recorded_crime where source = 'police_uk_street'
           and period >= (select min(window_start) from divergence where indicator_id = 'puk_burglary')
-          and period < (select max(window_end) from divergence where indicator_id = 'puk_burglary')""")
+          and period < (select max(window_end) from divergence where indicator_id = 'puk_burglary')""",
+    )
     assert months == 1
     [words] = [c.value for c in at.sidebar.caption if c.value.startswith("Windows:")]
     assert "data.police.uk street-level crime: Apr 2021 — 1 month only, not 12" in words
@@ -152,12 +155,15 @@ def test_a_forces_missing_periods_are_at_each_sources_own_grain(app, sample_db):
     page(at, "views/reconciliation.py")
     missing = table_with(at, "source", "period_grain")
     # Periods other forces supplied and Kent did not, by a second route.
-    expected = query(sample_db, """
+    expected = query(
+        sample_db,
+        """
         select source, count(*) from coverage as c
         where force_id = 'kent' and coverage_status = 'missing'
           and exists (select 1 from coverage as o where o.source = c.source and o.period = c.period
                       and o.coverage_status = 'supplied')
-        group by 1""")
+        group by 1""",
+    )
     by_source = {}
     for source in missing["source"]:
         by_source[source] = by_source.get(source, 0) + 1
@@ -168,13 +174,24 @@ def test_a_forces_missing_periods_are_at_each_sources_own_grain(app, sample_db):
 
 
 def test_the_coverage_view_expects_no_quarter_the_ons_never_published(sample_db):
-    published = {p for (p,) in query(sample_db, """
-        select distinct period from recorded_crime where source = 'ons_rec_crime_pfa'""")}
-    expected = {p for (p,) in query(sample_db, "select distinct period from coverage where source = 'ons_rec_crime_pfa'")}
+    published = {
+        p
+        for (p,) in query(
+            sample_db,
+            """
+        select distinct period from recorded_crime where source = 'ons_rec_crime_pfa'""",
+        )
+    }
+    expected = {
+        p for (p,) in query(sample_db, "select distinct period from coverage where source = 'ons_rec_crime_pfa'")
+    }
     assert expected == published
-    [(missing,)] = query(sample_db, """
+    [(missing,)] = query(
+        sample_db,
+        """
         select count(*) from coverage as c join forces using (force_id)
-        where c.source = 'ons_rec_crime_pfa' and c.coverage_status = 'missing' and is_territorial_ew""")
+        where c.source = 'ons_rec_crime_pfa' and c.coverage_status = 'missing' and is_territorial_ew""",
+    )
     assert missing == 0
 
 
@@ -183,11 +200,22 @@ def test_the_coverage_view_expects_no_quarter_the_ons_never_published(sample_db)
 
 def test_no_page_shows_a_date_as_a_timestamp_or_a_count_in_the_wrong_number(app):
     at = app.run()
-    for path in ("views/overview.py", "views/divergence.py", "views/indicator.py", "views/force.py",
-                 "views/trends.py", "views/reconciliation.py", "views/quality.py"):
+    for path in (
+        "views/overview.py",
+        "views/divergence.py",
+        "views/indicator.py",
+        "views/force.py",
+        "views/trends.py",
+        "views/reconciliation.py",
+        "views/quality.py",
+    ):
         page(at, path)
-        text = " ".join([m.value for m in at.markdown] + [c.value for c in at.caption]
-                        + [w.value for w in at.get("text")] + [json.dumps(f) for f in figures(at)])
+        text = " ".join(
+            [m.value for m in at.markdown]
+            + [c.value for c in at.caption]
+            + [w.value for w in at.get("text")]
+            + [json.dumps(f) for f in figures(at)]
+        )
         assert "00:00:00" not in text, path
         assert " 1 findings" not in text and " 1 forces" not in text, path
         for frame in at.dataframe:
@@ -198,8 +226,14 @@ def test_no_page_shows_a_date_as_a_timestamp_or_a_count_in_the_wrong_number(app)
 def test_the_peers_are_named_as_the_reference_data_groups_them(app):
     forces = reference_rows("forces.csv")
     kent_region = next(r["region"] for r in forces if r["force_id"] == "kent")
-    expected = sorted(r["short_name"] for r in forces if r["region"] == kent_region and r["force_id"] != "kent"
-                      and r["is_territorial_ew"] == "true" and r["comparable_by_default"] == "true")
+    expected = sorted(
+        r["short_name"]
+        for r in forces
+        if r["region"] == kent_region
+        and r["force_id"] != "kent"
+        and r["is_territorial_ew"] == "true"
+        and r["comparable_by_default"] == "true"
+    )
     app.query_params["peers"] = "region"
     app.query_params["force"] = "kent"
     at = app.run()
@@ -212,8 +246,11 @@ def test_the_peers_are_named_as_the_reference_data_groups_them(app):
 def test_the_values_table_beside_the_spine_matches_the_database(app, sample_db):
     forces = reference_rows("forces.csv")
     region = next(r["region"] for r in forces if r["force_id"] == "kent")
-    peers = [r["force_id"] for r in forces if r["region"] == region and r["force_id"] != "kent"
-             and r["comparable_by_default"] == "true"]
+    peers = [
+        r["force_id"]
+        for r in forces
+        if r["region"] == region and r["force_id"] != "kent" and r["comparable_by_default"] == "true"
+    ]
     app.query_params["force"] = "kent"
     app.query_params["peers"] = "region"
     at = app.run()
@@ -228,8 +265,11 @@ def test_the_values_table_beside_the_spine_matches_the_database(app, sample_db):
 
     everyone = data.findings("region")
     for indicator, row in shown.items():
-        peer_shares = [s for f, i, s in everyone.select("force_id", "indicator_id", "share").iter_rows()
-                       if i == indicator and f in peers and s is not None]
+        peer_shares = [
+            s
+            for f, i, s in everyone.select("force_id", "indicator_id", "share").iter_rows()
+            if i == indicator and f in peers and s is not None
+        ]
         if peer_shares:
             assert row["peers_lowest"] == pytest.approx(min(peer_shares))
             assert row["peers_highest"] == pytest.approx(max(peer_shares))
@@ -241,20 +281,30 @@ def test_rates_per_1000_residents_are_counts_over_population(app, sample_db):
     page(at, "views/force.py")
     rates = table_with(at, "offence_group")
     [(period,)] = query(sample_db, "select max(period) from recorded_crime where source = 'ons_rec_crime_pfa'")
-    counts = dict(query(sample_db, """
+    counts = dict(
+        query(
+            sample_db,
+            """
         select category, sum(offence_count) from recorded_crime
         where source = 'ons_rec_crime_pfa' and scheme = 'ons_offence_group' and force_id = 'kent' and period = $p
-        group by 1""", {"p": period}))
+        group by 1""",
+            {"p": period},
+        )
+    )
     assert rates.shape[0] > 5
     for row in rates.to_dict("records"):
         assert row["offence_count"] == counts[row["offence_group"]]
         assert row["rate_per_1000"] == pytest.approx(row["offence_count"] / row["population"] * 1000)
     # The peers' median, by a second route: every other comparable territorial force's rate.
-    violence = query(sample_db, """
+    violence = query(
+        sample_db,
+        """
         select r.force_id, r.rate_per_1000 from recorded_crime_rates as r join forces using (force_id)
         where r.source = 'ons_rec_crime_pfa' and r.scheme = 'ons_offence_group' and r.period = $p
           and r.category = 'Violence against the person' and is_territorial_ew and comparable_by_default
-          and r.force_id <> 'kent'""", {"p": period})
+          and r.force_id <> 'kent'""",
+        {"p": period},
+    )
     [row] = [r for r in rates.to_dict("records") if r["offence_group"] == "Violence against the person"]
     assert row["peers_median"] == pytest.approx(statistics.median(rate for _, rate in violence))
 

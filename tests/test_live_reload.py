@@ -20,6 +20,10 @@ from playwright.sync_api import Page, Playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from streamlit.testing.v1 import AppTest
 
+from dashboard import data
+from pipelines.ingest import load
+from pipelines.sql.sandbox import connect as sandbox_connect
+
 from browser_support import (  # noqa: F401  (fixtures are used by name)
     CHROMIUM_ARGS,
     VIEWPORT,
@@ -28,9 +32,6 @@ from browser_support import (  # noqa: F401  (fixtures are used by name)
     settle,
 )
 from conftest import PROJECT_ROOT, street_row, write_street
-from dashboard import data
-from pipelines.ingest import load
-from pipelines.sql.sandbox import connect as sandbox_connect
 
 pytestmark = pytest.mark.integration  # a served dashboard reading loads as they land
 
@@ -52,8 +53,10 @@ def loads(tmp_path_factory) -> list[tuple[Path, int]]:
     for k in range(LOADS):
         month = f"2021-{k + 1:02d}"
         rows = 100 * (k + 1) + 7 * k  # the totals 100, 307, 621, ... differ from load to load
-        street = write_street(root / "in" / f"{month}-durham-street.csv",
-                              [street_row(**{"Crime ID": f"{month}-{i}", "Month": month}) for i in range(rows)])
+        street = write_street(
+            root / "in" / f"{month}-durham-street.csv",
+            [street_row(**{"Crime ID": f"{month}-{i}", "Month": month}) for i in range(rows)],
+        )
         db = root / f"load{k}.duckdb"
         if built:
             shutil.copyfile(built[-1][0], db)
@@ -223,8 +226,7 @@ def quiet(page: Page) -> None:
 
 def shown_rows(page: Page, timeout_ms: float) -> int:
     """The Overview's "Rows read" once this run has drawn it."""
-    value = (page.locator("[data-testid=stMetric]").filter(has_text="Rows read")
-             .locator("[data-testid=stMetricValue]"))
+    value = page.locator("[data-testid=stMetric]").filter(has_text="Rows read").locator("[data-testid=stMetricValue]")
     value.wait_for(timeout=timeout_ms)
     return int(value.inner_text().replace(",", ""))
 
@@ -253,14 +255,17 @@ def rerun_until_shown(page: Page, expected: int, swapped: float) -> tuple[float,
             except PlaywrightTimeout:
                 pass
             if time.monotonic() - swapped > GIVE_UP_S:
-                raise AssertionError(f"{want} rows read not shown {GIVE_UP_S} s after the swap "
-                                     f"(the page shows {shown_rows(page, POLL_MS):,})")
+                raise AssertionError(
+                    f"{want} rows read not shown {GIVE_UP_S} s after the swap "
+                    f"(the page shows {shown_rows(page, POLL_MS):,})"
+                )
             if time.monotonic() - pressed > 1.0 and page.locator(NOT_RUNNING).count():
                 break
 
 
-def test_the_dashboard_shows_each_load_swapped_in_within_2_s(playwright: Playwright, chromium_executable, loads,
-                                                                tmp_path):
+def test_the_dashboard_shows_each_load_swapped_in_within_2_s(
+    playwright: Playwright, chromium_executable, loads, tmp_path
+):
     """A page that is open shows the new load on its next rerun, within 2 s of the swap, and a page
     (re)loaded after the swap shows it at once: never the file replaced, never an error."""
     served = tmp_path / "served.duckdb"
@@ -284,11 +289,15 @@ def test_the_dashboard_shows_each_load_swapped_in_within_2_s(playwright: Playwri
                 # A new session, as after pressing the browser's reload: its first run shows the new load.
                 started = time.monotonic()
                 page.reload()
-                assert shown_rows(page, POLL_MS) == expected, f"load {k}: a page loaded after the swap shows another load"
+                assert shown_rows(page, POLL_MS) == expected, (
+                    f"load {k}: a page loaded after the swap shows another load"
+                )
                 reload_times.append(time.monotonic() - started)
                 no_reader_error(page)
-                print(f"load {k}: {expected:,} rows read shown {elapsed:.2f} s after the swap ({reruns} rerun(s)); "
-                      f"a page reloaded then showed it in {reload_times[-1]:.2f} s")
+                print(
+                    f"load {k}: {expected:,} rows read shown {elapsed:.2f} s after the swap ({reruns} rerun(s)); "
+                    f"a page reloaded then showed it in {reload_times[-1]:.2f} s"
+                )
         stderr = errors_log.read_text(errors="replace")
     finally:
         browser.close()

@@ -10,11 +10,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import outcome_row, street_row, write_outcomes, write_street
 from pipelines import cli, schema
 from pipelines.ingest import load
 from pipelines.ingest.sources.police_uk import STREET_HEADER
 from pipelines.ingest.textfile import MalformedFileError
+
+from conftest import outcome_row, street_row, write_outcomes, write_street
 
 TABLES = [t.name for t in schema.TABLES.values() if not t.is_view]
 
@@ -63,7 +64,9 @@ def test_every_row_is_loaded_or_quarantined_and_traceable(tmp_path, db):
         handle.write(csv_line(list(street_row(Month="2021-05").values())[:-2]))  # row 4: 10 fields
         handle.write(csv_line(list(street_row(Month="2021-05", **{"Crime type": "Jaywalking"}).values())))  # row 5
         handle.write(csv_line(list(street_row(Month="2021-05", **{"Crime ID": "last"}).values())))  # row 6
-    outcomes = write_outcomes(inputs / "2021-04-durham-outcomes.csv.gz", [outcome_row(), outcome_row(**{"Outcome type": "?"})])
+    outcomes = write_outcomes(
+        inputs / "2021-04-durham-outcomes.csv.gz", [outcome_row(), outcome_row(**{"Outcome type": "?"})]
+    )
     written = {good.name: 5, ragged.name: 6, outcomes.name: 2}
     expected_quarantine = {good.name: {5}, ragged.name: {3, 4, 5}, outcomes.name: {2}}
 
@@ -112,10 +115,14 @@ def test_reingesting_the_same_files_changes_nothing(tmp_path, db):
 
 def test_a_changed_file_replaces_its_rows(tmp_path, db):
     inputs = tmp_path / "in"
-    changing = write_street(inputs / "2021-04-durham-street.csv",
-                            durham("2021-04", 3, **{"Crime type": "Drugs"}) + [street_row(Month="bad")])
-    other = write_street(inputs / "2021-04-cleveland-street.csv",
-                         [street_row(**{"Falls within": "Cleveland Police", "Reported by": "Cleveland Police"})])
+    changing = write_street(
+        inputs / "2021-04-durham-street.csv",
+        durham("2021-04", 3, **{"Crime type": "Drugs"}) + [street_row(Month="bad")],
+    )
+    other = write_street(
+        inputs / "2021-04-cleveland-street.csv",
+        [street_row(**{"Falls within": "Cleveland Police", "Reported by": "Cleveland Police"})],
+    )
     load.ingest([inputs], db, progress=False)
     other_rows = query(db, "select * from core_police_uk__street_crimes where file_name = ? order by all", [other.name])
 
@@ -124,15 +131,23 @@ def test_a_changed_file_replaces_its_rows(tmp_path, db):
 
     assert [r.file_name for r in report.loaded] == [changing.name]
     assert report.unchanged == [other.name]
-    assert query(db, "select crime_id, crime_type from core_police_uk__street_crimes where file_name = ?",
-                 [changing.name]) == [("new", "Robbery")]
-    assert query(db, "select category, offence_count from core_counts__recorded_crime where file_name = ?",
-                 [changing.name]) == [("Robbery", 1)]
+    assert query(
+        db, "select crime_id, crime_type from core_police_uk__street_crimes where file_name = ?", [changing.name]
+    ) == [("new", "Robbery")]
+    assert query(
+        db, "select category, offence_count from core_counts__recorded_crime where file_name = ?", [changing.name]
+    ) == [("Robbery", 1)]
     assert query(db, "select count(*) from quarantine where file_name = ?", [changing.name]) == [(0,)]
-    assert query(db, "select rows_read, rows_loaded, rows_quarantined, sha256 from ingest_log where file_name = ?",
-                 [changing.name]) == [(1, 1, 0, sha256(changing))]
+    assert query(
+        db,
+        "select rows_read, rows_loaded, rows_quarantined, sha256 from ingest_log where file_name = ?",
+        [changing.name],
+    ) == [(1, 1, 0, sha256(changing))]
     assert query(db, "select rows_supplied from core_coverage where file_name = ?", [changing.name]) == [(1,)]
-    assert query(db, "select * from core_police_uk__street_crimes where file_name = ? order by all", [other.name]) == other_rows
+    assert (
+        query(db, "select * from core_police_uk__street_crimes where file_name = ? order by all", [other.name])
+        == other_rows
+    )
 
 
 # --- atomic ------------------------------------------------------------------------------------------------------
@@ -153,13 +168,17 @@ def _corrupt_gzip(folder: Path) -> Path:
 
 @pytest.mark.parametrize("make_bad", [_bad_header, _corrupt_gzip], ids=["bad_header", "corrupt_gzip"])
 def test_a_malformed_file_fails_the_load_and_leaves_the_database_as_it_was(tmp_path, db, make_bad):
-    load.ingest([write_street(tmp_path / "old" / "2021-03-durham-street.csv", durham("2021-03", 2))], db, progress=False)
+    load.ingest(
+        [write_street(tmp_path / "old" / "2021-03-durham-street.csv", durham("2021-03", 2))], db, progress=False
+    )
     db_hash = sha256(db)
     inputs = tmp_path / "in"
     write_street(inputs / "2021-04-durham-street.csv", durham("2021-04", 2))
     bad = make_bad(inputs)
-    write_street(inputs / "2021-04-suffolk-street.csv",
-                 [street_row(**{"Falls within": "Suffolk Constabulary", "Reported by": "Suffolk Constabulary"})])
+    write_street(
+        inputs / "2021-04-suffolk-street.csv",
+        [street_row(**{"Falls within": "Suffolk Constabulary", "Reported by": "Suffolk Constabulary"})],
+    )
 
     with pytest.raises(MalformedFileError) as caught:
         load.ingest([inputs], db, progress=False)
@@ -184,7 +203,9 @@ def test_a_malformed_file_on_a_first_load_leaves_no_database(tmp_path, db):
 
 @pytest.mark.parametrize("batch_bytes", [load.BATCH_BYTES, 1], ids=["one_batch", "batch_per_file"])
 def test_an_error_mid_load_leaves_the_database_as_it_was(tmp_path, db, monkeypatch, batch_bytes):
-    load.ingest([write_street(tmp_path / "old" / "2021-03-durham-street.csv", durham("2021-03", 2))], db, progress=False)
+    load.ingest(
+        [write_street(tmp_path / "old" / "2021-03-durham-street.csv", durham("2021-03", 2))], db, progress=False
+    )
     db_hash = sha256(db)
     inputs = tmp_path / "in"
     write_street(inputs / "2021-04-durham-street.csv", durham("2021-04", 2))
@@ -222,8 +243,11 @@ def _territorial_forces() -> set[str]:
 
 
 def _street_coverage(db: Path) -> dict[tuple[str, str], tuple[int | None, str]]:
-    rows = query(db, "select force_id, strftime(period, '%Y-%m'), rows_supplied, coverage_status from coverage "
-                     "where source = 'police_uk_street'")
+    rows = query(
+        db,
+        "select force_id, strftime(period, '%Y-%m'), rows_supplied, coverage_status from coverage "
+        "where source = 'police_uk_street'",
+    )
     by_key = {(f, m): (n, s) for f, m, n, s in rows}
     assert len(by_key) == len(rows)  # one row per force and month
     assert not [r for r in rows if r[2] == 0]  # missing is missing, never zero
@@ -249,8 +273,10 @@ def test_a_month_with_no_file_is_missing_not_zero(tmp_path, db):
     inputs = tmp_path / "in"
     write_street(inputs / "2021-04-durham-street.csv", durham("2021-04", 3))
     write_street(inputs / "2021-06-durham-street.csv", durham("2021-06", 5))
-    write_street(inputs / "2021-05-cleveland-street.csv",
-                 [street_row(Month="2021-05", **{"Falls within": "Cleveland Police", "Reported by": "Cleveland Police"})])
+    write_street(
+        inputs / "2021-05-cleveland-street.csv",
+        [street_row(Month="2021-05", **{"Falls within": "Cleveland Police", "Reported by": "Cleveland Police"})],
+    )
     load.ingest([inputs], db, progress=False)
 
     by_key = _street_coverage(db)
@@ -258,16 +284,21 @@ def test_a_month_with_no_file_is_missing_not_zero(tmp_path, db):
     assert len(territorial) == 43
     assert by_key.keys() == {(f, m) for f in territorial for m in ("2021-04", "2021-05", "2021-06")}
     supplied = {k: v for k, v in by_key.items() if v[1] == "supplied"}
-    assert supplied == {("durham", "2021-04"): (3, "supplied"), ("durham", "2021-06"): (5, "supplied"),
-                        ("cleveland", "2021-05"): (1, "supplied")}
+    assert supplied == {
+        ("durham", "2021-04"): (3, "supplied"),
+        ("durham", "2021-06"): (5, "supplied"),
+        ("cleveland", "2021-05"): (1, "supplied"),
+    }
     assert by_key[("durham", "2021-05")] == (None, "missing")
     assert all(v == (None, "missing") for k, v in by_key.items() if k not in supplied)
 
 
 def test_a_non_territorial_body_appears_in_coverage_only_when_it_supplied(tmp_path, db):
     inputs = tmp_path / "in"
-    write_street(inputs / "2021-04-btp-street.csv",
-                 [street_row(**{"Falls within": "British Transport Police", "Reported by": "British Transport Police"})])
+    write_street(
+        inputs / "2021-04-btp-street.csv",
+        [street_row(**{"Falls within": "British Transport Police", "Reported by": "British Transport Police"})],
+    )
     load.ingest([inputs], db, progress=False)
     forces = {f for (f,) in query(db, "select distinct force_id from coverage")}
     assert forces == _territorial_forces() | {"btp"}

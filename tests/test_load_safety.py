@@ -17,8 +17,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import PROJECT_ROOT, SAMPLES, street_row, write_street
 from pipelines.ingest import load
+
+from conftest import PROJECT_ROOT, SAMPLES, street_row, write_street
 
 pytestmark = pytest.mark.integration  # processes that load, are killed and race each other
 
@@ -30,19 +31,32 @@ def sha256(path: Path) -> str:
 
 
 def crossforce(*args: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pipelines.cli", *args], cwd=PROJECT_ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
 
 
 def run_crossforce(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipelines.cli", *args], cwd=PROJECT_ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def counts(db: Path) -> tuple:
     with duckdb.connect(str(db), read_only=True) as con:
-        return con.sql("select count(*), sum(rows_loaded)::bigint from meta_ingest_log").fetchall()[0] + \
-            con.sql("select count(*) from core_police_uk__street_crimes").fetchall()[0]
+        return (
+            con.sql("select count(*), sum(rows_loaded)::bigint from meta_ingest_log").fetchall()[0]
+            + con.sql("select count(*) from core_police_uk__street_crimes").fetchall()[0]
+        )
 
 
 def staging_files(db: Path) -> list[str]:
@@ -218,8 +232,15 @@ def test_a_database_another_program_holds_open_for_writing_is_named_as_locked(tm
     db = tmp_path / "x.duckdb"
     load.ingest(files[:1], db, progress=False)
     before = sha256(db)
-    holder = subprocess.Popen([sys.executable, "-c", f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('open', flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb, time; c = duckdb.connect({str(db)!r}); print('open', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "open"
         result = run_crossforce("ingest", "--quiet", "--db", str(db), str(files[1]))
@@ -235,13 +256,20 @@ def test_a_database_another_program_holds_open_for_writing_is_named_as_locked(tm
 
 def write_and_die(db: Path, statement: str) -> None:
     """Another program writes to `db` and dies before DuckDB checkpoints: its change is only in `<db>.wal`."""
-    subprocess.run([sys.executable, "-c", f"""
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"""
 import duckdb, os
 con = duckdb.connect({str(db)!r})
 con.execute("set checkpoint_threshold = '1TB'")
 con.execute({statement!r})
 os._exit(0)
-"""], check=True)
+""",
+        ],
+        check=True,
+    )
 
 
 def test_changes_left_pending_in_a_wal_are_kept_not_orphaned(tmp_path, files):

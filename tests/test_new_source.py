@@ -23,12 +23,14 @@ ROWS = [
     # Kent and Durham are known forces; "Narnia Constabulary" is in no spelling of force_aliases.csv.
     "2021-04,Kent,Robbery,12",
     "2021-04,Narnia Constabulary,Robbery,3",
-    "2021-04,Durham,Theft offences,\"1,204\"",
+    '2021-04,Durham,Theft offences,"1,204"',
     "2021-04,Kent,Theft offences,30",
 ]
 APRIL_2021 = date(2021, 4, 1)
-NARNIA = ("unknown force 'Narnia Constabulary' in 'Force' (if it is a real force, add the spelling to "
-          "pipelines/reference/force_aliases.csv)")
+NARNIA = (
+    "unknown force 'Narnia Constabulary' in 'Force' (if it is a real force, add the spelling to "
+    "pipelines/reference/force_aliases.csv)"
+)
 
 
 def _write(path: Path) -> Path:
@@ -53,11 +55,19 @@ def test_a_registered_source_loads_with_nothing_lost(tmp_path: Path, db: Path) -
         report = load.ingest([path], db, progress=False)
     [result] = report.loaded
     # 4 rows read (counted by hand above): Kent twice and Durham loaded, Narnia quarantined.
-    assert (result.source, result.rows_read, result.rows_loaded, result.rows_quarantined) == ("invented_quarterly", 4, 3, 1)
+    assert (result.source, result.rows_read, result.rows_loaded, result.rows_quarantined) == (
+        "invented_quarterly",
+        4,
+        3,
+        1,
+    )
     assert result.rows_read == result.rows_loaded + result.rows_quarantined
     assert _query(db, "select rows_read, rows_loaded, rows_quarantined from ingest_log") == [(4, 3, 1)]
-    assert _query(db, """select force_id, period, period_grain, category, offence_count from core_counts__recorded_crime
-                         order by force_id, category""") == [
+    assert _query(
+        db,
+        """select force_id, period, period_grain, category, offence_count from core_counts__recorded_crime
+                         order by force_id, category""",
+    ) == [
         ("durham", APRIL_2021, "quarter", "Theft offences", 1204),
         ("kent", APRIL_2021, "quarter", "Robbery", 12),
         ("kent", APRIL_2021, "quarter", "Theft offences", 30),
@@ -103,6 +113,7 @@ def test_two_sources_that_claim_one_file_are_an_error(tmp_path: Path) -> None:
     twin = replace(invented_source.QUARTERLY, id="invented_twin")
     path = _write(tmp_path / "quarterly.csv")
     with sources.REGISTRY.registered(invented_source.QUARTERLY, twin):
-        with pytest.raises(MalformedFileError, match=r"recognised by more than one source \(invented_quarterly, invented_twin\)"):
+        with pytest.raises(
+            MalformedFileError, match=r"recognised by more than one source \(invented_quarterly, invented_twin\)"
+        ):
             sources.detect(load.open_text(path))
-

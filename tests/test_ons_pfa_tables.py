@@ -56,7 +56,10 @@ def count_of(name: str, force_id: str, scheme: str, category: str) -> int | None
 def test_clean_label_removes_footnote_markers_only() -> None:
     assert ons_pfa_tables.clean_label("Stalking and harassment 5") == "Stalking and harassment"
     assert ons_pfa_tables.clean_label("Non-residential  burglary6,7") == "Non-residential burglary"
-    assert ons_pfa_tables.clean_label("Total recorded crime (excluding fraud4)") == "Total recorded crime (excluding fraud)"
+    assert (
+        ons_pfa_tables.clean_label("Total recorded crime (excluding fraud4)")
+        == "Total recorded crime (excluding fraud)"
+    )
     assert ons_pfa_tables.clean_label("Stalking\nand harassment") == "Stalking and harassment"
     assert ons_pfa_tables.clean_label("Homicide") == "Homicide"
 
@@ -82,14 +85,22 @@ def test_hand_picked_cells_equal_loaded_counts() -> None:
 
 def test_totals_read_with_openpyxl_equal_loaded_totals() -> None:
     # Read column C ("Total recorded crime") of 'Table P1' with openpyxl, by area name as printed.
-    spellings = {"Durham": "durham", "Dyfed-Powys": "dyfed-powys", "London, City of": "city-of-london",
-                 "City of London": "city-of-london", "Devon and Cornwall": "devon-and-cornwall",
-                 "British Transport Police": "btp"}
+    spellings = {
+        "Durham": "durham",
+        "Dyfed-Powys": "dyfed-powys",
+        "London, City of": "city-of-london",
+        "City of London": "city-of-london",
+        "Devon and Cornwall": "devon-and-cornwall",
+        "British Transport Police": "btp",
+    }
     for path in editions():
         book = openpyxl.load_workbook(path, read_only=True, data_only=True)
         sheet = book[next(n for n in book.sheetnames if n.strip() == "Table P1")]
-        published = {spellings[name]: row[2] for row in sheet.iter_rows(values_only=True)
-                     if isinstance(row[1], str) and (name := row[1].strip().rstrip("0123456789,")) in spellings}
+        published = {
+            spellings[name]: row[2]
+            for row in sheet.iter_rows(values_only=True)
+            if isinstance(row[1], str) and (name := row[1].strip().rstrip("0123456789,")) in spellings
+        }
         book.close()
         assert len(published) == 5, (path.name, published)
         for force_id, value in published.items():
@@ -102,7 +113,10 @@ def test_not_available_loads_as_null_with_note_never_zero() -> None:
     assert gmp.height == 23
     assert gmp["offence_count"].null_count() == 23
     assert set(gmp["count_note"]) == {"not available (..)"}
-    assert counts(DEC19).filter(pl.col("offence_count") == 0).filter(pl.col("force_id") == "greater-manchester").height == 0
+    assert (
+        counts(DEC19).filter(pl.col("offence_count") == 0).filter(pl.col("force_id") == "greater-manchester").height
+        == 0
+    )
     # The force-period was not supplied, so coverage says nothing for it (the view shows it missing).
     assert "greater-manchester" not in extracted(DEC19).tables["core_coverage"]["force_id"].to_list()
     assert counts(MAR18)["count_note"].null_count() == counts(MAR18).height
@@ -143,8 +157,11 @@ def test_categories_match_the_hierarchy_and_partition_their_parents() -> None:
     # Each parent equals the sum of its children, for every force with figures, in every edition.
     for path in editions():
         frame = counts(path.name).filter(pl.col("offence_count").is_not_null())
-        children = frame.join(labels.unique(["scheme", "category"]), on=["scheme", "category"]).group_by(
-            "force_id", "parent_category").agg(pl.col("offence_count").sum().alias("children"))
+        children = (
+            frame.join(labels.unique(["scheme", "category"]), on=["scheme", "category"])
+            .group_by("force_id", "parent_category")
+            .agg(pl.col("offence_count").sum().alias("children"))
+        )
         parents = frame.select("force_id", pl.col("category").alias("parent_category"), "offence_count")
         joined = children.join(parents, on=["force_id", "parent_category"])
         # Total, violence, theft and burglary have parts, for each force with figures.

@@ -6,8 +6,8 @@ import csv
 from functools import cache
 
 import openpyxl
-import pytest
 import polars as pl
+import pytest
 
 from pipelines import reference
 from pipelines.ingest.sources import ons_pfa_tables, ons_population
@@ -86,14 +86,18 @@ def test_agrees_with_the_populations_published_in_table_p3() -> None:
     MYE4 (June 2024) revised 2012-2020 after Census 2021, moving people between areas. Measured:
     national totals within 0.2%, median force within 0.7%, worst territorial force 2.9%
     (Northamptonshire, mid-2018), and the City of London (about 8,000 people) within 540."""
-    p3 = pl.concat([
-        extract_sheets(ons_pfa_tables.PFA_TABLES, path).tables["core_population"]
-        for path in sorted((real_data() / "ons_pfa_tables").glob("*.xlsx"))
-    ]).unique(["force_id", "year", "population"])
+    p3 = pl.concat(
+        [
+            extract_sheets(ons_pfa_tables.PFA_TABLES, path).tables["core_population"]
+            for path in sorted((real_data() / "ons_pfa_tables").glob("*.xlsx"))
+        ]
+    ).unique(["force_id", "year", "population"])
     assert p3.select("force_id", "year").is_duplicated().sum() == 0  # editions agree with each other
     both = p3.join(population(), on=["force_id", "year"], suffix="_mye")
     assert both.height == 43 * 3
-    both = both.with_columns(((pl.col("population_mye") - pl.col("population")) / pl.col("population")).abs().alias("gap"))
+    both = both.with_columns(
+        ((pl.col("population_mye") - pl.col("population")) / pl.col("population")).abs().alias("gap")
+    )
     city = both.filter(pl.col("force_id") == "city-of-london")
     assert ((city["population_mye"] - city["population"]).abs() <= 600).all()
     others = both.filter(pl.col("force_id") != "city-of-london")
@@ -121,7 +125,9 @@ def test_counts_become_rates_per_1000_residents_and_btp_has_none(samples_ingest)
             where force_id = 'kent' and source = 'ons_rec_crime_pfa' and scheme = 'ons_offence_group'
               and category = 'Violence against the person' and period = '2017-04-01'
         """).fetchall()
-        btp = con.sql("select count(*), count(rate_per_1000) from recorded_crime_rates where force_id = 'btp'").fetchall()
+        btp = con.sql(
+            "select count(*), count(rate_per_1000) from recorded_crime_rates where force_id = 'btp'"
+        ).fetchall()
     assert used == "ons_mid_year_estimates"
     assert rate == pytest.approx(count * 1000 / population)
     assert 10 < rate < 60  # tens of violent crimes per 1,000 residents a year, as ONS publishes
@@ -133,20 +139,29 @@ def test_counts_become_rates_per_1000_residents_and_btp_has_none(samples_ingest)
 
 def _raw(rows: list[tuple[str, str, str, str, str]]) -> pl.LazyFrame:
     """Rows of (Code, Name, Geography, Mid-2022, Mid-2023), numbered from 1, in sheet 'MYE4' from row 9."""
-    return pl.LazyFrame({
-        "file_name": ["mye.xlsx"] * len(rows), "row_number": list(range(1, len(rows) + 1)),
-        "sheet": ["MYE4"] * len(rows), "sheet_row": list(range(9, 9 + len(rows))),
-        **{column: [row[i] for row in rows] for i, column in enumerate(["Code", "Name", "Geography", "Mid-2022", "Mid-2023"])},
-    })
+    return pl.LazyFrame(
+        {
+            "file_name": ["mye.xlsx"] * len(rows),
+            "row_number": list(range(1, len(rows) + 1)),
+            "sheet": ["MYE4"] * len(rows),
+            "sheet_row": list(range(9, 9 + len(rows))),
+            **{
+                column: [row[i] for row in rows]
+                for i, column in enumerate(["Code", "Name", "Geography", "Mid-2022", "Mid-2023"])
+            },
+        }
+    )
 
 
 def test_reasons_set_aside_totals_unknown_lads_and_bad_values() -> None:
-    raw = _raw([
-        ("E06000001", "Hartlepool", "Unitary Authority", "93000", "94000"),   # Cleveland
-        ("E12000001", "North East", "Region", "2600000", "2700000"),
-        ("E99999999", "Atlantis", "Unitary Authority", "1", "1"),
-        ("E06000002", "Middlesbrough", "Unitary Authority", "143000", "1.5"),
-    ])
+    raw = _raw(
+        [
+            ("E06000001", "Hartlepool", "Unitary Authority", "93000", "94000"),  # Cleveland
+            ("E12000001", "North East", "Region", "2600000", "2700000"),
+            ("E99999999", "Atlantis", "Unitary Authority", "1", "1"),
+            ("E06000002", "Middlesbrough", "Unitary Authority", "143000", "1.5"),
+        ]
+    )
     rows = raw.join(ons_population.lad_to_force().lazy(), left_on="Code", right_on="lad_code", how="left")
     got = rows.select("row_number", ons_population.reason(["Mid-2022", "Mid-2023"])).collect().sort("row_number")
     assert got["reason"].to_list() == [
@@ -158,21 +173,42 @@ def test_reasons_set_aside_totals_unknown_lads_and_bad_values() -> None:
 
 
 def test_force_area_totals_add_up_each_force_area_by_year() -> None:
-    loaded = pl.LazyFrame({"file_name": ["f"] * 3, "force_id": ["cleveland", "cleveland", "durham"],
-                           "Mid-2022": ["93000", "143000", "520000"], "Mid-2023": ["94000", "144000", "521000"]})
+    loaded = pl.LazyFrame(
+        {
+            "file_name": ["f"] * 3,
+            "force_id": ["cleveland", "cleveland", "durham"],
+            "Mid-2022": ["93000", "143000", "520000"],
+            "Mid-2023": ["94000", "144000", "521000"],
+        }
+    )
     got = ons_population.force_area_totals(loaded, ["Mid-2022", "Mid-2023"]).collect().sort("force_id", "year")
     assert got.select("force_id", "year", "population").rows() == [
-        ("cleveland", 2022, 236000), ("cleveland", 2023, 238000), ("durham", 2022, 520000), ("durham", 2023, 521000)]
+        ("cleveland", 2022, 236000),
+        ("cleveland", 2023, 238000),
+        ("durham", 2022, 520000),
+        ("durham", 2023, 521000),
+    ]
 
 
 def test_a_sheet_that_lacks_a_lad_of_the_lookup_stops_the_file() -> None:
-    with pytest.raises(MalformedFileError, match=r"mye.xlsx: sheet 'MYE4': local authorities in .* are missing from the sheet: \['E06000002'"):
+    with pytest.raises(
+        MalformedFileError,
+        match=r"mye.xlsx: sheet 'MYE4': local authorities in .* are missing from the sheet: \['E06000002'",
+    ):
         ons_population.check_every_lad_is_there(_raw([("E06000001", "Hartlepool", "Unitary Authority", "1", "1")]))
 
 
 def test_header_row_and_year_columns_are_found_by_content(tmp_path) -> None:
-    frame = pl.DataFrame({"sheet_row": [1, 2, 3], "a": ["Title", "Code", "E06000001"], "b": [None, "Name", "Hartlepool"],
-                          "c": [None, "Geography", "Unitary Authority"], "d": [None, " Mid-2023 ", "94000"], "e": [None, "Notes", None]})
+    frame = pl.DataFrame(
+        {
+            "sheet_row": [1, 2, 3],
+            "a": ["Title", "Code", "E06000001"],
+            "b": [None, "Name", "Hartlepool"],
+            "c": [None, "Geography", "Unitary Authority"],
+            "d": [None, " Mid-2023 ", "94000"],
+            "e": [None, "Notes", None],
+        }
+    )
     at = ons_population.header_row(frame, tmp_path / "mye.xlsx", "MYE4")
     assert at == 1
     assert ons_population.year_columns(frame, at, tmp_path / "mye.xlsx", "MYE4") == {"d": 2023}

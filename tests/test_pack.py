@@ -16,8 +16,8 @@ import plotly.offline
 import pytest
 import streamlit as st
 
-from conftest import sample_copy
 from conftest import dashboard_query as query
+from conftest import sample_copy
 
 FORCE = "durham"  # has ranked findings, every police.uk mix and outcome ratios in the samples
 NOT_COMPARABLE = "city-of-london"
@@ -36,8 +36,6 @@ def pack(sample_db, monkeypatch):
     from dashboard import pack
 
     return pack
-
-
 
 
 def read_zip(blob: bytes) -> dict[str, str]:
@@ -83,12 +81,19 @@ def test_findings_csv_is_every_finding_of_the_force(durham_zip, sample_db):
     from dashboard import data
 
     found = rows(durham_zip["findings.csv"])
-    expected = {r[0]: r[1:] for r in query(sample_db, """
-        select indicator_id, share, z, q_by, status, rank from divergence where force_id = $f""", {"f": FORCE})}
+    expected = {
+        r[0]: r[1:]
+        for r in query(
+            sample_db,
+            """
+        select indicator_id, share, z, q_by, status, rank from divergence where force_id = $f""",
+            {"f": FORCE},
+        )
+    }
     assert len(found) == len(expected) > 0
     assert {r["indicator_id"] for r in found} == set(expected)
     header = list(found[0])
-    assert header[:len(data.FORCE_COLUMNS)] == list(data.FORCE_COLUMNS)
+    assert header[: len(data.FORCE_COLUMNS)] == list(data.FORCE_COLUMNS)
     assert {"force_id", "numerator", "denominator", "sentence", "window_start"} <= set(header)
     assert {r["force_id"] for r in found} == {FORCE}
     for r in found:
@@ -105,45 +110,66 @@ def test_mix_csvs_hold_the_force_rows_of_every_mix(durham_zip, sample_db):
     assert mixes
     for mix_id in mixes:
         cells = rows(durham_zip[f"mix_{mix_id}_categories.csv"])
-        [(n,)] = query(sample_db, "select count(*) from divergence_mix_categories where mix_id = $m and force_id = $f",
-                       {"m": mix_id, "f": FORCE})
+        [(n,)] = query(
+            sample_db,
+            "select count(*) from divergence_mix_categories where mix_id = $m and force_id = $f",
+            {"m": mix_id, "f": FORCE},
+        )
         assert len(cells) == n
         assert {c["force_id"] for c in cells} <= {FORCE}
         distance = rows(durham_zip[f"mix_{mix_id}_distance.csv"])
-        stored = query(sample_db, "select distance from divergence_mix where mix_id = $m and force_id = $f",
-                       {"m": mix_id, "f": FORCE})
+        stored = query(
+            sample_db,
+            "select distance from divergence_mix where mix_id = $m and force_id = $f",
+            {"m": mix_id, "f": FORCE},
+        )
         assert len(distance) == len(stored)
         if stored:
             assert close(distance[0]["distance"], stored[0][0])
     cells = rows(durham_zip["mix_puk_crime_types_categories.csv"])
     assert cells, "the sample force has a police.uk crime-type mix"
-    stored = dict(query(sample_db, """select category, share from divergence_mix_categories
-                                      where mix_id = 'puk_crime_types' and force_id = $f""", {"f": FORCE}))
+    stored = dict(
+        query(
+            sample_db,
+            """select category, share from divergence_mix_categories
+                                      where mix_id = 'puk_crime_types' and force_id = $f""",
+            {"f": FORCE},
+        )
+    )
     assert all(close(c["share"], stored[c["category"]]) for c in cells)
 
 
 def test_outcome_coverage_reconciliation_and_rates_match_the_database(durham_zip, sample_db):
     ratios = rows(durham_zip["outcome_ratios.csv"])
-    stored = dict(query(sample_db, "select outcome_group, observed from outcome_ratios where force_id = $f", {"f": FORCE}))
+    stored = dict(
+        query(sample_db, "select outcome_group, observed from outcome_ratios where force_id = $f", {"f": FORCE})
+    )
     assert len(ratios) == len(stored) > 0
     assert all(float(r["observed"]) == stored[r["outcome_group"]] for r in ratios)
 
     coverage = rows(durham_zip["coverage.csv"])
-    [(n, supplied)] = query(sample_db, "select count(*), sum(rows_supplied) from coverage where force_id = $f", {"f": FORCE})
+    [(n, supplied)] = query(
+        sample_db, "select count(*), sum(rows_supplied) from coverage where force_id = $f", {"f": FORCE}
+    )
     assert len(coverage) == n > 0
     assert sum(int(r["rows_supplied"] or 0) for r in coverage) == supplied
 
     reconciliation = rows(durham_zip["reconciliation.csv"])
-    [(n, total)] = query(sample_db, """
+    [(n, total)] = query(
+        sample_db,
+        """
         select count(*), sum(offence_count) from reconciliation where force_id = $f
-        and reconciliation_group in (select reconciliation_group from ref_reconciliation_groups)""", {"f": FORCE})
+        and reconciliation_group in (select reconciliation_group from ref_reconciliation_groups)""",
+        {"f": FORCE},
+    )
     assert len(reconciliation) == n > 0
     assert sum(float(r["offence_count"] or 0) for r in reconciliation) == pytest.approx(total)
     assert len({r["reconciliation_group"] for r in reconciliation}) > 1
 
     rates = rows(durham_zip["rates_per_1000.csv"])
-    [(n, with_rate)] = query(sample_db, "select count(*), count(rate_per_1000) from recorded_crime_rates where force_id = $f",
-                             {"f": FORCE})
+    [(n, with_rate)] = query(
+        sample_db, "select count(*), count(rate_per_1000) from recorded_crime_rates where force_id = $f", {"f": FORCE}
+    )
     assert len(rates) == n > 0
     assert sum(1 for r in rates if r["rate_per_1000"]) == with_rate > 0
 
@@ -192,7 +218,8 @@ class _Scan(HTMLParser):
         self.tags.append(tag)
         for name, value in attrs:
             if name in ("src", "href", "srcset", "data", "poster", "action", "background") or (
-                    name == "style" and "url(" in (value or "")):
+                name == "style" and "url(" in (value or "")
+            ):
                 self.fetching.append((tag, name, value or ""))
         if tag in ("script", "style"):
             self._in = tag
@@ -239,19 +266,30 @@ def test_report_names_the_force_every_indicator_and_its_ranked_findings(pack, sa
     text = " ".join(" ".join(report.text).split())
     assert "Durham" in text
     labels = data.indicator_labels()
-    indicators = [r[0] for r in query(sample_db, "select indicator_id from divergence where force_id = $f", {"f": FORCE})]
+    indicators = [
+        r[0] for r in query(sample_db, "select indicator_id from divergence where force_id = $f", {"f": FORCE})
+    ]
     assert indicators
     for indicator_id in indicators:
         assert " ".join(labels[indicator_id].split()) in text, indicator_id
-    sentences = [r[0] for r in query(sample_db, """
+    sentences = [
+        r[0]
+        for r in query(
+            sample_db,
+            """
         select sentence from divergence where force_id = $f and rank is not null and indicator_kind = 'classification'""",
-                                     {"f": FORCE})]
+            {"f": FORCE},
+        )
+    ]
     assert sentences
     for sentence in sentences:
         assert " ".join(sentence.split()) in text
     # The values table: one row per indicator, with the force's share as a percentage.
-    [(share,)] = query(sample_db, "select share from divergence where force_id = $f and indicator_id = $i",
-                       {"f": FORCE, "i": indicators[0]})
+    [(share,)] = query(
+        sample_db,
+        "select share from divergence where force_id = $f and indicator_id = $i",
+        {"f": FORCE, "i": indicators[0]},
+    )
     assert f"{share * 100:.1f}%" in text
     assert "Contains public sector information licensed under the Open Government Licence v3.0" in text
     # The figures are the dashboard's: the spine chart names the force in its title.

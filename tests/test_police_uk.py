@@ -8,11 +8,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import outcome_row, street_row, write_outcomes, write_street
 from pipelines.ingest import load
 from pipelines.ingest.sources.base import extract
 from pipelines.ingest.sources.police_uk import OUTCOMES, STREET
 from pipelines.ingest.textfile import open_text
+
+from conftest import outcome_row, street_row, write_outcomes, write_street
 
 APRIL = dt.date(2021, 4, 1)
 ASB = "Anti-social behaviour"
@@ -34,7 +35,9 @@ def reasons_by_row(extracted) -> dict[int, str]:
 
 
 def test_a_valid_street_row_loads_resolved(tmp_path):
-    out = run_street(tmp_path, [street_row(**{"Reported by": "Durham Constabulary", "Falls within": "Durham Constabulary"})])
+    out = run_street(
+        tmp_path, [street_row(**{"Reported by": "Durham Constabulary", "Falls within": "Durham Constabulary"})]
+    )
     [record] = out.tables["core_police_uk__street_crimes"].to_dicts()
     assert record["file_name"] == "2021-04-durham-street.csv"
     assert record["row_number"] == 1
@@ -53,7 +56,9 @@ def test_a_valid_street_row_loads_resolved(tmp_path):
 
 def test_a_street_row_with_no_outcome_or_location_loads(tmp_path):
     # BTP and anti-social behaviour rows have a blank outcome; "No Location" rows have blank coordinates.
-    row = street_row(**{"Crime ID": "", "Last outcome category": "", "Longitude": "", "Latitude": "", "Location": "No Location"})
+    row = street_row(
+        **{"Crime ID": "", "Last outcome category": "", "Longitude": "", "Latitude": "", "Location": "No Location"}
+    )
     [record] = run_street(tmp_path, [row]).tables["core_police_uk__street_crimes"].to_dicts()
     assert (record["crime_id"], record["outcome"], record["outcome_group"]) == (None, None, None)
     assert (record["longitude"], record["latitude"]) == (None, None)
@@ -61,13 +66,28 @@ def test_a_street_row_with_no_outcome_or_location_loads(tmp_path):
 
 @pytest.mark.parametrize(
     ("label", "group"),
-    [("Suspect charged", "charged_summonsed"), ("Local resolution", "out_of_court_informal"),
-     ("Investigation complete; no suspect identified", "no_suspect"), ("Status update unavailable", "unavailable")],
+    [
+        ("Suspect charged", "charged_summonsed"),
+        ("Local resolution", "out_of_court_informal"),
+        ("Investigation complete; no suspect identified", "no_suspect"),
+        ("Status update unavailable", "unavailable"),
+    ],
 )
 def test_a_valid_outcome_row_loads_with_its_group(tmp_path, label, group):
-    out = run_outcomes(tmp_path, [outcome_row(**{"Outcome type": label, "Falls within": "Devon & Cornwall Police",
-                                                 "Reported by": "Devon & Cornwall Police", "Month": "2022-12"})],
-                       name="2022-12-devon-and-cornwall-outcomes.csv")
+    out = run_outcomes(
+        tmp_path,
+        [
+            outcome_row(
+                **{
+                    "Outcome type": label,
+                    "Falls within": "Devon & Cornwall Police",
+                    "Reported by": "Devon & Cornwall Police",
+                    "Month": "2022-12",
+                }
+            )
+        ],
+        name="2022-12-devon-and-cornwall-outcomes.csv",
+    )
     [record] = out.tables["core_police_uk__outcome_events"].to_dicts()
     assert record["force_id"] == "devon-and-cornwall"
     assert record["period"] == dt.date(2022, 12, 1)
@@ -75,7 +95,11 @@ def test_a_valid_outcome_row_loads_with_its_group(tmp_path, label, group):
     assert record["outcome_group"] == group
     [count] = out.tables["core_counts__crime_outcomes"].to_dicts()
     assert (count["outcome"], count["outcome_group"], count["count_basis"], count["outcome_count"]) == (
-        label, group, "outcomes_in_period", 1)
+        label,
+        group,
+        "outcomes_in_period",
+        1,
+    )
     assert count["category"] is None
 
 
@@ -134,9 +158,14 @@ def test_an_empty_force_is_quarantined(tmp_path):
 
 @pytest.mark.parametrize(
     ("overrides", "offending"),
-    [({"Outcome type": "Sent to the moon"}, "'Sent to the moon'"), ({"Outcome type": ""}, "'Outcome type' is empty"),
-     ({"Falls within": "Narnia Constabulary"}, "'Narnia Constabulary'"), ({"Month": "2021-00"}, "'2021-00'"),
-     ({"Month": "2021-06"}, "the file is the return for 2021-04"), ({"Latitude": "inf"}, "not a finite number")],
+    [
+        ({"Outcome type": "Sent to the moon"}, "'Sent to the moon'"),
+        ({"Outcome type": ""}, "'Outcome type' is empty"),
+        ({"Falls within": "Narnia Constabulary"}, "'Narnia Constabulary'"),
+        ({"Month": "2021-00"}, "'2021-00'"),
+        ({"Month": "2021-06"}, "the file is the return for 2021-04"),
+        ({"Latitude": "inf"}, "not a finite number"),
+    ],
 )
 def test_a_bad_outcome_row_is_quarantined_with_a_reason_naming_it(tmp_path, overrides, offending):
     out = run_outcomes(tmp_path, [outcome_row(**overrides), outcome_row()])
@@ -171,14 +200,22 @@ def test_exact_duplicates_are_loaded_counted_and_point_to_the_first_copy(tmp_pat
     out = run_street(tmp_path, [a, asb, a, near, asb, a])
     records = out.tables["core_police_uk__street_crimes"].sort("row_number")
     assert records.select("row_number", "duplicate_of_row").rows() == [
-        (1, None), (2, None), (3, 1), (4, None), (5, 2), (6, 1)
+        (1, None),
+        (2, None),
+        (3, 1),
+        (4, None),
+        (5, 2),
+        (6, 1),
     ]
     [counts] = out.files
     assert (counts.rows_read, counts.rows_loaded, counts.rows_quarantined, counts.rows_duplicate) == (6, 6, 0, 3)
 
 
 def test_duplicates_are_per_file(tmp_path):
-    texts = [open_text(write_street(tmp_path / f"{month}-durham-street.csv", [street_row(Month=month)])) for month in ("2021-04", "2021-05")]
+    texts = [
+        open_text(write_street(tmp_path / f"{month}-durham-street.csv", [street_row(Month=month)]))
+        for month in ("2021-04", "2021-05")
+    ]
     out = extract(STREET, texts)
     assert out.tables["core_police_uk__street_crimes"]["duplicate_of_row"].to_list() == [None, None]
     assert [f.rows_duplicate for f in out.files] == [0, 0]
@@ -197,11 +234,21 @@ def test_counts_per_crime_type_and_asb_left_out_of_recorded_crime(tmp_path, db):
     path = write_street(tmp_path / "in" / "2021-04-durham-street.csv", rows)
     load.ingest([path], db, progress=False)
     with duckdb.connect(str(db), read_only=True) as con:
-        counts = dict(con.sql("select category, offence_count from core_counts__recorded_crime "
-                              "where force_id = 'durham' and period = date '2021-04-01'").fetchall())
-        recorded = dict(con.sql("select category, offence_count from recorded_crime "
-                                "where force_id = 'durham' and period = date '2021-04-01' and scheme = 'police_uk'").fetchall())
-        [(loaded_asb,)] = con.execute("select count(*) from core_police_uk__street_crimes where crime_type = ?", [ASB]).fetchall()
+        counts = dict(
+            con.sql(
+                "select category, offence_count from core_counts__recorded_crime "
+                "where force_id = 'durham' and period = date '2021-04-01'"
+            ).fetchall()
+        )
+        recorded = dict(
+            con.sql(
+                "select category, offence_count from recorded_crime "
+                "where force_id = 'durham' and period = date '2021-04-01' and scheme = 'police_uk'"
+            ).fetchall()
+        )
+        [(loaded_asb,)] = con.execute(
+            "select count(*) from core_police_uk__street_crimes where crime_type = ?", [ASB]
+        ).fetchall()
     assert counts == WRITTEN
     assert recorded == {k: v for k, v in WRITTEN.items() if k != ASB}
     assert loaded_asb == WRITTEN[ASB]

@@ -15,25 +15,37 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import pytest
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import street_row
 from pipelines.ingest import load
 from pipelines.ingest.sources.police_uk import STREET_HEADER
 
+from conftest import street_row
+
 pytestmark = pytest.mark.integration  # generated files loaded end to end, many times over
 
-FORCES = {"Durham Constabulary": "durham", "Cleveland Police": "cleveland", "Devon & Cornwall Police": "devon-and-cornwall"}
+FORCES = {
+    "Durham Constabulary": "durham",
+    "Cleveland Police": "cleveland",
+    "Devon & Cornwall Police": "devon-and-cornwall",
+}
 BAD_FORCES = ["Narnia Constabulary", "Gotham City Police", "Durham Constabularyy"]
 MONTHS = ["2021-04", "2021-05"]
 BAD_MONTHS = ["2021-13", "04/2021", "2021-4", "April 2021", "2021-00"]
-CRIME_TYPES = ["Anti-social behaviour", "Burglary", "Drugs", "Shoplifting", "Violence and sexual offences", "Vehicle crime"]
+CRIME_TYPES = [
+    "Anti-social behaviour",
+    "Burglary",
+    "Drugs",
+    "Shoplifting",
+    "Violence and sexual offences",
+    "Vehicle crime",
+]
 BAD_CRIME_TYPES = ["Jaywalking", "burglary", "Anti social behaviour"]
 OUTCOMES = ["Under investigation", "Unable to prosecute suspect", "Investigation complete; no suspect identified", ""]
-LOCATION_TEXT = st.text(alphabet=st.sampled_from(list('abc XYZ,"\'é-&')), max_size=25)
+LOCATION_TEXT = st.text(alphabet=st.sampled_from(list("abc XYZ,\"'é-&")), max_size=25)
 
 _counter = itertools.count()
 
@@ -54,17 +66,19 @@ def lines(draw):
     longitude = draw(st.sampled_from(["-1.55", "", "0", "east"]))
     if longitude == "east":
         faults.append("longitude")
-    row = street_row(**{
-        "Crime ID": draw(st.sampled_from(["", "abc", "def"])),
-        "Month": month,
-        "Reported by": force,
-        "Falls within": force,
-        "Longitude": longitude,
-        "Latitude": "" if longitude == "" else "54.7",
-        "Location": draw(LOCATION_TEXT),
-        "Crime type": crime_type,
-        "Last outcome category": "" if crime_type == "Anti-social behaviour" else draw(st.sampled_from(OUTCOMES)),
-    })
+    row = street_row(
+        **{
+            "Crime ID": draw(st.sampled_from(["", "abc", "def"])),
+            "Month": month,
+            "Reported by": force,
+            "Falls within": force,
+            "Longitude": longitude,
+            "Latitude": "" if longitude == "" else "54.7",
+            "Location": draw(LOCATION_TEXT),
+            "Crime type": crime_type,
+            "Last outcome category": "" if crime_type == "Anti-social behaviour" else draw(st.sampled_from(OUTCOMES)),
+        }
+    )
     fields = [row[h] for h in STREET_HEADER]
     # Some lines lose or gain fields (never all of them: a line with no fields is a blank line).
     shape = draw(st.sampled_from(["ok"] * 6 + ["extra", "missing"]))
@@ -90,12 +104,15 @@ def state(db: Path) -> dict[str, list[tuple]]:
     """What the checks look at, in one connection: the log, row numbers, counts and shares."""
     with duckdb.connect(str(db), read_only=True) as con:
         return {
-            "log": con.execute("select file_name, sha256, rows_read, rows_loaded, rows_quarantined, rows_duplicate "
-                               "from ingest_log order by all").fetchall(),
+            "log": con.execute(
+                "select file_name, sha256, rows_read, rows_loaded, rows_quarantined, rows_duplicate "
+                "from ingest_log order by all"
+            ).fetchall(),
             "loaded": con.execute("select row_number from core_police_uk__street_crimes").fetchall(),
             "quarantined": con.execute("select row_number from quarantine").fetchall(),
-            "recorded": con.execute("select force_id, period, category, offence_count from core_counts__recorded_crime "
-                                    "order by all").fetchall(),
+            "recorded": con.execute(
+                "select force_id, period, category, offence_count from core_counts__recorded_crime order by all"
+            ).fetchall(),
             "shares": con.execute("""
                 select force_id, period, offence_count / sum(offence_count) over (partition by force_id, period)
                 from recorded_crime where scheme = 'police_uk'

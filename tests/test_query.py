@@ -19,9 +19,10 @@ import duckdb
 import polars as pl
 import pytest
 
-from conftest import PROJECT_ROOT, SAMPLES, sample_copy
 from pipelines import cli, schema
 from pipelines.sql import sandbox as query
+
+from conftest import PROJECT_ROOT, sample_copy
 
 DOC = PROJECT_ROOT / "docs" / "sql_workbench.md"
 INJECTION = "x'; drop table forces; --"
@@ -108,7 +109,7 @@ HOSTILE = [
     ("select * from system.main.duckdb_databases", "duckdb_databases"),
     ("select * from pragma_database_list", "pragma_database_list"),
     ("select * from pg_catalog.pg_settings", "pg_settings"),
-    ("select * from \"PG_SETTINGS\"", "pg_settings"),
+    ('select * from "PG_SETTINGS"', "pg_settings"),
     ("summarize pg_settings", "pg_settings"),
     ("pivot (select name, setting from pg_settings) on name in ('memory_limit') using first(setting)", "pg_settings"),
     ("select * from duckdb_extensions()", "duckdb_extensions"),
@@ -182,7 +183,9 @@ def test_the_connection_has_every_sandbox_setting_in_effect(sample_db):
     con = query.connect(sample_db)
     try:
         settings = dict(con.sql("select name, value from duckdb_settings()").fetchall())
-        assert con.sql("select readonly from duckdb_databases() where database_name = 'crossforce'").fetchall() == [(True,)]
+        assert con.sql("select readonly from duckdb_databases() where database_name = 'crossforce'").fetchall() == [
+            (True,)
+        ]
     finally:
         con.close()
     wanted_settings = query.sandbox_settings()
@@ -199,8 +202,15 @@ def test_every_sandbox_setting_is_documented():
     text = DOC.read_text(encoding="utf-8")
     for name in query.sandbox_settings():
         assert f"`{name}`" in text, f"{name} is missing from {DOC.name}"
-    for name in (query.MEMORY_LIMIT_ENV, query.THREADS_ENV, query.MAX_QUERIES_ENV, "--memory-limit", "--threads",
-                 "--format", "parquet"):
+    for name in (
+        query.MEMORY_LIMIT_ENV,
+        query.THREADS_ENV,
+        query.MAX_QUERIES_ENV,
+        "--memory-limit",
+        "--threads",
+        "--format",
+        "parquet",
+    ):
         assert name in text, f"{name} is missing from {DOC.name}"
 
 
@@ -266,8 +276,22 @@ def test_a_result_within_the_limit_is_not_truncated(sample_db):
 
 
 def test_the_cli_stops_at_its_limit(sample_db, capsys):
-    assert cli.main(["query", "--db", str(sample_db), "--limit", "100", "--format", "csv",
-                     "--sql", "select * from range(5000000)"]) == 0
+    assert (
+        cli.main(
+            [
+                "query",
+                "--db",
+                str(sample_db),
+                "--limit",
+                "100",
+                "--format",
+                "csv",
+                "--sql",
+                "select * from range(5000000)",
+            ]
+        )
+        == 0
+    )
     out, err = capsys.readouterr()
     assert len(out.strip().splitlines()) == 1 + 100
     assert "100 rows" in err and "--limit 100" in err
@@ -276,7 +300,9 @@ def test_the_cli_stops_at_its_limit(sample_db, capsys):
 # --- limits: time, rows, memory, threads ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("timeout_s", [float("nan"), float("inf"), -1.0, 0, 0.0, query.MAX_TIMEOUT_S + 1, "5", True, None])
+@pytest.mark.parametrize(
+    "timeout_s", [float("nan"), float("inf"), -1.0, 0, 0.0, query.MAX_TIMEOUT_S + 1, "5", True, None]
+)
 def test_a_time_limit_out_of_range_is_a_clear_error_before_anything_runs(timeout_s, sample_db):
     with pytest.raises(ValueError, match="the time limit is a number of seconds above 0"):
         query.run(sample_db, "select 1", timeout_s=timeout_s)
@@ -288,11 +314,25 @@ def test_a_row_limit_out_of_range_is_a_clear_error_before_anything_runs(row_limi
         query.run(sample_db, "select 1", row_limit=row_limit)
 
 
-@pytest.mark.parametrize(("argument", "value"), [
-    ("--timeout", "nan"), ("--timeout", "inf"), ("--timeout", "-1"), ("--timeout", "0"), ("--timeout", "soon"),
-    ("--limit", "0"), ("--limit", "-5"), ("--limit", "1e3"), ("--limit", str(query.MAX_ROW_LIMIT + 1)),
-    ("--memory-limit", "512"), ("--memory-limit", "1MB"), ("--memory-limit", "lots"), ("--threads", "0"), ("--threads", "two"),
-])
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("--timeout", "nan"),
+        ("--timeout", "inf"),
+        ("--timeout", "-1"),
+        ("--timeout", "0"),
+        ("--timeout", "soon"),
+        ("--limit", "0"),
+        ("--limit", "-5"),
+        ("--limit", "1e3"),
+        ("--limit", str(query.MAX_ROW_LIMIT + 1)),
+        ("--memory-limit", "512"),
+        ("--memory-limit", "1MB"),
+        ("--memory-limit", "lots"),
+        ("--threads", "0"),
+        ("--threads", "two"),
+    ],
+)
 def test_the_cli_refuses_limits_out_of_range(argument, value, sample_db, capsys):
     with pytest.raises(SystemExit) as exited:
         cli.main(["query", "--db", str(sample_db), "--sql", "select 1", argument, value])
@@ -309,10 +349,14 @@ def test_memory_and_threads_are_configurable(sample_db, monkeypatch):
     assert query.limits("1GiB", 3) == query.Limits(2**30, 3)  # arguments before the environment
     con = query.connect(sample_db)
     try:
-        settings = dict(con.sql("select name, value from duckdb_settings() where name in ('memory_limit', 'threads')").fetchall())
+        settings = dict(
+            con.sql("select name, value from duckdb_settings() where name in ('memory_limit', 'threads')").fetchall()
+        )
     finally:
         con.close()
-    assert query.parse_size(settings["memory_limit"]) == pytest.approx(300_000_000 * query.DUCKDB_MEMORY_SHARE, rel=0.01)
+    assert query.parse_size(settings["memory_limit"]) == pytest.approx(
+        300_000_000 * query.DUCKDB_MEMORY_SHARE, rel=0.01
+    )
     assert settings["threads"] == "1"
     monkeypatch.setenv(query.MEMORY_LIMIT_ENV, "512")
     with pytest.raises(ValueError, match=r"unit.*\$CROSSFORCE_SQL_MEMORY_LIMIT"):
@@ -453,13 +497,39 @@ def test_resource_attacks_are_stopped_within_the_memory_limit(sample_db, sample_
     work.mkdir()
     temp.mkdir()
     # Two attacks through the command line at the same time, in processes of their own.
-    cli_runs = [subprocess.Popen([sys.executable, "-m", "pipelines.cli", "query", "--db", str(sample_db),
-                                  "--memory-limit", RESOURCE_LIMIT, "--timeout", str(RESOURCE_TIMEOUT_S), "--sql", sql],
-                                 cwd=work, env=_isolated_env(temp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                for sql in (RESOURCE_ATTACKS[4], RESOURCE_ATTACKS[8])]
-    runner = subprocess.run([sys.executable, "-c", RUNNER, str(sample_db), RESOURCE_LIMIT, str(RESOURCE_TIMEOUT_S)],
-                            input=json.dumps(RESOURCE_ATTACKS), capture_output=True, text=True, cwd=work,
-                            env=_isolated_env(temp), timeout=300)
+    cli_runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "pipelines.cli",
+                "query",
+                "--db",
+                str(sample_db),
+                "--memory-limit",
+                RESOURCE_LIMIT,
+                "--timeout",
+                str(RESOURCE_TIMEOUT_S),
+                "--sql",
+                sql,
+            ],
+            cwd=work,
+            env=_isolated_env(temp),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for sql in (RESOURCE_ATTACKS[4], RESOURCE_ATTACKS[8])
+    ]
+    runner = subprocess.run(
+        [sys.executable, "-c", RUNNER, str(sample_db), RESOURCE_LIMIT, str(RESOURCE_TIMEOUT_S)],
+        input=json.dumps(RESOURCE_ATTACKS),
+        capture_output=True,
+        text=True,
+        cwd=work,
+        env=_isolated_env(temp),
+        timeout=300,
+    )
     assert runner.returncode == 0, runner.stderr[-2000:]
     assert "Traceback" not in runner.stderr
     report = json.loads(runner.stdout)
@@ -468,7 +538,9 @@ def test_resource_attacks_are_stopped_within_the_memory_limit(sample_db, sample_
     allowed_kb = baseline["peak_kb"] + 1.2 * query.parse_size(RESOURCE_LIMIT) / 1024
     print(f"\nbaseline (select 1): {baseline['peak_kb'] / 1024:.0f} MiB; allowed {allowed_kb / 1024:.0f} MiB")
     for attack in attacks:
-        print(f"{(attack['peak_kb'] or 0) / 1024:6.0f} MiB {attack['seconds']:5.2f} s {attack['outcome']:13} {attack['sql'][:70]}")
+        print(
+            f"{(attack['peak_kb'] or 0) / 1024:6.0f} MiB {attack['seconds']:5.2f} s {attack['outcome']:13} {attack['sql'][:70]}"
+        )
     for attack in attacks:
         assert attack["outcome"] in ("QueryTooLarge", "QueryTimeout", "QueryError"), attack
         assert attack["message"] and "Traceback" not in attack["message"] and "\n" not in attack["message"], attack
@@ -494,8 +566,10 @@ def test_resource_attacks_are_stopped_within_the_memory_limit(sample_db, sample_
 
 # --- nested results ---------------------------------------------------------------------------------------
 
-NESTED = ("select 1 as n, [1, 2] as numbers, {'force': 'kent', 'since': date '2024-01-01'} as struct_value, "
-          "map(['a'], [1.5]) as map_value, [[1], [2, 3]] as nested, 'x'::blob as bytes, interval 2 hour as span")
+NESTED = (
+    "select 1 as n, [1, 2] as numbers, {'force': 'kent', 'since': date '2024-01-01'} as struct_value, "
+    "map(['a'], [1.5]) as map_value, [[1], [2, 3]] as nested, 'x'::blob as bytes, interval 2 hour as span"
+)
 
 
 def test_nested_results_are_written_as_csv_json_and_parquet(sample_db):
@@ -509,8 +583,17 @@ def test_nested_results_are_written_as_csv_json_and_parquet(sample_db):
     assert json.loads(back["struct_value"][0]) == {"force": "kent", "since": "2024-01-01"}
     assert json.loads(back["map_value"][0]) == {"a": 1.5}
     assert back["bytes"][0] == "78"
-    assert json.loads(query.to_json_bytes(frame)) == [{"n": 1, "numbers": [1, 2], "struct_value": {"force": "kent", "since": "2024-01-01"},
-                                                       "map_value": {"a": 1.5}, "nested": [[1], [2, 3]], "bytes": "78", "span": "02:00:00"}]
+    assert json.loads(query.to_json_bytes(frame)) == [
+        {
+            "n": 1,
+            "numbers": [1, 2],
+            "struct_value": {"force": "kent", "since": "2024-01-01"},
+            "map_value": {"a": 1.5},
+            "nested": [[1], [2, 3]],
+            "bytes": "78",
+            "span": "02:00:00",
+        }
+    ]
     parquet = pl.read_parquet(io.BytesIO(query.to_parquet_bytes(frame)))
     assert parquet.schema == frame.schema and parquet.rows() == frame.rows()
     assert query.for_display(frame).schema["numbers"] == pl.String
@@ -539,8 +622,9 @@ def test_the_cli_writes_parquet(sample_db, capsysbinary):
 
 
 def test_parameters_are_bound_not_spliced(sample_db, sample_state, tmp_path):
-    result = query.run(sample_db, "select $value as value, count(*) as n from forces where force_id = $value",
-                       {"value": INJECTION})
+    result = query.run(
+        sample_db, "select $value as value, count(*) as n from forces where force_id = $value", {"value": INJECTION}
+    )
     assert result.frame.rows() == [(INJECTION, 0)]
     mix = query.run_saved(sample_db, "force_offence_mix", {"force_id": INJECTION})
     assert mix.frame.height == 0
@@ -549,8 +633,9 @@ def test_parameters_are_bound_not_spliced(sample_db, sample_state, tmp_path):
 
 
 def test_the_cli_binds_parameters(sample_db, sample_state, tmp_path, capsys):
-    code = cli.main(["query", "--db", str(sample_db), "--format", "json",
-                     "--sql", "select $v as v", "--param", f"v={INJECTION}"])
+    code = cli.main(
+        ["query", "--db", str(sample_db), "--format", "json", "--sql", "select $v as v", "--param", f"v={INJECTION}"]
+    )
     out, _ = capsys.readouterr()
     assert code == 0
     assert json.loads(out) == [{"v": INJECTION}]
@@ -596,17 +681,25 @@ def test_every_saved_query_runs_on_the_samples(saved, sample_db):
 VIEW_FILES = query.saved_queries(schema.VIEWS_DIR)
 
 
-@pytest.mark.parametrize("saved", SAVED + VIEW_FILES, ids=[s.name for s in SAVED] + [f"views/{v.name}" for v in VIEW_FILES])
+@pytest.mark.parametrize(
+    "saved", SAVED + VIEW_FILES, ids=[s.name for s in SAVED] + [f"views/{v.name}" for v in VIEW_FILES]
+)
 def test_every_saved_query_keeps_the_house_style(saved):
     assert saved.title and saved.description and saved.grain.startswith("one row per")
     assert all(p.description for p in saved.params)
     assert re.search(r"\bselect \* from final(\s+order by [^;]+)?$", saved.sql), "end with `select * from final`"
-    keywords = [saved.sql[pos:pos + 12].split()[0] for pos, kind in duckdb.tokenize(saved.sql) if str(kind).endswith("keyword")]
+    keywords = [
+        saved.sql[pos : pos + 12].split()[0]
+        for pos, kind in duckdb.tokenize(saved.sql)
+        if str(kind).endswith("keyword")
+    ]
     assert [k for k in keywords if k != k.lower()] == [], "keywords are lower case"
 
 
 def test_the_cli_runs_a_saved_query_with_parameters(sample_db, capsys):
-    code = cli.main(["query", "--db", str(sample_db), "force_offence_mix", "--param", "force_id=durham", "--format", "csv"])
+    code = cli.main(
+        ["query", "--db", str(sample_db), "force_offence_mix", "--param", "force_id=durham", "--format", "csv"]
+    )
     out, _ = capsys.readouterr()
     assert code == 0
     header, *rows = out.strip().splitlines()
@@ -680,17 +773,20 @@ def test_the_header_parser_reads_every_field(tmp_path):
     assert [q.name for q in query.saved_queries(tmp_path)] == ["mix"]
 
 
-@pytest.mark.parametrize(("change", "error"), [
-    (("-- grain: one row per crime type\n", ""), "lacks grain"),
-    (("-- title: Offence mix", "-- owner: me"), "unknown header key 'owner'"),
-    (("-- param: top integer — how many", "-- param: top integr — how many"), "type 'integr'"),
-    (("-- param: top integer — how many", "-- param: top integer default many — how many"), "integer"),
-    (("-- param: top integer — how many", "-- param: top"), "NAME TYPE"),
-    (("$top as top", "$top as top, $other as other"), "differ from those declared"),
-    ((", $top as top", ""), "differ from those declared"),
-    (("select * from final\n", "select * from final; select 1\n"), "2 statements"),
-    (("-- grain: one row per crime type", "-- some prose"), "header lines are"),
-])
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        (("-- grain: one row per crime type\n", ""), "lacks grain"),
+        (("-- title: Offence mix", "-- owner: me"), "unknown header key 'owner'"),
+        (("-- param: top integer — how many", "-- param: top integr — how many"), "type 'integr'"),
+        (("-- param: top integer — how many", "-- param: top integer default many — how many"), "integer"),
+        (("-- param: top integer — how many", "-- param: top"), "NAME TYPE"),
+        (("$top as top", "$top as top, $other as other"), "differ from those declared"),
+        ((", $top as top", ""), "differ from those declared"),
+        (("select * from final\n", "select * from final; select 1\n"), "2 statements"),
+        (("-- grain: one row per crime type", "-- some prose"), "header lines are"),
+    ],
+)
 def test_the_header_parser_fails_loudly(tmp_path, change, error):
     old, new = change
     assert old in GOOD

@@ -11,8 +11,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import real_data
 from pipelines.ingest import load
+
+from conftest import real_data
 
 pytestmark = pytest.mark.real
 
@@ -49,8 +50,12 @@ def test_every_file_is_loaded_and_rows_read_match_the_manifest(real_db, manifest
     db, report = real_db
     assert len(manifest) == 260
     assert sorted(r.file_name for r in report.loaded) == sorted(manifest)
-    log = {f: (read, loaded, quarantined) for f, read, loaded, quarantined in
-           query(db, "select file_name, rows_read, rows_loaded, rows_quarantined from ingest_log")}
+    log = {
+        f: (read, loaded, quarantined)
+        for f, read, loaded, quarantined in query(
+            db, "select file_name, rows_read, rows_loaded, rows_quarantined from ingest_log"
+        )
+    }
     assert {f: v[0] for f, v in log.items()} == manifest
     for name, (read, loaded, quarantined) in log.items():
         assert read == loaded + quarantined, name
@@ -66,7 +71,9 @@ def test_nothing_is_quarantined(real_db):
 def test_every_row_has_a_force(real_db):
     db, _ = real_db
     for table in ("core_police_uk__street_crimes", "core_police_uk__outcome_events"):
-        assert query(db, f"select count(*) from {table} where force_id is null or reported_by_force_id is null") == [(0,)]
+        assert query(db, f"select count(*) from {table} where force_id is null or reported_by_force_id is null") == [
+            (0,)
+        ]
 
 
 def test_41_forces_supplied_street_data(real_db):
@@ -92,25 +99,35 @@ def test_cleveland_outcome_duplicates_are_counted(real_db):
     assert len(files) == 35
     expected = {p.name: _exact_repeats(p) for p in files}
     assert sum(expected.values()) == 5_393  # the figure PROVENANCE.md gives, as counted here
-    got = dict(query(db, "select file_name, rows_duplicate from ingest_log where file_name like '%-cleveland-outcomes.csv.gz'"))
+    got = dict(
+        query(db, "select file_name, rows_duplicate from ingest_log where file_name like '%-cleveland-outcomes.csv.gz'")
+    )
     assert got == expected
     # each repeat points at an earlier row of its own file
-    assert query(db, """
+    assert query(
+        db,
+        """
         select count(*) from core_police_uk__outcome_events
         where file_name like '%-cleveland-outcomes.csv.gz' and duplicate_of_row is not null
-    """) == [(5_393,)]
-    assert query(db, """
+    """,
+    ) == [(5_393,)]
+    assert query(
+        db,
+        """
         select count(*) from core_police_uk__outcome_events
         where duplicate_of_row is not null and duplicate_of_row >= row_number
-    """) == [(0,)]
+    """,
+    ) == [(0,)]
 
 
 def test_a_second_ingest_loads_nothing_and_changes_nothing(real_db):
     db, _ = real_db
     tables = ["ingest_log", "core_coverage", "core_counts__recorded_crime"]
     before = {t: query(db, f"select * from {t} order by all") for t in tables}
-    counts_before = {t: query(db, f"select count(*) from {t}") for t in
-                     ("core_police_uk__street_crimes", "core_police_uk__outcome_events", "quarantine")}
+    counts_before = {
+        t: query(db, f"select count(*) from {t}")
+        for t in ("core_police_uk__street_crimes", "core_police_uk__outcome_events", "quarantine")
+    }
     db_hash = hashlib.sha256(db.read_bytes()).hexdigest()
 
     report = load.ingest(_inputs(), db, progress=False)

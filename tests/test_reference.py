@@ -13,9 +13,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from conftest import real_data
 from pipelines import reference
 from pipelines.ingest import steps
+
+from conftest import real_data
 
 REF = reference.REFERENCE_DIR
 POLICE_UK_NAME = re.compile(r"^\d{4}-\d{2}-(?P<slug>.+)-(?P<kind>street|outcomes)\.csv(\.gz)?$")
@@ -110,7 +111,11 @@ def test_every_rec_crime_pfa_name_resolves_to_a_force_of_the_right_kind():
     for name, force_id in resolved.items():
         region = region_of[name]
         expected_kind = (
-            "fraud_body" if region.startswith("Fraud:") else "transport" if name == "British Transport Police" else "territorial"
+            "fraud_body"
+            if region.startswith("Fraud:")
+            else "transport"
+            if name == "British Transport Police"
+            else "territorial"
         )
         assert kinds[force_id] == expected_kind, name
     territorial = {f for f in resolved.values() if kinds[f] == "territorial"}
@@ -283,7 +288,14 @@ def test_the_unknown_force_message_is_written_once() -> None:
 
 def test_offence_code_normalises_each_spelling_and_nulls_the_rest() -> None:
     frame = _steps_frame(code=["08N", "8n", "00873", "1/4.1/4.10/4.2", "no code", None])
-    assert frame.select(steps.offence_code(pl.col("code")))["code"].to_list() == ["8N", "8N", "8/73", "1-4.1-4.10-4.2", None, None]
+    assert frame.select(steps.offence_code(pl.col("code")))["code"].to_list() == [
+        "8N",
+        "8N",
+        "8/73",
+        "1-4.1-4.10-4.2",
+        None,
+        None,
+    ]
 
 
 def test_whole_numbers_with_and_without_thousands_separators() -> None:
@@ -293,7 +305,9 @@ def test_whole_numbers_with_and_without_thousands_separators() -> None:
 
 
 def test_months_quarters_and_rolling_years() -> None:
-    frame = _steps_frame(month=["2021-04", "2021-13", " 2019-12 "], year=["2019/20", "2019/20", "2019-20"], quarter=["1", "Q4", "1"])
+    frame = _steps_frame(
+        month=["2021-04", "2021-13", " 2019-12 "], year=["2019/20", "2019/20", "2019-20"], quarter=["1", "Q4", "1"]
+    )
     got = frame.select(
         steps.year_month("month").alias("month"),
         steps.financial_quarter_start("year", "quarter").alias("quarter"),

@@ -14,10 +14,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import SAMPLES, sample_copy
 from pipelines import cli
 from pipelines.ingest import load
 from pipelines.reference import REFERENCE_DIR
+
+from conftest import SAMPLES, sample_copy
 
 STREET_FILE = re.compile(r"^(?P<month>\d{4}-\d{2})-(?P<slug>.+)-street\.csv(\.gz)?$")
 ASB = "Anti-social behaviour"
@@ -76,7 +77,11 @@ def _count(path: Path, found: Independent) -> None:
 
 
 def _sample_files() -> list[Path]:
-    return sorted(p for p in SAMPLES.rglob("*") if p.is_file() and p.name.endswith((".csv", ".csv.gz")) and p.name != "MANIFEST.csv")
+    return sorted(
+        p
+        for p in SAMPLES.rglob("*")
+        if p.is_file() and p.name.endswith((".csv", ".csv.gz")) and p.name != "MANIFEST.csv"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -119,8 +124,12 @@ def test_every_sample_file_is_loaded_and_the_manifest_skipped(samples_db, indepe
 
 def test_rows_read_equals_each_files_line_count(samples_db, independent):
     db, _ = samples_db
-    log = {f: (read, loaded, quarantined) for f, read, loaded, quarantined in
-           query(db, "select file_name, rows_read, rows_loaded, rows_quarantined from ingest_log")}
+    log = {
+        f: (read, loaded, quarantined)
+        for f, read, loaded, quarantined in query(
+            db, "select file_name, rows_read, rows_loaded, rows_quarantined from ingest_log"
+        )
+    }
     # text returns: counted here with csv (workbooks are checked by their own tests)
     assert {f: v[0] for f, v in log.items() if f in independent.data_rows} == independent.data_rows
     assert all(read == loaded + quarantined for read, loaded, quarantined in log.values())
@@ -130,7 +139,8 @@ def test_the_manifest_agrees_with_our_own_counts(independent):
     with (SAMPLES / "MANIFEST.csv").open(newline="") as handle:
         manifest = {Path(r["path"]).name: int(r["data_rows"]) for r in csv.DictReader(handle) if r["data_rows"]}
     assert {f: n for f, n in independent.data_rows.items() if f in manifest} == {
-        f: n for f, n in manifest.items() if f in independent.data_rows}
+        f: n for f, n in manifest.items() if f in independent.data_rows
+    }
     assert len(set(manifest) & set(independent.data_rows)) >= 47
 
 
@@ -152,10 +162,16 @@ def test_nothing_is_quarantined(samples_db, independent):
 
 def test_recorded_crime_per_force_month_equals_the_notifiable_rows(samples_db, independent):
     db, _ = samples_db
-    got = {(f, m): n for f, m, n in query(db, """
+    got = {
+        (f, m): n
+        for f, m, n in query(
+            db,
+            """
         select force_id, strftime(period, '%Y-%m'), sum(offence_count)
         from recorded_crime where source = 'police_uk_street' group by all
-    """)}
+    """,
+        )
+    }
     assert len(got) == 44  # 41 forces in 2021-04, Thames Valley 2022-01, Cleveland 2025-10 and 2025-11
     assert got == dict(independent.notifiable)
 
@@ -166,19 +182,29 @@ def test_hand_picked_counts(samples_db, independent, triple):
     force, month, crime_type = triple
     expected = independent.by_type[triple]
     assert expected > 0
-    assert query(db, """
+    assert query(
+        db,
+        """
         select offence_count from recorded_crime
         where source = 'police_uk_street' and force_id = ? and strftime(period, '%Y-%m') = ? and category = ?
-    """, [force, month, crime_type]) == [(expected,)]
+    """,
+        [force, month, crime_type],
+    ) == [(expected,)]
 
 
 def test_every_territorial_force_with_a_street_file_is_supplied_in_coverage(samples_db, independent):
     db, _ = samples_db
     territorial = set(_territorial().values())
-    coverage = {(f, m): (n, s) for f, m, n, s in query(db, """
+    coverage = {
+        (f, m): (n, s)
+        for f, m, n, s in query(
+            db,
+            """
         select force_id, strftime(period, '%Y-%m'), rows_supplied, coverage_status
         from coverage where source = 'police_uk_street'
-    """)}
+    """,
+        )
+    }
     street = {k: n for k, n in independent.street_rows.items() if k[0] in territorial}
     assert len({f for f, _ in street}) == 39
     for key, n in street.items():

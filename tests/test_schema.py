@@ -5,10 +5,11 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from conftest import PROJECT_ROOT, SAMPLES
 from pipelines import cli, periods, schema
 from pipelines.ingest import load
 from pipelines.sql import sandbox
+
+from conftest import PROJECT_ROOT, SAMPLES
 
 TABLES = [t for t in schema.TABLES.values() if not t.is_view]
 VIEWS = [t for t in schema.TABLES.values() if t.is_view]
@@ -32,7 +33,9 @@ def small_samples_db(tmp_path_factory):
     folders = sorted(p for p in (SAMPLES / "police_uk").iterdir() if p.is_dir() and p.name != "2021-04")
     assert folders, "expected the Thames Valley and Cleveland sample folders"
     extra = [PROJECT_ROOT / "docs" / "examples" / "force_exports"]
-    load.ingest([*folders, SAMPLES / "police_uk" / "2021-04" / "2021-04-durham-street.csv.gz", *extra], db, progress=False)
+    load.ingest(
+        [*folders, SAMPLES / "police_uk" / "2021-04" / "2021-04-durham-street.csv.gz", *extra], db, progress=False
+    )
     with duckdb.connect(str(db), read_only=True) as con:
         yield con
 
@@ -83,7 +86,8 @@ def test_enforced_primary_keys_are_enforced(empty_db):
     keyed = [t for t in TABLES if t.primary_key and t.enforce_key]
     assert keyed
     constraints = {
-        (table, tuple(columns)) for table, columns in empty_db.execute(
+        (table, tuple(columns))
+        for table, columns in empty_db.execute(
             "select table_name, constraint_column_names from duckdb_constraints() where constraint_type = 'PRIMARY KEY'"
         ).fetchall()
     }
@@ -106,7 +110,10 @@ def test_unenforced_keys_are_unique_and_complete_after_a_load(small_samples_db, 
 
 
 def test_a_field_declared_twice_is_an_error_not_an_overwrite() -> None:
-    first, second = schema.Field("periods_expected", "INTEGER", "one"), schema.Field("periods_expected", "INTEGER", "two")
+    first, second = (
+        schema.Field("periods_expected", "INTEGER", "one"),
+        schema.Field("periods_expected", "INTEGER", "two"),
+    )
     with pytest.raises(ValueError, match="'periods_expected' is declared twice"):
         schema._fields_by_name([first, second])
     assert schema._fields_by_name([first]) == {"periods_expected": first}
@@ -172,8 +179,13 @@ def test_a_view_file_runs_as_it_stands(empty_db, name):
 
 def test_the_period_grains_table_holds_the_grains_of_pipelines_periods(empty_db, small_samples_db):
     # (grain, months covered, months to the next period), written out by hand
-    expected = {("month", 1, 1), ("quarter", 3, 3), ("rolling_year", 12, 3),
-                ("financial_year", 12, 12), ("calendar_year", 12, 12)}
+    expected = {
+        ("month", 1, 1),
+        ("quarter", 3, 3),
+        ("rolling_year", 12, 3),
+        ("financial_year", 12, 12),
+        ("calendar_year", 12, 12),
+    }
     assert expected == {(g, periods.GRAIN_MONTHS[g], periods.GRAIN_STEPS[g]) for g in periods.GRAIN_MONTHS}
     assert set(empty_db.execute("select * from ref_period_grains").fetchall()) == expected
     assert set(small_samples_db.execute("select * from ref_period_grains").fetchall()) == expected

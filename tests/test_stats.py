@@ -12,19 +12,19 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
 from pipelines.analysis.stats import (
-    mix_precision,
+    _trimmed_mean_of_scaled_chi2,
     binary_segmentation,
     chow_test,
     funnel,
     homogeneity,
     indirect_standardisation,
     mix_divergence,
+    mix_precision,
     poisson_interval,
     q_values,
     two_sided_p,
     wilson_interval,
 )
-from pipelines.analysis.stats import _trimmed_mean_of_scaled_chi2
 from pipelines.analysis.stats import dirichlet_multinomial as dirichlet_multinomial_draws
 
 Z95 = 1.959963984540054  # standard normal 97.5th percentile
@@ -50,7 +50,10 @@ def test_wilson_by_hand_and_empty() -> None:
     assert np.isnan(lower[0]) and np.isnan(upper[0])
 
 
-@given(st.integers(1, 10**6).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))), st.sampled_from([0.8, 0.95, 0.998]))
+@given(
+    st.integers(1, 10**6).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.sampled_from([0.8, 0.95, 0.998]),
+)
 def test_wilson_bounds_contain_the_share_and_lie_in_unit_interval(xn: tuple[int, int], confidence: float) -> None:
     x, n = xn
     lower, upper = wilson_interval(x, n, confidence)
@@ -116,11 +119,16 @@ def test_overdispersed_limits_nest() -> None:
     # τ² keeps the limits from closing in on large units. Below that the order flips.
     crossover = (result.phi - 1) / (4 * result.tau2)
     n = np.array([1.01, 2, 10, 100]) * crossover
-    widths = {model: np.subtract(*result.limits(n, 0.15, 0.998, model)[::-1]) for model in ("binomial", "multiplicative", "additive")}
+    widths = {
+        model: np.subtract(*result.limits(n, 0.15, 0.998, model)[::-1])
+        for model in ("binomial", "multiplicative", "additive")
+    }
     assert np.all(widths["additive"] > widths["multiplicative"])
     assert np.all(widths["multiplicative"] > widths["binomial"])
     small = crossover / 2
-    assert np.subtract(*result.limits(small, 0.15, 0.998, "additive")[::-1]) < np.subtract(*result.limits(small, 0.15, 0.998, "multiplicative")[::-1])
+    assert np.subtract(*result.limits(small, 0.15, 0.998, "additive")[::-1]) < np.subtract(
+        *result.limits(small, 0.15, 0.998, "multiplicative")[::-1]
+    )
     # Adjusted z shrink towards 0 in the same way.
     z = result.z
     assert np.all(np.abs(result.z_adjusted("multiplicative")) < np.abs(z))
@@ -139,7 +147,9 @@ def test_overdispersed_limits_nest() -> None:
     st.sampled_from(["binomial", "multiplicative", "additive"]),
     st.sampled_from([0.95, 0.998]),
 )
-def test_funnel_limits_widen_as_n_falls_and_stay_in_unit_interval(target: float, n1: int, n2: int, model: str, level: float) -> None:
+def test_funnel_limits_widen_as_n_falls_and_stay_in_unit_interval(
+    target: float, n1: int, n2: int, model: str, level: float
+) -> None:
     small, large = sorted((n1, n2))
     result = funnel(*overdispersed())
     lo_small, hi_small = result.limits(small, target, level, model)
@@ -183,7 +193,11 @@ def test_q_values_by_hand() -> None:
     assert q_values([0.01, np.nan, 0.04]) == pytest.approx([0.02, np.nan, 0.04], nan_ok=True)
 
 
-@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30), st.randoms(use_true_random=False), st.sampled_from(["bh", "by"]))
+@given(
+    st.lists(st.floats(0.0, 1.0), min_size=1, max_size=30),
+    st.randoms(use_true_random=False),
+    st.sampled_from(["bh", "by"]),
+)
 def test_q_values_at_least_p_and_order_free(p: list[float], rnd, method: str) -> None:
     p_arr = np.array(p)
     q = q_values(p_arr, method)
@@ -505,7 +519,9 @@ def test_dirichlet_multinomial_sampler_moments_and_limits() -> None:
 
 
 def test_mix_divergence_precision_argument_and_multinomial_default() -> None:
-    rng = np.random.default_rng(5)  # unit 0 lands mid-null here (p ≈ 0.44), so the p > 0.05 check is not on a knife edge
+    rng = np.random.default_rng(
+        5
+    )  # unit 0 lands mid-null here (p ≈ 0.44), so the p > 0.05 check is not on a knife edge
     q = np.array([0.45, 0.3, 0.15, 0.1])
     mixes = np.hstack([rng.dirichlet(150 * q, size=31), np.zeros((31, 1))])  # a fifth category nobody has
     table = rng.multinomial(rng.integers(10_000, 30_000, 31), mixes)
@@ -518,7 +534,9 @@ def test_mix_divergence_precision_argument_and_multinomial_default() -> None:
     # The multinomial null, recomputed as the multinomial-only version did: same seed, same draws.
     plain = mix_divergence(unit, reference, draws=300, seed=3)
     ref = reference / reference.sum()
-    null = jensenshannon(np.random.default_rng(3).multinomial(int(unit.sum()), ref, size=300), ref[None, :], axis=1, base=2)
+    null = jensenshannon(
+        np.random.default_rng(3).multinomial(int(unit.sum()), ref, size=300), ref[None, :], axis=1, base=2
+    )
     assert plain.p_value == pytest.approx((1 + np.sum(null >= plain.distance)) / 301)
     assert plain.null_median == pytest.approx(np.median(null))
     assert plain.p_value == plain.p_chance == via_table.p_chance and plain.precision == np.inf
@@ -542,14 +560,21 @@ def test_standardisation_mask_ignores_the_diagonal_and_empty_references() -> Non
     assert indirect_standardisation(events, exposure, reference=reference).expected == pytest.approx([20, 35, 40])
     # Everyone against unit 0 (rates 0.1 and 0.1): unit 0 then has nobody and no expected count;
     # E = 200·0.1 + 50·0.1 = 25 and 300·0.1 + 100·0.1 = 40 for the others.
-    lonely = indirect_standardisation(events, exposure, reference=[[True, False, False], [True, False, False], [True, False, False]])
+    lonely = indirect_standardisation(
+        events, exposure, reference=[[True, False, False], [True, False, False], [True, False, False]]
+    )
     assert np.isnan(lonely.expected[0]) and lonely.expected[1:] == pytest.approx([25, 40])
 
 
 def dersimonian_laird(y: list[float], v: list[float]) -> float:
     """Second route to τ²: Q = Σw y² − (Σw y)²/Σw, written out in plain Python."""
     w = [1 / vi for vi in v]
-    sw, swy, swy2, sw2 = sum(w), sum(wi * yi for wi, yi in zip(w, y)), sum(wi * yi * yi for wi, yi in zip(w, y)), sum(wi * wi for wi in w)
+    sw, swy, swy2, sw2 = (
+        sum(w),
+        sum(wi * yi for wi, yi in zip(w, y)),
+        sum(wi * yi * yi for wi, yi in zip(w, y)),
+        sum(wi * wi for wi in w),
+    )
     q = swy2 - swy**2 / sw
     return max(0.0, (q - (len(y) - 1)) / (sw - sw2 / sw))
 
@@ -576,7 +601,9 @@ def test_standardisation_without_spread_gives_log_normal_limits() -> None:
     rng = np.random.default_rng(2)
     exposure = np.full((40, 1), 10_000.0)
     # Homogeneous Poisson units: DL truncates at 0 about half the time; take the first such draw.
-    result = next(r for r in (indirect_standardisation(rng.poisson(1000, (40, 1)), exposure) for _ in range(20)) if r.tau2 == 0)
+    result = next(
+        r for r in (indirect_standardisation(rng.poisson(1000, (40, 1)), exposure) for _ in range(20)) if r.tau2 == 0
+    )
     o, e = result.observed, result.expected
     y = np.log((o + 0.5) / e)
     assert result.lower == pytest.approx(np.exp(y - Z95 / np.sqrt(o + 0.5)))

@@ -10,12 +10,13 @@ import duckdb
 import polars as pl
 import pytest
 
-from conftest import SAMPLES, outcome_row, real_data, street_row, write_outcomes, write_street
-from pipelines.ingest import load, textfile
 from pipelines import schema
+from pipelines.ingest import load, textfile
 from pipelines.ingest.sources.base import extract, extract_chunks
 from pipelines.ingest.sources.police_uk import OUTCOMES, STREET, STREET_HEADER
 from pipelines.ingest.textfile import MalformedFileError, open_text, peek_header, read_rows
+
+from conftest import SAMPLES, outcome_row, real_data, street_row, write_outcomes, write_street
 
 HEADER = b"a,b,c\n"
 
@@ -208,7 +209,9 @@ def test_a_real_file_reads_the_same_whatever_its_line_breaks(tmp_path, published
     # and through the police.uk normalisation, the same rows come out
     ours, theirs = extract(STREET, [text]), extract(STREET, [original])
     for table in theirs.tables:
-        assert _sorted(ours.tables[table].drop("file_name")).equals(_sorted(theirs.tables[table].drop("file_name"))), table
+        assert _sorted(ours.tables[table].drop("file_name")).equals(_sorted(theirs.tables[table].drop("file_name"))), (
+            table
+        )
     assert [vars(f) | {"file_name": ""} for f in ours.files] == [vars(f) | {"file_name": ""} for f in theirs.files]
 
 
@@ -237,8 +240,10 @@ def test_a_lone_cr_inside_a_line_of_an_lf_file_is_an_ordinary_character(tmp_path
     # The header's line break decides: here LF, so a CR elsewhere is part of its value.
     path = _write(tmp_path / "f.csv", HEADER + b"1,x\ry,3\r\n4,5,6\n")
     rows = _rows(path)
-    assert _as_records(rows) == [{"row_number": 1, "a": "1", "b": "x\ry", "c": "3"},
-                                 {"row_number": 2, "a": "4", "b": "5", "c": "6"}]
+    assert _as_records(rows) == [
+        {"row_number": 1, "a": "1", "b": "x\ry", "c": "3"},
+        {"row_number": 2, "a": "4", "b": "5", "c": "6"},
+    ]
 
 
 # --- quotes: one record per line (issue 9, point 6) --------------------------------------------------------
@@ -265,8 +270,10 @@ def test_a_field_over_128_kb_beside_a_ragged_line_is_read(tmp_path, quoted):
     value = b'"' + long + b'"' if quoted else long
     path = _write(tmp_path / "long.csv", HEADER + b"1," + value + b",3\n4,5\n" + b'6,"7,7",8\n')
     rows = _rows(path)
-    assert _as_records(rows) == [{"row_number": 1, "a": "1", "b": long.decode(), "c": "3"},
-                                 {"row_number": 3, "a": "6", "b": "7,7", "c": "8"}]
+    assert _as_records(rows) == [
+        {"row_number": 1, "a": "1", "b": long.decode(), "c": "3"},
+        {"row_number": 3, "a": "6", "b": "7,7", "c": "8"},
+    ]
     assert [(n, reason) for n, reason, _ in rows.malformed] == [(2, "line 3 has 2 fields but the header has 3")]
 
 
@@ -287,15 +294,17 @@ def test_an_unbalanced_quote_late_in_a_file_costs_its_own_line_and_no_other(tmp_
     path = _write(tmp_path / "late.csv", HEADER + b"\n".join([*good, b'99,"unclosed,3', *after]) + b"\n")
     rows = _rows(path)
     assert [(n, reason) for n, reason, _ in rows.malformed] == [
-        (21, "line 22 opens a quoted value that does not close on that line")]
+        (21, "line 22 opens a quoted value that does not close on that line")
+    ]
     assert rows.frame["row_number"].to_list() == [*range(1, 21), *range(22, 30)]
     assert rows.frame.filter(pl.col("row_number") == 23)["b"].item() == "b, quoted"
     assert rows.rows_read == 29
 
 
 def test_an_unbalanced_quote_late_in_a_file_is_counted_line_by_line_in_the_load(tmp_path):
-    path = write_street(tmp_path / "in" / "2021-04-durham-street.csv",
-                        [street_row(**{"Crime ID": f"c{i}"}) for i in range(20)])
+    path = write_street(
+        tmp_path / "in" / "2021-04-durham-street.csv", [street_row(**{"Crime ID": f"c{i}"}) for i in range(20)]
+    )
     lines = path.read_bytes().splitlines(keepends=True)
     lines[10] = lines[10].replace(b"On or near Station Road", b'"On or near Station Road')
     path.write_bytes(b"".join(lines))
@@ -304,7 +313,8 @@ def test_an_unbalanced_quote_late_in_a_file_is_counted_line_by_line_in_the_load(
     with duckdb.connect(str(db), read_only=True) as con:
         assert con.sql("select rows_read, rows_loaded, rows_quarantined from ingest_log").fetchall() == [(20, 19, 1)]
         assert con.sql("select row_number, reason from quarantine").fetchall() == [
-            (10, "line 11 opens a quoted value that does not close on that line")]
+            (10, "line 11 opens a quoted value that does not close on that line")
+        ]
 
 
 def test_a_value_with_a_line_break_in_it_is_quarantined_line_by_line(tmp_path):
@@ -373,7 +383,9 @@ def test_reading_in_chunks_gives_what_reading_line_by_line_gives(tmp_path, name,
         rows = read_rows(text, chunk_bytes=chunk_bytes)
         assert rows.frame.equals(whole.frame), chunk_bytes
         assert rows.malformed == whole.malformed, chunk_bytes
-    assert rows.rows_read == len([line for line in data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")[1:] if line])
+    assert rows.rows_read == len(
+        [line for line in data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")[1:] if line]
+    )
 
 
 def test_a_non_utf8_byte_names_its_line_when_read_in_chunks(tmp_path):
@@ -384,12 +396,17 @@ def test_a_non_utf8_byte_names_its_line_when_read_in_chunks(tmp_path):
 
 
 def test_a_gzip_of_several_members_is_read_whole(tmp_path):
-    path = _write(tmp_path / "members.csv.gz", gzip.compress(HEADER + b"1,2,3\n") + gzip.compress(b"4,5,6\n") + b"\0" * 8)
+    path = _write(
+        tmp_path / "members.csv.gz", gzip.compress(HEADER + b"1,2,3\n") + gzip.compress(b"4,5,6\n") + b"\0" * 8
+    )
     assert [r["a"] for r in _as_records(read_rows(open_text(path), chunk_bytes=4))] == ["1", "4"]
 
 
-@pytest.mark.parametrize("published", [LEICESTERSHIRE, SAMPLES / "mps_borough_crime" / "borough_24m_202202-202401.csv"],
-                         ids=["police_uk", "mps"])
+@pytest.mark.parametrize(
+    "published",
+    [LEICESTERSHIRE, SAMPLES / "mps_borough_crime" / "borough_24m_202202-202401.csv"],
+    ids=["police_uk", "mps"],
+)
 def test_real_files_read_the_same_in_chunks(published):
     text = open_text(published)
     whole = read_rows(text)
@@ -401,8 +418,12 @@ def test_real_files_read_the_same_in_chunks(published):
 
 def _street_with_repeats(path: Path) -> Path:
     """A street file whose exact repeats lie far apart (in different chunks), with bad rows too."""
-    rows = [street_row(**{"Crime ID": f"c{i}", "Crime type": ("Burglary", "Drugs", "Robbery")[i % 3],
-                          "LSOA code": f"E0{i % 7}"}) for i in range(400)]
+    rows = [
+        street_row(
+            **{"Crime ID": f"c{i}", "Crime type": ("Burglary", "Drugs", "Robbery")[i % 3], "LSOA code": f"E0{i % 7}"}
+        )
+        for i in range(400)
+    ]
     asb = street_row(**{"Crime ID": "", "Crime type": "Anti-social behaviour", "Last outcome category": ""})
     rows[5] = rows[250] = rows[399] = asb  # the same row thrice, far apart
     rows[6] = rows[390] = dict(rows[100])  # a repeat of row 101 in a later chunk
@@ -420,7 +441,10 @@ def test_a_file_normalised_a_chunk_at_a_time_gives_what_it_gives_whole(tmp_path,
     if fmt is STREET:
         path = _street_with_repeats(tmp_path / "2021-04-durham-street.csv")
     else:
-        rows = [outcome_row(**{"Crime ID": f"c{i % 150}", "Outcome type": "Suspect charged" if i % 4 else "?"}) for i in range(400)]
+        rows = [
+            outcome_row(**{"Crime ID": f"c{i % 150}", "Outcome type": "Suspect charged" if i % 4 else "?"})
+            for i in range(400)
+        ]
         path = write_outcomes(tmp_path / "2021-04-durham-outcomes.csv", rows)  # c0..c149 repeat exactly, 150 rows apart
     text = open_text(path)
     whole = extract(fmt, [text])
@@ -434,8 +458,16 @@ def test_a_file_normalised_a_chunk_at_a_time_gives_what_it_gives_whole(tmp_path,
     assert got_quarantine.equals(whole.quarantine.sort("row_number"))
     [expected_counts] = whole.files
     assert expected_counts.rows_duplicate > 0
-    totals = [sum(getattr(f, c) for p in pieces for f in p.files) for c in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")]
-    assert totals == [expected_counts.rows_read, expected_counts.rows_loaded, expected_counts.rows_quarantined, expected_counts.rows_duplicate]
+    totals = [
+        sum(getattr(f, c) for p in pieces for f in p.files)
+        for c in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")
+    ]
+    assert totals == [
+        expected_counts.rows_read,
+        expected_counts.rows_loaded,
+        expected_counts.rows_quarantined,
+        expected_counts.rows_duplicate,
+    ]
     assert expected_counts.rows_read == 400
 
 
@@ -466,7 +498,9 @@ def test_a_large_file_is_loaded_in_chunks_as_it_would_be_whole(tmp_path, monkeyp
     load.ingest([path], chunked_db, progress=False)
     with duckdb.connect(str(chunked_db), read_only=True) as con:
         assert con.sql("select rows_read, rows_loaded from ingest_log").fetchall() == [(300, 300)]
-        assert con.sql("select count(*), min(crime_id) from core_police_uk__street_crimes").fetchall() == [(300, "new0")]
+        assert con.sql("select count(*), min(crime_id) from core_police_uk__street_crimes").fetchall() == [
+            (300, "new0")
+        ]
         assert con.sql("select sum(offence_count) from core_counts__recorded_crime").fetchall() == [(300,)]
 
 

@@ -23,13 +23,18 @@ import streamlit as st
 from playwright.sync_api import Browser, Page, expect
 from streamlit.testing.v1 import AppTest
 
+from dashboard import browse
+from dashboard.data import counted
+from pipelines import schema
+from pipelines.sql import sandbox
+
 from browser_support import (  # noqa: F401  (fixtures are used by name)
     WAIT_MS,
     base_url,
     browser_context_args,
     browser_type_launch_args,
-    chromium_executable,
     choose,
+    chromium_executable,
     dashboard_db,
     dashboard_url,
     main_area,
@@ -39,10 +44,6 @@ from browser_support import (  # noqa: F401  (fixtures are used by name)
 )
 from conftest import PROJECT_ROOT, sample_copy
 from conftest import dashboard_query as db_rows
-from dashboard import browse
-from dashboard.data import counted
-from pipelines.sql import sandbox
-from pipelines import schema
 
 APP = str(PROJECT_ROOT / "dashboard" / "app.py")
 WORKBENCH = "views/workbench.py"
@@ -52,8 +53,6 @@ GLOBAL_PARAMS = {"peers", "window", "source"}
 
 
 # --- helpers ---------------------------------------------------------------------------------------------
-
-
 
 
 def db_count(db: Path, sql: str, params: dict | None = None) -> int:
@@ -114,8 +113,17 @@ def ok(at: AppTest) -> AppTest:
 
 # --- pure: the SQL the browser builds --------------------------------------------------------------------
 
-HOSTILE_VALUES = ["' or 1=1 --", "x'; drop table forces; --", '" or ""="', "%", "_", "\\", "$v0", "'); select 1; --",
-                  "South East' union select * from forces --"]
+HOSTILE_VALUES = [
+    "' or 1=1 --",
+    "x'; drop table forces; --",
+    '" or ""="',
+    "%",
+    "_",
+    "\\",
+    "$v0",
+    "'); select 1; --",
+    "South East' union select * from forces --",
+]
 
 
 @pytest.mark.parametrize("value", HOSTILE_VALUES)
@@ -132,18 +140,30 @@ def test_filter_values_are_bound_never_spliced(value):
 
 
 def test_values_are_converted_to_their_column_type_and_bound():
-    sql, params = browse.where("population", [browse.Filter("year", "gte", "2019"), browse.Filter("year", "lte", "2021"),
-                                              browse.Filter("force_id", "contains", "Kent")])
+    sql, params = browse.where(
+        "population",
+        [
+            browse.Filter("year", "gte", "2019"),
+            browse.Filter("year", "lte", "2021"),
+            browse.Filter("force_id", "contains", "Kent"),
+        ],
+    )
     assert sql == ' where "year" >= $v0 and "year" <= $v1 and contains(lower("force_id"), lower($v2))'
     assert params == {"v0": 2019, "v1": 2021, "v2": "Kent"}
     _, params = browse.where("coverage", [browse.Filter("period", "gte", "2021-04")])
     assert params == {"v0": __import__("datetime").date(2021, 4, 1)}
     _, params = browse.where("forces", [browse.Filter("is_territorial_ew", "exact", "TRUE")])
     assert params == {"v0": True}
-    for bad in (browse.Filter("year", "gte", "2019 or 1=1"), browse.Filter("period", "lte", "2024-13-01"),
-                browse.Filter("is_territorial_ew", "exact", "1 or 1"), browse.Filter("year", "contains", "2")):
+    for bad in (
+        browse.Filter("year", "gte", "2019 or 1=1"),
+        browse.Filter("period", "lte", "2024-13-01"),
+        browse.Filter("is_territorial_ew", "exact", "1 or 1"),
+        browse.Filter("year", "contains", "2"),
+    ):
         with pytest.raises(browse.BrowseError):
-            browse.where("population" if bad.column == "year" else "coverage" if bad.column == "period" else "forces", [bad])
+            browse.where(
+                "population" if bad.column == "year" else "coverage" if bad.column == "period" else "forces", [bad]
+            )
 
 
 def test_identifiers_come_only_from_the_schema_and_are_quoted():
@@ -162,10 +182,18 @@ def test_identifiers_come_only_from_the_schema_and_are_quoted():
     functions = {"contains", "lower", "count", "approx_count_distinct", "min", "max", "list", "cast"}
     for name, table in schema.TABLES.items():
         text_columns = [c for c in table.columns if browse.kind(c) in ("text", "boolean")][:3]
-        filters = [browse.Filter(c, "contains" if browse.kind(c) == "text" else "exact",
-                                 "x" if browse.kind(c) == "text" else "true") for c in text_columns]
-        statements = [browse.rows_sql(name, filters)[0], browse.count_sql(name, filters, text_columns)[0],
-                      browse.profile_sql(name), browse.choices_sql(name, text_columns) if text_columns else ""]
+        filters = [
+            browse.Filter(
+                c, "contains" if browse.kind(c) == "text" else "exact", "x" if browse.kind(c) == "text" else "true"
+            )
+            for c in text_columns
+        ]
+        statements = [
+            browse.rows_sql(name, filters)[0],
+            browse.count_sql(name, filters, text_columns)[0],
+            browse.profile_sql(name),
+            browse.choices_sql(name, text_columns) if text_columns else "",
+        ]
         for sql in filter(None, statements):
             raw = duckdb.tokenize(sql)
             for i, (start, kind) in enumerate(raw):
@@ -173,18 +201,34 @@ def test_identifiers_come_only_from_the_schema_and_are_quoted():
                 token = sql[start:end].strip()
                 following = sql[end:].lstrip()[:1]
                 parameter = sql[:start].endswith("$")
-                if str(kind).endswith("identifier") and not parameter and not (token.lower() in functions and following == "("):
+                if (
+                    str(kind).endswith("identifier")
+                    and not parameter
+                    and not (token.lower() in functions and following == "(")
+                ):
                     # the statement's own aliases may be bare; a schema name is always quoted
                     assert (token.startswith('"') and token.endswith('"')) or token in own, (name, token, sql)
                     ident = token.strip('"')
-                    assert ident in table.columns or ident == name or ident in own or \
-                        ident.split(":", 1)[-1] in table.columns, (name, ident)
+                    assert (
+                        ident in table.columns
+                        or ident == name
+                        or ident in own
+                        or ident.split(":", 1)[-1] in table.columns
+                    ), (name, ident)
                 assert not str(kind).endswith("string_const"), (name, token)
 
 
 def test_the_url_names_filters_datasette_like_and_refuses_what_it_cannot_use():
-    params = {"f_region": "South East", "f_short_name__contains": "ken", "f_pfa_code__gte": "x", "f_nope": "1",
-              "f_region__lte": "a", "table": "forces", "peers": "all", "sql": "select 1"}
+    params = {
+        "f_region": "South East",
+        "f_short_name__contains": "ken",
+        "f_pfa_code__gte": "x",
+        "f_nope": "1",
+        "f_region__lte": "a",
+        "table": "forces",
+        "peers": "all",
+        "sql": "select 1",
+    }
     filters, problems = browse.filters_from_params("forces", params)
     assert filters == [browse.Filter("short_name", "contains", "ken"), browse.Filter("region", "exact", "South East")]
     assert browse.params_of(filters) == {"f_short_name__contains": "ken", "f_region": "South East"}
@@ -194,8 +238,28 @@ def test_the_url_names_filters_datasette_like_and_refuses_what_it_cannot_use():
 
 
 def test_stale_keys_keep_only_the_current_modes_state():
-    keys = ["sql", "query", "p_force_id", "p_period", "table", "f_region", "f_year__gte", "page", "peers", "window", "mode"]
-    assert browse.stale_keys("free", keys) == ["query", "p_force_id", "p_period", "table", "f_region", "f_year__gte", "page"]
+    keys = [
+        "sql",
+        "query",
+        "p_force_id",
+        "p_period",
+        "table",
+        "f_region",
+        "f_year__gte",
+        "page",
+        "peers",
+        "window",
+        "mode",
+    ]
+    assert browse.stale_keys("free", keys) == [
+        "query",
+        "p_force_id",
+        "p_period",
+        "table",
+        "f_region",
+        "f_year__gte",
+        "page",
+    ]
     assert browse.stale_keys("saved", keys) == ["sql", "table", "f_region", "f_year__gte", "page"]
     assert browse.stale_keys("browse", keys) == ["sql", "query", "p_force_id", "p_period"]
 
@@ -213,11 +277,16 @@ def test_counts_and_facets_built_by_the_browser_equal_an_independent_query(sampl
     filters = [browse.Filter("source", "exact", "police_uk_street"), browse.Filter("period", "gte", "2021-06-01")]
     sql, params = browse.count_sql("coverage", filters, ["coverage_status", "force_id"])
     got = db_rows(sample_db, sql, params)
-    expected = db_count(sample_db, "select count(*) from coverage where source = 'police_uk_street' and period >= '2021-06-01'")
+    expected = db_count(
+        sample_db, "select count(*) from coverage where source = 'police_uk_street' and period >= '2021-06-01'"
+    )
     assert expected > 0 and got[0] == (0, None, expected)
-    by_status = db_rows(sample_db, """select coverage_status, count(*) from coverage
-        where source = 'police_uk_street' and period >= '2021-06-01' group by 1 order by 2 desc, 1""")
-    assert [(v, n) for f, v, n in got if f == 1] == by_status[:browse.FACET_TOP]
+    by_status = db_rows(
+        sample_db,
+        """select coverage_status, count(*) from coverage
+        where source = 'police_uk_street' and period >= '2021-06-01' group by 1 order by 2 desc, 1""",
+    )
+    assert [(v, n) for f, v, n in got if f == 1] == by_status[: browse.FACET_TOP]
     # Pages partition the rows: no row twice, none left out.
     pages = [db_rows(sample_db, browse.rows_sql("forces", [], limit=7, offset=o)[0]) for o in range(0, 49, 7)]
     assert sorted(r for p in pages for r in p) == sorted(db_rows(sample_db, "select * from forces"))
@@ -263,13 +332,17 @@ def test_a_link_at_a_parameters_default_runs_and_drops_it(workbench, sample_db):
     assert url(at) == {"query": "force_offence_mix"}
 
 
-@pytest.mark.parametrize("link", [
-    {"sql": "select * from no_such_table"},
-    {"sql": "copy (select 1) to '/tmp/crossforce_workbench_probe.csv'"},
-    {"sql": "select 1; select 2"},
-    {"query": "met_releases_compared", "p_period": "2024-13-01"},
-    {"query": "top_divergences", "p_limit": "20; drop table divergence"},
-], ids=["unknown-table", "copy", "two-statements", "bad-date", "bad-integer"])
+@pytest.mark.parametrize(
+    "link",
+    [
+        {"sql": "select * from no_such_table"},
+        {"sql": "copy (select 1) to '/tmp/crossforce_workbench_probe.csv'"},
+        {"sql": "select 1; select 2"},
+        {"query": "met_releases_compared", "p_period": "2024-13-01"},
+        {"query": "top_divergences", "p_limit": "20; drop table divergence"},
+    ],
+    ids=["unknown-table", "copy", "two-statements", "bad-date", "bad-integer"],
+)
 def test_a_bad_link_shows_the_refusal_not_a_traceback(workbench, link):
     at = workbench(**link)
     assert at.error, "the refusal is shown"
@@ -320,16 +393,29 @@ def test_every_result_downloads_as_csv_json_and_parquet(workbench, sample_db):
 
 
 def test_browse_filters_from_a_link_count_as_duckdb_does(workbench, sample_db):
-    at = workbench(mode="browse", table="coverage", f_source="police_uk_street", f_period__gte="2021-06-01",
-                   f_force_id__contains="SHIRE")
-    expected = db_count(sample_db, """select count(*) from coverage where source = 'police_uk_street'
-        and period >= '2021-06-01' and contains(lower(force_id), 'shire')""")
+    at = workbench(
+        mode="browse",
+        table="coverage",
+        f_source="police_uk_street",
+        f_period__gte="2021-06-01",
+        f_force_id__contains="SHIRE",
+    )
+    expected = db_count(
+        sample_db,
+        """select count(*) from coverage where source = 'police_uk_street'
+        and period >= '2021-06-01' and contains(lower(force_id), 'shire')""",
+    )
     assert expected > 0
     assert browse_count(at) == expected
     assert at.selectbox(key="bf_coverage_source__exact").value == "police_uk_street"
     assert at.text_input(key="bf_coverage_force_id__contains").value == "SHIRE"
-    assert url(at) == {"mode": "browse", "table": "coverage", "f_source": "police_uk_street",
-                       "f_period__gte": "2021-06-01", "f_force_id__contains": "SHIRE"}
+    assert url(at) == {
+        "mode": "browse",
+        "table": "coverage",
+        "f_source": "police_uk_street",
+        "f_period__gte": "2021-06-01",
+        "f_force_id__contains": "SHIRE",
+    }
     assert any(m.startswith("View `coverage`:") for m in markdown(at)), "the table's description is shown"
 
 
@@ -342,12 +428,19 @@ def test_browse_filters_chosen_on_the_page_go_to_the_url_and_count_as_duckdb_doe
     at.text_input(key="bf_population_year__gte").input("2015")
     at.text_input(key="bf_population_year__lte").input("2018")
     ok(at.selectbox(key="bf_population_force_id__exact").select("west-yorkshire").run())
-    expected = db_count(sample_db, "select count(*) from population where year between 2015 and 2018 and force_id = 'west-yorkshire'")
+    expected = db_count(
+        sample_db, "select count(*) from population where year between 2015 and 2018 and force_id = 'west-yorkshire'"
+    )
     assert 0 < expected < db_count(sample_db, "select count(*) from population")
     assert browse_count(at) == expected
     link = url(at)
-    assert link == {"mode": "browse", "table": "population", "f_force_id": "west-yorkshire", "f_year__gte": "2015",
-                    "f_year__lte": "2018"}
+    assert link == {
+        "mode": "browse",
+        "table": "population",
+        "f_force_id": "west-yorkshire",
+        "f_year__gte": "2015",
+        "f_year__lte": "2018",
+    }
     # The link alone reproduces it, in a fresh session.
     assert browse_count(workbench(**link)) == expected
     # Another table starts unfiltered: the filters are not carried over.
@@ -358,13 +451,18 @@ def test_browse_filters_chosen_on_the_page_go_to_the_url_and_count_as_duckdb_doe
 def test_facets_count_as_duckdb_does_and_choosing_one_filters(workbench, sample_db):
     at = workbench(mode="browse", table="forces", f_is_territorial_ew="true")
     facet = next(p for p in at.pills if p.label == "region")
-    expected = db_rows(sample_db, "select region, count(*) from forces where is_territorial_ew group by 1 order by 2 desc, 1")
-    assert facet.options == [f"{v} · {n:,}" for v, n in expected[:browse.FACET_TOP]]
+    expected = db_rows(
+        sample_db, "select region, count(*) from forces where is_territorial_ew group by 1 order by 2 desc, 1"
+    )
+    assert facet.options == [f"{v} · {n:,}" for v, n in expected[: browse.FACET_TOP]]
     value, count = expected[0]
     ok(facet.select(value).run())
     assert url(at) == {"mode": "browse", "table": "forces", "f_is_territorial_ew": "true", "f_region": value}
-    assert browse_count(at) == count == db_count(sample_db, "select count(*) from forces where is_territorial_ew and region = $r",
-                                                 {"r": value})
+    assert (
+        browse_count(at)
+        == count
+        == db_count(sample_db, "select count(*) from forces where is_territorial_ew and region = $r", {"r": value})
+    )
     assert at.selectbox(key="bf_forces_region__exact").value == value
     assert "region" not in [p.label for p in at.pills], "a chosen facet becomes a filter"
 
@@ -378,8 +476,13 @@ def test_hostile_filter_values_run_and_find_nothing(sample_db, value):
 
 
 def test_injection_in_a_filter_value_on_the_page_finds_nothing_and_breaks_nothing(workbench, sample_db):
-    at = workbench(mode="browse", table="forces", f_region=HOSTILE_VALUES[0], f_short_name__contains=HOSTILE_VALUES[1],
-                   f_force_name__contains=HOSTILE_VALUES[-1])
+    at = workbench(
+        mode="browse",
+        table="forces",
+        f_region=HOSTILE_VALUES[0],
+        f_short_name__contains=HOSTILE_VALUES[1],
+        f_force_name__contains=HOSTILE_VALUES[-1],
+    )
     assert not at.error and not at.warning
     assert browse_count(at) == 0
     assert at.selectbox(key="bf_forces_region__exact").value == HOSTILE_VALUES[0]  # shown as given, matching nothing
@@ -389,8 +492,10 @@ def test_injection_in_a_filter_value_on_the_page_finds_nothing_and_breaks_nothin
 def test_a_value_not_of_its_columns_type_is_left_out_with_a_warning(workbench, sample_db):
     at = workbench(mode="browse", table="population", f_year__gte="2019 or 1=1", f_nope="1")
     assert not at.error
-    assert {w.value for w in at.warning} == {"year: '2019 or 1=1' is not a number: the filter is left out",
-                                             "population has no column 'nope': the filter f_nope is left out"}
+    assert {w.value for w in at.warning} == {
+        "year: '2019 or 1=1' is not a number: the filter is left out",
+        "population has no column 'nope': the filter f_nope is left out",
+    }
     assert browse_count(at) == db_count(sample_db, "select count(*) from population")
     assert url(at) == {"mode": "browse", "table": "population"}
 
@@ -429,7 +534,9 @@ def test_ctrl_enter_in_the_sql_box_runs_it(page: Page, dashboard_db: Path) -> No
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
 
 
-def test_a_shared_link_in_a_fresh_browser_shows_its_result_on_load(browser: Browser, base_url: str, dashboard_db: Path) -> None:
+def test_a_shared_link_in_a_fresh_browser_shows_its_result_on_load(
+    browser: Browser, base_url: str, dashboard_db: Path
+) -> None:
     sql = "select force_id, region from forces where is_territorial_ew order by 1"
     expected = db_count(dashboard_db, "select count(*) from forces where is_territorial_ew")
     context = browser.new_context(base_url=base_url, viewport={"width": 1400, "height": 900})
@@ -453,7 +560,9 @@ def test_browse_a_table_and_choose_a_facet(page: Page, dashboard_db: Path) -> No
     value, count = db_rows(dashboard_db, "select region, count(*) from forces group by 1 order by 2 desc, 1")[0]
     main_area(page).locator(".st-key-facet_forces_region").get_by_text(f"{value} · {count}", exact=True).click()
     settle(page)
-    expect(page).to_have_url(re.compile(rf"[?&]f_region={re.escape(quote(value).replace('%20', '+'))}(&|$)"), timeout=WAIT_MS)
+    expect(page).to_have_url(
+        re.compile(rf"[?&]f_region={re.escape(quote(value).replace('%20', '+'))}(&|$)"), timeout=WAIT_MS
+    )
     expect(main_area(page).get_by_text(counted(count, "row"), exact=True)).to_be_visible(timeout=WAIT_MS)
     with page.expect_download(timeout=WAIT_MS) as info:
         main_area(page).get_by_role("button", name="Download every matching row (CSV)").click()

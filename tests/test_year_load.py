@@ -17,8 +17,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from conftest import SAMPLES, real_data
 from pipelines.ingest import load
+
+from conftest import SAMPLES, real_data
 
 pytestmark = pytest.mark.integration  # a year of files loaded end to end
 
@@ -59,10 +60,14 @@ def test_a_year_of_police_uk_files_with_the_ons_and_met_files_loads_to_the_end(y
     assert len(street) == 12 * 11
     assert all(r.rows_quarantined == 0 for r in street)
     with duckdb.connect(str(db), read_only=True) as con:
-        months = con.sql("""select count(distinct period) from core_coverage where source = 'police_uk_street'""").fetchall()
+        months = con.sql(
+            """select count(distinct period) from core_coverage where source = 'police_uk_street'"""
+        ).fetchall()
         assert months == [(12,)]
         # The breaks were tested across the registered event, on series that are zero throughout too.
-        events = con.sql("""select count(*) filter (where event is not null), count(*) from divergence_breaks""").fetchall()[0]
+        events = con.sql(
+            """select count(*) filter (where event is not null), count(*) from divergence_breaks"""
+        ).fetchall()[0]
         assert events[0] > 0 and events[1] > 100
         zero_throughout = con.sql("""
             select count(*) from (

@@ -29,8 +29,16 @@ from pipelines.periods import add_months
 COVERAGE_COLUMNS = ("source", "force_id", "period", "rows_supplied", "coverage_status")
 
 
-def coverage_grid(coverage: pl.DataFrame, source: str, source_note: str, names: Mapping[str, str] | None = None, *,
-                  grain: str | None = None, source_label: str | None = None, fill_span: bool = False) -> go.Figure:
+def coverage_grid(
+    coverage: pl.DataFrame,
+    source: str,
+    source_note: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    grain: str | None = None,
+    source_label: str | None = None,
+    fill_span: bool = False,
+) -> go.Figure:
     """Which force-periods one source supplied: a force × period grid of `coverage_status`, at the
     source's own `grain` over its own span.
 
@@ -53,12 +61,16 @@ def coverage_grid(coverage: pl.DataFrame, source: str, source_note: str, names: 
         grain = grains[0] if len(grains) == 1 else "month"
     label = source_label or label_for(source)
     noun, nouns = GRAIN_NOUNS.get(grain, (grain.replace("_", " "), grain.replace("_", " ") + "s"))
-    rows = rows.with_columns(pl.col("period").map_elements(lambda d: _period_start(d, grain), return_dtype=pl.Date)
-                             .alias("_cell"))
+    rows = rows.with_columns(
+        pl.col("period").map_elements(lambda d: _period_start(d, grain), return_dtype=pl.Date).alias("_cell")
+    )
     cells = _gather_cells(rows)
     forces = sorted(rows["force_id"].unique().to_list(), key=lambda f: _name(f, names))
-    periods = (_grain_periods(rows["_cell"].unique().to_list(), grain) if fill_span
-               else sorted(rows["_cell"].unique().to_list()))
+    periods = (
+        _grain_periods(rows["_cell"].unique().to_list(), grain)
+        if fill_span
+        else sorted(rows["_cell"].unique().to_list())
+    )
     x_labels = [period_words(p, grain) for p in periods]
     z, customdata = [], []
     for force in forces:
@@ -69,21 +81,40 @@ def coverage_grid(coverage: pl.DataFrame, source: str, source_note: str, names: 
     missing_count = sum(row.count(0) for row in z)
     partial_count = sum(row.count(0.5) for row in z)
     colorscale, colorbar = _status_colours(partial_count > 0)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=x_labels, y=y_labels, customdata=customdata, zmin=0, zmax=1, colorscale=colorscale, xgap=1, ygap=1,
-        name=label, colorbar=colorbar,
-        hovertemplate=("<b>%{y}</b>, %{customdata[0]}<br>%{customdata[1]}"
-                       "<br>Rows supplied: %{customdata[2]}<extra></extra>"),
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=x_labels,
+            y=y_labels,
+            customdata=customdata,
+            zmin=0,
+            zmax=1,
+            colorscale=colorscale,
+            xgap=1,
+            ygap=1,
+            name=label,
+            colorbar=colorbar,
+            hovertemplate=(
+                "<b>%{y}</b>, %{customdata[0]}<br>%{customdata[1]}<br>Rows supplied: %{customdata[2]}<extra></extra>"
+            ),
+        )
+    )
     period_axis, label_height = _period_axis(x_labels)
     fig.update_xaxes(title_text=f"Period ({nouns})", **period_axis)
     fig.update_yaxes(title_text="Force", autorange="reversed", tickfont=dict(size=11), **_category_ticks(y_labels))
-    subtitle = (f"{_counted(missing_count, 'force-' + noun)} missing (orange)"
-                + (f", {_counted(partial_count, 'force-' + noun)} part supplied (light orange)" if partial_count
-                   else "")
-                + f". {_described('coverage_status')}. Blank: not expected from that force.")
-    return _finish(fig, f"What {label} supplied, by force and {noun}", subtitle, source_note,
-                   height=max(260, 16 * len(forces)), axis_block=50 + label_height)
+    subtitle = (
+        f"{_counted(missing_count, 'force-' + noun)} missing (orange)"
+        + (f", {_counted(partial_count, 'force-' + noun)} part supplied (light orange)" if partial_count else "")
+        + f". {_described('coverage_status')}. Blank: not expected from that force."
+    )
+    return _finish(
+        fig,
+        f"What {label} supplied, by force and {noun}",
+        subtitle,
+        source_note,
+        height=max(260, 16 * len(forces)),
+        axis_block=50 + label_height,
+    )
 
 
 def _period_start(value: date, grain: str) -> date:
@@ -117,8 +148,9 @@ def _gather_cells(rows: pl.DataFrame) -> dict[tuple[str, date], dict]:
     them): how many were supplied and how many missing, the rows supplied, and the statuses seen."""
     cells: dict[tuple[str, date], dict] = {}
     for r in rows.iter_rows(named=True):
-        cell = cells.setdefault((r["force_id"], r["_cell"]),
-                                {"supplied": 0, "missing": 0, "rows": 0, "statuses": set()})
+        cell = cells.setdefault(
+            (r["force_id"], r["_cell"]), {"supplied": 0, "missing": 0, "rows": 0, "statuses": set()}
+        )
         if r["coverage_status"] == "missing":
             cell["missing"] += 1
         else:
@@ -136,8 +168,11 @@ def _cell_status(cell: dict | None, words: str) -> tuple[float | None, list[str]
     if cell["supplied"] == 0:
         return 0, [words, "MISSING: nothing supplied (a gap, not zero crimes)", "none"]
     if cell["missing"]:
-        return 0.5, [words, f"PART supplied: {cell['supplied']} of {cell['supplied'] + cell['missing']} months",
-                     _count(cell["rows"])]
+        return 0.5, [
+            words,
+            f"PART supplied: {cell['supplied']} of {cell['supplied'] + cell['missing']} months",
+            _count(cell["rows"]),
+        ]
     return 1, [words, ", ".join(sorted(cell["statuses"])), _count(cell["rows"])]
 
 
@@ -145,14 +180,26 @@ def _status_colours(with_part: bool) -> tuple[list, dict]:
     """The grid's colour scale and colour bar: missing and supplied, and part supplied between them
     when any cell is."""
     if with_part:
-        colorscale = [[0, MISSING], [1 / 3, MISSING], [1 / 3, PART_SUPPLIED], [2 / 3, PART_SUPPLIED],
-                      [2 / 3, SUPPLIED], [1, SUPPLIED]]
-        colorbar = dict(title=dict(text="Status"), tickvals=[1 / 6, 0.5, 5 / 6],
-                        ticktext=["missing", "part", "supplied"], len=0.4, y=0.8)
+        colorscale = [
+            [0, MISSING],
+            [1 / 3, MISSING],
+            [1 / 3, PART_SUPPLIED],
+            [2 / 3, PART_SUPPLIED],
+            [2 / 3, SUPPLIED],
+            [1, SUPPLIED],
+        ]
+        colorbar = dict(
+            title=dict(text="Status"),
+            tickvals=[1 / 6, 0.5, 5 / 6],
+            ticktext=["missing", "part", "supplied"],
+            len=0.4,
+            y=0.8,
+        )
     else:
         colorscale = [[0, MISSING], [0.5, MISSING], [0.5, SUPPLIED], [1, SUPPLIED]]
-        colorbar = dict(title=dict(text="Status"), tickvals=[0.25, 0.75], ticktext=["missing", "supplied"],
-                        len=0.4, y=0.8)
+        colorbar = dict(
+            title=dict(text="Status"), tickvals=[0.25, 0.75], ticktext=["missing", "supplied"], len=0.4, y=0.8
+        )
     return colorscale, colorbar
 
 
@@ -162,8 +209,16 @@ def _period_axis(x_labels: list[str]) -> tuple[dict, int]:
     shown = _every_nth(x_labels, 24)
     longest = max((len(t) for t in shown), default=0)
     angled = len(shown) > 12 or longest * len(shown) > 90
-    axis = dict(tickangle=-45 if angled else 0, automargin=True, type="category", categoryorder="array",
-                categoryarray=x_labels, tickmode="array", tickvals=shown, ticktext=shown)
+    axis = dict(
+        tickangle=-45 if angled else 0,
+        automargin=True,
+        type="category",
+        categoryorder="array",
+        categoryarray=x_labels,
+        tickmode="array",
+        tickvals=shown,
+        ticktext=shown,
+    )
     # Text at 45° needs about 0.71 × its length in height (7 px a character).
     return axis, (math.ceil(7 * 0.71 * longest) if angled else 16)
 
@@ -175,5 +230,5 @@ def _every_nth(labels: list[str], most: int) -> list[str]:
 
 
 def _counted(count: int, noun: str) -> str:
-    """"1 force-month", "2,520 force-months"."""
+    """ "1 force-month", "2,520 force-months"."""
     return f"{count:,} {noun}" + ("" if count == 1 else "s")

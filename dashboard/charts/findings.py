@@ -50,13 +50,22 @@ def _positions_present(rows: pl.DataFrame) -> list[tuple[str, str]]:
 def _named_rows(findings: pl.DataFrame, names: Mapping[str, str] | None) -> pl.DataFrame:
     """The findings that have a share, each with its force's name (`_name`) and a position (within the
     limits when it has none): the rows of the charts with one bar or point per force."""
-    return (findings.filter(pl.col("share").is_not_null())
-            .with_columns(pl.col("force_id").map_elements(lambda f: _name(f, names), return_dtype=pl.String)
-                          .alias("_name"), pl.col("position").fill_null(WITHIN_POSITION)))
+    return findings.filter(pl.col("share").is_not_null()).with_columns(
+        pl.col("force_id").map_elements(lambda f: _name(f, names), return_dtype=pl.String).alias("_name"),
+        pl.col("position").fill_null(WITHIN_POSITION),
+    )
 
 
-def _highlight_point(fig: go.Figure, rows: pl.DataFrame, highlight: str | None, names: Mapping[str, str] | None,
-                     x: str, y: str, hover: str, label_on_axis: bool = False) -> None:
+def _highlight_point(
+    fig: go.Figure,
+    rows: pl.DataFrame,
+    highlight: str | None,
+    names: Mapping[str, str] | None,
+    x: str,
+    y: str,
+    hover: str,
+    label_on_axis: bool = False,
+) -> None:
     """A ring around the chosen force's point, its name in bold beside it, and a legend entry
     "Chosen force: <name>"; nothing when the force is not in the rows."""
     if highlight is None:
@@ -67,13 +76,21 @@ def _highlight_point(fig: go.Figure, rows: pl.DataFrame, highlight: str | None, 
     name = _name(highlight, names)
     xs = own[x].to_list()
     ys = [name] * own.height if label_on_axis else own[y].to_list()
-    fig.add_trace(go.Scatter(
-        # Its own trace, not one of the position traces: "lines+markers+text" (one point, so no line is
-        # drawn) keeps it apart from the forces' points (mode "markers+text") for anyone reading the figure.
-        x=xs, y=ys, mode="lines+markers" if label_on_axis else "lines+markers+text", line=dict(width=0, color=INK),
-        name=_wrap(f"{HIGHLIGHT_NAME}: {name}", 30),
-        text=[name] * own.height, textposition="middle right", texttemplate="  <b>%{text}</b>",
-        textfont=dict(size=12.5, color=INK),
-        marker=dict(symbol="circle-open", size=20, color=INK, line=dict(width=3, color=INK)),
-        hovertemplate=hover, legendrank=0,
-    ))
+    fig.add_trace(
+        go.Scatter(
+            # Its own trace, not one of the position traces: "lines+markers+text" (one point, so no line is
+            # drawn) keeps it apart from the forces' points (mode "markers+text") for anyone reading the figure.
+            x=xs,
+            y=ys,
+            mode="lines+markers" if label_on_axis else "lines+markers+text",
+            line=dict(width=0, color=INK),
+            name=_wrap(f"{HIGHLIGHT_NAME}: {name}", 30),
+            text=[name] * own.height,
+            textposition="middle right",
+            texttemplate="  <b>%{text}</b>",
+            textfont=dict(size=12.5, color=INK),
+            marker=dict(symbol="circle-open", size=20, color=INK, line=dict(width=3, color=INK)),
+            hovertemplate=hover,
+            legendrank=0,
+        )
+    )

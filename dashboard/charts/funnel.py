@@ -34,8 +34,20 @@ LIMIT_STYLES = {
 LEVELS = {"95%": 0.95, "99.8%": 0.998}
 MODEL_WORDS = {"additive": "overdispersed", "binomial": "plain binomial"}
 
-FUNNEL_COLUMNS = ("force_id", "numerator", "denominator", "share", "benchmark", "tau2", "z", "q_by",
-                  "limit998_od_lower", "limit998_od_upper", "position", "status")
+FUNNEL_COLUMNS = (
+    "force_id",
+    "numerator",
+    "denominator",
+    "share",
+    "benchmark",
+    "tau2",
+    "z",
+    "q_by",
+    "limit998_od_lower",
+    "limit998_od_upper",
+    "position",
+    "status",
+)
 
 
 # Legend order: the pooled share, the overdispersed limits (which decide significance), the plain ones.
@@ -65,9 +77,15 @@ def funnel_curves(numerators: np.ndarray, denominators: np.ndarray, tau2: float,
     return {"pooled": pooled, "n": grid, "limits": limits}
 
 
-def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
-                names: Mapping[str, str] | None = None, *, highlight: str | None = None,
-                status_labels: Mapping[str, str] | None = None) -> go.Figure:
+def funnel_plot(
+    findings: pl.DataFrame,
+    indicator_label: str,
+    source_note: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    highlight: str | None = None,
+    status_labels: Mapping[str, str] | None = None,
+) -> go.Figure:
     """One indicator's funnel plot: each force's share against its denominator.
 
     `findings`: the `divergence` rows of one indicator, peer group and window, with at least
@@ -91,12 +109,14 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
         raise ValueError("funnel_plot draws one indicator: filter the findings to one indicator_id first")
     fig = go.Figure()
     # Powers of ten with 2 and 5 between: Plotly's own minor labels ("9" beside "100k") collide on narrow charts.
-    fig.update_xaxes(type="log", dtick="D2",
-                     title_text=f"Denominator: {_described('denominator').lower()} (count, log scale)")
+    fig.update_xaxes(
+        type="log", dtick="D2", title_text=f"Denominator: {_described('denominator').lower()} (count, log scale)"
+    )
     fig.update_yaxes(title_text=SHARE_TITLE, tickformat=_share_format(rows["share"].to_list()))
     if rows.height == 0:
-        return _finish(fig, f"{indicator_label}: no force has a denominator in this window", "", source_note,
-                       height=440)
+        return _finish(
+            fig, f"{indicator_label}: no force has a denominator in this window", "", source_note, height=440
+        )
 
     tau2_values = rows["tau2"].drop_nulls().drop_nans()
     tau2 = float(tau2_values[0]) if tau2_values.len() else float("nan")
@@ -104,16 +124,27 @@ def funnel_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
     _draw_limits(fig, curves, rows)
     rows = rows.with_columns(_outside_998().alias("_outside"), pl.col("position").fill_null(WITHIN_POSITION))
     _draw_forces(fig, rows, names, highlight, status_labels)
-    _highlight_point(fig, rows, highlight, names, x="denominator", y="share",
-                     hover="<b>%{text}</b> (chosen force)<br>Share %{y:.2%} of %{x:,}<extra></extra>")
-    od_words = ("no overdispersed limits (τ² undefined)" if _missing(tau2)
-                else f"overdispersed limits add τ² = {tau2:.3g}")
+    _highlight_point(
+        fig,
+        rows,
+        highlight,
+        names,
+        x="denominator",
+        y="share",
+        hover="<b>%{text}</b> (chosen force)<br>Share %{y:.2%} of %{x:,}<extra></extra>",
+    )
+    od_words = (
+        "no overdispersed limits (τ² undefined)" if _missing(tau2) else f"overdispersed limits add τ² = {tau2:.3g}"
+    )
     unranked = rows.filter(pl.col("status") != "ranked").height
-    subtitle = (f"Curves: limits around the pooled share of all {rows.height} forces ({curves['pooled']:.1%}); "
-                f"{od_words}. Labelled: outside the 99.8% overdispersed limits at its own benchmark. "
-                f"Hollow: not ranked ({unranked} of {rows.height}; hover for why).")
-    return _finish(fig, f"{indicator_label}: each force's share against its denominator", subtitle, source_note,
-                   height=440)
+    subtitle = (
+        f"Curves: limits around the pooled share of all {rows.height} forces ({curves['pooled']:.1%}); "
+        f"{od_words}. Labelled: outside the 99.8% overdispersed limits at its own benchmark. "
+        f"Hollow: not ranked ({unranked} of {rows.height}; hover for why)."
+    )
+    return _finish(
+        fig, f"{indicator_label}: each force's share against its denominator", subtitle, source_note, height=440
+    )
 
 
 def _draw_limits(fig: go.Figure, curves: dict, rows: pl.DataFrame) -> None:
@@ -124,75 +155,142 @@ def _draw_limits(fig: go.Figure, curves: dict, rows: pl.DataFrame) -> None:
         words = MODEL_WORDS[model]
         gap = [None]
         bounds = [[lo, hi] for lo, hi in zip(lower, upper)]
-        fig.add_trace(go.Scatter(
-            x=[*grid, *gap, *grid], y=[*lower, *gap, *upper], mode="lines", line=LIMIT_STYLES[(level_name, model)],
-            name=_wrap(f"{level_name} limits, {words}, around the pooled share", 30),
-            legendgroup=f"{level_name}-{model}", connectgaps=False, legendrank=_LIMIT_RANKS[(level_name, model)],
-            customdata=bounds + [[None, None]] + bounds,
-            hovertemplate=(f"{level_name} limits, {words}, around the pooled share of all forces shown "
-                           f"({pooled:.2%})<br>Denominator %{{x:,.0f}}: "
-                           "%{customdata[0]:.2%} to %{customdata[1]:.2%}<extra></extra>"),
-        ))
-    fig.add_trace(go.Scatter(
-        x=[grid[0], grid[-1]], y=[pooled, pooled], mode="lines", line=dict(color=INK, width=1.5),
-        name=_wrap("Pooled share of all forces shown", 30), legendrank=1,
-        customdata=[[int(rows["numerator"].sum()), int(rows["denominator"].sum())]] * 2,
-        hovertemplate=(f"Pooled share of all {rows.height} forces shown: {pooled:.2%}"
-                       "<br>%{customdata[0]:,} of %{customdata[1]:,}<extra></extra>"),
-    ))
+        fig.add_trace(
+            go.Scatter(
+                x=[*grid, *gap, *grid],
+                y=[*lower, *gap, *upper],
+                mode="lines",
+                line=LIMIT_STYLES[(level_name, model)],
+                name=_wrap(f"{level_name} limits, {words}, around the pooled share", 30),
+                legendgroup=f"{level_name}-{model}",
+                connectgaps=False,
+                legendrank=_LIMIT_RANKS[(level_name, model)],
+                customdata=bounds + [[None, None]] + bounds,
+                hovertemplate=(
+                    f"{level_name} limits, {words}, around the pooled share of all forces shown "
+                    f"({pooled:.2%})<br>Denominator %{{x:,.0f}}: "
+                    "%{customdata[0]:.2%} to %{customdata[1]:.2%}<extra></extra>"
+                ),
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[grid[0], grid[-1]],
+            y=[pooled, pooled],
+            mode="lines",
+            line=dict(color=INK, width=1.5),
+            name=_wrap("Pooled share of all forces shown", 30),
+            legendrank=1,
+            customdata=[[int(rows["numerator"].sum()), int(rows["denominator"].sum())]] * 2,
+            hovertemplate=(
+                f"Pooled share of all {rows.height} forces shown: {pooled:.2%}"
+                "<br>%{customdata[0]:,} of %{customdata[1]:,}<extra></extra>"
+            ),
+        )
+    )
 
 
-def _draw_forces(fig: go.Figure, rows: pl.DataFrame, names: Mapping[str, str] | None, highlight: str | None,
-                 status_labels: Mapping[str, str] | None) -> None:
+def _draw_forces(
+    fig: go.Figure,
+    rows: pl.DataFrame,
+    names: Mapping[str, str] | None,
+    highlight: str | None,
+    status_labels: Mapping[str, str] | None,
+) -> None:
     """Each force's share at its denominator, one trace per position (its colour); a force outside
     its own 99.8% limits (`_outside`) is labelled, "(not ranked)" when it is not ranked, unless it
     is the highlighted force (its ring carries its name)."""
     for position, colour in _positions_present(rows):
         # Ranked forces first: the legend draws a trace's marker as its first point's.
         part = rows.filter(pl.col("position") == position).sort(pl.col("status") != "ranked", maintain_order=True)
-        labels = [("" if not out or r["force_id"] == highlight
-                   else _name(r["force_id"], names) if _is_ranked(r["status"])
-                   else f"{_name(r['force_id'], names)} (not ranked)")
-                  for r, out in zip(part.iter_rows(named=True), part["_outside"])]
-        fig.add_trace(go.Scatter(
-            x=part["denominator"].to_list(), y=part["share"].to_list(), mode="markers+text",
-            name=_wrap(position[:1].upper() + position[1:], 30), text=labels, textposition="top center",
-            textfont=dict(size=11, color=colour),
-            marker=dict(color=colour, size=9, line=dict(color=colour, width=1.5),
-                        symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in part["status"]]),
-            customdata=[
-                [_name(r["force_id"], names), r["numerator"], r["denominator"], r["share"], _pct(r["benchmark"]),
-                 _pp(None if _missing(r["benchmark"]) else r["share"] - r["benchmark"]),
-                 _pct(r["limit998_od_lower"]), _pct(r["limit998_od_upper"]), _num(r["z"], ".2f"),
-                 _num(r["q_by"], ".3g"), _num(r.get("q_bh"), ".3g"), r["position"],
-                 _standing(r, status_labels=status_labels), _wrap(r.get("benchmark_coverage") or "—", 70)]
-                for r in part.iter_rows(named=True)
-            ],
-            hovertemplate=("<b>%{customdata[0]}</b><br>Share: %{customdata[3]:.2%} "
-                           "(%{customdata[1]:,} of %{customdata[2]:,})"
-                           "<br>Benchmark (peers, force excluded): %{customdata[4]} (difference %{customdata[5]})"
-                           "<br>Benchmark covers: %{customdata[13]}"
-                           "<br>99.8% overdispersed limits at its benchmark: %{customdata[6]} to %{customdata[7]}"
-                           "<br>z (overdispersed): %{customdata[8]}; q (BY): %{customdata[9]}; "
-                           "q (BH): %{customdata[10]}<br>%{customdata[11]}<br>%{customdata[12]}<extra></extra>"),
-        ))
+        labels = [
+            (
+                ""
+                if not out or r["force_id"] == highlight
+                else _name(r["force_id"], names)
+                if _is_ranked(r["status"])
+                else f"{_name(r['force_id'], names)} (not ranked)"
+            )
+            for r, out in zip(part.iter_rows(named=True), part["_outside"])
+        ]
+        fig.add_trace(
+            go.Scatter(
+                x=part["denominator"].to_list(),
+                y=part["share"].to_list(),
+                mode="markers+text",
+                name=_wrap(position[:1].upper() + position[1:], 30),
+                text=labels,
+                textposition="top center",
+                textfont=dict(size=11, color=colour),
+                marker=dict(
+                    color=colour,
+                    size=9,
+                    line=dict(color=colour, width=1.5),
+                    symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in part["status"]],
+                ),
+                customdata=[
+                    [
+                        _name(r["force_id"], names),
+                        r["numerator"],
+                        r["denominator"],
+                        r["share"],
+                        _pct(r["benchmark"]),
+                        _pp(None if _missing(r["benchmark"]) else r["share"] - r["benchmark"]),
+                        _pct(r["limit998_od_lower"]),
+                        _pct(r["limit998_od_upper"]),
+                        _num(r["z"], ".2f"),
+                        _num(r["q_by"], ".3g"),
+                        _num(r.get("q_bh"), ".3g"),
+                        r["position"],
+                        _standing(r, status_labels=status_labels),
+                        _wrap(r.get("benchmark_coverage") or "—", 70),
+                    ]
+                    for r in part.iter_rows(named=True)
+                ],
+                hovertemplate=(
+                    "<b>%{customdata[0]}</b><br>Share: %{customdata[3]:.2%} "
+                    "(%{customdata[1]:,} of %{customdata[2]:,})"
+                    "<br>Benchmark (peers, force excluded): %{customdata[4]} (difference %{customdata[5]})"
+                    "<br>Benchmark covers: %{customdata[13]}"
+                    "<br>99.8% overdispersed limits at its benchmark: %{customdata[6]} to %{customdata[7]}"
+                    "<br>z (overdispersed): %{customdata[8]}; q (BY): %{customdata[9]}; "
+                    "q (BH): %{customdata[10]}<br>%{customdata[11]}<br>%{customdata[12]}<extra></extra>"
+                ),
+            )
+        )
 
 
 def _outside_998() -> pl.Expr:
     """True where the share lies outside the force's own 99.8% overdispersed limits (null limits: False)."""
-    return ((pl.col("share") > pl.col("limit998_od_upper"))
-            | (pl.col("share") < pl.col("limit998_od_lower"))).fill_null(False)
+    return (
+        (pl.col("share") > pl.col("limit998_od_upper")) | (pl.col("share") < pl.col("limit998_od_lower"))
+    ).fill_null(False)
 
 
 # --- caterpillar plot ----------------------------------------------------------------------------------
 
-CATERPILLAR_COLUMNS = ("force_id", "numerator", "denominator", "share", "share_lower", "share_upper", "benchmark",
-                       "position", "status")
+CATERPILLAR_COLUMNS = (
+    "force_id",
+    "numerator",
+    "denominator",
+    "share",
+    "share_lower",
+    "share_upper",
+    "benchmark",
+    "position",
+    "status",
+)
 
 
-def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: str,
-                     names: Mapping[str, str] | None = None, *, highlight: str | None = None,
-                     status_labels: Mapping[str, str] | None = None) -> go.Figure:
+def caterpillar_plot(
+    findings: pl.DataFrame,
+    indicator_label: str,
+    source_note: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    highlight: str | None = None,
+    status_labels: Mapping[str, str] | None = None,
+) -> go.Figure:
     """Every force's share with its 95% Wilson interval, sorted from lowest (bottom) to highest (top).
 
     `findings`: `divergence` rows of one indicator with at least force_id, numerator, denominator,
@@ -207,43 +305,86 @@ def caterpillar_plot(findings: pl.DataFrame, indicator_label: str, source_note: 
     fig = go.Figure()
     for position, colour in _positions_present(rows):
         part = rows.filter(pl.col("position") == position).sort(pl.col("status") != "ranked", maintain_order=True)
-        fig.add_trace(go.Scatter(
-            x=part["share"].to_list(), y=part["_name"].to_list(), mode="markers",
-            name=_wrap(position[:1].upper() + position[1:], 30),
-            marker=dict(color=colour, size=8, line=dict(color=colour, width=1.5),
-                        symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in part["status"]]),
-            error_x=dict(type="data", symmetric=False, color=colour, thickness=1.5, width=0,
-                         array=(part["share_upper"] - part["share"]).to_list(),
-                         arrayminus=(part["share"] - part["share_lower"]).to_list()),
-            customdata=[[r["numerator"], r["denominator"], _pct(r["share_lower"]), _pct(r["share_upper"]),
-                         _pct(r["benchmark"]), r["position"], _standing(r, status_labels=status_labels),
-                         _wrap(r.get("benchmark_coverage") or "—", 70)]
-                        for r in part.iter_rows(named=True)],
-            hovertemplate=("<b>%{y}</b><br>Share: %{x:.2%} (%{customdata[0]:,} of %{customdata[1]:,})"
-                           "<br>95% Wilson interval: %{customdata[2]} to %{customdata[3]}"
-                           "<br>Benchmark (peers, force excluded): %{customdata[4]}"
-                           "<br>Benchmark covers: %{customdata[7]}"
-                           "<br>%{customdata[5]}<br>%{customdata[6]}<extra></extra>"),
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=part["share"].to_list(),
+                y=part["_name"].to_list(),
+                mode="markers",
+                name=_wrap(position[:1].upper() + position[1:], 30),
+                marker=dict(
+                    color=colour,
+                    size=8,
+                    line=dict(color=colour, width=1.5),
+                    symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in part["status"]],
+                ),
+                error_x=dict(
+                    type="data",
+                    symmetric=False,
+                    color=colour,
+                    thickness=1.5,
+                    width=0,
+                    array=(part["share_upper"] - part["share"]).to_list(),
+                    arrayminus=(part["share"] - part["share_lower"]).to_list(),
+                ),
+                customdata=[
+                    [
+                        r["numerator"],
+                        r["denominator"],
+                        _pct(r["share_lower"]),
+                        _pct(r["share_upper"]),
+                        _pct(r["benchmark"]),
+                        r["position"],
+                        _standing(r, status_labels=status_labels),
+                        _wrap(r.get("benchmark_coverage") or "—", 70),
+                    ]
+                    for r in part.iter_rows(named=True)
+                ],
+                hovertemplate=(
+                    "<b>%{y}</b><br>Share: %{x:.2%} (%{customdata[0]:,} of %{customdata[1]:,})"
+                    "<br>95% Wilson interval: %{customdata[2]} to %{customdata[3]}"
+                    "<br>Benchmark (peers, force excluded): %{customdata[4]}"
+                    "<br>Benchmark covers: %{customdata[7]}"
+                    "<br>%{customdata[5]}<br>%{customdata[6]}<extra></extra>"
+                ),
+            )
+        )
     marked = rows.filter(pl.col("benchmark").is_not_null())
-    fig.add_trace(go.Scatter(
-        x=marked["benchmark"].to_list(), y=marked["_name"].to_list(), mode="markers",
-        name=_wrap("Benchmark: peers' pooled share, force excluded", 30),
-        marker=dict(symbol="line-ns-open", size=14, color=INK, line=dict(width=2, color=INK)),
-        hovertemplate="<b>%{y}</b><br>Benchmark (peers' pooled share, force excluded): %{x:.2%}<extra></extra>",
-    ))
-    _highlight_point(fig, rows, highlight, names, x="share", y="_name", label_on_axis=True,
-                     hover="<b>%{y}</b> (chosen force)<br>Share %{x:.2%}<extra></extra>")
+    fig.add_trace(
+        go.Scatter(
+            x=marked["benchmark"].to_list(),
+            y=marked["_name"].to_list(),
+            mode="markers",
+            name=_wrap("Benchmark: peers' pooled share, force excluded", 30),
+            marker=dict(symbol="line-ns-open", size=14, color=INK, line=dict(width=2, color=INK)),
+            hovertemplate="<b>%{y}</b><br>Benchmark (peers' pooled share, force excluded): %{x:.2%}<extra></extra>",
+        )
+    )
+    _highlight_point(
+        fig,
+        rows,
+        highlight,
+        names,
+        x="share",
+        y="_name",
+        label_on_axis=True,
+        hover="<b>%{y}</b> (chosen force)<br>Share %{x:.2%}<extra></extra>",
+    )
     order = rows["_name"].to_list()
     ticks = _category_ticks(order)
     if highlight is not None:
         ticks["ticktext"] = [f"<b>{n}</b>" if n == _name(highlight, names) else n for n in order]
     fig.update_yaxes(title_text="Force (sorted by share)", **ticks)
-    fig.update_xaxes(title_text=f"{SHARE_TITLE}, with its 95% Wilson interval",
-                     tickformat=_share_format(rows["share_upper"].to_list()))
+    fig.update_xaxes(
+        title_text=f"{SHARE_TITLE}, with its 95% Wilson interval",
+        tickformat=_share_format(rows["share_upper"].to_list()),
+    )
     unranked = rows.filter(pl.col("status") != "ranked").height
-    return _finish(fig, f"{indicator_label}: forces ranked by share, with 95% intervals",
-                   "Colour: where the share sits against the overdispersed funnel limits. "
-                   "Tick: each force's benchmark. "
-                   f"Hollow: not ranked ({unranked} of {rows.height}; hover for why).",
-                   source_note, height=max(300, 18 * rows.height + 40))
+    return _finish(
+        fig,
+        f"{indicator_label}: forces ranked by share, with 95% intervals",
+        "Colour: where the share sits against the overdispersed funnel limits. "
+        "Tick: each force's benchmark. "
+        f"Hollow: not ranked ({unranked} of {rows.height}; hover for why).",
+        source_note,
+        height=max(300, 18 * rows.height + 40),
+    )

@@ -59,14 +59,24 @@ def _lines(text: str) -> int:
 
 def _category_ticks(labels: list[str]) -> dict:
     """Axis settings that show every category label, in the given order (Plotly thins crowded labels)."""
-    return dict(type="category", categoryorder="array", categoryarray=labels, tickmode="array", tickvals=labels,
-                ticktext=labels)
+    return dict(
+        type="category", categoryorder="array", categoryarray=labels, tickmode="array", tickvals=labels, ticktext=labels
+    )
 
 
 def _legend_entry(fig: go.Figure, name: str, **style) -> None:
     """A legend entry that draws nothing on the plot: it only explains a marker, line or colour."""
-    fig.add_trace(go.Scatter(x=[None], y=[None], mode=style.pop("mode", "markers"), name=_wrap(name, 30),
-                             hoverinfo="skip", hovertemplate="<extra></extra>", **style))
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode=style.pop("mode", "markers"),
+            name=_wrap(name, 30),
+            hoverinfo="skip",
+            hovertemplate="<extra></extra>",
+            **style,
+        )
+    )
 
 
 def _vlines(fig: go.Figure, dates: list, colours: list[str], row: int | None = None) -> None:
@@ -75,8 +85,10 @@ def _vlines(fig: go.Figure, dates: list, colours: list[str], row: int | None = N
     subplot = fig.get_subplot(row, 1) if row is not None else None
     xref = subplot.xaxis.plotly_name.replace("axis", "") if subplot else "x"
     yref = (subplot.yaxis.plotly_name.replace("axis", "") if subplot else "y") + " domain"
-    fig.layout.shapes += tuple(dict(type="line", xref=xref, yref=yref, x0=d, x1=d, y0=0, y1=1,
-                                    line=dict(color=c, width=1, dash="dot")) for d, c in zip(dates, colours))
+    fig.layout.shapes += tuple(
+        dict(type="line", xref=xref, yref=yref, x0=d, x1=d, y0=0, y1=1, line=dict(color=c, width=1, dash="dot"))
+        for d, c in zip(dates, colours)
+    )
 
 
 def _wrap_axis_titles(fig: go.Figure) -> int:
@@ -94,8 +106,15 @@ def _wrap_axis_titles(fig: go.Figure) -> int:
     return extra_lines
 
 
-def _finish(fig: go.Figure, title: str, subtitle: str, source_note: str, height: int = 520,
-            axis_block: int = 60, extra_top: int = 0) -> go.Figure:
+def _finish(
+    fig: go.Figure,
+    title: str,
+    subtitle: str,
+    source_note: str,
+    height: int = 520,
+    axis_block: int = 60,
+    extra_top: int = 0,
+) -> go.Figure:
     """Title, fonts, margins, legend and the source note: the parts every chart shares.
 
     `height` is the plot area's; margins are added for the wrapped title and subtitle (plus
@@ -116,17 +135,44 @@ def _finish(fig: go.Figure, title: str, subtitle: str, source_note: str, height:
     bottom = axis_block + 14 * _lines(note) + 22 + legend_room
     fig.update_layout(
         template="plotly_white",
-        title=dict(text=title, subtitle=dict(text=subtitle, font=dict(size=12.5, color=MUTED)), x=0.01, xanchor="left",
-                   yref="container", y=1, yanchor="top", pad=dict(t=MODEBAR_ROOM), font=dict(size=17)),
+        title=dict(
+            text=title,
+            subtitle=dict(text=subtitle, font=dict(size=12.5, color=MUTED)),
+            x=0.01,
+            xanchor="left",
+            yref="container",
+            y=1,
+            yanchor="top",
+            pad=dict(t=MODEBAR_ROOM),
+            font=dict(size=17),
+        ),
         font=dict(family=FONT_FAMILY, size=13, color=INK),
         hoverlabel=dict(font=dict(family=FONT_FAMILY), align="left"),
         margin=dict(l=70, r=30, t=top, b=bottom),
         height=height + top + bottom,
-        legend=dict(orientation="h", x=0, xanchor="left", y=0, yanchor="bottom", yref="container",
-                    entrywidth=LEGEND_ENTRY_WIDTH, font=dict(size=12)),
+        legend=dict(
+            orientation="h",
+            x=0,
+            xanchor="left",
+            y=0,
+            yanchor="bottom",
+            yref="container",
+            entrywidth=LEGEND_ENTRY_WIDTH,
+            font=dict(size=12),
+        ),
     )
     fig.add_annotation(
-        name=SOURCE_NOTE, text=note, xref="paper", yref="paper", x=0, y=0, yshift=-axis_block,
-        xanchor="left", yanchor="top", showarrow=False, align="left", font=dict(size=11, color=MUTED),
+        name=SOURCE_NOTE,
+        text=note,
+        xref="paper",
+        yref="paper",
+        x=0,
+        y=0,
+        yshift=-axis_block,
+        xanchor="left",
+        yanchor="top",
+        showarrow=False,
+        align="left",
+        font=dict(size=11, color=MUTED),
     )
     return fig

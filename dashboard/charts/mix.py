@@ -18,9 +18,15 @@ from dashboard.charts.words import _described, _missing, _name, _num, _pct, _pp,
 HEATMAP_COLUMNS = ("force_id", "category", "adjusted_residual", "share", "reference_share")
 
 
-def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: str,
-                     names: Mapping[str, str] | None = None, cap: float = 10.0, *,
-                     labels: Mapping[str, str] | None = None) -> go.Figure:
+def residual_heatmap(
+    mix_categories: pl.DataFrame,
+    mix_label: str,
+    source_note: str,
+    names: Mapping[str, str] | None = None,
+    cap: float = 10.0,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
     """Forces × categories of one mix, coloured by the adjusted standardised residual of the
     chi-square homogeneity test (red: more than a common mix predicts; blue: fewer).
 
@@ -36,9 +42,12 @@ def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: 
         raise ValueError("residual_heatmap draws one mix and window: a force × category appears twice")
     rows = mix_categories
     forces = sorted(rows["force_id"].unique().to_list(), key=lambda f: _name(f, names))
-    categories = (rows.group_by("category").agg(pl.col("reference_share").mean())
-                  .sort(["reference_share", "category"], descending=[True, False], nulls_last=True)
-                  ["category"].to_list())
+    categories = (
+        rows.group_by("category")
+        .agg(pl.col("reference_share").mean())
+        .sort(["reference_share", "category"], descending=[True, False], nulls_last=True)["category"]
+        .to_list()
+    )
     cells = {(r["force_id"], r["category"]): r for r in rows.iter_rows(named=True)}
     angled = len(categories) > 5
     x_labels = [label_for(c, labels) if angled else _wrap(label_for(c, labels), 12) for c in categories]
@@ -50,36 +59,69 @@ def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: 
             cell = cells.get((force, category))
             value = None if cell is None or _missing(cell["adjusted_residual"]) else float(cell["adjusted_residual"])
             z_row.append(value)
-            data_row.append([_num(value, ".2f"), _pct(cell["share"]) if cell else "—",
-                             _pct(cell["reference_share"]) if cell else "—"])
+            data_row.append(
+                [
+                    _num(value, ".2f"),
+                    _pct(cell["share"]) if cell else "—",
+                    _pct(cell["reference_share"]) if cell else "—",
+                ]
+            )
         z.append(z_row)
         customdata.append(data_row)
-    fig = go.Figure(go.Heatmap(
-        z=z, x=x_labels, y=y_labels, customdata=customdata,
-        colorscale="RdBu_r", zmid=0, zmin=-cap, zmax=cap, xgap=1, ygap=1, hoverongaps=True,
-        colorbar=dict(title=dict(text=f"Adjusted<br>residual<br>(colour capped<br>at ±{cap:g})"),
-                      tickvals=[-cap, -3, 0, 3, cap],
-                      ticktext=[f"≤ −{cap:g}", "−3", "0", "3", f"≥ {cap:g}"]),
-        name="Adjusted residual",
-        hovertemplate=("<b>%{y}</b> · %{x}<br>Adjusted residual: %{customdata[0]}"
-                       "<br>Force's share: %{customdata[1]}; peers' share (force excluded): %{customdata[2]}"
-                       "<extra></extra>"),
-    ))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=x_labels,
+            y=y_labels,
+            customdata=customdata,
+            colorscale="RdBu_r",
+            zmid=0,
+            zmin=-cap,
+            zmax=cap,
+            xgap=1,
+            ygap=1,
+            hoverongaps=True,
+            colorbar=dict(
+                title=dict(text=f"Adjusted<br>residual<br>(colour capped<br>at ±{cap:g})"),
+                tickvals=[-cap, -3, 0, 3, cap],
+                ticktext=[f"≤ −{cap:g}", "−3", "0", "3", f"≥ {cap:g}"],
+            ),
+            name="Adjusted residual",
+            hovertemplate=(
+                "<b>%{y}</b> · %{x}<br>Adjusted residual: %{customdata[0]}"
+                "<br>Force's share: %{customdata[1]}; peers' share (force excluded): %{customdata[2]}"
+                "<extra></extra>"
+            ),
+        )
+    )
     fig.update_yaxes(title_text="Force", autorange="reversed", **_category_ticks(y_labels))
-    subtitle = (f"{_described('adjusted_residual')}: about N(0, 1) if every force had the same mix. "
-                f"Red: more than that predicts; blue: fewer. Colours stop at ±{cap:g}; hover shows the exact value; "
-                "blank: no data.")
+    subtitle = (
+        f"{_described('adjusted_residual')}: about N(0, 1) if every force had the same mix. "
+        f"Red: more than that predicts; blue: fewer. Colours stop at ±{cap:g}; hover shows the exact value; "
+        "blank: no data."
+    )
     if angled:
         # Text at 45° needs about 0.71 × its length in height (7 px a character at 12 px).
         longest = max((len(x) for x in x_labels), default=0)
         label_block = math.ceil(7 * 0.71 * longest) + 14
-        fig.update_xaxes(title_text="Category of the mix", tickangle=-45, automargin=True, tickfont=dict(size=12),
-                         **_category_ticks(x_labels))
+        fig.update_xaxes(
+            title_text="Category of the mix",
+            tickangle=-45,
+            automargin=True,
+            tickfont=dict(size=12),
+            **_category_ticks(x_labels),
+        )
     else:
         label_block = 16 * max((_lines(x) for x in x_labels), default=1)
         fig.update_xaxes(title_text="Category of the mix", tickangle=0, automargin=True, **_category_ticks(x_labels))
-    fig = _finish(fig, f"{mix_label}: where each force's mix departs from a common mix", subtitle, source_note,
-                  height=max(300, 18 * len(forces)), axis_block=45 + label_block)
+    fig = _finish(
+        fig,
+        f"{mix_label}: where each force's mix departs from a common mix",
+        subtitle,
+        source_note,
+        height=max(300, 18 * len(forces)),
+        axis_block=45 + label_block,
+    )
     # Room on the left for the first angled label, which runs down-left from its tick.
     if angled:
         fig.update_layout(margin=dict(l=max(70, math.ceil(7 * 0.71 * len(x_labels[0])) - 20)))
@@ -91,8 +133,14 @@ def residual_heatmap(mix_categories: pl.DataFrame, mix_label: str, source_note: 
 CONTRIBUTION_COLUMNS = ("category", "share", "reference_share", "contribution")
 
 
-def mix_contributions(mix_categories_for_force: pl.DataFrame, mix_label: str, force_name: str,
-                      source_note: str, *, labels: Mapping[str, str] | None = None) -> go.Figure:
+def mix_contributions(
+    mix_categories_for_force: pl.DataFrame,
+    mix_label: str,
+    force_name: str,
+    source_note: str,
+    *,
+    labels: Mapping[str, str] | None = None,
+) -> go.Figure:
     """A force's mix against its peers' mix, and each category's part in the Jensen–Shannon distance.
 
     `mix_categories_for_force`: `divergence_mix_categories` rows of one force, mix and window, with
@@ -107,33 +155,93 @@ def mix_contributions(mix_categories_for_force: pl.DataFrame, mix_label: str, fo
     distance = math.sqrt(total)
     category_labels = labels
     labels = [_wrap(label_for(c, category_labels), 30) for c in rows["category"]]
-    data = [[r["share"], r["reference_share"], _pp(r["share"] - r["reference_share"]), _num(r["contribution"], ".3g"),
-             _pct(r["contribution"] / total if total > 0 else None, 1)]
-            for r in rows.iter_rows(named=True)]
-    hover = ("<b>%{y}</b><br>" + force_name + ": %{customdata[0]:.2%}; peers (force excluded): %{customdata[1]:.2%} "
-             "(difference %{customdata[2]})<br>Term in the divergence: %{customdata[3]} "
-             "(%{customdata[4]} of distance²)<extra></extra>")
+    data = [
+        [
+            r["share"],
+            r["reference_share"],
+            _pp(r["share"] - r["reference_share"]),
+            _num(r["contribution"], ".3g"),
+            _pct(r["contribution"] / total if total > 0 else None, 1),
+        ]
+        for r in rows.iter_rows(named=True)
+    ]
+    hover = (
+        "<b>%{y}</b><br>" + force_name + ": %{customdata[0]:.2%}; peers (force excluded): %{customdata[1]:.2%} "
+        "(difference %{customdata[2]})<br>Term in the divergence: %{customdata[3]} "
+        "(%{customdata[4]} of distance²)<extra></extra>"
+    )
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.08)
-    fig.add_trace(go.Bar(y=labels, x=rows["share"].to_list(), orientation="h", name=force_name,
-                         marker=dict(color=INK), customdata=data, hovertemplate=hover), row=1, col=1)
-    fig.add_trace(go.Bar(y=labels, x=rows["reference_share"].to_list(), orientation="h",
-                         name=_wrap("Peers' pooled mix (force excluded)", 30),
-                         marker=dict(color=PEERS), customdata=data, hovertemplate=hover), row=1, col=1)
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=rows["share"].to_list(),
+            orientation="h",
+            name=force_name,
+            marker=dict(color=INK),
+            customdata=data,
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=1,
+    )
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=rows["reference_share"].to_list(),
+            orientation="h",
+            name=_wrap("Peers' pooled mix (force excluded)", 30),
+            marker=dict(color=PEERS),
+            customdata=data,
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=1,
+    )
     percent = [(c / total if total > 0 and not _missing(c) else None) for c in rows["contribution"]]
-    fig.add_trace(go.Bar(
-        y=labels, x=percent, orientation="h", name=_wrap("Part of the distance (red: force higher; blue: lower)", 30),
-        marker=dict(color=[ABOVE if (s or 0) > (q or 0) else BELOW
-                           for s, q in zip(rows["share"], rows["reference_share"])]),
-        customdata=data, hovertemplate=hover,
-    ), row=1, col=2)
+    fig.add_trace(
+        go.Bar(
+            y=labels,
+            x=percent,
+            orientation="h",
+            name=_wrap("Part of the distance (red: force higher; blue: lower)", 30),
+            marker=dict(
+                color=[ABOVE if (s or 0) > (q or 0) else BELOW for s, q in zip(rows["share"], rows["reference_share"])]
+            ),
+            customdata=data,
+            hovertemplate=hover,
+        ),
+        row=1,
+        col=2,
+    )
     fig.update_layout(barmode="group", bargap=0.25)
     fig.update_yaxes(title_text="Category", autorange="reversed", row=1, col=1, **_category_ticks(labels))
     # Two panels side by side may be under 250 px each at 1024 px: titles on two lines, few ticks.
-    fig.update_xaxes(title_text="Share of the<br>mix (%)", tickformat=_share_format(rows["share"].to_list()),
-                     nticks=4, tickangle=0, title_font=dict(size=13), row=1, col=1)
-    fig.update_xaxes(title_text="Part of the<br>distance² (%)", tickformat=".0%", nticks=3, tickangle=0,
-                     title_font=dict(size=13), row=1, col=2)
-    subtitle = (f"Jensen–Shannon distance {distance:.4f} (base 2, 0 = same mix, 1 = no overlap). "
-                f"{_described('contribution')}.")
-    return _finish(fig, f"{force_name}: {mix_label}, against its peers", subtitle, source_note,
-                   height=max(240, 40 * len(labels)), axis_block=80)
+    fig.update_xaxes(
+        title_text="Share of the<br>mix (%)",
+        tickformat=_share_format(rows["share"].to_list()),
+        nticks=4,
+        tickangle=0,
+        title_font=dict(size=13),
+        row=1,
+        col=1,
+    )
+    fig.update_xaxes(
+        title_text="Part of the<br>distance² (%)",
+        tickformat=".0%",
+        nticks=3,
+        tickangle=0,
+        title_font=dict(size=13),
+        row=1,
+        col=2,
+    )
+    subtitle = (
+        f"Jensen–Shannon distance {distance:.4f} (base 2, 0 = same mix, 1 = no overlap). {_described('contribution')}."
+    )
+    return _finish(
+        fig,
+        f"{force_name}: {mix_label}, against its peers",
+        subtitle,
+        source_note,
+        height=max(240, 40 * len(labels)),
+        axis_block=80,
+    )

@@ -26,15 +26,26 @@ from dashboard.charts.words import (
 )
 
 # A break's test, in the words of its legend entry (`{words}`: the kind of break) and of its hover.
-_BREAK_LEGEND = {"significant": "{words}, significant (p < {alpha:g}, Bonferroni-adjusted)",
-                 "not significant": "{words}, not significant (p ≥ {alpha:g})",
-                 "untested": "{words} (first period after it; no test)"}
+_BREAK_LEGEND = {
+    "significant": "{words}, significant (p < {alpha:g}, Bonferroni-adjusted)",
+    "not significant": "{words}, not significant (p ≥ {alpha:g})",
+    "untested": "{words} (first period after it; no test)",
+}
 _BREAK_HOVER = {"significant": "significant", "not significant": "not significant", "untested": "not tested"}
 
 
-def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl.DataFrame | None,
-               detected_breaks: pl.DataFrame | None, indicator_label: str, source_note: str,
-               names: Mapping[str, str] | None = None, *, grain: str = "month", alpha: float = 0.05) -> go.Figure:
+def trend_plot(
+    series: pl.DataFrame,
+    peers_band: pl.DataFrame | None,
+    events: pl.DataFrame | None,
+    detected_breaks: pl.DataFrame | None,
+    indicator_label: str,
+    source_note: str,
+    names: Mapping[str, str] | None = None,
+    *,
+    grain: str = "month",
+    alpha: float = 0.05,
+) -> go.Figure:
     """An indicator's share over time for chosen forces, against the other forces' band.
 
     `series`: force_id, period, numerator, denominator (as `divergence.indicator_series`, or the
@@ -82,9 +93,11 @@ def trend_plot(series: pl.DataFrame, peers_band: pl.DataFrame | None, events: pl
 
     fig.update_xaxes(title_text=f"Period ({GRAIN_NOUNS.get(grain, (grain,))[0]} starting)", type="date")
     fig.update_yaxes(title_text=SHARE_TITLE, tickformat=_share_format(values))
-    subtitle = ("Grey band: the other forces' lowest to highest share; gaps: periods not supplied (not zero). "
-                "Dotted lines: registered events (▼ for details); ◆: breaks found in the series; ■: shifts tested "
-                f"at registered events; filled when significant (p < {alpha:g}), hollow when not.")
+    subtitle = (
+        "Grey band: the other forces' lowest to highest share; gaps: periods not supplied (not zero). "
+        "Dotted lines: registered events (▼ for details); ◆: breaks found in the series; ■: shifts tested "
+        f"at registered events; filled when significant (p < {alpha:g}), hollow when not."
+    )
     return _finish(fig, f"{indicator_label}: share over time", subtitle, source_note, height=440)
 
 
@@ -98,46 +111,106 @@ def _draw_band(fig: go.Figure, band: pl.DataFrame, grid: list[date], grain: str)
     """The other forces' band (`peers_band` rows, one per period of `grid`): lowest to highest share
     filled grey, the median dotted. Returns the band's edges, which the y-axis must hold."""
     extra = [c for c in ("q25", "q75", "forces") if c in band.columns]
-    band_data = [[_pct(r["lower"]), _pct(r["median"]), _pct(r["upper"]),
-                  _pct(r.get("q25")) if "q25" in extra else "—", _pct(r.get("q75")) if "q75" in extra else "—",
-                  str(r["forces"]) if "forces" in extra and r["forces"] is not None else "—",
-                  period_words(r["period"], grain)]
-                 for r in band.iter_rows(named=True)]
-    band_hover = ("%{customdata[6]}: other forces (%{customdata[5]})<br>lowest %{customdata[0]}, "
-                  "median %{customdata[1]}, highest %{customdata[2]}"
-                  "<br>25th–75th percentile: %{customdata[3]} to %{customdata[4]}<extra></extra>")
-    fig.add_trace(go.Scatter(x=grid, y=band["upper"].to_list(), mode="lines", line=dict(width=0, color=PEERS),
-                             name="Other forces: highest share", showlegend=False, legendgroup="band",
-                             connectgaps=False, customdata=band_data, hovertemplate=band_hover))
-    fig.add_trace(go.Scatter(x=grid, y=band["lower"].to_list(), mode="lines", line=dict(width=0, color=PEERS),
-                             fill="tonexty", fillcolor="rgba(189,189,189,0.45)", legendgroup="band",
-                             name=_wrap("Other forces: lowest to highest share", 30), connectgaps=False,
-                             customdata=band_data, hovertemplate=band_hover))
-    fig.add_trace(go.Scatter(x=grid, y=band["median"].to_list(), mode="lines",
-                             line=dict(color=PEERS_DARK, dash="dot"), name="Other forces: median share",
-                             legendgroup="band", connectgaps=False, customdata=band_data, hovertemplate=band_hover))
+    band_data = [
+        [
+            _pct(r["lower"]),
+            _pct(r["median"]),
+            _pct(r["upper"]),
+            _pct(r.get("q25")) if "q25" in extra else "—",
+            _pct(r.get("q75")) if "q75" in extra else "—",
+            str(r["forces"]) if "forces" in extra and r["forces"] is not None else "—",
+            period_words(r["period"], grain),
+        ]
+        for r in band.iter_rows(named=True)
+    ]
+    band_hover = (
+        "%{customdata[6]}: other forces (%{customdata[5]})<br>lowest %{customdata[0]}, "
+        "median %{customdata[1]}, highest %{customdata[2]}"
+        "<br>25th–75th percentile: %{customdata[3]} to %{customdata[4]}<extra></extra>"
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=grid,
+            y=band["upper"].to_list(),
+            mode="lines",
+            line=dict(width=0, color=PEERS),
+            name="Other forces: highest share",
+            showlegend=False,
+            legendgroup="band",
+            connectgaps=False,
+            customdata=band_data,
+            hovertemplate=band_hover,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=grid,
+            y=band["lower"].to_list(),
+            mode="lines",
+            line=dict(width=0, color=PEERS),
+            fill="tonexty",
+            fillcolor="rgba(189,189,189,0.45)",
+            legendgroup="band",
+            name=_wrap("Other forces: lowest to highest share", 30),
+            connectgaps=False,
+            customdata=band_data,
+            hovertemplate=band_hover,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=grid,
+            y=band["median"].to_list(),
+            mode="lines",
+            line=dict(color=PEERS_DARK, dash="dot"),
+            name="Other forces: median share",
+            legendgroup="band",
+            connectgaps=False,
+            customdata=band_data,
+            hovertemplate=band_hover,
+        )
+    )
     return [v for v in band["lower"].to_list() + band["upper"].to_list() if not _missing(v)]
 
 
-def _draw_force_lines(fig: go.Figure, series: pl.DataFrame, grid: list[date], force_colours: Mapping[str, str],
-                      names: Mapping[str, str] | None, grain: str) -> dict[tuple[str, date], float]:
+def _draw_force_lines(
+    fig: go.Figure,
+    series: pl.DataFrame,
+    grid: list[date],
+    force_colours: Mapping[str, str],
+    names: Mapping[str, str] | None,
+    grain: str,
+) -> dict[tuple[str, date], float]:
     """One line per force of `force_colours`, in its colour: numerator ÷ denominator at each period of
     `grid`, a gap where it has no share. Returns each share drawn, by (force_id, period), for the
     markers put on the lines."""
     shares: dict[tuple[str, date], float] = {}
     for force, colour in force_colours.items():
         own = _on_grid(series.filter(pl.col("force_id") == force), grid, series.schema["period"])
-        share = [None if _missing(d) or d == 0 or _missing(x) else x / d
-                 for x, d in zip(own["numerator"], own["denominator"])]
+        share = [
+            None if _missing(d) or d == 0 or _missing(x) else x / d
+            for x, d in zip(own["numerator"], own["denominator"])
+        ]
         shares.update({(force, p): s for p, s in zip(grid, share) if s is not None})
-        fig.add_trace(go.Scatter(
-            x=grid, y=share, mode="lines+markers", connectgaps=False, name=_name(force, names),
-            line=dict(color=colour, width=2), marker=dict(size=4, color=colour),
-            customdata=[[_count(x), _count(d), period_words(p, grain)]
-                        for x, d, p in zip(own["numerator"], own["denominator"], own["period"])],
-            hovertemplate=(f"<b>{_name(force, names)}</b><br>%{{customdata[2]}}: %{{y:.2%}} "
-                           "(%{customdata[0]} of %{customdata[1]})<extra></extra>"),
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=grid,
+                y=share,
+                mode="lines+markers",
+                connectgaps=False,
+                name=_name(force, names),
+                line=dict(color=colour, width=2),
+                marker=dict(size=4, color=colour),
+                customdata=[
+                    [_count(x), _count(d), period_words(p, grain)]
+                    for x, d, p in zip(own["numerator"], own["denominator"], own["period"])
+                ],
+                hovertemplate=(
+                    f"<b>{_name(force, names)}</b><br>%{{customdata[2]}}: %{{y:.2%}} "
+                    "(%{customdata[0]} of %{customdata[1]})<extra></extra>"
+                ),
+            )
+        )
     return shares
 
 
@@ -146,8 +219,15 @@ def _break_state(p_value: float | None, alpha: float) -> str:
     return "untested" if _missing(p_value) else "significant" if p_value < alpha else "not significant"
 
 
-def _draw_breaks(fig: go.Figure, breaks: pl.DataFrame, shares: Mapping[tuple[str, date], float],
-                 force_colours: Mapping[str, str], names: Mapping[str, str] | None, grain: str, alpha: float) -> None:
+def _draw_breaks(
+    fig: go.Figure,
+    breaks: pl.DataFrame,
+    shares: Mapping[tuple[str, date], float],
+    force_colours: Mapping[str, str],
+    names: Mapping[str, str] | None,
+    grain: str,
+    alpha: float,
+) -> None:
     """Each break on its force's line (`shares`, by force and period; a break where the line has no
     share is left out) in the force's colour, one trace per kind and test: filled when significant or
     untested, hollow when not significant. Registered events' shifts are drawn only when at least one
@@ -155,10 +235,15 @@ def _draw_breaks(fig: go.Figure, breaks: pl.DataFrame, shares: Mapping[tuple[str
     kinds = breaks["break_kind"] if "break_kind" in breaks.columns else pl.Series(["detected"] * breaks.height)
     breaks = breaks.with_columns(kinds.alias("_kind"))
     # A break the engine found is drawn as a diamond; a registered event's tested shift as a square.
-    for kind, symbol, words in (("detected", "diamond", "Detected break"),
-                                ("registered", "square", "Shift tested at a registered event")):
-        marks = [r for r in breaks.filter(pl.col("_kind") == kind).iter_rows(named=True)
-                 if (r["force_id"], _as_date(r["period"])) in shares]
+    for kind, symbol, words in (
+        ("detected", "diamond", "Detected break"),
+        ("registered", "square", "Shift tested at a registered event"),
+    ):
+        marks = [
+            r
+            for r in breaks.filter(pl.col("_kind") == kind).iter_rows(named=True)
+            if (r["force_id"], _as_date(r["period"])) in shares
+        ]
         if kind == "registered" and not any(not _missing(r.get("p_value")) for r in marks):
             continue  # a registered event with no test is drawn with the events, not on the line
         groups = {}
@@ -168,36 +253,73 @@ def _draw_breaks(fig: go.Figure, breaks: pl.DataFrame, shares: Mapping[tuple[str
             name = _BREAK_LEGEND[state].format(words=words, alpha=alpha)
             if kind == "detected" and state == "untested":
                 name = "Detected break (first period after it)"
-            fig.add_trace(go.Scatter(
-                x=[_as_date(r["period"]) for r in part],
-                y=[shares[(r["force_id"], _as_date(r["period"]))] for r in part],
-                mode="markers", name=_wrap(name, 30), legendgroup=f"breaks-{kind}",
-                marker=dict(symbol=symbol if state != "not significant" else f"{symbol}-open", size=12,
-                            color=[force_colours[r["force_id"]] for r in part], line=dict(color=INK, width=1.5)),
-                customdata=[[_name(r["force_id"], names), _pp(r["level_shift"]),
-                             r.get("matches_event") or r.get("event") or "no registered event within two periods",
-                             _num(r.get("p_value"), ".3g"), period_words(r["period"], grain), _BREAK_HOVER[state]]
-                            for r in part],
-                hovertemplate=(f"<b>%{{customdata[0]}}</b>: {words.lower()} at %{{customdata[4]}}"
-                               "<br>Level shift: %{customdata[1]} (%{customdata[5]})"
-                               "<br>Registered event: %{customdata[2]}"
-                               "<br>p (Bonferroni-adjusted): %{customdata[3]}<extra></extra>"),
-            ))
+            fig.add_trace(
+                go.Scatter(
+                    x=[_as_date(r["period"]) for r in part],
+                    y=[shares[(r["force_id"], _as_date(r["period"]))] for r in part],
+                    mode="markers",
+                    name=_wrap(name, 30),
+                    legendgroup=f"breaks-{kind}",
+                    marker=dict(
+                        symbol=symbol if state != "not significant" else f"{symbol}-open",
+                        size=12,
+                        color=[force_colours[r["force_id"]] for r in part],
+                        line=dict(color=INK, width=1.5),
+                    ),
+                    customdata=[
+                        [
+                            _name(r["force_id"], names),
+                            _pp(r["level_shift"]),
+                            r.get("matches_event") or r.get("event") or "no registered event within two periods",
+                            _num(r.get("p_value"), ".3g"),
+                            period_words(r["period"], grain),
+                            _BREAK_HOVER[state],
+                        ]
+                        for r in part
+                    ],
+                    hovertemplate=(
+                        f"<b>%{{customdata[0]}}</b>: {words.lower()} at %{{customdata[4]}}"
+                        "<br>Level shift: %{customdata[1]} (%{customdata[5]})"
+                        "<br>Registered event: %{customdata[2]}"
+                        "<br>p (Bonferroni-adjusted): %{customdata[3]}<extra></extra>"
+                    ),
+                )
+            )
 
 
-def _draw_events(fig: go.Figure, events: pl.DataFrame, grid: list[date], force_colours: Mapping[str, str],
-                 names: Mapping[str, str] | None, top: float) -> None:
+def _draw_events(
+    fig: go.Figure,
+    events: pl.DataFrame,
+    grid: list[date],
+    force_colours: Mapping[str, str],
+    names: Mapping[str, str] | None,
+    top: float,
+) -> None:
     """Registered events within the grid's span whose scope is national (drawn in ink) or a force of
     `force_colours` (in its colour): a dotted line each, and a ▼ at `top` with the event on hover."""
-    shown = events.filter(pl.col("scope").is_in(["national", *force_colours])
-                          & (pl.col("event_date") >= grid[0]) & (pl.col("event_date") <= grid[-1])).sort("event_date")
+    shown = events.filter(
+        pl.col("scope").is_in(["national", *force_colours])
+        & (pl.col("event_date") >= grid[0])
+        & (pl.col("event_date") <= grid[-1])
+    ).sort("event_date")
     scope_colours = [INK if s == "national" else force_colours[s] for s in shown["scope"]]
     _vlines(fig, shown["event_date"].to_list(), scope_colours)
     if shown.height:
-        fig.add_trace(go.Scatter(
-            x=shown["event_date"].to_list(), y=[top] * shown.height, mode="markers", name="Registered event",
-            marker=dict(symbol="triangle-down", size=11, color=scope_colours),
-            customdata=[[r["event"], "national" if r["scope"] == "national" else _name(r["scope"], names),
-                         _humanise(r.get("kind") or "")] for r in shown.iter_rows(named=True)],
-            hovertemplate="<b>%{x|%d %b %Y}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[0]}<extra></extra>",
-        ))
+        fig.add_trace(
+            go.Scatter(
+                x=shown["event_date"].to_list(),
+                y=[top] * shown.height,
+                mode="markers",
+                name="Registered event",
+                marker=dict(symbol="triangle-down", size=11, color=scope_colours),
+                customdata=[
+                    [
+                        r["event"],
+                        "national" if r["scope"] == "national" else _name(r["scope"], names),
+                        _humanise(r.get("kind") or ""),
+                    ]
+                    for r in shown.iter_rows(named=True)
+                ],
+                hovertemplate="<b>%{x|%d %b %Y}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[0]}<extra></extra>",
+            )
+        )

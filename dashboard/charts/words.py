@@ -17,12 +17,21 @@ from pipelines import periods, schema
 from pipelines.periods import add_months
 
 GRAIN_ORDER = ("month", "quarter", "financial_year", "calendar_year", "rolling_year")
-GRAIN_WORDS = {"month": "monthly", "quarter": "quarterly", "financial_year": "financial-year",
-               "calendar_year": "calendar-year", "rolling_year": "rolling-year"}
+GRAIN_WORDS = {
+    "month": "monthly",
+    "quarter": "quarterly",
+    "financial_year": "financial-year",
+    "calendar_year": "calendar-year",
+    "rolling_year": "rolling-year",
+}
 # The noun for one period of each grain, singular and plural, for titles and counts.
-GRAIN_NOUNS = {"month": ("month", "months"), "quarter": ("quarter", "quarters"),
-               "financial_year": ("financial year", "financial years"), "calendar_year": ("year", "years"),
-               "rolling_year": ("rolling year", "rolling years")}
+GRAIN_NOUNS = {
+    "month": ("month", "months"),
+    "quarter": ("quarter", "quarters"),
+    "financial_year": ("financial year", "financial years"),
+    "calendar_year": ("year", "years"),
+    "rolling_year": ("rolling year", "rolling years"),
+}
 GRAIN_MONTHS = periods.GRAIN_MONTHS
 
 _REFERENCE = Path(__file__).resolve().parents[2] / "pipelines" / "reference"

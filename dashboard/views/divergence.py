@@ -3,23 +3,42 @@ import streamlit as st
 from dashboard import charts, data, state, ui
 
 st.title("Divergence finder")
-st.caption("Where a force's share departs from its peers (benchmark excludes the force), effect first, with funnel "
-           "limits that allow for overdispersion and Benjamini–Yekutieli q-values controlling the false discovery "
-           "rate. Only classification findings that pass every screen are ranked; the data-supply list and the "
-           "findings screened out are shown below, each with its reason.")
+st.caption(
+    "Where a force's share departs from its peers (benchmark excludes the force), effect first, with funnel "
+    "limits that allow for overdispersion and Benjamini–Yekutieli q-values controlling the false discovery "
+    "rate. Only classification findings that pass every screen are ranked; the data-supply list and the "
+    "findings screened out are shown below, each with its reason."
+)
 
 sidebar = state.filters()
 peers, source, window = sidebar.peers, sidebar.source, sidebar.window
 labels = data.indicator_labels()
 names = data.force_names()
 filters = st.columns(4)
-indicator = state.url_select("Indicator", ["all", *data.indicators_with_findings(peers, source, window)], key="indicator",
-                             format_func=lambda i: "Every indicator" if i == "all" else labels.get(i, i), container=filters[0])
-force = state.url_select("Force", ["all", *data.forces_with_findings(peers, window)], key="force",
-                         format_func=lambda f: "Every force" if f == "all" else names.get(f, f), container=filters[1])
+indicator = state.url_select(
+    "Indicator",
+    ["all", *data.indicators_with_findings(peers, source, window)],
+    key="indicator",
+    format_func=lambda i: "Every indicator" if i == "all" else labels.get(i, i),
+    container=filters[0],
+)
+force = state.url_select(
+    "Force",
+    ["all", *data.forces_with_findings(peers, window)],
+    key="force",
+    format_func=lambda f: "Every force" if f == "all" else names.get(f, f),
+    container=filters[1],
+)
 direction = state.url_select("Direction", ["all", "above", "below"], key="direction", container=filters[2])
-max_q = float(state.url_select("q-value (BY) at most", ["1", "0.05", "0.01", "0.001"], key="max_q", container=filters[3],
-                               help="Benjamini–Yekutieli q-value within the finding's family; BH is shown beside it."))
+max_q = float(
+    state.url_select(
+        "q-value (BY) at most",
+        ["1", "0.05", "0.01", "0.001"],
+        key="max_q",
+        container=filters[3],
+        help="Benjamini–Yekutieli q-value within the finding's family; BH is shown beside it.",
+    )
+)
 
 st.subheader("Ranked classification findings", anchor="ranked")
 found = data.filtered_findings(peers, source, indicator, force, direction, max_q, window=window)
@@ -27,8 +46,10 @@ st.write(data.counted(found.height, "finding"))
 ui.table(data.for_display(found, data.RANKED_COLUMNS), "findings")
 
 st.subheader("Data supply", anchor="data-supply")
-st.caption("Pending and “status update unavailable” shares: what a feed has not settled, not how a force classifies. "
-           "Ranked in a list of their own.")
+st.caption(
+    "Pending and “status update unavailable” shares: what a feed has not settled, not how a force classifies. "
+    "Ranked in a list of their own."
+)
 supply = data.supply_findings(peers, source, indicator, force, direction, max_q, window=window)
 st.write(data.counted(supply.height, "data-supply finding"))
 ui.table(data.for_display(supply, data.SUPPLY_COLUMNS), "supply")
@@ -36,8 +57,12 @@ ui.table(data.for_display(supply, data.SUPPLY_COLUMNS), "supply")
 st.subheader("Shown, not ranked", anchor="not-ranked")
 counts = data.screening_counts(peers, source, window, indicator_id=indicator, force_id=force, direction=direction)
 st.write(data.screening_line(counts))
-status = state.url_select("Why not ranked", ["all", *counts["status"].to_list()], key="status",
-                          format_func=lambda s: "Every reason" if s == "all" else data.status_label(s))
+status = state.url_select(
+    "Why not ranked",
+    ["all", *counts["status"].to_list()],
+    key="status",
+    format_func=lambda s: "Every reason" if s == "all" else data.status_label(s),
+)
 unranked = data.unranked_findings(peers, source, indicator, force, direction, status, window=window)
 ui.table(data.for_display(unranked, data.UNRANKED_COLUMNS), "not_ranked")
 
@@ -47,17 +72,34 @@ if chosen:
     note = data.chart_note(chosen, everyone)
     highlight = force if force != "all" else None
     st.subheader(labels.get(chosen, chosen))
-    ui.link("indicator", "The indicator's page: its definition, every force compared, the map and the trend",
-            {"indicator": chosen})
-    ui.chart(charts.funnel_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight,
-                                status_labels=data.STATUS_LABELS), everyone, f"funnel_{chosen}")
-    ui.chart(charts.caterpillar_plot(everyone, labels.get(chosen, chosen), note, names, highlight=highlight,
-                                    status_labels=data.STATUS_LABELS), everyone, f"caterpillar_{chosen}")
+    ui.link(
+        "indicator",
+        "The indicator's page: its definition, every force compared, the map and the trend",
+        {"indicator": chosen},
+    )
+    ui.chart(
+        charts.funnel_plot(
+            everyone, labels.get(chosen, chosen), note, names, highlight=highlight, status_labels=data.STATUS_LABELS
+        ),
+        everyone,
+        f"funnel_{chosen}",
+    )
+    ui.chart(
+        charts.caterpillar_plot(
+            everyone, labels.get(chosen, chosen), note, names, highlight=highlight, status_labels=data.STATUS_LABELS
+        ),
+        everyone,
+        f"caterpillar_{chosen}",
+    )
 
 st.subheader("Forces × categories: adjusted standardised residuals")
 mixes = data.mix_labels()
 mix = state.url_select("Mix", list(mixes), key="mix", format_func=mixes.get)
 cells = data.mix_categories(mix)
 if cells.height:
-    ui.chart(charts.residual_heatmap(cells, mixes[mix], data.source_note(data.mix_sources()[mix]), names), cells, f"heatmap_{mix}")
+    ui.chart(
+        charts.residual_heatmap(cells, mixes[mix], data.source_note(data.mix_sources()[mix]), names),
+        cells,
+        f"heatmap_{mix}",
+    )
 ui.table(data.homogeneity(), "homogeneity")

@@ -3,32 +3,56 @@ import streamlit as st
 from dashboard import charts, data, pack, state, ui
 
 st.title("Force profile")
-st.caption("One force against its peers: every indicator, its offence mix, its rates per 1,000 residents and its "
-           "case-mix adjusted outcomes.")
+st.caption(
+    "One force against its peers: every indicator, its offence mix, its rates per 1,000 residents and its "
+    "case-mix adjusted outcomes."
+)
 
 sidebar = state.filters()
 peers, window = sidebar.peers, sidebar.window
 names = data.force_names()
-force = state.url_select("Force", data.forces_with_findings(peers, window), key="force",
-                         format_func=lambda f: names.get(f, f))
+force = state.url_select(
+    "Force", data.forces_with_findings(peers, window), key="force", format_func=lambda f: names.get(f, f)
+)
 name = names.get(force, force)
 standing = data.comparability(force)
 if not standing["comparable_by_default"]:
     st.warning(data.comparability_words(name, standing["comparability_note"]))
 st.write(data.peers_words(peers, force))
 left, right = st.columns(2)
-left.download_button("Download the force pack (zip of every table)", lambda: pack.force_pack_zip(force, peers, window),
-                     file_name=pack.file_name(force, peers, window, "zip"), mime="application/zip", key="force_pack", on_click="ignore")
-right.download_button("Download the profile report (HTML)", lambda: pack.force_report_html(force, peers, window),
-                      file_name=pack.file_name(force, peers, window, "html"), mime="text/html", key="force_report", on_click="ignore")
+left.download_button(
+    "Download the force pack (zip of every table)",
+    lambda: pack.force_pack_zip(force, peers, window),
+    file_name=pack.file_name(force, peers, window, "zip"),
+    mime="application/zip",
+    key="force_pack",
+    on_click="ignore",
+)
+right.download_button(
+    "Download the profile report (HTML)",
+    lambda: pack.force_report_html(force, peers, window),
+    file_name=pack.file_name(force, peers, window, "html"),
+    mime="text/html",
+    key="force_report",
+    on_click="ignore",
+)
 
 everyone = data.filtered_findings(peers, sidebar.source, ranked_only=False, window=window)
 profile = data.force_profile(everyone, force)
 st.subheader(f"{name} across every indicator")
 if profile["own"].height:
-    ui.chart(charts.spine_chart(profile["own"], everyone, name, data.source_note_all(), data.indicator_labels(),
-                                status_labels=data.STATUS_LABELS),
-             profile["own"], "spine")
+    ui.chart(
+        charts.spine_chart(
+            profile["own"],
+            everyone,
+            name,
+            data.source_note_all(),
+            data.indicator_labels(),
+            status_labels=data.STATUS_LABELS,
+        ),
+        profile["own"],
+        "spine",
+    )
     # Right under the spine chart, in its order: the numbers it draws, with the peers' range.
     st.markdown("**The values behind the chart**")
     ui.table(data.force_values(everyone, force, peers), "force_values")
@@ -69,7 +93,11 @@ distance = distance.filter(distance["force_id"] == force) if distance.height els
 if distance.height:
     st.write(data.distance_words(distance.row(0, named=True)))
 if cells.height:
-    ui.chart(charts.mix_contributions(cells, mixes[mix], name, data.source_note(data.mix_sources()[mix])), cells, f"mix_{mix}")
+    ui.chart(
+        charts.mix_contributions(cells, mixes[mix], name, data.source_note(data.mix_sources()[mix])),
+        cells,
+        f"mix_{mix}",
+    )
 else:
     st.info(f"No {mixes[mix].lower()} for {name}.")
 

@@ -13,18 +13,31 @@ right.metric("Rows read", f"{loaded['rows_read'].sum():,}")
 ui.table(data.sources_for_display(loaded), "sources_loaded")
 
 st.subheader("Coverage: which force supplied which period")
-source = state.url_select("Source", data.coverage_sources(), key="coverage_source", default="police_uk_street",
-                          format_func=data.source_label)
+source = state.url_select(
+    "Source", data.coverage_sources(), key="coverage_source", default="police_uk_street", format_func=data.source_label
+)
 grid = data.coverage(source)
 st.caption(data.coverage_summary(source))
-ui.chart(charts.coverage_grid(grid, source, data.source_note(source), data.force_names(),
-                              grain=data.grain_of(grid), source_label=data.source_label(source)), grid, "coverage")
+ui.chart(
+    charts.coverage_grid(
+        grid,
+        source,
+        data.source_note(source),
+        data.force_names(),
+        grain=data.grain_of(grid),
+        source_label=data.source_label(source),
+    ),
+    grid,
+    "coverage",
+)
 
 st.subheader("Largest divergences")
 sidebar = state.filters()
 peers, source, window = sidebar.peers, sidebar.source, sidebar.window
-st.caption("Ranked classification findings only, effect first; each benchmark leaves the force out, and what it "
-           "covers is said beside it. Each opens in the divergence finder.")
+st.caption(
+    "Ranked classification findings only, effect first; each benchmark leaves the force out, and what it "
+    "covers is said beside it. Each opens in the divergence finder."
+)
 top = data.filtered_findings(peers, source, window=window).head(10)
 if top.height == 0:
     st.info("No ranked findings: load returns from at least three territorial forces.")
@@ -35,6 +48,12 @@ else:
 st.write(data.screening_line(data.screening_counts(peers, source, window)))
 supply = data.supply_findings(peers, source, window=window)
 left, right = st.columns(2)
-ui.link("divergence", f"The data-supply list: {data.counted(supply.height, 'finding')} on pending and unavailable "
-        "outcomes, ranked apart", {"indicator": "all", "force": "all"}, container=left)
-ui.link("divergence", "Every finding not ranked, with its reason", {"indicator": "all", "force": "all"}, container=right)
+ui.link(
+    "divergence",
+    f"The data-supply list: {data.counted(supply.height, 'finding')} on pending and unavailable outcomes, ranked apart",
+    {"indicator": "all", "force": "all"},
+    container=left,
+)
+ui.link(
+    "divergence", "Every finding not ranked, with its reason", {"indicator": "all", "force": "all"}, container=right
+)

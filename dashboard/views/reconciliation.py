@@ -3,21 +3,38 @@ import streamlit as st
 from dashboard import charts, data, state, ui
 
 st.title("Reconciliation")
-st.caption("The same force, window and offence group from every source that has it, with each source's "
-           "coverage of the window and its ratio to the source that publishes that window itself.")
+st.caption(
+    "The same force, window and offence group from every source that has it, with each source's "
+    "coverage of the window and its ratio to the source that publishes that window itself."
+)
 
 names = data.force_names()
 left, right = st.columns(2)
-force = state.url_select("Force", data.territorial_forces(), key="force", format_func=lambda f: names.get(f, f),
-                         default="metropolitan", container=left)
-group = state.url_select("Offence group", data.reconciliation_groups(), key="group", container=right,
-                         default="Violence and sexual offences")
+force = state.url_select(
+    "Force",
+    data.territorial_forces(),
+    key="force",
+    format_func=lambda f: names.get(f, f),
+    default="metropolitan",
+    container=left,
+)
+group = state.url_select(
+    "Offence group", data.reconciliation_groups(), key="group", container=right, default="Violence and sexual offences"
+)
 rows = data.reconciliation(force, group)
 if rows.height:
-    ui.chart(charts.reconciliation_plot(rows, names.get(force, force), group,
-                                        "Sources: data.police.uk, ONS, Home Office and force publications, Open Government Licence v3.0.",
-                                        events=data.events(), source_labels=data.PUBLISHERS),
-             rows, "reconciliation")
+    ui.chart(
+        charts.reconciliation_plot(
+            rows,
+            names.get(force, force),
+            group,
+            "Sources: data.police.uk, ONS, Home Office and force publications, Open Government Licence v3.0.",
+            events=data.events(),
+            source_labels=data.PUBLISHERS,
+        ),
+        rows,
+        "reconciliation",
+    )
     ui.table(data.reconciliation_for_display(rows), "reconciliation_rows")
     st.subheader("Why the sources differ")
     for source, reference, reasons in data.reconciliation_reasons(rows):

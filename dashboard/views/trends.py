@@ -3,18 +3,26 @@ import streamlit as st
 from dashboard import charts, data, state, ui
 
 st.title("Trends")
-st.caption("An indicator over time for chosen forces, beside the other forces' band, with registered events "
-           "(rule and records-system changes) and breaks the engine detected.")
+st.caption(
+    "An indicator over time for chosen forces, beside the other forces' band, with registered events "
+    "(rule and records-system changes) and breaks the engine detected."
+)
 
 labels = data.indicator_labels()
 names = data.force_names()
-indicator = state.url_select("Indicator", list(labels), key="indicator", format_func=labels.get,
-                             default="ons_rec_vwi_of_vap")
+indicator = state.url_select(
+    "Indicator", list(labels), key="indicator", format_func=labels.get, default="ons_rec_vwi_of_vap"
+)
 series = data.series(indicator)
 available = sorted(series["force_id"].unique().to_list(), key=lambda f: names.get(f, f)) if series.height else []
 chosen_force = state.choice("force")
-forces = state.url_multiselect("Forces", available, key="forces", format_func=lambda f: names.get(f, f),
-                               default=[chosen_force] if chosen_force in available else available[:1])
+forces = state.url_multiselect(
+    "Forces",
+    available,
+    key="forces",
+    format_func=lambda f: names.get(f, f),
+    default=[chosen_force] if chosen_force in available else available[:1],
+)
 
 if not series.height:
     st.info(f"No series for {labels[indicator]}: its source is not loaded.")
@@ -28,7 +36,10 @@ band = data.peers_band(series, forces)
 breaks = data.detected_breaks(indicator)
 breaks = breaks.filter(breaks["force_id"].is_in(forces)) if breaks.height else breaks
 note = data.series_note(data.indicator_sources()[indicator], series, grain)
-ui.chart(charts.trend_plot(chosen, band, data.events(), breaks, labels[indicator], note, names, grain=grain),
-         chosen, f"trend_{indicator}")
+ui.chart(
+    charts.trend_plot(chosen, band, data.events(), breaks, labels[indicator], note, names, grain=grain),
+    chosen,
+    f"trend_{indicator}",
+)
 st.subheader("Breaks for these forces")
 ui.table(data.breaks_for_display(breaks), "breaks")

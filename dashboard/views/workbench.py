@@ -8,8 +8,9 @@ st.caption(workbench.caption())
 main, side = st.columns([3, 1])
 saved = {q.name: q for q in data.saved_queries()}
 with main:
-    mode = state.url_select("Ask", list(workbench.MODES), key="mode", format_func=workbench.MODES.get,
-                            default=workbench.default_mode())
+    mode = state.url_select(
+        "Ask", list(workbench.MODES), key="mode", format_func=workbench.MODES.get, default=workbench.default_mode()
+    )
     workbench.show_mode(mode, saved)
 with side:
     workbench.schema_sidebar()

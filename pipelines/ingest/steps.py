@@ -44,9 +44,11 @@ def sheet_raw_row(columns: list[str]) -> pl.Expr:
     """A spreadsheet row as the quarantine keeps it: JSON of its sheet, its sheet row and `columns`,
     in that order (`{"sheet": "MYE4", "sheet_row": 12, "Code": ...}`)."""
     fields = ["sheet", "sheet_row", *columns]
-    return pl.struct(fields).map_elements(
-        lambda row: json.dumps(row, ensure_ascii=False), return_dtype=pl.String
-    ).alias("raw_row")
+    return (
+        pl.struct(fields)
+        .map_elements(lambda row: json.dumps(row, ensure_ascii=False), return_dtype=pl.String)
+        .alias("raw_row")
+    )
 
 
 # --- whole numbers --------------------------------------------------------------------------------
@@ -142,7 +144,8 @@ def month_named(name: str, month_format: str) -> date | None:
 def unknown_force(column: str) -> pl.Expr:
     """The one reason for a force name that does not resolve, naming the value and its column."""
     return pl.format(
-        f"unknown force '{{}}' in '{column}' (if it is a real force, add the spelling to {FORCE_ALIASES})", pl.col(column)
+        f"unknown force '{{}}' in '{column}' (if it is a real force, add the spelling to {FORCE_ALIASES})",
+        pl.col(column),
     )
 
 
@@ -166,7 +169,9 @@ def offence_code(value: pl.Expr) -> pl.Expr:
 
 def _normalise_distinct(codes: pl.Series) -> pl.Series:
     distinct = codes.drop_nulls().unique().to_list()
-    return codes.replace_strict(distinct, [_normalised_or_none(c) for c in distinct], default=None, return_dtype=pl.String)
+    return codes.replace_strict(
+        distinct, [_normalised_or_none(c) for c in distinct], default=None, return_dtype=pl.String
+    )
 
 
 def _normalised_or_none(code: str) -> str | None:
@@ -189,11 +194,21 @@ def counts_by_scheme(records: pl.LazyFrame, source: str, scheme_columns: dict[st
             .group_by("file_name", "release_date", "force_id", "period", "period_grain", column)
             .agg(
                 pl.col("offence_count").sum().cast(pl.Int64),
-                pl.when(pl.col("offence_count").min() < 0).then(pl.lit("includes a negative published adjustment")).alias("count_note"),
+                pl.when(pl.col("offence_count").min() < 0)
+                .then(pl.lit("includes a negative published adjustment"))
+                .alias("count_note"),
             )
             .select(
-                "file_name", pl.lit(source).alias("source"), "release_date", "force_id", "period", "period_grain",
-                pl.lit(scheme).alias("scheme"), pl.col(column).alias("category"), "offence_count", "count_note",
+                "file_name",
+                pl.lit(source).alias("source"),
+                "release_date",
+                "force_id",
+                "period",
+                "period_grain",
+                pl.lit(scheme).alias("scheme"),
+                pl.col(column).alias("category"),
+                "offence_count",
+                "count_note",
             )
         )
     return pl.concat(parts)
@@ -206,4 +221,6 @@ def coverage_of(records: pl.LazyFrame) -> pl.LazyFrame:
 
 def no_coverage() -> pl.LazyFrame:
     """The coverage of a source that supplies no force-period counts (events, populations)."""
-    return pl.LazyFrame(schema={"file_name": pl.String, "force_id": pl.String, "period": pl.Date, "rows_supplied": pl.Int64})
+    return pl.LazyFrame(
+        schema={"file_name": pl.String, "force_id": pl.String, "period": pl.Date, "rows_supplied": pl.Int64}
+    )

@@ -93,7 +93,7 @@ class TextFile:
     @property
     def data(self) -> bytes:
         """The whole text, decompressed, BOM removed: for tests and small files only."""
-        return b"".join(_blocks(self.path))[self.bom:]
+        return b"".join(_blocks(self.path))[self.bom :]
 
     @property
     def size_hint(self) -> int:
@@ -172,7 +172,9 @@ def _blocks(path: Path, read_bytes: int = _GZIP_READ) -> Iterator[bytes]:
                     else:
                         raw = inflater.unconsumed_tail
             if fed and not inflater.eof:
-                raise MalformedFileError(path, None, "not a readable gzip file (it ends before its compressed data does: truncated?)")
+                raise MalformedFileError(
+                    path, None, "not a readable gzip file (it ends before its compressed data does: truncated?)"
+                )
         except zlib.error as exc:
             raise MalformedFileError(path, None, f"not a readable gzip file ({exc})") from None
 
@@ -201,17 +203,21 @@ def open_text(path: Path) -> TextFile:
             if ends:
                 break
             if len(acc) > MAX_LINE_BYTES:
-                raise MalformedFileError(path, 1, f"the first line runs on for more than {MAX_LINE_BYTES >> 20} MB "
-                                                  "without a line break: not a text return")
+                raise MalformedFileError(
+                    path,
+                    1,
+                    f"the first line runs on for more than {MAX_LINE_BYTES >> 20} MB "
+                    "without a line break: not a text return",
+                )
         bom = len(BOM) if acc.startswith(BOM) else 0
         line, eol, cut = acc[bom:], b"\n", len(acc)
         if ends := [i for i in (acc.find(b"\n", bom), acc.find(b"\r", bom)) if i >= 0]:
             end = min(ends)
             line = acc[bom:end]
-            if acc[end:end + 2] == b"\r\n":
+            if acc[end : end + 2] == b"\r\n":
                 cut = end + 2
             else:
-                eol, cut = acc[end:end + 1], end + 1
+                eol, cut = acc[end : end + 1], end + 1
         if not line.strip() and not any(acc[cut:].strip() or b.strip() for b in blocks):
             raise MalformedFileError(path, 1, "the file is empty: expected a header line")
     finally:
@@ -271,8 +277,12 @@ def iter_rows(text: TextFile, chunk_bytes: int | None = None) -> Iterator[RawRow
         except StopIteration:
             return
         except _NoLineBreak:
-            raise MalformedFileError(text.path, line, f"line {line} runs on for more than {MAX_LINE_BYTES >> 20} MB "
-                                                      "without a line break: not a line of a return") from None
+            raise MalformedFileError(
+                text.path,
+                line,
+                f"line {line} runs on for more than {MAX_LINE_BYTES >> 20} MB "
+                "without a line break: not a line of a return",
+            ) from None
         out = [_read_chunk(text, data, line)]
         del data
         line += out[0].lines
@@ -286,7 +296,9 @@ def read_rows(text: TextFile, chunk_bytes: int | None = None) -> RawRows:
     parts = list(iter_rows(text, chunk_bytes))
     if len(parts) == 1:
         return parts[0]
-    return RawRows(pl.concat([p.frame for p in parts]), [m for p in parts for m in p.malformed], sum(p.lines for p in parts))
+    return RawRows(
+        pl.concat([p.frame for p in parts]), [m for p in parts for m in p.malformed], sum(p.lines for p in parts)
+    )
 
 
 def _check_header(text: TextFile) -> None:
@@ -302,14 +314,22 @@ def _read_chunk(text: TextFile, data: bytes, first_line: int) -> RawRows:
     that gives exactly the rows of the line-by-line rules; otherwise it is read line by line."""
     if len(text.header) > 1:  # with one column, a blank line cannot be told from an empty value
         try:
-            frame = pl.read_csv(data, infer_schema=False, has_header=True, new_columns=text.header,
-                                separator=text.separator, eol_char=text.eol.decode())
+            frame = pl.read_csv(
+                data,
+                infer_schema=False,
+                has_header=True,
+                new_columns=text.header,
+                separator=text.separator,
+                eol_char=text.eol.decode(),
+            )
         except pl.exceptions.PolarsError:  # not UTF-8, a line with more fields than the header, a stray quote
             frame = None
         if frame is not None and (lines := _lines_if_one_record_each(text, data, frame)) is not None:
             if b'"' in data:  # a quoted empty value is null, as an unquoted one is
                 frame = frame.with_columns(pl.when(pl.col(h) != "").then(pl.col(h)).alias(h) for h in text.header)
-            frame = frame.with_row_index("row_number", offset=first_line - 1).with_columns(pl.col("row_number").cast(pl.Int32))
+            frame = frame.with_row_index("row_number", offset=first_line - 1).with_columns(
+                pl.col("row_number").cast(pl.Int32)
+            )
             return RawRows(frame, [], lines)
     return _read_lines(text, data, first_line)
 

@@ -35,12 +35,7 @@ def forces() -> pl.DataFrame:
 
 def name_key(expr: pl.Expr) -> pl.Expr:
     """Matching key for a force name: trimmed, case-folded, single-spaced, footnote digits removed."""
-    return (
-        expr.str.strip_chars()
-        .str.replace(_FOOTNOTE_SUFFIX, "")
-        .str.to_lowercase()
-        .str.replace_all(r"\s+", " ")
-    )
+    return expr.str.strip_chars().str.replace(_FOOTNOTE_SUFFIX, "").str.to_lowercase().str.replace_all(r"\s+", " ")
 
 
 @cache
@@ -49,7 +44,9 @@ def force_aliases() -> pl.DataFrame:
     keyed = aliases.with_columns(name_key(pl.col("alias")).alias("alias_key"))
     clashes = keyed.group_by("alias_key").agg(pl.col("force_id").n_unique().alias("n")).filter(pl.col("n") > 1)
     if clashes.height:
-        raise ValueError(f"force_aliases.csv: spellings that resolve to more than one force: {clashes['alias_key'].to_list()}")
+        raise ValueError(
+            f"force_aliases.csv: spellings that resolve to more than one force: {clashes['alias_key'].to_list()}"
+        )
     unknown = set(aliases["force_id"]) - set(forces()["force_id"])
     if unknown:
         raise ValueError(f"force_aliases.csv: force_id not in forces.csv: {sorted(unknown)}")
@@ -139,8 +136,11 @@ def offence_hierarchy() -> pl.DataFrame:
         _flag("is_leaf"),
         pl.col("level1_label").alias("offence_group"),
         pl.when(pl.col("depth").cast(pl.Int32) >= 2)
-        .then(pl.when(pl.col("level2_code").is_in(raw.filter(pl.col("is_leaf") == "False")["code"].implode()))
-              .then(pl.col("level2_label")))
+        .then(
+            pl.when(pl.col("level2_code").is_in(raw.filter(pl.col("is_leaf") == "False")["code"].implode())).then(
+                pl.col("level2_label")
+            )
+        )
         .alias("offence_subgroup"),
     )
 
@@ -164,7 +164,9 @@ def ons_offence_labels() -> pl.DataFrame:
 def ons_group_of(label: pl.Expr) -> pl.Expr:
     """The ONS offence group of a published label; null where the label is unknown."""
     labels = ons_offence_labels()
-    return label.str.strip_chars().replace_strict(labels["published_label"], labels["ons_offence_group"], default=None, return_dtype=pl.String)
+    return label.str.strip_chars().replace_strict(
+        labels["published_label"], labels["ons_offence_group"], default=None, return_dtype=pl.String
+    )
 
 
 def is_offence_label(label: pl.Expr) -> pl.Expr:
@@ -176,7 +178,9 @@ def is_offence_label(label: pl.Expr) -> pl.Expr:
 def ons_subgroup_of(label: pl.Expr) -> pl.Expr:
     """The ONS offence subgroup of a published label; null where it is a group or unknown."""
     labels = ons_offence_labels()
-    return label.str.strip_chars().replace_strict(labels["published_label"], labels["ons_offence_subgroup"], default=None, return_dtype=pl.String)
+    return label.str.strip_chars().replace_strict(
+        labels["published_label"], labels["ons_offence_subgroup"], default=None, return_dtype=pl.String
+    )
 
 
 @cache

@@ -30,7 +30,20 @@ from pipelines.schema.generate import (
 from pipelines.schema.tables import TABLES, VIEWS_DIR, Table, _tables_by_name
 
 __all__ = [
-    "FIELDS", "PERIOD_GRAIN_MONTHS", "PERIOD_GRAIN_STEPS", "TABLES", "VIEWS_DIR", "Field", "Table", "_fields_by_name",
-    "_tables_by_name", "create_statement", "data_dictionary", "ddl", "describe", "insert_statement",
-    "refresh_statements", "schema_version",
+    "FIELDS",
+    "PERIOD_GRAIN_MONTHS",
+    "PERIOD_GRAIN_STEPS",
+    "TABLES",
+    "VIEWS_DIR",
+    "Field",
+    "Table",
+    "_fields_by_name",
+    "_tables_by_name",
+    "create_statement",
+    "data_dictionary",
+    "ddl",
+    "describe",
+    "insert_statement",
+    "refresh_statements",
+    "schema_version",
 ]

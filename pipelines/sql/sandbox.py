@@ -36,7 +36,8 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time as clock_time, timedelta
+from datetime import date, datetime, timedelta
+from datetime import time as clock_time
 from decimal import Decimal
 from pathlib import Path
 
@@ -76,17 +77,17 @@ STOP_GRACE_S = 2.0
 # `lock_configuration`, attaches the database, then sets those two before anything else runs.
 SANDBOX_SETTINGS: dict[str, str | int | float] = {
     # (first: given at connect time after `temp_directory`, DuckDB refuses that one)
-    "enable_external_access": False,        # no files or URLs: COPY, read_*, glob, ATTACH, EXPORT, INSTALL
-    "autoload_known_extensions": False,     # no extension loaded behind a function call
+    "enable_external_access": False,  # no files or URLs: COPY, read_*, glob, ATTACH, EXPORT, INSTALL
+    "autoload_known_extensions": False,  # no extension loaded behind a function call
     "autoinstall_known_extensions": False,  # ... or downloaded
     "allow_community_extensions": False,
     "allow_unsigned_extensions": False,
     "allow_extension_repositories": "forbidden",
-    "allow_persistent_secrets": False,      # no secrets read from or written to disk
-    "temp_directory": "",                   # a large sort fails for memory rather than writing temporary files
+    "allow_persistent_secrets": False,  # no secrets read from or written to disk
+    "temp_directory": "",  # a large sort fails for memory rather than writing temporary files
     "max_temp_directory_size": "0B",
-    "enable_progress_bar": False,           # a long query draws nothing on the server's terminal
-    "lock_configuration": True,             # SET, RESET and PRAGMA cannot change any of the above
+    "enable_progress_bar": False,  # a long query draws nothing on the server's terminal
+    "lock_configuration": True,  # SET, RESET and PRAGMA cannot change any of the above
 }
 # Settings DuckDB takes only for a connection, not when an instance opens: `connect()` sets them.
 _CONNECTION_SETTINGS = ("enable_progress_bar",)
@@ -164,7 +165,9 @@ class Param:
                     raise ValueError(value)
                 return lowered in ("true", "yes", "1")
         except ValueError:
-            raise ParameterError(f"parameter ${self.name} is {_article(self.type)} {self.type}; got {value!r}") from None
+            raise ParameterError(
+                f"parameter ${self.name} is {_article(self.type)} {self.type}; got {value!r}"
+            ) from None
         return value
 
 
@@ -189,8 +192,9 @@ class SavedQuery:
         unknown = sorted(set(values) - set(known))
         if unknown:
             valid = ", ".join(f"${p}" for p in known) or "none"
-            raise ParameterError(f"{self.name}: unknown parameter {', '.join('$' + u for u in unknown)}; "
-                                 f"its parameters are: {valid}")
+            raise ParameterError(
+                f"{self.name}: unknown parameter {', '.join('$' + u for u in unknown)}; its parameters are: {valid}"
+            )
         bound = {}
         for p in self.params:
             if p.name in values:
@@ -218,7 +222,9 @@ def parse_saved_query(path: Path) -> SavedQuery:
         if m := _KEY_LINE.match(line):
             key, value = m["key"], m["value"].strip()
             if key not in HEADER_KEYS:
-                raise SavedQueryError(f"{path.name}: line {n}: unknown header key {key!r}; known: {', '.join(HEADER_KEYS)}")
+                raise SavedQueryError(
+                    f"{path.name}: line {n}: unknown header key {key!r}; known: {', '.join(HEADER_KEYS)}"
+                )
             if key == "param":
                 params.append(_parse_param(path, n, value))
             elif key in fields:
@@ -236,14 +242,16 @@ def parse_saved_query(path: Path) -> SavedQuery:
             elif more and last is not None:  # (None was refused above)
                 fields[last] = f"{fields[last]} {more}".strip()
         else:
-            raise SavedQueryError(f"{path.name}: line {n}: header lines are `-- key: value` or an indented "
-                                  f"continuation `--   ...`; got {line!r}")
+            raise SavedQueryError(
+                f"{path.name}: line {n}: header lines are `-- key: value` or an indented "
+                f"continuation `--   ...`; got {line!r}"
+            )
     else:
         n += 1
     missing = [k for k in ("title", "description", "grain") if not fields.get(k)]
     if missing:
         raise SavedQueryError(f"{path.name}: the header lacks {', '.join(missing)}")
-    sql = "\n".join(lines[n - 1:]).strip()
+    sql = "\n".join(lines[n - 1 :]).strip()
     if not sql:
         raise SavedQueryError(f"{path.name}: no SQL after the header")
     names = [p.name for p in params]
@@ -259,17 +267,22 @@ def parse_saved_query(path: Path) -> SavedQuery:
     if used != set(names):
         raise SavedQueryError(
             f"{path.name}: parameters used in the SQL ({', '.join(sorted('$' + u for u in used)) or 'none'}) "
-            f"differ from those declared in the header ({', '.join('$' + x for x in names) or 'none'})")
+            f"differ from those declared in the header ({', '.join('$' + x for x in names) or 'none'})"
+        )
     return SavedQuery(path.stem, fields["title"], fields["description"], fields["grain"], params, sql, path)
 
 
 def _parse_param(path: Path, n: int, spec: str) -> Param:
     m = _PARAM.match(spec)
     if not m:
-        raise SavedQueryError(f"{path.name}: line {n}: a param line reads "
-                              f"`-- param: NAME TYPE [default VALUE] [— description]`; got {spec!r}")
+        raise SavedQueryError(
+            f"{path.name}: line {n}: a param line reads "
+            f"`-- param: NAME TYPE [default VALUE] [— description]`; got {spec!r}"
+        )
     if m["type"] not in PARAM_TYPES:
-        raise SavedQueryError(f"{path.name}: line {n}: parameter type {m['type']!r} is not one of {', '.join(PARAM_TYPES)}")
+        raise SavedQueryError(
+            f"{path.name}: line {n}: parameter type {m['type']!r} is not one of {', '.join(PARAM_TYPES)}"
+        )
     default = m["default"]
     if default is not None and default.startswith("'"):
         default = default[1:-1].replace("''", "'")
@@ -351,19 +364,66 @@ _SETTINGS_REASON = "it shows the server's settings, which are not the workbench'
 _PATHS_REASON = "it shows the server's files, paths or environment"
 _PROCESS_REASON = "it shows or changes the state of the server's process (memory, connections, logs, profiling)"
 _ENVIRONMENT_FUNCTIONS = {
-    **dict.fromkeys(("current_setting", "duckdb_settings", "which_secret", "duckdb_secrets", "duckdb_secret_types",
-                     "duckdb_secret_type_parameters", "duckdb_variables", "duckdb_profiling_settings"), _SETTINGS_REASON),
-    **dict.fromkeys(("duckdb_databases", "duckdb_extensions", "duckdb_extension_repositories", "duckdb_temporary_files",
-                     "duckdb_external_file_cache", "duckdb_external_resources", "duckdb_external_resource_types",
-                     "getenv", "version", "platform", "user_agent"), _PATHS_REASON),
-    **dict.fromkeys(("duckdb_memory", "duckdb_eviction_queues", "duckdb_connection_count", "duckdb_approx_database_count",
-                     "duckdb_live_query_metrics", "duckdb_logs", "duckdb_logs_parsed", "duckdb_log_contexts",
-                     "truncate_duckdb_logs", "enable_logging", "disable_logging", "enable_profiling", "disable_profiling",
-                     "duckdb_prepared_statements", "duckdb_grammar_extensions", "add_grammar_extension",
-                     "remove_grammar_extension", "register_external_resource", "register_external_resource_type",
-                     "create_external_resource", "destroy_external_resource", "deregister_external_resource",
-                     "python_map_function", "current_connection_id", "current_transaction_id", "current_query_id"),
-                    _PROCESS_REASON),
+    **dict.fromkeys(
+        (
+            "current_setting",
+            "duckdb_settings",
+            "which_secret",
+            "duckdb_secrets",
+            "duckdb_secret_types",
+            "duckdb_secret_type_parameters",
+            "duckdb_variables",
+            "duckdb_profiling_settings",
+        ),
+        _SETTINGS_REASON,
+    ),
+    **dict.fromkeys(
+        (
+            "duckdb_databases",
+            "duckdb_extensions",
+            "duckdb_extension_repositories",
+            "duckdb_temporary_files",
+            "duckdb_external_file_cache",
+            "duckdb_external_resources",
+            "duckdb_external_resource_types",
+            "getenv",
+            "version",
+            "platform",
+            "user_agent",
+        ),
+        _PATHS_REASON,
+    ),
+    **dict.fromkeys(
+        (
+            "duckdb_memory",
+            "duckdb_eviction_queues",
+            "duckdb_connection_count",
+            "duckdb_approx_database_count",
+            "duckdb_live_query_metrics",
+            "duckdb_logs",
+            "duckdb_logs_parsed",
+            "duckdb_log_contexts",
+            "truncate_duckdb_logs",
+            "enable_logging",
+            "disable_logging",
+            "enable_profiling",
+            "disable_profiling",
+            "duckdb_prepared_statements",
+            "duckdb_grammar_extensions",
+            "add_grammar_extension",
+            "remove_grammar_extension",
+            "register_external_resource",
+            "register_external_resource_type",
+            "create_external_resource",
+            "destroy_external_resource",
+            "deregister_external_resource",
+            "python_map_function",
+            "current_connection_id",
+            "current_transaction_id",
+            "current_query_id",
+        ),
+        _PROCESS_REASON,
+    ),
 }
 # `pragma_*` table functions show the platform, version, storage and database list; these two only
 # describe a table, as `describe` does.
@@ -405,7 +465,9 @@ def _keyword(tokens: list[tuple[str, str]]) -> str:
     words = [t for t, _ in tokens[:2]]
     if not words:
         return ""
-    if len(words) > 1 and (words[0].lower() == "force" or words[1].lower() == "extensions"):  # FORCE INSTALL, UPDATE EXTENSIONS
+    if len(words) > 1 and (
+        words[0].lower() == "force" or words[1].lower() == "extensions"
+    ):  # FORCE INSTALL, UPDATE EXTENSIONS
         return f"{words[0]} {words[1]}".upper()
     return words[0].upper()
 
@@ -416,7 +478,9 @@ def _unquote(identifier: str) -> str:
     return identifier.lower()
 
 
-def _references(sql: str, tokens: list[tuple[str, str]], parser: duckdb.DuckDBPyConnection) -> tuple[set[str], set[str]]:
+def _references(
+    sql: str, tokens: list[tuple[str, str]], parser: duckdb.DuckDBPyConnection
+) -> tuple[set[str], set[str]]:
     """(functions called, tables read) by a SELECT, from DuckDB's own parse tree where it can give one,
     and from the tokens always (`name(`), so that nothing the tree cannot show goes unchecked."""
     functions: set[str] = set()
@@ -458,8 +522,18 @@ def check(sql: str, *, parser: duckdb.DuckDBPyConnection | None = None) -> Check
     if len(sql) > MAX_SQL_CHARS:
         raise QueryRefused(f"the SQL is {len(sql):,} characters long; the workbench takes at most {MAX_SQL_CHARS:,}")
     own = parser is None
-    con = parser if parser is not None else duckdb.connect(":memory:", config={
-        **{k: v for k, v in SANDBOX_SETTINGS.items() if k not in _CONNECTION_SETTINGS}, "memory_limit": "64MB", "threads": 1})
+    con = (
+        parser
+        if parser is not None
+        else duckdb.connect(
+            ":memory:",
+            config={
+                **{k: v for k, v in SANDBOX_SETTINGS.items() if k not in _CONNECTION_SETTINGS},
+                "memory_limit": "64MB",
+                "threads": 1,
+            },
+        )
+    )
     try:
         return _check(sql, con, nested=False)
     finally:
@@ -476,8 +550,9 @@ def _check(sql: str, parser: duckdb.DuckDBPyConnection, *, nested: bool) -> Chec
         raise QueryError("no SQL statement given")
     if len(statements) > 1:
         kinds = ", ".join(_keyword(_tokens(s.query)) or "?" for s in statements)
-        raise QueryRefused(f"{len(statements)} statements given ({kinds}); the workbench runs exactly one "
-                           f"read statement at a time")
+        raise QueryRefused(
+            f"{len(statements)} statements given ({kinds}); the workbench runs exactly one read statement at a time"
+        )
     statement = statements[0]
     tokens = _tokens(statement.query)
     keyword = _keyword(tokens)
@@ -490,8 +565,9 @@ def _check(sql: str, parser: duckdb.DuckDBPyConnection, *, nested: bool) -> Chec
     if kind == "EXPLAIN" and not nested:
         return _check_explain(tokens, statement.query, parser)
     if kind != "SELECT":
-        why = _REFUSED_TYPES.get(kind, "only read queries run here (select, with, from, values, describe, "
-                                       "show, summarize, pivot, explain)")
+        why = _REFUSED_TYPES.get(
+            kind, "only read queries run here (select, with, from, values, describe, show, summarize, pivot, explain)"
+        )
         label = kind if keyword in ("WITH", "(", "") else keyword  # `with x as (...) insert ...` is an INSERT
         raise QueryRefused(f"{label} is not allowed: {why}")
     functions, tables = _references(statement.query, tokens, parser)
@@ -499,21 +575,28 @@ def _check(sql: str, parser: duckdb.DuckDBPyConnection, *, nested: bool) -> Chec
         if name in _FUNCTION_REASONS:
             raise QueryRefused(f"{name}() is not allowed: {_FUNCTION_REASONS[name]}")
         if name in _ENVIRONMENT_FUNCTIONS:
-            raise QueryRefused(f"{name}() is not allowed: {_ENVIRONMENT_FUNCTIONS[name]}; {_READ_ONLY_REASON} "
-                               f"(its tables and views)")
+            raise QueryRefused(
+                f"{name}() is not allowed: {_ENVIRONMENT_FUNCTIONS[name]}; {_READ_ONLY_REASON} (its tables and views)"
+            )
         if _PRAGMA_FUNCTIONS.match(name):
-            raise QueryRefused(f"{name}() is not allowed: {_PATHS_REASON}; to describe a table, "
-                               f"`describe t` or pragma_table_info('t')")
+            raise QueryRefused(
+                f"{name}() is not allowed: {_PATHS_REASON}; to describe a table, `describe t` or pragma_table_info('t')"
+            )
         if _FILE_FUNCTIONS.match(name):
-            raise QueryRefused(f"{name}() is not allowed: it reads files or URLs; {_READ_ONLY_REASON} "
-                               f"(its tables and views)")
+            raise QueryRefused(
+                f"{name}() is not allowed: it reads files or URLs; {_READ_ONLY_REASON} (its tables and views)"
+            )
     for name in sorted(tables):
         if name.lower() in _ENVIRONMENT_VIEWS:
-            raise QueryRefused(f"reading {name} is not allowed: {_ENVIRONMENT_VIEWS[name.lower()]}; "
-                               f"{_READ_ONLY_REASON} (its tables and views)")
+            raise QueryRefused(
+                f"reading {name} is not allowed: {_ENVIRONMENT_VIEWS[name.lower()]}; "
+                f"{_READ_ONLY_REASON} (its tables and views)"
+            )
         if _PATH_LIKE.search(name):
-            raise QueryRefused(f"reading {name!r} is not allowed: it names a file or URL, and "
-                               f"{_READ_ONLY_REASON} (its tables and views)")
+            raise QueryRefused(
+                f"reading {name!r} is not allowed: it names a file or URL, and "
+                f"{_READ_ONLY_REASON} (its tables and views)"
+            )
     names = frozenset(statement.named_parameters)
     positional = sorted(n for n in names if n.isdigit())
     if positional:
@@ -537,15 +620,26 @@ def _check_explain(tokens: list[tuple[str, str]], sql: str, parser: duckdb.DuckD
         raise QueryError("EXPLAIN of nothing: give a query to explain")
     # Find where the explained statement starts in the text: the i-th non-comment token.
     positions = [start for start, kind in duckdb.tokenize(sql) if str(kind).rsplit(".", 1)[-1] != "comment"]
-    inner = _check(sql[positions[i]:], parser, nested=True)
+    inner = _check(sql[positions[i] :], parser, nested=True)
     return CheckedStatement("EXPLAIN", inner.parameters)
 
 
 # --- limits -------------------------------------------------------------------------------------------
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(bytes?|b|kb|mb|gb|tb|kib|mib|gib|tib)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {"b": 1, "byte": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
-               "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE_UNITS = {
+    "b": 1,
+    "byte": 1,
+    "bytes": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_size(value: str | int) -> int:
@@ -558,7 +652,9 @@ def parse_size(value: str | int) -> int:
         return int(value)
     m = _SIZE.match(str(value))
     if not m or m[2] is None:
-        raise ValueError(f"a memory size is a number with a unit (kB, MB, GB, or KiB, MiB, GiB), like 512MB; got {value!r}")
+        raise ValueError(
+            f"a memory size is a number with a unit (kB, MB, GB, or KiB, MiB, GiB), like 512MB; got {value!r}"
+        )
     return int(float(m[1]) * _SIZE_UNITS[m[2].lower()])
 
 
@@ -573,6 +669,7 @@ def format_size(n: int) -> str:
 class Limits:
     """What one query may use: `memory_bytes` of memory above its process's size when it starts,
     and `threads` DuckDB threads."""
+
     memory_bytes: int
     threads: int
 
@@ -636,8 +733,12 @@ def check_row_limit(value: object) -> int:
 
 def check_timeout(value: object) -> float:
     """`value` as a time limit in seconds, or ValueError: above 0, at most MAX_TIMEOUT_S (no nan, no inf)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(float(value)) \
-            or not 0 < float(value) <= MAX_TIMEOUT_S:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(float(value))
+        or not 0 < float(value) <= MAX_TIMEOUT_S
+    ):
         raise ValueError(f"the time limit is a number of seconds above 0 and at most {MAX_TIMEOUT_S:g}; got {value!r}")
     return float(value)
 
@@ -652,8 +753,9 @@ def sandbox_settings(limits_: Limits | None = None) -> dict[str, str | int | flo
 # --- the connection -----------------------------------------------------------------------------------
 
 
-def connect(db_path: Path | str, *, memory_limit: str | int | None = None,
-            threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    db_path: Path | str, *, memory_limit: str | int | None = None, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the database at `db_path` in the sandbox (`sandbox_settings()`, with
     the limits of `limits(memory_limit, threads)`), checked to be in effect.
 
@@ -681,12 +783,20 @@ def connect(db_path: Path | str, *, memory_limit: str | int | None = None,
             con.execute(f"set {name} = {str(settings[name]).lower()}")
         con.execute("set enable_external_access = false")
         con.execute("set lock_configuration = true")
-        in_effect = dict(con.sql("select name, value from duckdb_settings() where list_contains($names, name)",
-                                 params={"names": list(settings)}).fetchall())
+        in_effect = dict(
+            con.sql(
+                "select name, value from duckdb_settings() where list_contains($names, name)",
+                params={"names": list(settings)},
+            ).fetchall()
+        )
         for name, wanted in settings.items():
             if not _same_setting(in_effect.get(name), wanted):
-                raise RuntimeError(f"sandbox setting {name} is {in_effect.get(name)!r}, not {wanted!r}: refusing to run queries")
-        if con.sql("select readonly from duckdb_databases() where database_name = 'crossforce'").fetchall() != [(True,)]:
+                raise RuntimeError(
+                    f"sandbox setting {name} is {in_effect.get(name)!r}, not {wanted!r}: refusing to run queries"
+                )
+        if con.sql("select readonly from duckdb_databases() where database_name = 'crossforce'").fetchall() != [
+            (True,)
+        ]:
             raise RuntimeError(f"{path} is not attached read-only: refusing to run queries")
     except BaseException:
         con.close()
@@ -710,13 +820,18 @@ def _same_setting(actual: str | None, wanted: object) -> bool:
 def _refusal_from_duckdb(exc: duckdb.Error, limits_: Limits | None = None) -> QueryError:
     """A DuckDB error as the person should read it: the sandbox's own refusals become QueryRefused."""
     message = _first_line(exc)
-    if isinstance(exc, duckdb.PermissionException) or "configuration has been locked" in message \
-            or "read-only mode" in message:
+    if (
+        isinstance(exc, duckdb.PermissionException)
+        or "configuration has been locked" in message
+        or "read-only mode" in message
+    ):
         return QueryRefused(f"refused by the read-only sandbox: {message}")
     if isinstance(exc, duckdb.OutOfMemoryException):
         allowed = f" ({format_size(limits_.memory_bytes)} per query)" if limits_ else ""
-        return QueryTooLarge(f"the query needs more memory than the workbench allows{allowed}, and nothing is "
-                             f"spilled to disk; narrow it (filter, aggregate): {message}")
+        return QueryTooLarge(
+            f"the query needs more memory than the workbench allows{allowed}, and nothing is "
+            f"spilled to disk; narrow it (filter, aggregate): {message}"
+        )
     return QueryError(message)
 
 
@@ -769,7 +884,10 @@ def _query_slots() -> tuple[threading.BoundedSemaphore, int]:
 
 
 if "forkserver" in multiprocessing.get_all_start_methods():
-    from multiprocessing import context as _mp_context, forkserver as _forkserver, popen_forkserver, spawn, util as _mp_util
+    from multiprocessing import context as _mp_context
+    from multiprocessing import forkserver as _forkserver
+    from multiprocessing import popen_forkserver, spawn
+    from multiprocessing import util as _mp_util
     from multiprocessing.context import ForkServerProcess
 
     class _QueryPopen(popen_forkserver.Popen):
@@ -778,8 +896,11 @@ if "forkserver" in multiprocessing.get_all_start_methods():
         process, and an unguarded script would run again)."""
 
         def _launch(self, process_obj):
-            prep_data = {k: v for k, v in spawn.get_preparation_data(process_obj._name).items()
-                         if k not in ("init_main_from_path", "init_main_from_name")}
+            prep_data = {
+                k: v
+                for k, v in spawn.get_preparation_data(process_obj._name).items()
+                if k not in ("init_main_from_path", "init_main_from_name")
+            }
             buf = io.BytesIO()
             _mp_context.set_spawning_popen(self)
             try:
@@ -819,8 +940,9 @@ def stop_query_server() -> None:
         stop()
 
 
-def _query_process(sender, db_path: str, sql: str, values: dict, row_limit: int, limits_: Limits,
-                   timeout_s: float) -> None:
+def _query_process(
+    sender, db_path: str, sql: str, values: dict, row_limit: int, limits_: Limits, timeout_s: float
+) -> None:
     """The body of a query's process: connect, say how big the process is, run, send the frame."""
     # If the server that watches this process is gone, nothing else would stop it.
     signal.alarm(int(math.ceil(timeout_s + STOP_GRACE_S)) + 1)
@@ -865,18 +987,25 @@ def _readable(relation: duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRelation:
     return relation.project(", ".join(columns))
 
 
-def _run_in_process(db_path: Path, sql: str, values: dict, row_limit: int, limits_: Limits,
-                    timeout_s: float) -> pl.DataFrame:
+def _run_in_process(
+    db_path: Path, sql: str, values: dict, row_limit: int, limits_: Limits, timeout_s: float
+) -> pl.DataFrame:
     slots, count = _query_slots()
     if not slots.acquire(timeout=timeout_s):
-        raise QueryTimeout(f"the workbench is busy ({count} queries running); this one did not start within "
-                           f"{timeout_s:g} s: try again in a moment")
+        raise QueryTimeout(
+            f"the workbench is busy ({count} queries running); this one did not start within "
+            f"{timeout_s:g} s: try again in a moment"
+        )
     try:
         context = _query_context()
         receiver, sender = context.Pipe(duplex=False)
         kind = _QueryProcess if context.get_start_method() == "forkserver" else context.Process  # type: ignore[attr-defined]
-        process = kind(target=_query_process, name="crossforce-query", daemon=True,
-                       args=(sender, str(db_path), sql, values, row_limit, limits_, timeout_s))
+        process = kind(
+            target=_query_process,
+            name="crossforce-query",
+            daemon=True,
+            args=(sender, str(db_path), sql, values, row_limit, limits_, timeout_s),
+        )
         try:
             process.start()
         finally:
@@ -912,27 +1041,43 @@ def _watch(process, receiver, limits_: Limits, deadline: float, timeout_s: float
                 raise _ERRORS.get(message[1], QueryError)(message[2])
             process.join(STOP_GRACE_S)
             code = process.exitcode
-            how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0 and -code in signal.valid_signals()
-                   else f"exit code {code}")
-            raise QueryError(f"the query's process ended unexpectedly ({how}) before it answered; DuckDB could not "
-                             f"run this query within the workbench's limits: narrow it (the workbench itself is unharmed)")
+            how = (
+                f"signal {signal.Signals(-code).name}"
+                if code is not None and code < 0 and -code in signal.valid_signals()
+                else f"exit code {code}"
+            )
+            raise QueryError(
+                f"the query's process ended unexpectedly ({how}) before it answered; DuckDB could not "
+                f"run this query within the workbench's limits: narrow it (the workbench itself is unharmed)"
+            )
         if time.perf_counter() >= deadline:
             process.kill()
-            raise QueryTimeout(f"the query was stopped after {timeout_s:g} s, the workbench's time limit; "
-                               f"narrow it (filter, aggregate) or raise the limit")
+            raise QueryTimeout(
+                f"the query was stopped after {timeout_s:g} s, the workbench's time limit; "
+                f"narrow it (filter, aggregate) or raise the limit"
+            )
         rss = _rss(process.pid)
         if baseline is not None and rss is not None and rss - baseline > limits_.memory_bytes:
             process.kill()
-            raise QueryTooLarge(f"the query was stopped: it needed more than {format_size(limits_.memory_bytes)} of memory, "
-                                f"the workbench's limit per query; narrow it (filter, aggregate, fewer or shorter values)")
+            raise QueryTooLarge(
+                f"the query was stopped: it needed more than {format_size(limits_.memory_bytes)} of memory, "
+                f"the workbench's limit per query; narrow it (filter, aggregate, fewer or shorter values)"
+            )
 
 
 # --- running ------------------------------------------------------------------------------------------
 
 
-def run(db_path: Path | str, sql: str, params: Mapping[str, object] | None = None, *,
-        row_limit: int = ROW_LIMIT, timeout_s: float = TIMEOUT_S, memory_limit: str | int | None = None,
-        threads: int | None = None) -> QueryResult:
+def run(
+    db_path: Path | str,
+    sql: str,
+    params: Mapping[str, object] | None = None,
+    *,
+    row_limit: int = ROW_LIMIT,
+    timeout_s: float = TIMEOUT_S,
+    memory_limit: str | int | None = None,
+    threads: int | None = None,
+) -> QueryResult:
     """Run one read query on the database, sandboxed, with `$name` parameters bound from `params`.
 
     Raises QueryRefused (not allowed), QueryTimeout (stopped after `timeout_s`), QueryTooLarge
@@ -954,10 +1099,15 @@ def run(db_path: Path | str, sql: str, params: Mapping[str, object] | None = Non
     unknown = sorted(set(values) - checked.parameters)
     if missing or unknown:
         used = ", ".join(f"${p}" for p in sorted(checked.parameters)) or "none"
-        problem = "; ".join(filter(None, [
-            f"no value for {', '.join('$' + m for m in missing)}" if missing else None,
-            f"{', '.join('$' + u for u in unknown)} not used" if unknown else None,
-        ]))
+        problem = "; ".join(
+            filter(
+                None,
+                [
+                    f"no value for {', '.join('$' + m for m in missing)}" if missing else None,
+                    f"{', '.join('$' + u for u in unknown)} not used" if unknown else None,
+                ],
+            )
+        )
         raise ParameterError(f"{problem}; the query's parameters are: {used}")
     path = Path(db_path)
     if not path.is_file():
@@ -970,7 +1120,9 @@ def run(db_path: Path | str, sql: str, params: Mapping[str, object] | None = Non
     return QueryResult(frame.head(row_limit) if truncated else frame, truncated, elapsed)
 
 
-def run_saved(db_path: Path | str, query: SavedQuery | str, values: Mapping[str, object] | None = None, **limits_) -> QueryResult:
+def run_saved(
+    db_path: Path | str, query: SavedQuery | str, values: Mapping[str, object] | None = None, **limits_
+) -> QueryResult:
     """Run a saved query by name (or as parsed), its parameters from `values` or their defaults."""
     saved = saved_query(query) if isinstance(query, str) else query
     return run(db_path, saved.sql, saved.bind(values), **limits_)
@@ -984,8 +1136,12 @@ def run_saved(db_path: Path | str, query: SavedQuery | str, values: Mapping[str,
 
 def _plain(dtype: pl.DataType) -> bool:
     """Whether CSV can hold a column of this type as it is."""
-    return (dtype.is_numeric() or dtype.is_temporal() or dtype in (pl.String, pl.Boolean, pl.Null)
-            or isinstance(dtype, (pl.Categorical, pl.Enum)))
+    return (
+        dtype.is_numeric()
+        or dtype.is_temporal()
+        or dtype in (pl.String, pl.Boolean, pl.Null)
+        or isinstance(dtype, (pl.Categorical, pl.Enum))
+    )
 
 
 def _jsonable(value: object) -> object:
@@ -1016,8 +1172,10 @@ def _column_values(frame: pl.DataFrame, name: str) -> list:
     try:
         return frame[name].to_list()
     except BaseException as exc:  # a date beyond Python's range, say (a Rust panic is no Exception)
-        raise QueryError(f"column {name!r} holds values that cannot be written out ({_first_line(exc)}); "
-                         f"cast it to text in the query, or download Parquet") from None
+        raise QueryError(
+            f"column {name!r} holds values that cannot be written out ({_first_line(exc)}); "
+            f"cast it to text in the query, or download Parquet"
+        ) from None
 
 
 def for_display(frame: pl.DataFrame) -> pl.DataFrame:
@@ -1027,9 +1185,20 @@ def for_display(frame: pl.DataFrame) -> pl.DataFrame:
     if not awkward:
         return frame
     return frame.with_columns(
-        pl.Series(name, [None if v is None else bytes(v).hex() if isinstance(v, (bytes, bytearray, memoryview))
-                         else _json_text(v) for v in _column_values(frame, name)], dtype=pl.String)
-        for name in awkward)
+        pl.Series(
+            name,
+            [
+                None
+                if v is None
+                else bytes(v).hex()
+                if isinstance(v, (bytes, bytearray, memoryview))
+                else _json_text(v)
+                for v in _column_values(frame, name)
+            ],
+            dtype=pl.String,
+        )
+        for name in awkward
+    )
 
 
 def to_csv_bytes(frame: pl.DataFrame) -> bytes:

@@ -43,8 +43,10 @@ class Registry:
                 if other is source:
                     raise ValueError(f"source {source.id!r} is registered already")
                 if other.id == source.id and _described(other) != _described(source):
-                    raise ValueError(f"source {source.id!r} is registered twice with different words, colour or scope: "
-                                     f"{_described(other)} and {_described(source)}")
+                    raise ValueError(
+                        f"source {source.id!r} is registered twice with different words, colour or scope: "
+                        f"{_described(other)} and {_described(source)}"
+                    )
             self._sources.append(source)
 
     def unregister(self, *sources: Source) -> None:
@@ -106,8 +108,12 @@ def _the_one(path: Path, recognising: list[Source]) -> Source | None:
     """The source that recognises a file, None if none does. Two that both do are an error in the
     sources, not the file: which one reads it must never depend on the order they were registered in."""
     if len(recognising) > 1:
-        raise MalformedFileError(path, None, f"recognised by more than one source ({', '.join(s.id for s in recognising)}); "
-                                             "make their headers or sheets tell the files apart")
+        raise MalformedFileError(
+            path,
+            None,
+            f"recognised by more than one source ({', '.join(s.id for s in recognising)}); "
+            "make their headers or sheets tell the files apart",
+        )
     return recognising[0] if recognising else None
 
 
@@ -127,7 +133,9 @@ def discover() -> Registry:
     for name in source_modules():
         module = importlib.import_module(f"{__name__}.{name}")
         if not hasattr(module, "SOURCES"):
-            raise ImportError(f"{module.__name__} lists no SOURCES: every module of {__name__} is a source (see base.Source)")
+            raise ImportError(
+                f"{module.__name__} lists no SOURCES: every module of {__name__} is a source (see base.Source)"
+            )
         registry.register(*module.SOURCES)
     return registry
 
@@ -137,13 +145,39 @@ REGISTRY = discover()
 
 # Files that sit beside returns but are not returns: recognised, reported as skipped, never loaded.
 NOT_RETURNS: dict[tuple[str, ...], str] = {
-    ("path", "bytes", "sha256", "data_rows", "source_repo", "source_commit", "source_path", "transform"):
-        "a manifest of data files, not a return",
-    ("LAD23CD", "LAD23NM", "CSP23CD", "CSP23NM", "PFA23CD", "PFA23NM", "ObjectId"):
-        "the ONS LAD→CSP→PFA lookup; population is built with its copy in pipelines/reference/lad23_csp23_pfa23_lookup.csv",
-    ("code", "label", "parent_code", "parent_label", "depth", "is_leaf", "level1_code", "level1_label", "level2_code",
-     "level2_label", "level3_code", "level3_label"):
-        "the ONS offence hierarchy; crossforce resolves codes with its copy in pipelines/reference/ons_offence_hierarchy.csv",
+    (
+        "path",
+        "bytes",
+        "sha256",
+        "data_rows",
+        "source_repo",
+        "source_commit",
+        "source_path",
+        "transform",
+    ): "a manifest of data files, not a return",
+    (
+        "LAD23CD",
+        "LAD23NM",
+        "CSP23CD",
+        "CSP23NM",
+        "PFA23CD",
+        "PFA23NM",
+        "ObjectId",
+    ): "the ONS LAD→CSP→PFA lookup; population is built with its copy in pipelines/reference/lad23_csp23_pfa23_lookup.csv",
+    (
+        "code",
+        "label",
+        "parent_code",
+        "parent_label",
+        "depth",
+        "is_leaf",
+        "level1_code",
+        "level1_label",
+        "level2_code",
+        "level2_label",
+        "level3_code",
+        "level3_label",
+    ): "the ONS offence hierarchy; crossforce resolves codes with its copy in pipelines/reference/ons_offence_hierarchy.csv",
 }
 
 

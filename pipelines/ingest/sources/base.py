@@ -146,7 +146,13 @@ class Extracted:
     continues: bool = False
 
 
-QUARANTINE_SCHEMA = {"file_name": pl.String, "row_number": pl.Int32, "source": pl.String, "reason": pl.String, "raw_row": pl.String}
+QUARANTINE_SCHEMA = {
+    "file_name": pl.String,
+    "row_number": pl.Int32,
+    "source": pl.String,
+    "reason": pl.String,
+    "raw_row": pl.String,
+}
 # Columns every raw frame has besides the file's own.
 RAW_EXTRAS = ("file_name", "row_number", "duplicate_of_row")
 
@@ -176,7 +182,12 @@ def extract(source: Source, texts: list[TextFile]) -> Extracted:
     raw = pl.concat([good for good, _ in parts]).rechunk()
     first = pl.col("row_number").min().over("file_name", *header)
     raw = raw.with_columns(pl.when(first != pl.col("row_number")).then(first).alias("duplicate_of_row"))
-    return _normalise(source, header, raw, [(text.path.name, good.height + bad.height, bad) for text, (good, bad) in zip(texts, parts)])
+    return _normalise(
+        source,
+        header,
+        raw,
+        [(text.path.name, good.height + bad.height, bad) for text, (good, bad) in zip(texts, parts)],
+    )
 
 
 def extract_sheets(source: Source, path: Path) -> Extracted:
@@ -194,7 +205,9 @@ def extract_sheets(source: Source, path: Path) -> Extracted:
     return _normalise(source, rows.columns, raw, [(path.name, rows.height, pl.DataFrame(schema=QUARANTINE_SCHEMA))])
 
 
-def _normalise(source: Source, header: list[str], raw: pl.DataFrame, files: list[tuple[str, int, pl.DataFrame]]) -> Extracted:
+def _normalise(
+    source: Source, header: list[str], raw: pl.DataFrame, files: list[tuple[str, int, pl.DataFrame]]
+) -> Extracted:
     """`to_canonical` over raw rows (with `duplicate_of_row`); `files` is each file's name, rows read
     and malformed lines."""
     canonical = source.to_canonical(raw.lazy())
@@ -261,8 +274,11 @@ def _mark_duplicates(raw: pl.DataFrame, header: list[str], seen: pl.DataFrame) -
     )
     # Only the numbers take part in the join, so that the chunk's values are not copied.
     keys = raw.select("row_number", _FIRST, _FP1, _FP2).join(seen, on=[_FP1, _FP2], how="left", maintain_order="left")
-    new = (keys.filter(pl.col(_EARLIER).is_null() & (pl.col("row_number") == pl.col(_FIRST)))
-           .group_by(_FP1, _FP2).agg(pl.col("row_number").min().alias(_EARLIER)))
+    new = (
+        keys.filter(pl.col(_EARLIER).is_null() & (pl.col("row_number") == pl.col(_FIRST)))
+        .group_by(_FP1, _FP2)
+        .agg(pl.col("row_number").min().alias(_EARLIER))
+    )
     within = pl.when(pl.col(_FIRST) != pl.col("row_number")).then(pl.col(_FIRST))
     raw = raw.with_columns(pl.coalesce(keys[_EARLIER], within).alias("duplicate_of_row")).drop(_FIRST, _FP1, _FP2)
     return raw, pl.concat([seen, new.select(seen.columns)])

@@ -32,7 +32,16 @@ import polars as pl
 from pipelines import reference
 from pipelines.ingest.sources.base import RAW_EXTRAS, Canonical, Source, TextReader
 from pipelines.ingest.steps import (
-    REFERENCE, grain, month_named, offence_code, outside_span, passed, period_checks, reasons, resolve_force, whole_number,
+    REFERENCE,
+    grain,
+    month_named,
+    offence_code,
+    outside_span,
+    passed,
+    period_checks,
+    reasons,
+    resolve_force,
+    whole_number,
 )
 from pipelines.ingest.textfile import SEPARATORS, MalformedFileError
 
@@ -46,8 +55,20 @@ KNOWN_KEYS: dict[str, set[str]] = {
     "": {"id", "source", "description", "force", "file", "layout", "columns", "categories", "releases"},
     "file": {"key_columns", "delimiter", "encoding", "header_row"},
     "layout": {"kind", "month_format", "date_format", "grain"},
-    "columns": {"force", "area", "area_code", "period", "major", "minor", "offence_code", "category", "outcome", "count",
-                "record_id", "ignore"},
+    "columns": {
+        "force",
+        "area",
+        "area_code",
+        "period",
+        "major",
+        "minor",
+        "offence_code",
+        "category",
+        "outcome",
+        "count",
+        "record_id",
+        "ignore",
+    },
     "categories": {"scheme", "value_map", "map_scheme", "outcome_scheme"},
     "releases": {"default", "files"},
 }
@@ -123,8 +144,11 @@ def _check_keys(path: Path, data: dict) -> None:
         unknown = set(table) - allowed
         if unknown:
             where = f"{section}." if section else ""
-            raise ProfileError(path, f"unknown key(s) {', '.join(f'`{where}{k}`' for k in sorted(unknown))} "
-                                     "(see docs/force_exports.md for the keys a profile may use)")
+            raise ProfileError(
+                path,
+                f"unknown key(s) {', '.join(f'`{where}{k}`' for k in sorted(unknown))} "
+                "(see docs/force_exports.md for the keys a profile may use)",
+            )
 
 
 @cache
@@ -144,8 +168,10 @@ def _value_map_file(path: Path) -> pl.DataFrame:
             raise ProfileError(path, f"line {number}: {group!r} is not an ONS offence group label ({sorted(groups)})")
         if subgroup is not None and (group, subgroup) not in subgroups:
             raise ProfileError(path, f"line {number}: {subgroup!r} is not an ONS offence subgroup of {group!r}")
-    for keys, what in ((["map_scheme", "major", "minor"], "mapped twice"),
-                       (["map_scheme", "minor"], "listed under two majors (its minor text is the category)")):
+    for keys, what in (
+        (["map_scheme", "major", "minor"], "mapped twice"),
+        (["map_scheme", "minor"], "listed under two majors (its minor text is the category)"),
+    ):
         repeated = frame.filter(pl.struct(keys).is_duplicated())
         if repeated.height:
             raise ProfileError(path, f"{what}: {repeated.select(keys).unique().rows()}")
@@ -176,7 +202,9 @@ def layout_table(path: Path, layout: dict) -> tuple[str, str | None, str | None,
     date_format = _get(path, layout, "date_format", str, "layout.") if kind == "long" else None
     grain = _get(path, layout, "grain", str, "layout.", "month")
     if grain not in GRAINS or (kind == "wide" and grain != "month"):
-        raise ProfileError(path, f"`layout.grain` must be one of {sorted(GRAINS)} (a wide profile's columns are months), not {grain!r}")
+        raise ProfileError(
+            path, f"`layout.grain` must be one of {sorted(GRAINS)} (a wide profile's columns are months), not {grain!r}"
+        )
     return kind, month_format, date_format, grain
 
 
@@ -196,8 +224,11 @@ def columns_table(path: Path, columns: dict, key_columns: tuple[str, ...]) -> di
         roles[role] = names
     used = {name for names in roles.values() for name in names}
     if unmapped := [c for c in key_columns if c not in used]:
-        raise ProfileError(path, f"key column(s) {unmapped} are not mapped: name their part under [columns] "
-                                 "or list them in `columns.ignore`")
+        raise ProfileError(
+            path,
+            f"key column(s) {unmapped} are not mapped: name their part under [columns] "
+            "or list them in `columns.ignore`",
+        )
     return roles
 
 
@@ -207,11 +238,17 @@ def roles_fit_layout(path: Path, kind: str, roles: dict[str, tuple[str, ...]]) -
         if "period" not in roles:
             raise ProfileError(path, "a long profile needs `columns.period` (the date each row is counted in)")
         if ("count" in roles) == ("record_id" in roles):
-            raise ProfileError(path, "a long profile names exactly one of `columns.count` (a count per row) "
-                                     "and `columns.record_id` (one crime per row)")
+            raise ProfileError(
+                path,
+                "a long profile names exactly one of `columns.count` (a count per row) "
+                "and `columns.record_id` (one crime per row)",
+            )
     elif {"period", "count", "record_id"} & set(roles):
-        raise ProfileError(path, "a wide profile takes its months and counts from the month columns: "
-                                 "drop `columns.period`, `columns.count` and `columns.record_id`")
+        raise ProfileError(
+            path,
+            "a wide profile takes its months and counts from the month columns: "
+            "drop `columns.period`, `columns.count` and `columns.record_id`",
+        )
     if "outcome" in roles and kind == "wide":
         raise ProfileError(path, "`columns.outcome` is read in long profiles only")
 
@@ -227,21 +264,31 @@ def profile_force(path: Path, force: Any, roles: dict[str, tuple[str, ...]]) -> 
     return resolved
 
 
-def categories_table(path: Path, categories: dict, roles: dict[str, tuple[str, ...]]) -> tuple[str, pl.DataFrame | None, str | None, str | None, str]:
+def categories_table(
+    path: Path, categories: dict, roles: dict[str, tuple[str, ...]]
+) -> tuple[str, pl.DataFrame | None, str | None, str | None, str]:
     """`[categories]`: the scheme, the value map (its rows for `map_scheme`, its file name and map
     scheme) where major and minor columns are mapped, and the outcome scheme."""
     scheme = _get(path, categories, "scheme", str, "categories.")
     value_map = value_map_name = map_scheme = None
     if ("category" in roles) + ("offence_code" in roles) + bool({"major", "minor"} & set(roles)) > 1:
-        raise ProfileError(path, "name one of `columns.offence_code`, `columns.category`, or `columns.major` + `columns.minor`")
+        raise ProfileError(
+            path, "name one of `columns.offence_code`, `columns.category`, or `columns.major` + `columns.minor`"
+        )
     if "category" in roles:
         if scheme not in CATEGORY_SCHEMES:
-            raise ProfileError(path, f"`columns.category` is read in a scheme with a published vocabulary ({sorted(CATEGORY_SCHEMES)}), "
-                                     f"not `categories.scheme` {scheme!r}")
+            raise ProfileError(
+                path,
+                f"`columns.category` is read in a scheme with a published vocabulary ({sorted(CATEGORY_SCHEMES)}), "
+                f"not `categories.scheme` {scheme!r}",
+            )
     elif "offence_code" in roles:
         if {"major", "minor"} & set(roles) or "value_map" in categories:
-            raise ProfileError(path, "name either `columns.offence_code` (resolved against the ONS hierarchy) or "
-                                     "`columns.major` + `columns.minor` with `categories.value_map`, not both")
+            raise ProfileError(
+                path,
+                "name either `columns.offence_code` (resolved against the ONS hierarchy) or "
+                "`columns.major` + `columns.minor` with `categories.value_map`, not both",
+            )
     else:
         if not {"major", "minor"} <= set(roles):
             raise ProfileError(path, "name `columns.offence_code`, or `columns.major` and `columns.minor`")
@@ -252,7 +299,9 @@ def categories_table(path: Path, categories: dict, roles: dict[str, tuple[str, .
             raise ProfileError(path, f"`categories.map_scheme` {map_scheme!r} has no rows in {value_map_name}")
     outcome_scheme = _get(path, categories, "outcome_scheme", str, "categories.", OUTCOME_SCHEMES[0])
     if outcome_scheme not in OUTCOME_SCHEMES:
-        raise ProfileError(path, f"`categories.outcome_scheme` must be one of {OUTCOME_SCHEMES}, not {outcome_scheme!r}")
+        raise ProfileError(
+            path, f"`categories.outcome_scheme` must be one of {OUTCOME_SCHEMES}, not {outcome_scheme!r}"
+        )
     return scheme, value_map, value_map_name, map_scheme, outcome_scheme
 
 
@@ -278,7 +327,9 @@ def load_profile(path: Path) -> Profile:
     roles = columns_table(path, data.get("columns", {}), key_columns)
     force_id = profile_force(path, data.get("force"), roles)
     roles_fit_layout(path, kind, roles)
-    scheme, value_map, value_map_name, map_scheme, outcome_scheme = categories_table(path, data.get("categories", {}), roles)
+    scheme, value_map, value_map_name, map_scheme, outcome_scheme = categories_table(
+        path, data.get("categories", {}), roles
+    )
     release_default, releases = releases_table(path, data.get("releases", {}))
     return Profile(
         path=path,
@@ -326,8 +377,11 @@ def recognises(profile: Profile, header: list[str]) -> bool:
         return sorted(header) == sorted(profile.key_columns)
     keys = len(profile.key_columns)
     months = header[keys:]
-    return (tuple(header[:keys]) == profile.key_columns and bool(months)
-            and all(month_named(m, profile.month_format) for m in months))
+    return (
+        tuple(header[:keys]) == profile.key_columns
+        and bool(months)
+        and all(month_named(m, profile.month_format) for m in months)
+    )
 
 
 # --- normalising --------------------------------------------------------------------------------
@@ -343,15 +397,22 @@ def _check_value_map(profile: Profile, lf: pl.LazyFrame) -> None:
     major, minor = profile.column("major"), profile.column("minor")
     seen = lf.group_by("file_name", "major", "minor").agg(pl.col("row_number").min())
     unmapped = (
-        seen.join(profile.value_map.lazy().select("major", "minor"), on=["major", "minor"], how="anti", nulls_equal=True)
+        seen.join(
+            profile.value_map.lazy().select("major", "minor"), on=["major", "minor"], how="anti", nulls_equal=True
+        )
         .sort("file_name", "row_number")
         .collect()
     )
     if unmapped.height:
         first = unmapped.row(0, named=True)
-        others = f"; {unmapped.height - 1} other unmapped categor{'y' if unmapped.height == 2 else 'ies'} too" if unmapped.height > 1 else ""
+        others = (
+            f"; {unmapped.height - 1} other unmapped categor{'y' if unmapped.height == 2 else 'ies'} too"
+            if unmapped.height > 1
+            else ""
+        )
         raise MalformedFileError(
-            first["file_name"], first["row_number"] + profile.header_row,
+            first["file_name"],
+            first["row_number"] + profile.header_row,
             f"column {minor!r} has the value {first['minor']!r} (with {major!r} = {first['major']!r}), which "
             f"{profile.value_map_name} does not map for map_scheme {profile.map_scheme!r} (profile {profile.path.name}); "
             f"add a row mapping it to an ONS offence group{others}",
@@ -365,14 +426,20 @@ def _check_month_columns(profile: Profile, raw: pl.LazyFrame, periods: dict[str,
     if wrong:
         name, when = wrong[0]
         file_name = raw.select(pl.col("file_name").first()).collect().item()
-        raise MalformedFileError(file_name, profile.header_row, f"month column {name!r} is {when}; "
-                                 f"correct the header (profile {profile.path.name})")
+        raise MalformedFileError(
+            file_name,
+            profile.header_row,
+            f"month column {name!r} is {when}; correct the header (profile {profile.path.name})",
+        )
 
 
 def _categories(profile: Profile, lf: pl.LazyFrame) -> pl.LazyFrame:
     """Adds `source_label`, `category`, `ons_group` and `ons_subgroup` from the value map."""
     mapping = profile.value_map.lazy().select(
-        "major", "minor", pl.col("ons_offence_group").alias("ons_group"), pl.col("ons_offence_subgroup").alias("ons_subgroup")
+        "major",
+        "minor",
+        pl.col("ons_offence_group").alias("ons_group"),
+        pl.col("ons_offence_subgroup").alias("ons_subgroup"),
     )
     return lf.join(mapping, on=["major", "minor"], how="left", nulls_equal=True).with_columns(
         pl.concat_str(pl.col("major"), pl.lit(" / "), pl.col("minor")).alias("source_label"),
@@ -384,7 +451,9 @@ def _areas(profile: Profile) -> list[pl.Expr]:
     area = profile.columns.get("area")
     code = profile.column("area_code")
     return [
-        (pl.concat_str([_text(c) for c in area], separator=" / ") if area else pl.lit(None, pl.String)).alias("area_name"),
+        (pl.concat_str([_text(c) for c in area], separator=" / ") if area else pl.lit(None, pl.String)).alias(
+            "area_name"
+        ),
         (_text(code) if code else pl.lit(None, pl.String)).alias("area_code"),
     ]
 
@@ -402,26 +471,45 @@ def _wide_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
     _check_month_columns(profile, raw, periods)
     force, checks = _force(profile)
     lf = raw.with_columns(
-        force, *_areas(profile),
-        _text(profile.column("major")).alias("major"), _text(profile.column("minor")).alias("minor"),
+        force,
+        *_areas(profile),
+        _text(profile.column("major")).alias("major"),
+        _text(profile.column("minor")).alias("minor"),
     )
     _check_value_map(profile, lf)
     # A blank cell is a month the row does not supply (no count, not zero); a cell that is not a
     # whole number quarantines the row, since the row's other months could not be trusted either.
     checks += [
-        (pl.col(m).is_not_null() & whole_number(m, thousands=False).is_null(),
-         pl.lit(f"column {m!r} is '") + pl.col(m) + pl.lit("', not a whole number"))
+        (
+            pl.col(m).is_not_null() & whole_number(m, thousands=False).is_null(),
+            pl.lit(f"column {m!r} is '") + pl.col(m) + pl.lit("', not a whole number"),
+        )
         for m in months
     ]
     lf = lf.with_columns(passed(checks))
     cells = (
         _categories(profile, lf.filter(pl.col("passed")))
-        .unpivot(on=months, index=["file_name", "row_number", "force_id", "area_name", "area_code", "source_label",
-                                   "category", "ons_group", "ons_subgroup"],
-                 variable_name="month_column", value_name="cell")
+        .unpivot(
+            on=months,
+            index=[
+                "file_name",
+                "row_number",
+                "force_id",
+                "area_name",
+                "area_code",
+                "source_label",
+                "category",
+                "ons_group",
+                "ons_subgroup",
+            ],
+            variable_name="month_column",
+            value_name="cell",
+        )
         .filter(pl.col("cell").is_not_null())
         .with_columns(
-            pl.col("month_column").replace_strict(list(periods), list(periods.values()), return_dtype=pl.Date).alias("period"),
+            pl.col("month_column")
+            .replace_strict(list(periods), list(periods.values()), return_dtype=pl.Date)
+            .alias("period"),
             whole_number("cell", thousands=False).alias("offence_count"),
         )
     )
@@ -438,17 +526,31 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
     date_column = profile.column("period")
     force, checks = _force(profile)
     lf = raw.with_columns(
-        force, *_areas(profile),
-        _text(date_column).str.to_date(profile.date_format, strict=False).dt.truncate(GRAINS[profile.grain]).alias("period"),
+        force,
+        *_areas(profile),
+        _text(date_column)
+        .str.to_date(profile.date_format, strict=False)
+        .dt.truncate(GRAINS[profile.grain])
+        .alias("period"),
     )
-    checks.append((pl.col("period").is_null(),
-                   pl.format(f"column {date_column!r} is '{{}}', not a date in {profile.date_format} form",
-                             pl.col(date_column).fill_null(""))))
+    checks.append(
+        (
+            pl.col("period").is_null(),
+            pl.format(
+                f"column {date_column!r} is '{{}}', not a date in {profile.date_format} form",
+                pl.col(date_column).fill_null(""),
+            ),
+        )
+    )
     checks += period_checks("period", date_column)
     if count := profile.column("count"):
         lf = lf.with_columns(whole_number(count, thousands=False).alias("offence_count"))
-        checks.append((pl.col("offence_count").is_null(),
-                       pl.format(f"column {count!r} is '{{}}', not a whole number", pl.col(count).fill_null(""))))
+        checks.append(
+            (
+                pl.col("offence_count").is_null(),
+                pl.format(f"column {count!r} is '{{}}', not a whole number", pl.col(count).fill_null("")),
+            )
+        )
     else:
         record_id = profile.column("record_id")
         lf = lf.with_columns(pl.lit(1, pl.Int64).alias("offence_count"))
@@ -460,28 +562,48 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
             offence_code(_text(code)).alias("category"),
             _text(code).alias("source_label"),
         ).with_columns(
-            pl.col("category").replace_strict(leaves["offence_code"], leaves["offence_group"], default=None).alias("ons_group"),
-            pl.col("category").replace_strict(leaves["offence_code"], leaves["offence_subgroup"], default=None).alias("ons_subgroup"),
+            pl.col("category")
+            .replace_strict(leaves["offence_code"], leaves["offence_group"], default=None)
+            .alias("ons_group"),
+            pl.col("category")
+            .replace_strict(leaves["offence_code"], leaves["offence_subgroup"], default=None)
+            .alias("ons_subgroup"),
         )
         checks += [
             (pl.col(code).is_null(), pl.lit(f"column {code!r} is empty: the row has no offence code")),
-            (pl.col(code).is_not_null() & pl.col("ons_group").is_null(),
-             pl.format(f"column {code!r} is '{{}}', which is not a Home Office offence code in the ONS offence "
-                       f"hierarchy ({REFERENCE}/ons_offence_hierarchy.csv)", pl.col(code))),
+            (
+                pl.col(code).is_not_null() & pl.col("ons_group").is_null(),
+                pl.format(
+                    f"column {code!r} is '{{}}', which is not a Home Office offence code in the ONS offence "
+                    f"hierarchy ({REFERENCE}/ons_offence_hierarchy.csv)",
+                    pl.col(code),
+                ),
+            ),
         ]
     elif category := profile.column("category"):
         vocabulary, file_name = CATEGORY_SCHEMES[profile.scheme]
         known = vocabulary()
-        lf = lf.with_columns(_text(category).alias("category"), _text(category).alias("source_label"),
-                             pl.lit(None, pl.String).alias("ons_group"), pl.lit(None, pl.String).alias("ons_subgroup"))
+        lf = lf.with_columns(
+            _text(category).alias("category"),
+            _text(category).alias("source_label"),
+            pl.lit(None, pl.String).alias("ons_group"),
+            pl.lit(None, pl.String).alias("ons_subgroup"),
+        )
         checks += [
             (pl.col(category).is_null(), pl.lit(f"column {category!r} is empty: the row has no category")),
-            (pl.col(category).is_not_null() & ~pl.col("category").is_in(known.implode()),
-             pl.format(f"column {category!r} is '{{}}', not a {profile.scheme} category (if it is published, add it to "
-                       f"{REFERENCE}/{file_name})", pl.col(category))),
+            (
+                pl.col(category).is_not_null() & ~pl.col("category").is_in(known.implode()),
+                pl.format(
+                    f"column {category!r} is '{{}}', not a {profile.scheme} category (if it is published, add it to "
+                    f"{REFERENCE}/{file_name})",
+                    pl.col(category),
+                ),
+            ),
         ]
     else:
-        lf = lf.with_columns(_text(profile.column("major")).alias("major"), _text(profile.column("minor")).alias("minor"))
+        lf = lf.with_columns(
+            _text(profile.column("major")).alias("major"), _text(profile.column("minor")).alias("minor")
+        )
         _check_value_map(profile, lf)
         lf = _categories(profile, lf)
 
@@ -499,13 +621,21 @@ def _outcomes(profile: Profile, lf: pl.LazyFrame, outcome: str) -> tuple[pl.Lazy
     if profile.outcome_scheme == "police_uk":
         labels = reference.police_uk_outcomes()
         lf = lf.with_columns(_text(outcome).alias("outcome")).with_columns(
-            pl.col("outcome").replace_strict(labels["outcome_label"], labels["outcome_group"], default=None).alias("outcome_group"))
-        unknown = pl.format(f"column {outcome!r} is '{{}}', not a police.uk outcome (if police.uk publishes it, add it to "
-                            f"{REFERENCE}/police_uk_outcomes.csv)", pl.col(outcome))
+            pl.col("outcome")
+            .replace_strict(labels["outcome_label"], labels["outcome_group"], default=None)
+            .alias("outcome_group")
+        )
+        unknown = pl.format(
+            f"column {outcome!r} is '{{}}', not a police.uk outcome (if police.uk publishes it, add it to "
+            f"{REFERENCE}/police_uk_outcomes.csv)",
+            pl.col(outcome),
+        )
     else:
         types = reference.ho_outcome_types()
         lf = lf.with_columns(_text(outcome).cast(pl.Int32, strict=False).alias("outcome_type")).with_columns(
-            pl.col("outcome_type").replace_strict(types["outcome_type"], types["outcome_group"], default=None).alias("outcome_group"),
+            pl.col("outcome_type")
+            .replace_strict(types["outcome_type"], types["outcome_group"], default=None)
+            .alias("outcome_group"),
             pl.col("outcome_type").cast(pl.String).alias("outcome"),
         )
         unknown = pl.format(f"column {outcome!r} is '{{}}', not a Home Office outcome type (0–22)", pl.col(outcome))
@@ -531,9 +661,19 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
     lf, cells, checks = reader(profile, raw)
     cells = cells.with_columns(_release_date(profile))
     area_counts = cells.select(
-        "file_name", "row_number", pl.lit(profile.source).alias("source"), "release_date", "force_id", "area_name",
-        "area_code", "period", grain(profile.grain), "source_label",
-        pl.lit(profile.scheme).alias("scheme"), "category", "offence_count",
+        "file_name",
+        "row_number",
+        pl.lit(profile.source).alias("source"),
+        "release_date",
+        "force_id",
+        "area_name",
+        "area_code",
+        "period",
+        grain(profile.grain),
+        "source_label",
+        pl.lit(profile.scheme).alias("scheme"),
+        "category",
+        "offence_count",
     )
     keys = ["file_name", "release_date", "force_id", "period"]
 
@@ -542,8 +682,17 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
             cells.filter(pl.col(category).is_not_null())
             .group_by(*keys, pl.col(category).alias("category"))
             .agg(pl.col("offence_count").sum())
-            .select("file_name", pl.lit(profile.source).alias("source"), "release_date", "force_id", "period",
-                    grain(profile.grain), pl.lit(scheme).alias("scheme"), "category", "offence_count")
+            .select(
+                "file_name",
+                pl.lit(profile.source).alias("source"),
+                "release_date",
+                "force_id",
+                "period",
+                grain(profile.grain),
+                pl.lit(scheme).alias("scheme"),
+                "category",
+                "offence_count",
+            )
         )
 
     tables = {
@@ -556,10 +705,21 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
         tables["core_counts__crime_outcomes"] = (
             cells.group_by(*keys, "category", "outcome", "outcome_group")
             .agg(pl.col("offence_count").sum().alias("outcome_count"))
-            .select("file_name", pl.lit(profile.source).alias("source"), "release_date", "force_id", "period",
-                    grain(profile.grain), pl.lit(profile.scheme).alias("scheme"), "category",
-                    pl.lit(profile.outcome_scheme).alias("outcome_scheme"), "outcome",
-                    "outcome_group", pl.lit("offences_recorded_in_period").alias("count_basis"), "outcome_count")
+            .select(
+                "file_name",
+                pl.lit(profile.source).alias("source"),
+                "release_date",
+                "force_id",
+                "period",
+                grain(profile.grain),
+                pl.lit(profile.scheme).alias("scheme"),
+                "category",
+                pl.lit(profile.outcome_scheme).alias("outcome_scheme"),
+                "outcome",
+                "outcome_group",
+                pl.lit("offences_recorded_in_period").alias("count_basis"),
+                "outcome_count",
+            )
         )
     return Canonical(
         tables=tables,
@@ -580,12 +740,16 @@ def export_sources(folder: Path = PROFILES_DIR) -> dict[str, dict[str, str | Non
     frame = pl.read_csv(path, infer_schema=False)
     if repeated := frame.filter(pl.col("source").is_duplicated())["source"].unique().to_list():
         raise ProfileError(path, f"sources listed twice: {repeated}")
-    return {row.pop("source"): row for row in frame.select("source", "label", "publisher", "colour").iter_rows(named=True)}
+    return {
+        row.pop("source"): row for row in frame.select("source", "label", "publisher", "colour").iter_rows(named=True)
+    }
 
 
 def source_for(profile: Profile, words: dict[str, dict[str, str | None]]) -> Source:
     """The profile as a source that the registry can pick by header, named by its source's `words`."""
-    shown = profile.key_columns + ((f"<one column per month, {profile.month_format}>",) if profile.layout == "wide" else ())
+    shown = profile.key_columns + (
+        (f"<one column per month, {profile.month_format}>",) if profile.layout == "wide" else ()
+    )
     named = words.get(profile.source, {})
     return Source(
         id=profile.source,

@@ -29,18 +29,39 @@ import polars as pl
 from pipelines import reference
 from pipelines.ingest.sources.base import Canonical, Source, TextReader
 from pipelines.ingest.steps import (
-    REFERENCE, counts_by_scheme, coverage_of, financial_quarter_start, grain, offence_code, passed, period_checks, reasons,
-    resolve_force, whole_number,
+    REFERENCE,
+    counts_by_scheme,
+    coverage_of,
+    financial_quarter_start,
+    grain,
+    offence_code,
+    passed,
+    period_checks,
+    reasons,
+    resolve_force,
+    whole_number,
 )
 
-_KEYS = ("Financial Year", "Financial Quarter", "Force Name", "Offence Description", "Offence Group", "Offence Subgroup", "Offence Code")
+_KEYS = (
+    "Financial Year",
+    "Financial Quarter",
+    "Force Name",
+    "Offence Description",
+    "Offence Group",
+    "Offence Subgroup",
+    "Offence Code",
+)
 CRIME_PFA_HEADER = (*_KEYS, "Number of Offences")
 CRIME_CSP_HEADER = (*_KEYS[:3], "CSP Name", *_KEYS[3:], "Number of Offences")
 OFFENCES_RECORDED = "Force outcomes for offences recorded in quarter"
 OUTCOMES_RECORDED = "Force outcomes recorded in quarter"
 OUTCOMES_HEADER = (*_KEYS, "Outcome Description", "Outcome Group", "Outcome Type", OFFENCES_RECORDED, OUTCOMES_RECORDED)
 # Each count is written under the offence code and the ONS group and subgroup the row names.
-OFFENCE_SCHEMES = {"ho_offence_code": "normalised_code", "ons_offence_group": "ons_group", "ons_offence_subgroup": "ons_subgroup"}
+OFFENCE_SCHEMES = {
+    "ho_offence_code": "normalised_code",
+    "ons_offence_group": "ons_group",
+    "ons_offence_subgroup": "ons_subgroup",
+}
 
 
 def header_key(name: str) -> str:
@@ -99,8 +120,10 @@ def _as_published(raw: pl.LazyFrame, layouts: tuple[Layout, ...]) -> pl.LazyFram
 def _unless_blank(checks: list[tuple[pl.Expr, pl.Expr]], columns: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
     """A blank row (a copy's trailing row of `NA`s) is quarantined for being blank, not for each empty cell."""
     blank = pl.all_horizontal([pl.col(c).is_null() for c in columns])
-    return [(blank, pl.lit("the row is blank (every cell empty or a missing-value marker): it holds no count")),
-            *[(failed & ~blank, message) for failed, message in checks]]
+    return [
+        (blank, pl.lit("the row is blank (every cell empty or a missing-value marker): it holds no count")),
+        *[(failed & ~blank, message) for failed, message in checks],
+    ]
 
 
 def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
@@ -117,16 +140,33 @@ def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr
     )
     checks = [
         *force_checks,
-        (pl.col("period").is_null(),
-         pl.format("'Financial Year' '{}' and 'Financial Quarter' '{}' do not name a quarter (expected e.g. 2019/20 and 1-4)",
-                   pl.col("Financial Year").fill_null(""), pl.col("Financial Quarter").fill_null(""))),
+        (
+            pl.col("period").is_null(),
+            pl.format(
+                "'Financial Year' '{}' and 'Financial Quarter' '{}' do not name a quarter (expected e.g. 2019/20 and 1-4)",
+                pl.col("Financial Year").fill_null(""),
+                pl.col("Financial Quarter").fill_null(""),
+            ),
+        ),
         *period_checks("period", "Financial Year"),
-        (pl.col("normalised_code").is_null(),
-         pl.format("'Offence Code' is '{}', not a Home Office offence code", pl.col("Offence Code").fill_null(""))),
-        (pl.col("ons_group").is_null(),
-         pl.format(f"unknown 'Offence Group' '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv)", pl.col("Offence Group").fill_null(""))),
-        (pl.col("Offence Subgroup").is_not_null() & ~reference.is_offence_label(pl.col("Offence Subgroup")),
-         pl.format(f"unknown 'Offence Subgroup' '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv)", pl.col("Offence Subgroup"))),
+        (
+            pl.col("normalised_code").is_null(),
+            pl.format("'Offence Code' is '{}', not a Home Office offence code", pl.col("Offence Code").fill_null("")),
+        ),
+        (
+            pl.col("ons_group").is_null(),
+            pl.format(
+                f"unknown 'Offence Group' '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv)",
+                pl.col("Offence Group").fill_null(""),
+            ),
+        ),
+        (
+            pl.col("Offence Subgroup").is_not_null() & ~reference.is_offence_label(pl.col("Offence Subgroup")),
+            pl.format(
+                f"unknown 'Offence Subgroup' '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv)",
+                pl.col("Offence Subgroup"),
+            ),
+        ),
     ]
     return lf, checks
 
@@ -135,26 +175,43 @@ def _with_release(records: pl.LazyFrame) -> pl.LazyFrame:
     return records.with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"), grain("quarter"))
 
 
-def _crime_to_canonical(raw: pl.LazyFrame, source: str, area_column: str | None, layouts: tuple[Layout, ...]) -> Canonical:
+def _crime_to_canonical(
+    raw: pl.LazyFrame, source: str, area_column: str | None, layouts: tuple[Layout, ...]
+) -> Canonical:
     lf, checks = _offence_columns(_as_published(raw, layouts))
     lf = lf.with_columns(whole_number("Number of Offences").alias("offence_count"))
-    checks.append((pl.col("offence_count").is_null(),
-                   pl.format("'Number of Offences' is '{}', not a whole number", pl.col("Number of Offences").fill_null(""))))
+    checks.append(
+        (
+            pl.col("offence_count").is_null(),
+            pl.format("'Number of Offences' is '{}', not a whole number", pl.col("Number of Offences").fill_null("")),
+        )
+    )
     checks = _unless_blank(checks, layouts[0].columns)
     lf = lf.with_columns(passed(checks))
     records = _with_release(lf.filter(pl.col("passed")))
-    tables = {
-        "core_counts__recorded_crime": counts_by_scheme(records, source, OFFENCE_SCHEMES)
-    }
+    tables = {"core_counts__recorded_crime": counts_by_scheme(records, source, OFFENCE_SCHEMES)}
     if area_column:
         tables["core_force_exports__area_counts"] = records.select(
-            "file_name", "row_number", pl.lit(source).alias("source"), "release_date", "force_id",
-            pl.col(area_column).alias("area_name"), pl.lit(None, dtype=pl.String).alias("area_code"), "period", "period_grain",
-            pl.col("Offence Description").alias("source_label"), pl.lit("ho_offence_code").alias("scheme"),
-            pl.col("normalised_code").alias("category"), "offence_count",
+            "file_name",
+            "row_number",
+            pl.lit(source).alias("source"),
+            "release_date",
+            "force_id",
+            pl.col(area_column).alias("area_name"),
+            pl.lit(None, dtype=pl.String).alias("area_code"),
+            "period",
+            "period_grain",
+            pl.col("Offence Description").alias("source_label"),
+            pl.lit("ho_offence_code").alias("scheme"),
+            pl.col("normalised_code").alias("category"),
+            "offence_count",
         )
-    return Canonical(tables=tables, loaded=records, coverage=coverage_of(records),
-                     quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)))
+    return Canonical(
+        tables=tables,
+        loaded=records,
+        coverage=coverage_of(records),
+        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+    )
 
 
 def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
@@ -166,49 +223,94 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
         whole_number(OFFENCES_RECORDED).alias("offences_recorded_in_period"),
         whole_number(OUTCOMES_RECORDED).alias("outcomes_in_period"),
     ).with_columns(
-        pl.col("outcome_number").replace_strict(types["outcome_type"], types["outcome_group"], default=None, return_dtype=pl.String)
+        pl.col("outcome_number")
+        .replace_strict(types["outcome_type"], types["outcome_group"], default=None, return_dtype=pl.String)
         .alias("grouped_outcome")
     )
     checks += [
-        (pl.col("grouped_outcome").is_null(),
-         pl.format("'Outcome Type' is '{}', not a Home Office outcome type 0-22", pl.col("Outcome Type").fill_null(""))),
-        (pl.col("offences_recorded_in_period").is_null() & pl.col(OFFENCES_RECORDED).is_not_null(),
-         pl.format(f"'{OFFENCES_RECORDED}' is '{{}}', not a whole number", pl.col(OFFENCES_RECORDED))),
-        (pl.col("outcomes_in_period").is_null() & pl.col(OUTCOMES_RECORDED).is_not_null(),
-         pl.format(f"'{OUTCOMES_RECORDED}' is '{{}}', not a whole number", pl.col(OUTCOMES_RECORDED))),
+        (
+            pl.col("grouped_outcome").is_null(),
+            pl.format(
+                "'Outcome Type' is '{}', not a Home Office outcome type 0-22", pl.col("Outcome Type").fill_null("")
+            ),
+        ),
+        (
+            pl.col("offences_recorded_in_period").is_null() & pl.col(OFFENCES_RECORDED).is_not_null(),
+            pl.format(f"'{OFFENCES_RECORDED}' is '{{}}', not a whole number", pl.col(OFFENCES_RECORDED)),
+        ),
+        (
+            pl.col("outcomes_in_period").is_null() & pl.col(OUTCOMES_RECORDED).is_not_null(),
+            pl.format(f"'{OUTCOMES_RECORDED}' is '{{}}', not a whole number", pl.col(OUTCOMES_RECORDED)),
+        ),
     ]
     checks = _unless_blank(checks, OUTCOMES_HEADER)
     lf = lf.with_columns(passed(checks))
     records = _with_release(lf.filter(pl.col("passed")))
     long = records.unpivot(
         on=["offences_recorded_in_period", "outcomes_in_period"],
-        index=["file_name", "release_date", "force_id", "period", "period_grain", "normalised_code", "ons_group", "ons_subgroup",
-               "outcome_number", "grouped_outcome"],
-        variable_name="count_basis", value_name="outcome_count",
+        index=[
+            "file_name",
+            "release_date",
+            "force_id",
+            "period",
+            "period_grain",
+            "normalised_code",
+            "ons_group",
+            "ons_subgroup",
+            "outcome_number",
+            "grouped_outcome",
+        ],
+        variable_name="count_basis",
+        value_name="outcome_count",
     ).filter(pl.col("outcome_count").is_not_null())
     parts = []
     for scheme, column in OFFENCE_SCHEMES.items():
         parts.append(
-            long.filter(pl.col(column).is_not_null()).group_by("file_name", "release_date", "force_id", "period", "period_grain", column, "outcome_number", "grouped_outcome", "count_basis")
+            long.filter(pl.col(column).is_not_null())
+            .group_by(
+                "file_name",
+                "release_date",
+                "force_id",
+                "period",
+                "period_grain",
+                column,
+                "outcome_number",
+                "grouped_outcome",
+                "count_basis",
+            )
             .agg(pl.col("outcome_count").sum().cast(pl.Int64))
             .select(
-                "file_name", pl.lit(source).alias("source"), "release_date", "force_id", "period", "period_grain",
-                pl.lit(scheme).alias("scheme"), pl.col(column).alias("category"), pl.lit("ho_outcome_type").alias("outcome_scheme"),
-                pl.col("outcome_number").cast(pl.String).alias("outcome"), pl.col("grouped_outcome").alias("outcome_group"),
-                "count_basis", "outcome_count",
+                "file_name",
+                pl.lit(source).alias("source"),
+                "release_date",
+                "force_id",
+                "period",
+                "period_grain",
+                pl.lit(scheme).alias("scheme"),
+                pl.col(column).alias("category"),
+                pl.lit("ho_outcome_type").alias("outcome_scheme"),
+                pl.col("outcome_number").cast(pl.String).alias("outcome"),
+                pl.col("grouped_outcome").alias("outcome_group"),
+                "count_basis",
+                "outcome_count",
                 pl.lit(None, dtype=pl.String).alias("count_note"),
             )
         )
     # Every offence recorded in a quarter has one outcome status on this basis ("not yet assigned"
     # included), so the sum over outcome types is the offences recorded: what reconciliation compares.
     recorded = records.filter(pl.col("offences_recorded_in_period").is_not_null()).with_columns(
-        pl.col("offences_recorded_in_period").alias("offence_count"))
+        pl.col("offences_recorded_in_period").alias("offence_count")
+    )
     tables = {
         "core_counts__crime_outcomes": pl.concat(parts),
         "core_counts__recorded_crime": counts_by_scheme(recorded, source, OFFENCE_SCHEMES),
     }
-    return Canonical(tables=tables, loaded=records, coverage=coverage_of(records),
-                     quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)))
+    return Canonical(
+        tables=tables,
+        loaded=records,
+        coverage=coverage_of(records),
+        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+    )
 
 
 # The published layouts, and the known copies of the outcomes sheet.
@@ -218,23 +320,39 @@ OFFENCE_CODE_EXPIRED = "Offence Code Expired"
 OUTCOMES_LAYOUTS = (
     Layout(OUTCOMES_HEADER, optional=(OFFENCE_CODE_EXPIRED,)),
     # The tidied copy of the 2017/18 sheet (snake_case names, R's `NA` for an empty cell).
-    Layout(OUTCOMES_HEADER, renamed=(("offences", OFFENCES_RECORDED),), optional=(OFFENCE_CODE_EXPIRED,), missing=("NA",)),
+    Layout(
+        OUTCOMES_HEADER, renamed=(("offences", OFFENCES_RECORDED),), optional=(OFFENCE_CODE_EXPIRED,), missing=("NA",)
+    ),
 )
 
 
 def _crime_source(source: str, label: str, colour: str, area_column: str | None, layouts: tuple[Layout, ...]) -> Source:
     return Source(
-        id=source, label=label, publisher="Home Office", colour=colour,
+        id=source,
+        label=label,
+        publisher="Home Office",
+        colour=colour,
         reader=TextReader(layouts[0].columns, recognise=_recognise(layouts)),
         to_canonical=lambda raw: _crime_to_canonical(raw, source, area_column, layouts),
     )
 
 
-CRIME_PFA = _crime_source("ho_recorded_crime_pfa", "Home Office police recorded crime open data", "#009E73", None, CRIME_PFA_LAYOUTS)
-CRIME_CSP = _crime_source("ho_recorded_crime_csp", "Home Office police recorded crime open data (CSP)", "#8FBC8F", "CSP Name",
-                          CRIME_CSP_LAYOUTS)
+CRIME_PFA = _crime_source(
+    "ho_recorded_crime_pfa", "Home Office police recorded crime open data", "#009E73", None, CRIME_PFA_LAYOUTS
+)
+CRIME_CSP = _crime_source(
+    "ho_recorded_crime_csp",
+    "Home Office police recorded crime open data (CSP)",
+    "#8FBC8F",
+    "CSP Name",
+    CRIME_CSP_LAYOUTS,
+)
 OUTCOMES = Source(
-    id="ho_outcomes", label="Home Office crime outcomes open data", publisher="Home Office", colour="#F0E442",
-    reader=TextReader(OUTCOMES_HEADER, recognise=_recognise(OUTCOMES_LAYOUTS)), to_canonical=outcomes_to_canonical,
+    id="ho_outcomes",
+    label="Home Office crime outcomes open data",
+    publisher="Home Office",
+    colour="#F0E442",
+    reader=TextReader(OUTCOMES_HEADER, recognise=_recognise(OUTCOMES_LAYOUTS)),
+    to_canonical=outcomes_to_canonical,
 )
 SOURCES = (CRIME_PFA, CRIME_CSP, OUTCOMES)

@@ -59,8 +59,26 @@ NOT_A_FORCE = "not a force (region/country total)"
 # GSS entity codes of areas above force level: English regions, countries, England and Wales.
 _TOTAL_CODE = re.compile(r"^(E12|E92|W92|K04)\d{6}")
 _GSS_CODE = re.compile(r"^[EWKNS]\d{8}")
-_MONTHS = {m: i for i, m in enumerate(
-    ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"], 1)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        [
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ],
+        1,
+    )
+}
 AREA_CODE, AREA_NAME = "Area Code", "Area Name"
 # The raw column holding the Notes sheet's title, which names the edition's 12 months.
 EDITION = "edition"
@@ -122,7 +140,9 @@ def edition_title(notes: pl.DataFrame, path: Path) -> str:
     """The Notes sheet's title; `MalformedFileError` unless it names the 12 months ('year ending <month> <year>')."""
     title = notes.row(0)[1] or ""
     if pl.select(year_ending(pl.lit(title))).item() is None:
-        raise MalformedFileError(path, None, f"sheet 'Notes': title {title!r} does not say 'year ending <month> <year>'")
+        raise MalformedFileError(
+            path, None, f"sheet 'Notes': title {title!r} does not say 'year ending <month> <year>'"
+        )
     return title
 
 
@@ -143,10 +163,17 @@ def read_block(sheet: str, frame: pl.DataFrame, path: Path, units: str) -> Block
     it is not the expected units row (`units`, e.g. "Numbers"), when two columns share a label, or
     when a column without a header holds values (they would otherwise be lost)."""
     cells = [c for c in frame.columns if c != "sheet_row"]
-    first, second = pl.col(cells[0]).str.strip_chars().str.to_lowercase(), pl.col(cells[1]).str.strip_chars().str.to_lowercase()
+    first, second = (
+        pl.col(cells[0]).str.strip_chars().str.to_lowercase(),
+        pl.col(cells[1]).str.strip_chars().str.to_lowercase(),
+    )
     header_at = frame.with_row_index("i").filter((first == "area code") & (second == "area name"))["i"]
     if header_at.len() != 1:
-        raise MalformedFileError(path, None, f"sheet {sheet!r}: expected one header row starting 'Area Code', 'Area Name', found {header_at.len()}")
+        raise MalformedFileError(
+            path,
+            None,
+            f"sheet {sheet!r}: expected one header row starting 'Area Code', 'Area Name', found {header_at.len()}",
+        )
     h = header_at[0]
     # The offence header has two levels (e.g. "Victim-based crime" over its groups); a column's
     # label is its lowest non-empty header cell, so the top level labels only the total's column.
@@ -161,21 +188,33 @@ def read_block(sheet: str, frame: pl.DataFrame, path: Path, units: str) -> Block
             labels[column] = clean_label(text)
     units_row = [c for c in frame.row(h + 1)[1:] if c]
     if not any(units.lower() in c.lower() for c in units_row):
-        raise MalformedFileError(path, None, f"sheet {sheet!r}: the row under the header should say {units!r}, it says {units_row}")
+        raise MalformedFileError(
+            path, None, f"sheet {sheet!r}: the row under the header should say {units!r}, it says {units_row}"
+        )
     repeated = sorted({v for v in labels.values() if list(labels.values()).count(v) > 1})
     if repeated:
         raise MalformedFileError(path, None, f"sheet {sheet!r}: more than one column is labelled {repeated}")
 
     body = frame.slice(h + 2)
     only_first = pl.all_horizontal(pl.col(c).is_null() for c in cells[1:])
-    footnote = only_first & pl.col(cells[0]).is_not_null() & ~pl.col(cells[0]).str.strip_chars().str.contains(_GSS_CODE.pattern)
+    footnote = (
+        only_first
+        & pl.col(cells[0]).is_not_null()
+        & ~pl.col(cells[0]).str.strip_chars().str.contains(_GSS_CODE.pattern)
+    )
     body = body.with_columns(footnote.cum_sum().alias("_after_footnote")).filter(pl.col("_after_footnote") == 0)
     body = body.filter(~pl.all_horizontal(pl.col(c).is_null() for c in cells))
     # Spacer columns are empty, except that a row of '..' (Greater Manchester, December 2019) runs
     # through them too; any other value there would be lost, so it stops the file.
-    unlabelled = [c for c in cells[2:] if c not in labels and (body[c].is_not_null() & (body[c] != NOT_AVAILABLE)).any()]
+    unlabelled = [
+        c for c in cells[2:] if c not in labels and (body[c].is_not_null() & (body[c] != NOT_AVAILABLE)).any()
+    ]
     if unlabelled:
-        raise MalformedFileError(path, None, f"sheet {sheet!r}: values in a column without a header (sheet columns {[cells.index(c) + 1 for c in unlabelled]})")
+        raise MalformedFileError(
+            path,
+            None,
+            f"sheet {sheet!r}: values in a column without a header (sheet columns {[cells.index(c) + 1 for c in unlabelled]})",
+        )
     return Block(
         sheet=sheet,
         frame=body.select(
@@ -192,8 +231,12 @@ def labels_are_mapped(block: Block, path: Path) -> None:
     """`MalformedFileError` naming the file, sheet and label for a column label the mapping lacks."""
     unknown = [label for label in block.labels if label not in table_labels()["published_label"].to_list()]
     if unknown:
-        raise MalformedFileError(path, None, f"sheet {block.sheet!r}: offence label {unknown[0]!r} is not in {LABELS_CSV} "
-                                             "(add it with its scheme and category)")
+        raise MalformedFileError(
+            path,
+            None,
+            f"sheet {block.sheet!r}: offence label {unknown[0]!r} is not in {LABELS_CSV} "
+            "(add it with its scheme and category)",
+        )
 
 
 def population_column(block: Block, path: Path) -> str:
@@ -203,7 +246,9 @@ def population_column(block: Block, path: Path) -> str:
     if len(columns) != 1:
         raise MalformedFileError(path, None, f"sheet {block.sheet!r}: expected one population column, found {columns}")
     if not _MID_YEAR.search(columns[0]):
-        raise MalformedFileError(path, None, f"sheet {block.sheet!r}: population header {columns[0]!r} names no mid-year ('mid-YYYY')")
+        raise MalformedFileError(
+            path, None, f"sheet {block.sheet!r}: population header {columns[0]!r} names no mid-year ('mid-YYYY')"
+        )
     return columns[0]
 
 
@@ -225,10 +270,13 @@ def read(path: Path) -> pl.DataFrame:
     p3 = read_block(p3_name, sheets[p3_name], path, units="Rate per 1,000")
     labels_are_mapped(p1, path)
     parts = [(p1, p1.labels), (p3, [population_column(p3, path)])]
-    return pl.concat([
-        block.frame.select(pl.lit(block.sheet).alias("sheet"), "sheet_row", AREA_CODE, AREA_NAME, *columns)
-        for block, columns in parts
-    ], how="diagonal").with_columns(pl.lit(edition).alias(EDITION))
+    return pl.concat(
+        [
+            block.frame.select(pl.lit(block.sheet).alias("sheet"), "sheet_row", AREA_CODE, AREA_NAME, *columns)
+            for block, columns in parts
+        ],
+        how="diagonal",
+    ).with_columns(pl.lit(edition).alias(EDITION))
 
 
 def _area_checks(rows: pl.LazyFrame) -> pl.LazyFrame:
@@ -240,22 +288,36 @@ def _area_checks(rows: pl.LazyFrame) -> pl.LazyFrame:
     are compared."""
     forces = reference.forces()
     code = pl.col(AREA_CODE).str.slice(0, 9)
-    rows = rows.with_columns(reference.force_id_of(pl.col(AREA_NAME)).alias("force_id"), code.alias("_code")).with_columns(
+    rows = rows.with_columns(
+        reference.force_id_of(pl.col(AREA_NAME)).alias("force_id"), code.alias("_code")
+    ).with_columns(
         pl.col("force_id").replace_strict(forces["force_id"], forces["pfa_code"], default=None).alias("_pfa_code"),
     )
     reason = (
-        pl.when(pl.col("_code").str.contains(_TOTAL_CODE.pattern)).then(pl.lit(NOT_A_FORCE))
-        .when(pl.col(AREA_NAME).is_null()).then(pl.format("no area name (area code '{}')", pl.col(AREA_CODE).fill_null("")))
-        .when(pl.col("force_id").is_null()).then(unknown_force(AREA_NAME))
+        pl.when(pl.col("_code").str.contains(_TOTAL_CODE.pattern))
+        .then(pl.lit(NOT_A_FORCE))
+        .when(pl.col(AREA_NAME).is_null())
+        .then(pl.format("no area name (area code '{}')", pl.col(AREA_CODE).fill_null("")))
+        .when(pl.col("force_id").is_null())
+        .then(unknown_force(AREA_NAME))
         .when(pl.col("_code").is_not_null() & (pl.col("_code") != pl.col("_pfa_code").fill_null("")))
-        .then(pl.format("area code '{}' is not the code of {} ('{}' in pipelines/reference/forces.csv)",
-                        pl.col(AREA_CODE), pl.col("force_id"), pl.col("_pfa_code").fill_null("")))
+        .then(
+            pl.format(
+                "area code '{}' is not the code of {} ('{}' in pipelines/reference/forces.csv)",
+                pl.col(AREA_CODE),
+                pl.col("force_id"),
+                pl.col("_pfa_code").fill_null(""),
+            )
+        )
     )
     rows = rows.with_columns(reason.alias("reason"))
     # Only force rows can repeat a force: a region may resolve to a force's name ("West Midlands").
-    first_seen = pl.when(pl.col("reason").is_null()).then(pl.col("sheet_row")).min().over("file_name", "sheet", "force_id")
+    first_seen = (
+        pl.when(pl.col("reason").is_null()).then(pl.col("sheet_row")).min().over("file_name", "sheet", "force_id")
+    )
     repeated = pl.when(pl.col("reason").is_null() & (pl.col("sheet_row") != first_seen)).then(
-        pl.format("{} appears twice in the sheet (first in sheet row {})", pl.col("force_id"), first_seen))
+        pl.format("{} appears twice in the sheet (first in sheet row {})", pl.col("force_id"), first_seen)
+    )
     return rows.with_columns(pl.coalesce("reason", repeated).alias("reason")).drop("_code", "_pfa_code")
 
 
@@ -265,15 +327,20 @@ def counts_from_p1(rows: pl.LazyFrame, labels: list[str]) -> tuple[pl.LazyFrame,
     A row is loaded only if every cell is a whole number or `..`; otherwise it is quarantined
     with the first bad column named. Coverage counts a force's row as supplied unless every
     figure in it is `..` (then the force-period is missing, as it was for Greater Manchester)."""
-    bad_cell = pl.coalesce([
-        pl.when(pl.col(c).is_null()).then(pl.lit(f"'{c}' is empty"))
-        .when(~pl.col(c).str.contains(DIGITS) & (pl.col(c) != NOT_AVAILABLE))
-        .then(pl.format(f"'{c}' is '{{}}', neither a whole number nor '..'", pl.col(c)))
-        for c in labels
-    ])
+    bad_cell = pl.coalesce(
+        [
+            pl.when(pl.col(c).is_null())
+            .then(pl.lit(f"'{c}' is empty"))
+            .when(~pl.col(c).str.contains(DIGITS) & (pl.col(c) != NOT_AVAILABLE))
+            .then(pl.format(f"'{c}' is '{{}}', neither a whole number nor '..'", pl.col(c)))
+            for c in labels
+        ]
+    )
     rows = rows.with_columns(pl.coalesce("reason", bad_cell).alias("reason"))
     keys = ["file_name", "force_id", "period", "release_date"]
-    long = rows.filter(pl.col("reason").is_null()).unpivot(index=keys, on=labels, variable_name="published_label", value_name="value")
+    long = rows.filter(pl.col("reason").is_null()).unpivot(
+        index=keys, on=labels, variable_name="published_label", value_name="value"
+    )
     counts = long.join(table_labels().lazy(), on="published_label", how="left").select(
         "file_name",
         pl.lit(SOURCE).alias("source"),
@@ -287,7 +354,8 @@ def counts_from_p1(rows: pl.LazyFrame, labels: list[str]) -> tuple[pl.LazyFrame,
         pl.when(pl.col("value") == NOT_AVAILABLE).then(pl.lit(NOT_AVAILABLE_NOTE)).alias("count_note"),
     )
     coverage = (
-        counts.group_by("file_name", "force_id", "period").agg(pl.col("offence_count").is_not_null().any().alias("supplied"))
+        counts.group_by("file_name", "force_id", "period")
+        .agg(pl.col("offence_count").is_not_null().any().alias("supplied"))
         .filter("supplied")
         .select("file_name", "force_id", "period", pl.lit(1, dtype=pl.Int64).alias("rows_supplied"))
     )
@@ -298,12 +366,17 @@ def population_from_p3(rows: pl.LazyFrame, column: str) -> tuple[pl.LazyFrame, p
     """P3's force populations (one row per force, the year read from the column's label) and every
     P3 row with its reason."""
     value = pl.col(column)
-    rows = rows.with_columns(pl.coalesce(
-        "reason",
-        pl.when(value.is_null()).then(pl.lit("population is empty"))
-        .when(value == NOT_AVAILABLE).then(pl.lit("population not available (..)"))
-        .when(~value.str.contains(DIGITS)).then(pl.format("population is '{}', not a whole number", value)),
-    ).alias("reason"))
+    rows = rows.with_columns(
+        pl.coalesce(
+            "reason",
+            pl.when(value.is_null())
+            .then(pl.lit("population is empty"))
+            .when(value == NOT_AVAILABLE)
+            .then(pl.lit("population not available (..)"))
+            .when(~value.str.contains(DIGITS))
+            .then(pl.format("population is '{}', not a whole number", value)),
+        ).alias("reason")
+    )
     population = rows.filter(pl.col("reason").is_null()).select(
         "file_name",
         pl.lit(SOURCE).alias("source"),
@@ -319,11 +392,16 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
     quarantined (rows read = rows loaded + rows quarantined)."""
     names = raw.collect_schema().names()
     population = next(c for c in names if _is_population(c))
-    labels = [c for c in names if c not in (*RAW_EXTRAS, "sheet", "sheet_row", AREA_CODE, AREA_NAME, EDITION, population)]
+    labels = [
+        c for c in names if c not in (*RAW_EXTRAS, "sheet", "sheet_row", AREA_CODE, AREA_NAME, EDITION, population)
+    ]
     end = year_ending(pl.col(EDITION))
-    rows = _area_checks(raw.with_columns(
-        period_start(end, "rolling_year").alias("period"), end.dt.offset_by("3mo").alias("release_date"),
-    ))
+    rows = _area_checks(
+        raw.with_columns(
+            period_start(end, "rolling_year").alias("period"),
+            end.dt.offset_by("3mo").alias("release_date"),
+        )
+    )
     sheet = pl.col("sheet").str.strip_chars()
     counts, coverage, p1 = counts_from_p1(rows.filter(sheet == "Table P1"), labels)
     populations, p3 = population_from_p3(rows.filter(sheet == "Table P3"), population)
@@ -332,16 +410,23 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
         tables={"core_counts__recorded_crime": counts, "core_population": populations},
         loaded=pl.concat([part.filter(pl.col("reason").is_null()).select(RAW_EXTRAS) for part, _ in checked]),
         coverage=coverage,
-        quarantine=pl.concat([
-            part.filter(pl.col("reason").is_not_null()).select(
-                "file_name", "row_number", "reason", sheet_raw_row([AREA_CODE, AREA_NAME, *columns]))
-            for part, columns in checked
-        ]),
+        quarantine=pl.concat(
+            [
+                part.filter(pl.col("reason").is_not_null()).select(
+                    "file_name", "row_number", "reason", sheet_raw_row([AREA_CODE, AREA_NAME, *columns])
+                )
+                for part, columns in checked
+            ]
+        ),
     )
 
 
 PFA_TABLES = Source(
-    id=SOURCE, label="ONS police force area data tables", publisher="Office for National Statistics", colour="#CC79A7",
-    reader=SheetReader(TABLES, recognise=recognises, read=read), to_canonical=to_canonical,
+    id=SOURCE,
+    label="ONS police force area data tables",
+    publisher="Office for National Statistics",
+    colour="#CC79A7",
+    reader=SheetReader(TABLES, recognise=recognises, read=read),
+    to_canonical=to_canonical,
 )
 SOURCES = (PFA_TABLES,)

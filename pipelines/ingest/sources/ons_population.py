@@ -84,10 +84,14 @@ def header_row(frame: pl.DataFrame, path: Path, sheet: str) -> int:
     preamble come first); `MalformedFileError` unless there is exactly one."""
     first, second, third = frame.columns[1:4]
     found = frame.with_row_index("i").filter(
-        (pl.col(first).str.strip_chars() == "Code") & (pl.col(second).str.strip_chars() == "Name")
-        & (pl.col(third).str.strip_chars() == "Geography"))["i"]
+        (pl.col(first).str.strip_chars() == "Code")
+        & (pl.col(second).str.strip_chars() == "Name")
+        & (pl.col(third).str.strip_chars() == "Geography")
+    )["i"]
     if found.len() != 1:
-        raise MalformedFileError(path, None, f"sheet {sheet!r}: expected one header row 'Code, Name, Geography, Mid-YYYY...'")
+        raise MalformedFileError(
+            path, None, f"sheet {sheet!r}: expected one header row 'Code, Name, Geography, Mid-YYYY...'"
+        )
     return found[0]
 
 
@@ -111,13 +115,17 @@ def read(path: Path) -> pl.DataFrame:
     at = header_row(frame, path, sheet)
     years = year_columns(frame, at, path, sheet)
     cells = frame.columns[1:]
-    return frame.slice(at + 1).filter(~pl.all_horizontal(pl.col(c).is_null() for c in cells)).select(
-        pl.lit(sheet).alias("sheet"),
-        "sheet_row",
-        pl.col(cells[0]).str.strip_chars().alias("Code"),
-        pl.col(cells[1]).alias("Name"),
-        pl.col(cells[2]).alias("Geography"),
-        *(pl.col(c).str.strip_chars().alias(f"Mid-{y}") for c, y in years.items()),
+    return (
+        frame.slice(at + 1)
+        .filter(~pl.all_horizontal(pl.col(c).is_null() for c in cells))
+        .select(
+            pl.lit(sheet).alias("sheet"),
+            "sheet_row",
+            pl.col(cells[0]).str.strip_chars().alias("Code"),
+            pl.col(cells[1]).alias("Name"),
+            pl.col(cells[2]).alias("Geography"),
+            *(pl.col(c).str.strip_chars().alias(f"Mid-{y}") for c, y in years.items()),
+        )
     )
 
 
@@ -131,16 +139,24 @@ def check_every_lad_is_there(raw: pl.LazyFrame) -> None:
     for file_name, sheet, codes in raw.group_by("file_name", "sheet").agg("Code").collect().iter_rows():
         present = set(codes)
         if missing := [lad for lad in lads if lad not in present]:
-            raise MalformedFileError(file_name, None, f"sheet {sheet!r}: local authorities in {LOOKUP_CSV} are missing from the sheet: {missing}")
+            raise MalformedFileError(
+                file_name,
+                None,
+                f"sheet {sheet!r}: local authorities in {LOOKUP_CSV} are missing from the sheet: {missing}",
+            )
 
 
 def reason(years: list[str]) -> pl.Expr:
     """Why a row (with its `force_id` from the lookup) is not loaded, or null: a total above LAD
     level, a LAD the lookup lacks, or the first year that is not a whole number."""
-    bad_value = pl.coalesce([
-        pl.when(~pl.col(c).fill_null("").str.contains(DIGITS)).then(pl.format(f"'{c}' is '{{}}', not a whole number", pl.col(c).fill_null("")))
-        for c in years
-    ])
+    bad_value = pl.coalesce(
+        [
+            pl.when(~pl.col(c).fill_null("").str.contains(DIGITS)).then(
+                pl.format(f"'{c}' is '{{}}', not a whole number", pl.col(c).fill_null(""))
+            )
+            for c in years
+        ]
+    )
     return (
         pl.when(pl.col("force_id").is_null() & pl.col("Geography").is_in(TOTALS))
         .then(pl.format("not a local authority district ({} total)", pl.col("Geography")))
@@ -183,7 +199,11 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
 
 
 MID_YEAR_ESTIMATES = Source(
-    id=SOURCE, label="ONS mid-year population estimates", publisher="Office for National Statistics", colour=None,
-    reader=SheetReader((SHEET,), recognise=recognises, read=read), to_canonical=to_canonical,
+    id=SOURCE,
+    label="ONS mid-year population estimates",
+    publisher="Office for National Statistics",
+    colour=None,
+    reader=SheetReader((SHEET,), recognise=recognises, read=read),
+    to_canonical=to_canonical,
 )
 SOURCES = (MID_YEAR_ESTIMATES,)

@@ -18,7 +18,16 @@ import polars as pl
 from pipelines import reference
 from pipelines.ingest.sources.base import Canonical, Source, TextReader
 from pipelines.ingest.steps import (
-    REFERENCE, counts_by_scheme, coverage_of, grain, passed, period_checks, period_start, reasons, resolve_force, whole_number,
+    REFERENCE,
+    counts_by_scheme,
+    coverage_of,
+    grain,
+    passed,
+    period_checks,
+    period_start,
+    reasons,
+    resolve_force,
+    whole_number,
 )
 
 SOURCE = "ons_rec_crime_pfa"
@@ -40,21 +49,39 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
     )
     checks = [
         *force_checks,
-        (pl.col("period").is_null(),
-         pl.format("'12 months ending' is '{}', not a date in dd/mm/yyyy form", pl.col("12 months ending").fill_null(""))),
+        (
+            pl.col("period").is_null(),
+            pl.format(
+                "'12 months ending' is '{}', not a date in dd/mm/yyyy form", pl.col("12 months ending").fill_null("")
+            ),
+        ),
         *period_checks("period", "12 months ending"),
-        (pl.col("offence_count").is_null(),
-         pl.format(f"'{COUNT}' is '{{}}', not a whole number", pl.col(COUNT).fill_null(""))),
-        (pl.col("ons_group").is_null(),
-         pl.format(f"unknown offence '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv with its ONS group)", pl.col("Offence").fill_null(""))),
+        (
+            pl.col("offence_count").is_null(),
+            pl.format(f"'{COUNT}' is '{{}}', not a whole number", pl.col(COUNT).fill_null("")),
+        ),
+        (
+            pl.col("ons_group").is_null(),
+            pl.format(
+                f"unknown offence '{{}}' (add it to {REFERENCE}/ons_offence_labels.csv with its ONS group)",
+                pl.col("Offence").fill_null(""),
+            ),
+        ),
     ]
     lf = lf.with_columns(passed(checks))
-    records = lf.filter(pl.col("passed")).with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"), grain("rolling_year"))
+    records = lf.filter(pl.col("passed")).with_columns(
+        pl.lit(None, dtype=pl.Date).alias("release_date"), grain("rolling_year")
+    )
     return Canonical(
         tables={
             "core_counts__recorded_crime": counts_by_scheme(
-                records, SOURCE,
-                {"ons_rec_crime_offence": "Offence", "ons_offence_group": "ons_group", "ons_offence_subgroup": "ons_subgroup"},
+                records,
+                SOURCE,
+                {
+                    "ons_rec_crime_offence": "Offence",
+                    "ons_offence_group": "ons_group",
+                    "ons_offence_subgroup": "ons_subgroup",
+                },
             )
         },
         loaded=records,
@@ -64,7 +91,11 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
 
 
 RECORDED_CRIME = Source(
-    id=SOURCE, label="ONS recorded crime by police force area (rolling years)", publisher="Office for National Statistics",
-    colour="#E69F00", reader=TextReader(HEADER), to_canonical=to_canonical,
+    id=SOURCE,
+    label="ONS recorded crime by police force area (rolling years)",
+    publisher="Office for National Statistics",
+    colour="#E69F00",
+    reader=TextReader(HEADER),
+    to_canonical=to_canonical,
 )
 SOURCES = (RECORDED_CRIME,)

@@ -13,9 +13,29 @@ import polars as pl
 
 from pipelines import reference
 from pipelines.ingest.sources.base import Canonical, Source, TextReader
-from pipelines.ingest.steps import REFERENCE, coverage_of, current_month, grain, passed, period_checks, reasons, resolve_force, year_month
+from pipelines.ingest.steps import (
+    REFERENCE,
+    coverage_of,
+    current_month,
+    grain,
+    passed,
+    period_checks,
+    reasons,
+    resolve_force,
+    year_month,
+)
 
-_LOCATION_COLUMNS = ["Crime ID", "Month", "Reported by", "Falls within", "Longitude", "Latitude", "Location", "LSOA code", "LSOA name"]
+_LOCATION_COLUMNS = [
+    "Crime ID",
+    "Month",
+    "Reported by",
+    "Falls within",
+    "Longitude",
+    "Latitude",
+    "Location",
+    "LSOA code",
+    "LSOA name",
+]
 STREET_HEADER = (*_LOCATION_COLUMNS, "Crime type", "Last outcome category", "Context")
 OUTCOMES_HEADER = (*_LOCATION_COLUMNS, "Outcome type")
 
@@ -41,22 +61,37 @@ def _coordinate_checks(column: str, parsed: str, bounds: tuple[float, float]) ->
     low, high = bounds
     value = pl.col(parsed)
     return [
-        (pl.col(column).is_not_null() & value.is_null(), pl.format(f"'{column}' is '{{}}', not a number", pl.col(column))),
-        (value.is_not_null() & ~value.is_finite(), pl.format(f"'{column}' is '{{}}', not a finite number", pl.col(column))),
-        (value.is_finite() & ((value < low) | (value > high)),
-         pl.format(f"'{column}' is '{{}}', outside Great Britain and Northern Ireland ({low:g} to {high:g})", pl.col(column))),
+        (
+            pl.col(column).is_not_null() & value.is_null(),
+            pl.format(f"'{column}' is '{{}}', not a number", pl.col(column)),
+        ),
+        (
+            value.is_not_null() & ~value.is_finite(),
+            pl.format(f"'{column}' is '{{}}', not a finite number", pl.col(column)),
+        ),
+        (
+            value.is_finite() & ((value < low) | (value > high)),
+            pl.format(
+                f"'{column}' is '{{}}', outside Great Britain and Northern Ireland ({low:g} to {high:g})",
+                pl.col(column),
+            ),
+        ),
     ]
 
 
 def _outcome_group(label_column: str) -> pl.Expr:
     outcomes = reference.police_uk_outcomes()
-    return pl.col(label_column).replace_strict(
-        outcomes["outcome_label"], outcomes["outcome_group"], default=None, return_dtype=pl.String
-    ).alias("outcome_group")
+    return (
+        pl.col(label_column)
+        .replace_strict(outcomes["outcome_label"], outcomes["outcome_group"], default=None, return_dtype=pl.String)
+        .alias("outcome_group")
+    )
 
 
 def _unknown_outcome(label_column: str) -> pl.Expr:
-    return pl.col(label_column).is_not_null() & ~pl.col(label_column).is_in(reference.police_uk_outcomes()["outcome_label"].implode())
+    return pl.col(label_column).is_not_null() & ~pl.col(label_column).is_in(
+        reference.police_uk_outcomes()["outcome_label"].implode()
+    )
 
 
 def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
@@ -75,14 +110,22 @@ def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr
     checks = [
         *force_checks,
         *reported_by_checks,
-        (pl.col("period").is_null(),
-         pl.format("'Month' is '{}', not a month in YYYY-MM form", pl.col("Month").fill_null(""))),
+        (
+            pl.col("period").is_null(),
+            pl.format("'Month' is '{}', not a month in YYYY-MM form", pl.col("Month").fill_null("")),
+        ),
         *period_checks("period", "Month", FIRST_MONTH, "police.uk's first month"),
         # A monthly file holds its own month only: another month inside it is a mislabelled row.
-        (pl.col("period").is_between(FIRST_MONTH, latest) & pl.col("file_month").is_not_null()
-         & (pl.col("period") != pl.col("file_month")),
-         pl.format("'Month' is '{}', but the file is the return for {} (its name)", pl.col("Month"),
-                   pl.col("file_month").dt.strftime("%Y-%m"))),
+        (
+            pl.col("period").is_between(FIRST_MONTH, latest)
+            & pl.col("file_month").is_not_null()
+            & (pl.col("period") != pl.col("file_month")),
+            pl.format(
+                "'Month' is '{}', but the file is the return for {} (its name)",
+                pl.col("Month"),
+                pl.col("file_month").dt.strftime("%Y-%m"),
+            ),
+        ),
         *_coordinate_checks("Longitude", "longitude", LONGITUDE_RANGE),
         *_coordinate_checks("Latitude", "latitude", LATITUDE_RANGE),
     ]
@@ -91,9 +134,15 @@ def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr
 
 def _location_columns() -> list[pl.Expr]:
     return [
-        pl.col("Crime ID").alias("crime_id"), pl.col("period"), pl.col("reported_by_force_id"), pl.col("force_id"),
-        pl.col("longitude"), pl.col("latitude"), pl.col("Location").alias("location"),
-        pl.col("LSOA code").alias("lsoa_code"), pl.col("LSOA name").alias("lsoa_name"),
+        pl.col("Crime ID").alias("crime_id"),
+        pl.col("period"),
+        pl.col("reported_by_force_id"),
+        pl.col("force_id"),
+        pl.col("longitude"),
+        pl.col("latitude"),
+        pl.col("Location").alias("location"),
+        pl.col("LSOA code").alias("lsoa_code"),
+        pl.col("LSOA name").alias("lsoa_name"),
     ]
 
 
@@ -104,30 +153,62 @@ def street_to_canonical(raw: pl.LazyFrame) -> Canonical:
     lf = lf.with_columns(_outcome_group("Last outcome category"))
     checks += [
         (pl.col("Crime type").is_null(), pl.lit("'Crime type' is empty")),
-        (pl.col("Crime type").is_not_null() & ~pl.col("Crime type").is_in(known_types),
-         pl.format(f"unknown crime type '{{}}' (if police.uk publishes it, add it to {REFERENCE}/police_uk_crime_types.csv)", pl.col("Crime type"))),
-        (_unknown_outcome("Last outcome category"),
-         pl.format(f"unknown outcome '{{}}' in 'Last outcome category' (if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)", pl.col("Last outcome category"))),
+        (
+            pl.col("Crime type").is_not_null() & ~pl.col("Crime type").is_in(known_types),
+            pl.format(
+                f"unknown crime type '{{}}' (if police.uk publishes it, add it to {REFERENCE}/police_uk_crime_types.csv)",
+                pl.col("Crime type"),
+            ),
+        ),
+        (
+            _unknown_outcome("Last outcome category"),
+            pl.format(
+                f"unknown outcome '{{}}' in 'Last outcome category' (if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)",
+                pl.col("Last outcome category"),
+            ),
+        ),
     ]
     lf = lf.with_columns(passed(checks))
     records = lf.filter(pl.col("passed")).select(
-        pl.col("file_name"), pl.col("row_number"), *_location_columns(),
-        pl.col("Crime type").alias("crime_type"), pl.col("Last outcome category").alias("outcome"),
-        pl.col("outcome_group"), pl.col("Context").alias("context"), pl.col("duplicate_of_row"),
+        pl.col("file_name"),
+        pl.col("row_number"),
+        *_location_columns(),
+        pl.col("Crime type").alias("crime_type"),
+        pl.col("Last outcome category").alias("outcome"),
+        pl.col("outcome_group"),
+        pl.col("Context").alias("context"),
+        pl.col("duplicate_of_row"),
     )
-    counts = records.group_by("file_name", "force_id", "period", "crime_type").agg(pl.len().cast(pl.Int64).alias("offence_count"))
+    counts = records.group_by("file_name", "force_id", "period", "crime_type").agg(
+        pl.len().cast(pl.Int64).alias("offence_count")
+    )
     recorded_crime = counts.select(
-        "file_name", pl.lit(source).alias("source"), "force_id", "period",
-        grain("month"), pl.lit("police_uk").alias("scheme"),
-        pl.col("crime_type").alias("category"), "offence_count",
+        "file_name",
+        pl.lit(source).alias("source"),
+        "force_id",
+        "period",
+        grain("month"),
+        pl.lit("police_uk").alias("scheme"),
+        pl.col("crime_type").alias("category"),
+        "offence_count",
     )
-    crime_outcomes = records.group_by("file_name", "force_id", "period", "crime_type", "outcome", "outcome_group").agg(
-        pl.len().cast(pl.Int64).alias("outcome_count")
-    ).select(
-        "file_name", pl.lit(source).alias("source"), "force_id", "period",
-        grain("month"), pl.lit("police_uk").alias("scheme"), pl.col("crime_type").alias("category"),
-        pl.lit("police_uk").alias("outcome_scheme"), "outcome", "outcome_group",
-        pl.lit("offences_recorded_in_period").alias("count_basis"), "outcome_count",
+    crime_outcomes = (
+        records.group_by("file_name", "force_id", "period", "crime_type", "outcome", "outcome_group")
+        .agg(pl.len().cast(pl.Int64).alias("outcome_count"))
+        .select(
+            "file_name",
+            pl.lit(source).alias("source"),
+            "force_id",
+            "period",
+            grain("month"),
+            pl.lit("police_uk").alias("scheme"),
+            pl.col("crime_type").alias("category"),
+            pl.lit("police_uk").alias("outcome_scheme"),
+            "outcome",
+            "outcome_group",
+            pl.lit("offences_recorded_in_period").alias("count_basis"),
+            "outcome_count",
+        )
     )
     return Canonical(
         tables={
@@ -147,23 +228,41 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
     lf = lf.with_columns(_outcome_group("Outcome type"))
     checks += [
         (pl.col("Outcome type").is_null(), pl.lit("'Outcome type' is empty")),
-        (_unknown_outcome("Outcome type"),
-         pl.format(f"unknown outcome '{{}}' in 'Outcome type' (if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)", pl.col("Outcome type"))),
+        (
+            _unknown_outcome("Outcome type"),
+            pl.format(
+                f"unknown outcome '{{}}' in 'Outcome type' (if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)",
+                pl.col("Outcome type"),
+            ),
+        ),
     ]
     lf = lf.with_columns(passed(checks))
     records = lf.filter(pl.col("passed")).select(
-        pl.col("file_name"), pl.col("row_number"), *_location_columns(),
-        pl.col("Outcome type").alias("outcome"), pl.col("outcome_group"), pl.col("duplicate_of_row"),
+        pl.col("file_name"),
+        pl.col("row_number"),
+        *_location_columns(),
+        pl.col("Outcome type").alias("outcome"),
+        pl.col("outcome_group"),
+        pl.col("duplicate_of_row"),
     )
-    crime_outcomes = records.group_by("file_name", "force_id", "period", "outcome", "outcome_group").agg(
-        pl.len().cast(pl.Int64).alias("outcome_count")
-    ).select(
-        "file_name", pl.lit(source).alias("source"), "force_id", "period",
-        grain("month"), pl.lit("police_uk").alias("scheme"),
-        # police.uk outcome files carry no crime type
-        pl.lit(None, dtype=pl.String).alias("category"),
-        pl.lit("police_uk").alias("outcome_scheme"), "outcome", "outcome_group",
-        pl.lit("outcomes_in_period").alias("count_basis"), "outcome_count",
+    crime_outcomes = (
+        records.group_by("file_name", "force_id", "period", "outcome", "outcome_group")
+        .agg(pl.len().cast(pl.Int64).alias("outcome_count"))
+        .select(
+            "file_name",
+            pl.lit(source).alias("source"),
+            "force_id",
+            "period",
+            grain("month"),
+            pl.lit("police_uk").alias("scheme"),
+            # police.uk outcome files carry no crime type
+            pl.lit(None, dtype=pl.String).alias("category"),
+            pl.lit("police_uk").alias("outcome_scheme"),
+            "outcome",
+            "outcome_group",
+            pl.lit("outcomes_in_period").alias("count_basis"),
+            "outcome_count",
+        )
     )
     return Canonical(
         tables={"core_police_uk__outcome_events": records, "core_counts__crime_outcomes": crime_outcomes},
@@ -174,11 +273,21 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
 
 
 STREET = Source(
-    id="police_uk_street", label="data.police.uk street-level crime", publisher="data.police.uk", colour="#0072B2",
-    reader=TextReader(STREET_HEADER), to_canonical=street_to_canonical, row_local=True,
+    id="police_uk_street",
+    label="data.police.uk street-level crime",
+    publisher="data.police.uk",
+    colour="#0072B2",
+    reader=TextReader(STREET_HEADER),
+    to_canonical=street_to_canonical,
+    row_local=True,
 )
 OUTCOMES = Source(
-    id="police_uk_outcomes", label="data.police.uk outcomes", publisher="data.police.uk", colour="#56B4E9",
-    reader=TextReader(OUTCOMES_HEADER), to_canonical=outcomes_to_canonical, row_local=True,
+    id="police_uk_outcomes",
+    label="data.police.uk outcomes",
+    publisher="data.police.uk",
+    colour="#56B4E9",
+    reader=TextReader(OUTCOMES_HEADER),
+    to_canonical=outcomes_to_canonical,
+    row_local=True,
 )
 SOURCES = (STREET, OUTCOMES)
