@@ -1,4 +1,4 @@
-"""The divergence engine (`pipelines/analysis/divergence.py`) end to end on tiny police.uk and ONS files.
+"""The divergence engine (`pipelines/analysis/`) end to end on tiny police.uk and ONS files.
 
 Every expected value is worked out here, from the counts written, by hand arithmetic or a second
 formula: shares and pooled benchmarks, Wilson and funnel limits, BH q-values, Jensen–Shannon
@@ -21,12 +21,19 @@ import polars as pl
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chi2_contingency
 
 from conftest import real_data, street_row, write_csv, write_street
 from pipelines import cli, reference, schema
-from pipelines.analysis import divergence
+from pipelines.analysis.counts import indicator_counts
+from pipelines.analysis.findings import compare, findings, for_peers_and_window
+from pipelines.analysis.indicators import INDICATOR_COLUMNS, Indicator, load_indicators, load_mixes
+from pipelines.analysis.peers import peer_groups
+from pipelines.analysis.screens import supply_screens, witness_status
+from pipelines.analysis.tables import DERIVED_TABLES, derived_tables
+from pipelines.analysis.windows import Window, previous_window, standard_window
 from pipelines.ingest import load
 from pipelines.ingest.sources import ons_rec_crime
 from pipelines.periods import add_months
@@ -243,10 +250,10 @@ def test_largest_divergence_is_rank_1_and_says_so_in_words(synthetic_db: Path) -
 
 
 def test_ranking_does_not_depend_on_the_order_of_indicators(synthetic_db: Path) -> None:
-    indicators = divergence.load_indicators()
+    indicators = load_indicators()
     with duckdb.connect(str(synthetic_db), read_only=True) as con:
-        forward = divergence.findings(con, indicators)
-        backward = divergence.findings(con, indicators[::-1])
+        forward = findings(con, indicators)
+        backward = findings(con, indicators[::-1])
     key = ["indicator_id", "force_id"]
     assert forward.select(*key, "rank", "q_bh").sort(key).equals(backward.select(*key, "rank", "q_bh").sort(key))
 
@@ -317,7 +324,7 @@ def test_window_is_the_latest_span_most_forces_supplied_in_full() -> None:
         con.register("incoming", frame.to_arrow())
         con.execute(f"create table {name} as select * from incoming")
         con.unregister("incoming")
-    window = divergence.standard_window(con, "police_uk_street")
+    window = standard_window(con, "police_uk_street")
     assert (window.start, window.end, window.periods_expected) == (date(2021, 4, 1), date(2021, 7, 1), 3)
     assert "43 territorial forces supplied every month" in window.notes[0] and "only 11 supplied Mar 2021" in window.notes[0]
 
@@ -341,21 +348,21 @@ def months(first: date, count: int, step: int = 1) -> list[date]:
 
 def test_window_never_spans_a_national_counting_rule_change() -> None:
     # Twelve months July 2022 – June 2023 straddle the Principal Crime Rule (2023-06-01).
-    window = divergence.standard_window(window_db(months(date(2022, 7, 1), 12), "month", "police_uk_street"), "police_uk_street")
+    window = standard_window(window_db(months(date(2022, 7, 1), 12), "month", "police_uk_street"), "police_uk_street")
     assert (window.start, window.end, window.periods_expected) == (date(2023, 6, 1), date(2023, 7, 1), 1)
     assert "Jun 2023" in window.notes[0] and "Principal Crime Rule" in window.notes[-1]
     # A change mid-month starts the window at the next month: 2014-11-18 (HMIC audit) -> December 2014.
-    window = divergence.standard_window(window_db(months(date(2014, 3, 1), 12), "month", "police_uk_street"), "police_uk_street")
+    window = standard_window(window_db(months(date(2014, 3, 1), 12), "month", "police_uk_street"), "police_uk_street")
     assert (window.start, window.end, window.periods_expected) == (date(2014, 12, 1), date(2015, 3, 1), 3)
     # Without a change in it, the window is the latest twelve months.
-    window = divergence.standard_window(window_db(months(date(2020, 1, 1), 24), "month", "police_uk_street"), "police_uk_street")
+    window = standard_window(window_db(months(date(2020, 1, 1), 24), "month", "police_uk_street"), "police_uk_street")
     assert (window.start, window.end, window.periods_expected) == (date(2021, 1, 1), date(2022, 1, 1), 12)
     assert not any("counting-rule" in note for note in window.notes)
 
 
 def test_window_note_names_only_the_start_the_window_has() -> None:
     # June 2014 – May 2015 holds 2014-11-18 and 2015-04-01: the window starts April 2015.
-    window = divergence.standard_window(window_db(months(date(2014, 6, 1), 12), "month", "police_uk_street"), "police_uk_street")
+    window = standard_window(window_db(months(date(2014, 6, 1), 12), "month", "police_uk_street"), "police_uk_street")
     assert window.start == date(2015, 4, 1)
     assert [note for note in window.notes if "counting-rule change" in note] == [
         "it starts after a counting-rule change: "
@@ -367,18 +374,18 @@ def test_rolling_year_window_holds_a_period_of_the_source() -> None:
     # 2014-04-01 and 2014-11-18. A window must still hold a whole rolling year, e.g. the latest one
     # clear of the changes, rather than none.
     periods = months(date(2012, 1, 1), 9, step=3)
-    window = divergence.standard_window(window_db(periods, "rolling_year", "ons_rec_crime_pfa"), "ons_rec_crime_pfa")
+    window = standard_window(window_db(periods, "rolling_year", "ons_rec_crime_pfa"), "ons_rec_crime_pfa")
     assert any(window.start <= p < window.end for p in periods), window
 
 
 # --- 3. properties of compare ----------------------------------------------------------------------------
 
-INDICATOR = divergence.Indicator(
+INDICATOR = Indicator(
     indicator_id="test_share", label="test", source="police_uk_street", measure="offences",
     numerator_scheme="police_uk", numerator=("Burglary",), denominator_scheme="police_uk", denominator="*",
     min_denominator=100, sentence="records {share} as test",
 )
-WINDOW = divergence.Window("police_uk_street", date(2021, 4, 1), date(2021, 5, 1), "month", 1)
+WINDOW = Window("police_uk_street", date(2021, 4, 1), date(2021, 5, 1), "month", 1)
 
 
 @st.composite
@@ -402,7 +409,7 @@ LIMIT_COLUMNS = [f"limit{level}_{model}_{side}" for level in ("95", "998") for m
 @settings(max_examples=25, deadline=None)
 @given(force_counts())
 def test_shares_and_limits_lie_in_the_unit_interval(pairs: list[tuple[int, int]]) -> None:
-    result = divergence.compare(counts_frame(pairs), INDICATOR, WINDOW)
+    result = compare(counts_frame(pairs), INDICATOR, WINDOW)
     assert result["share"].to_list() == pytest.approx([x / n for x, n in pairs])
     degenerate = all(x == 0 for x, _ in pairs) or all(x == n for x, n in pairs)
     for column in ["share", "share_lower", "share_upper", "benchmark", *([] if degenerate else LIMIT_COLUMNS)]:
@@ -420,8 +427,8 @@ def test_a_force_is_left_out_of_its_own_benchmark(pairs: list[tuple[int, int]], 
     a = data.draw(st.integers(0, len(pairs) - 1))
     n = data.draw(st.integers(1, 5000))
     changed = [*pairs[:a], (data.draw(st.integers(0, n)), n), *pairs[a + 1:]]
-    before = divergence.compare(counts_frame(pairs), INDICATOR, WINDOW)["benchmark"][a]
-    after = divergence.compare(counts_frame(changed), INDICATOR, WINDOW)["benchmark"][a]
+    before = compare(counts_frame(pairs), INDICATOR, WINDOW)["benchmark"][a]
+    after = compare(counts_frame(changed), INDICATOR, WINDOW)["benchmark"][a]
     others = [p for i, p in enumerate(pairs) if i != a]
     assert before == pytest.approx(sum(x for x, _ in others) / sum(n for _, n in others), rel=1e-12)
     assert after == pytest.approx(before, rel=1e-12)
@@ -435,7 +442,7 @@ def test_limits_nest_and_widen_as_n_falls(rest: list[tuple[int, int]], multiples
     rest_x, rest_n = sum(x for x, _ in rest), sum(n for _, n in rest)
     pairs = [*rest, *((m * rest_x, m * rest_n) for m in multiples)]
     assume(0 < rest_x < rest_n)  # else the indicator is degenerate and has no limits
-    result = divergence.compare(counts_frame(pairs), INDICATOR, WINDOW)
+    result = compare(counts_frame(pairs), INDICATOR, WINDOW)
     for level_wide, level_narrow in (("998_od", "95_od"), ("95_od", "95_plain"), ("998_od", "998_plain")):
         assert (result[f"limit{level_wide}_lower"] <= result[f"limit{level_narrow}_lower"] + 1e-12).all()
         assert (result[f"limit{level_wide}_upper"] >= result[f"limit{level_narrow}_upper"] - 1e-12).all()
@@ -454,8 +461,8 @@ def test_limits_nest_and_widen_as_n_falls(rest: list[tuple[int, int]], multiples
 def test_compare_does_not_depend_on_row_order(pairs: list[tuple[int, int]], rnd) -> None:
     frame = counts_frame(pairs)
     shuffled = frame.sample(fraction=1.0, shuffle=True, seed=rnd.randint(0, 2**31))
-    first = divergence.compare(frame, INDICATOR, WINDOW).sort("force_id")
-    second = divergence.compare(shuffled, INDICATOR, WINDOW).sort("force_id")
+    first = compare(frame, INDICATOR, WINDOW).sort("force_id")
+    second = compare(shuffled, INDICATOR, WINDOW).sort("force_id")
     assert first.equals(second)
 
 
@@ -464,7 +471,7 @@ def test_compare_does_not_depend_on_row_order(pairs: list[tuple[int, int]], rnd)
 
 def test_region_peers_are_the_forces_of_the_ons_region(synthetic_db: Path) -> None:
     with duckdb.connect(str(synthetic_db), read_only=True) as con:
-        peers = divergence.peer_groups(con, "region")
+        peers = peer_groups(con, "region")
     # forces.csv, region "North East": Cleveland, Durham, Northumbria. Wales: the four Welsh forces.
     assert set(peers["durham"]) - {"durham"} == {"cleveland", "northumbria"}
     assert set(peers["dyfed-powys"]) - {"dyfed-powys"} == {"gwent", "north-wales", "south-wales"}
@@ -482,7 +489,7 @@ def test_user_peer_group_gives_each_member_the_others(tmp_path: Path, synthetic_
         ("south", "Kent Police"), ("south", "Dyfed-Powys Police"),
     ])
     with duckdb.connect(str(synthetic_db), read_only=True) as con:
-        peers = divergence.peer_groups(con, str(groups))
+        peers = peer_groups(con, str(groups))
     assert peers == {
         "durham": ["cleveland", "cumbria", "northumbria"],  # both its groups
         "cleveland": ["cumbria", "durham"], "cumbria": ["cleveland", "durham"],
@@ -493,7 +500,7 @@ def test_user_peer_group_gives_each_member_the_others(tmp_path: Path, synthetic_
 def test_unknown_force_in_a_peer_group_is_named(tmp_path: Path, synthetic_db: Path, capsys) -> None:
     groups = write_groups(tmp_path / "groups.csv", [("north", "Durham Constabulary"), ("north", "Gotham City Police")])
     with duckdb.connect(str(synthetic_db), read_only=True) as con, pytest.raises(ValueError, match="Gotham City Police"):
-        divergence.peer_groups(con, str(groups))
+        peer_groups(con, str(groups))
     assert cli.main(["divergence", "--db", str(synthetic_db), "--peers", str(groups)]) == 2
     assert "Gotham City Police" in capsys.readouterr().err
 
@@ -520,8 +527,7 @@ def test_finding_without_benchmark_has_no_direction(tmp_path: Path, synthetic_db
     groups = write_groups(tmp_path / "north.csv", [
         ("north", "Durham Constabulary"), ("north", "Cleveland Police"), ("north", "Cumbria Constabulary")])
     with duckdb.connect(str(synthetic_db), read_only=True) as con:
-        found = divergence.findings(con, divergence.load_indicators(), peer_group="north",
-                                    peers=divergence.peer_groups(con, str(groups)))
+        found = findings(con, load_indicators(), peer_group="north", peers=peer_groups(con, str(groups)))
     kent = found.filter((pl.col("indicator_id") == "puk_burglary") & (pl.col("force_id") == "kent")).row(0, named=True)
     assert math.isnan(kent["benchmark"])
     assert kent["direction"] is None
@@ -570,6 +576,41 @@ def test_users_add_an_indicator_as_data(tmp_path: Path, synthetic_db: Path, caps
     assert durham["share"] == pytest.approx(100 / 180)
     assert durham["benchmark"] == pytest.approx(sum(c[0] + c[1] for c in others) / sum(sum(c) - c[4] for c in others))
     assert durham["sentence"].startswith("Durham records 55.6% of its crime as burglary or vehicle crime: ")
+
+
+def test_one_function_gives_the_findings_whether_read_from_the_table_or_computed(synthetic_db: Path) -> None:
+    with duckdb.connect(str(synthetic_db), read_only=True) as con:
+        read = for_peers_and_window(con)
+        computed = findings(con, load_indicators())
+        region = for_peers_and_window(con, "region")
+        by_region = findings(con, load_indicators(), peer_group="region", peers=peer_groups(con, "region"))
+    # The table stores undefined statistics as NULL; the same rows in the same order otherwise.
+    assert_frame_equal(read.select(computed.columns), computed.with_columns(pl.col(pl.Float64).fill_nan(None)),
+                       check_dtypes=False)
+    assert_frame_equal(region, by_region)
+    assert set(region["peer_group"]) == {"region"} and set(read["peer_group"]) == {"all"}
+
+
+# The mixes and outcome ratios order their categories as DuckDB returns the rows, which can differ
+# from one run to the next (and with it the last digits of a sum, and the calibration draws): those
+# tables are compared by their rows' keys here, the others in full.
+ROW_KEYS = {"divergence_mix": ["mix_id", "force_id"], "divergence_mix_categories": ["mix_id", "force_id", "category"],
+            "divergence_homogeneity": ["mix_id"], "outcome_ratios": ["outcome_group", "force_id"]}
+
+
+def test_the_analysis_returns_its_tables_without_writing_and_the_load_wrote_them(synthetic_db: Path) -> None:
+    with duckdb.connect(str(synthetic_db), read_only=True) as con:  # nothing can be written through it
+        frames = derived_tables(con)
+        stored = {name: con.sql(f"select * from {name}").pl() for name in DERIVED_TABLES}
+    assert list(frames) == list(DERIVED_TABLES)
+    assert frames["divergence"].height > 0 and frames["divergence_mix"].height > 0
+    for name, frame in frames.items():
+        assert stored[name].height == frame.height, name
+        if frame.height:
+            keys = ROW_KEYS.get(name, frame.columns)
+            assert_frame_equal(stored[name].select(keys).sort(keys, nulls_last=True),
+                               frame.with_columns(pl.col(pl.Float64).fill_nan(None)).select(keys).sort(keys, nulls_last=True),
+                               check_dtypes=False)
 
 
 # --- 6. mix, homogeneity, outcome ratios and breaks ----------------------------------------------------
@@ -679,10 +720,10 @@ def test_real_divergence_runs_and_leads_with_a_strong_finding(real_db: Path, cap
 def test_real_materialise_is_fast(real_db: Path) -> None:
     with duckdb.connect(str(real_db)) as con:
         started = time.perf_counter()
-        divergence.materialise(con)
+        load.write_derived_tables(con)
         elapsed = time.perf_counter() - started
         assert con.execute("select count(*) from divergence where rank = 1").fetchone() == (1,)
-    assert elapsed < 60, f"divergence.materialise took {elapsed:.1f} s"
+    assert elapsed < 60, f"write_derived_tables took {elapsed:.1f} s"
 
 
 # --- 8. screens on tiny inline data (issue 8) ------------------------------------------------------------
@@ -711,13 +752,13 @@ def test_ons_period_ends_are_read_as_the_month_they_name(tmp_path: Path, db: Pat
 def test_an_area_not_comparable_by_default_is_shown_not_ranked_nor_in_a_benchmark() -> None:
     counts = counts_frame([(10, 1000), (20, 1000), (30, 1000), (900, 1000)]).with_columns(
         pl.Series("force_id", ["f00", "f01", "f02", "city-of-london"]))
-    result = divergence.compare(counts, INDICATOR, WINDOW).sort("force_id")
+    result = compare(counts, INDICATOR, WINDOW).sort("force_id")
     rows = {r["force_id"]: r for r in result.iter_rows(named=True)}
     assert rows["city-of-london"]["status"] == "non_comparable"
     # f00's benchmark: f01 and f02 only, (20 + 30) / 2000; the City's 900 crimes are in no benchmark.
     assert rows["f00"]["benchmark"] == pytest.approx(50 / 2000, rel=1e-12)
     assert rows["city-of-london"]["benchmark"] == pytest.approx(60 / 3000, rel=1e-12)  # shown against everyone
-    included = divergence.compare(counts, INDICATOR, WINDOW, include=frozenset({"city-of-london"}))
+    included = compare(counts, INDICATOR, WINDOW, include=frozenset({"city-of-london"}))
     city = included.filter(pl.col("force_id") == "city-of-london").row(0, named=True)
     assert city["status"] == "ranked"
     assert included.filter(pl.col("force_id") == "f00")["benchmark"][0] == pytest.approx(950 / 3000, rel=1e-12)
@@ -725,12 +766,12 @@ def test_an_area_not_comparable_by_default_is_shown_not_ranked_nor_in_a_benchmar
 
 def test_witness_status_follows_the_direction_of_the_other_source() -> None:
     finding_below = {"difference": -0.09}
-    assert divergence._witness_status(finding_below, {"difference": 0.05, "share": 0.16, "limit95_od_lower": 0.08,
-                                                      "limit95_od_upper": 0.13}) == "contradicts"
-    assert divergence._witness_status(finding_below, {"difference": -0.05, "share": 0.05, "limit95_od_lower": 0.08,
-                                                      "limit95_od_upper": 0.13}) == "corroborates"
-    assert divergence._witness_status(finding_below, {"difference": -0.01, "share": 0.09, "limit95_od_lower": 0.08,
-                                                      "limit95_od_upper": 0.13}) == "inconclusive"
+    assert witness_status(finding_below, {"difference": 0.05, "share": 0.16, "limit95_od_lower": 0.08,
+                                          "limit95_od_upper": 0.13}) == "contradicts"
+    assert witness_status(finding_below, {"difference": -0.05, "share": 0.05, "limit95_od_lower": 0.08,
+                                          "limit95_od_upper": 0.13}) == "corroborates"
+    assert witness_status(finding_below, {"difference": -0.01, "share": 0.09, "limit95_od_lower": 0.08,
+                                          "limit95_od_upper": 0.13}) == "inconclusive"
 
 
 def screen_row(indicator_id: str, force_id: str, numerator: int, denominator: int, benchmark: float,
@@ -743,12 +784,12 @@ def screen_row(indicator_id: str, force_id: str, numerator: int, denominator: in
 def test_supply_screens_name_the_feed_problem() -> None:
     parent = "outcomes"
     by_id = {
-        "unavailable": divergence.Indicator("unavailable", "", "src", "outcomes", "outcome_group", ("unavailable",), "outcome_group",
-                                            "*", 100, "has {share} of its crimes unavailable", "supply", parent),
-        "transferred": divergence.Indicator("transferred", "", "src", "outcomes", "outcome_group", ("transferred",), "outcome_group",
-                                            "*-unavailable", 100, "shows {share} transferred", "classification", parent),
-        "charged": divergence.Indicator("charged", "", "src", "outcomes", "outcome_group", ("charged_summonsed",), "outcome_group",
-                                        "*-unavailable", 100, "shows {share} charged", "classification", parent),
+        "unavailable": Indicator("unavailable", "", "src", "outcomes", "outcome_group", ("unavailable",), "outcome_group",
+                                 "*", 100, "has {share} of its crimes unavailable", "supply", parent),
+        "transferred": Indicator("transferred", "", "src", "outcomes", "outcome_group", ("transferred",), "outcome_group",
+                                 "*-unavailable", 100, "shows {share} transferred", "classification", parent),
+        "charged": Indicator("charged", "", "src", "outcomes", "outcome_group", ("charged_summonsed",), "outcome_group",
+                             "*-unavailable", 100, "shows {share} charged", "classification", parent),
     }
     found = pl.DataFrame([
         screen_row("unavailable", "durham", 440, 1000, 0.12, limit95_od_upper=0.30),  # above its limit: abnormal supply
@@ -758,7 +799,7 @@ def test_supply_screens_name_the_feed_problem() -> None:
         screen_row("charged", "cumbria", 40, 1000, 0.08),
     ])
     history = pl.DataFrame([{**screen_row("charged", "cumbria", 100, 1000, 0.085)}])  # 10% before, 4% now, peers steady
-    reasons = divergence.supply_screens(found, history, by_id)
+    reasons = supply_screens(found, history, by_id)
     assert set(reasons) == {("src", parent, "durham"), ("src", parent, "kent"), ("src", parent, "cumbria")}
     assert "44.0%" in reasons[("src", parent, "durham")][0] and "12.0%" in reasons[("src", parent, "durham")][0]
     assert "does not use" in reasons[("src", parent, "kent")][0] and "32" in reasons[("src", parent, "kent")][0]
@@ -772,11 +813,11 @@ def test_an_indicator_file_without_kind_or_parent_is_refused_with_its_line(tmp_p
            "numerator": "Burglary", "denominator_scheme": "police_uk", "denominator": "*", "min_denominator": "100",
            "sentence": "records {share}", "kind": "", "parent": "all"}
     with pytest.raises(ValueError, match=r"line 2.*kind must be one of"):
-        divergence.load_indicators(write_csv(tmp_path / "a.csv", header, [row]))
+        load_indicators(write_csv(tmp_path / "a.csv", header, [row]))
     with pytest.raises(ValueError, match=r"line 2.*parent is empty"):
-        divergence.load_indicators(write_csv(tmp_path / "b.csv", header, [{**row, "kind": "classification", "parent": ""}]))
+        load_indicators(write_csv(tmp_path / "b.csv", header, [{**row, "kind": "classification", "parent": ""}]))
     with pytest.raises(ValueError, match=r"outcomes indicator counts by outcome or outcome_group"):
-        divergence.load_indicators(write_csv(tmp_path / "c.csv", header, [
+        load_indicators(write_csv(tmp_path / "c.csv", header, [
             {**row, "kind": "classification", "measure": "outcomes", "numerator_scheme": "cast((select 1) as int)"}]))
 
 
@@ -807,7 +848,7 @@ def test_a_hostile_scheme_reading_a_file_leaks_nothing(tmp_path: Path, synthetic
     for n, overrides in enumerate(({"numerator_scheme": scheme},
                                    {"measure": "outcomes", "numerator_scheme": scheme, "denominator_scheme": "outcome_group"},
                                    {"numerator": f"x') or content = (select content from read_text('{secret}')) --"})):
-        path = write_csv(tmp_path / f"leak{n}.csv", divergence.INDICATOR_COLUMNS, [_indicator_row(**overrides)])
+        path = write_csv(tmp_path / f"leak{n}.csv", INDICATOR_COLUMNS, [_indicator_row(**overrides)])
         capsys.readouterr()
         assert cli.main(["divergence", "--db", str(synthetic_db), "--indicators", str(path)]) == 2
         out, err = capsys.readouterr()
@@ -828,9 +869,9 @@ def test_a_hostile_scheme_reading_a_file_leaks_nothing(tmp_path: Path, synthetic
     ({"indicator_id": "a b"}, "indicator_id is"),
 ])
 def test_a_hostile_or_mistyped_indicator_file_is_refused_with_its_file_and_line(tmp_path: Path, overrides, error) -> None:
-    path = write_csv(tmp_path / "hostile.csv", divergence.INDICATOR_COLUMNS, [_indicator_row(indicator_id="fine"), _indicator_row(**overrides)])
+    path = write_csv(tmp_path / "hostile.csv", INDICATOR_COLUMNS, [_indicator_row(indicator_id="fine"), _indicator_row(**overrides)])
     with pytest.raises(ValueError) as refused:
-        divergence.load_indicators(path)
+        load_indicators(path)
     message = str(refused.value)
     assert f"{path}, line 3" in message and error in message
     hostname = _hostname()
@@ -838,13 +879,13 @@ def test_a_hostile_or_mistyped_indicator_file_is_refused_with_its_file_and_line(
 
 
 def test_the_standard_indicators_and_mixes_pass_the_checks() -> None:
-    assert len(divergence.load_indicators()) > 0 and len(divergence.load_mixes()) > 0
+    assert len(load_indicators()) > 0 and len(load_mixes()) > 0
 
 
 def test_the_cli_refuses_a_hostile_indicator_file_and_leaks_nothing(tmp_path: Path, synthetic_db: Path, capsys) -> None:
     for n, overrides in enumerate(({"measure": "outcomes", "numerator_scheme": HOSTILE_SCHEME, "denominator_scheme": "outcome_group"},
                                    {"numerator_scheme": HOSTILE_SCHEME}, {"numerator": HOSTILE_CATEGORY})):
-        path = write_csv(tmp_path / f"hostile{n}.csv", divergence.INDICATOR_COLUMNS, [_indicator_row(**overrides)])
+        path = write_csv(tmp_path / f"hostile{n}.csv", INDICATOR_COLUMNS, [_indicator_row(**overrides)])
         capsys.readouterr()
         assert cli.main(["divergence", "--db", str(synthetic_db), "--indicators", str(path)]) == 2
         out, err = capsys.readouterr()
@@ -856,7 +897,7 @@ def test_the_cli_refuses_a_hostile_indicator_file_and_leaks_nothing(tmp_path: Pa
 def test_counts_that_net_below_zero_are_no_share_and_stay_out_of_every_benchmark() -> None:
     # The Home Office outcomes' "not yet assigned" nets to a negative count for some forces.
     pairs = [(-5, 500), (50, 500), (60, 600), (70, 700), (80, 400)]
-    result = divergence.compare(counts_frame(pairs), INDICATOR, WINDOW).sort("force_id")
+    result = compare(counts_frame(pairs), INDICATOR, WINDOW).sort("force_id")
     assert result["status"].to_list() == ["not_a_share", "ranked", "ranked", "ranked", "ranked"]
     assert result["z"][0] is None or not np.isfinite(result["z"][0])
     # f01's benchmark: the other proper forces only, (60 + 70 + 80) / (600 + 700 + 400).
@@ -898,16 +939,16 @@ def test_counts_summed_from_one_read_per_source_equal_one_query_per_indicator(sa
 
     with duckdb.connect(str(samples_ingest[0]), read_only=True) as con:
         cache: dict = {}
-        indicators = divergence.load_indicators()
+        indicators = load_indicators()
         assert {i.measure for i in indicators} == {"offences", "outcomes"}
         checked = 0
         for indicator in indicators:
-            window = divergence.standard_window(con, indicator.source)
+            window = standard_window(con, indicator.source)
             if window is None:
                 continue
-            for window, by_period in ((window, False), (window, True), (divergence.previous_window(window), False)):
+            for window, by_period in ((window, False), (window, True), (previous_window(window), False)):
                 keys = ["force_id", "period"] if by_period else ["force_id"]
-                got = divergence.indicator_counts(con, indicator, window, by_period=by_period, cache=cache).sort(keys)
+                got = indicator_counts(con, indicator, window, by_period=by_period, cache=cache).sort(keys)
                 expected = direct(con, indicator, window, by_period)
                 assert got.select(expected.columns).equals(expected), indicator.indicator_id
                 checked += expected.height

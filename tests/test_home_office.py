@@ -238,14 +238,14 @@ def test_na_is_an_empty_cell_only_in_the_copy_that_writes_it(tmp_path: Path, db:
 
 
 def test_a_calendar_year_of_a_quarterly_table_is_its_four_quarters(tmp_path: Path, db: Path) -> None:
-    from pipelines.analysis import divergence
+    from pipelines.analysis.windows import windows_between
     # Kent's 8N in the quarters starting January 2019 (2018/19 Q4) to January 2020 (2019/20 Q4).
     quarters = [("2018/19", "4", "1"), ("2019/20", "1", "10"), ("2019/20", "2", "100"), ("2019/20", "3", "1000"),
                 ("2019/20", "4", "10000")]
     rows = [_pfa_row(**{"Financial Year": y, "Financial Quarter": q, "Number of Offences": n}) for y, q, n in quarters]
     load.ingest([write_csv(tmp_path / "prc-pfa.csv", home_office.CRIME_PFA_HEADER, rows)], db, progress=False)
     with duckdb.connect(str(db), read_only=True) as con:
-        window = divergence.windows_between(con, "2019-01", "2019-12")["ho_recorded_crime_pfa"]
+        window = windows_between(con, "2019-01", "2019-12")["ho_recorded_crime_pfa"]
         assert (window.start.isoformat(), window.end.isoformat(), window.periods_expected) == ("2019-01-01", "2020-01-01", 4)
         [(total, periods)] = con.sql("""select sum(offence_count), count(distinct period) from recorded_crime
                                         where scheme = 'ho_offence_code' and period >= $start and period < $end""",

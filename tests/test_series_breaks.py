@@ -27,7 +27,7 @@ from scipy import stats as scipy_stats
 from conftest import real_data
 from pipelines.ingest import load
 from pipelines.analysis import series, stats
-from pipelines.analysis.divergence import Indicator
+from pipelines.analysis.indicators import Indicator
 from pipelines.periods import add_months, month_index
 
 

@@ -53,8 +53,10 @@ import numpy as np
 import polars as pl
 
 from pipelines.analysis import stats
-from pipelines.analysis.divergence import Indicator, Window, _months, indicator_counts
-from pipelines.periods import add_months, month_index
+from pipelines.analysis.counts import indicator_counts
+from pipelines.analysis.indicators import Indicator
+from pipelines.analysis.windows import Window
+from pipelines.periods import GRAIN_MONTHS, add_months, month_index
 
 # Periods on each side of a registered event used to test for a shift there: monthly or quarterly
 # periods, then years (a line fits a few years of a share, not eight years either side).
@@ -98,7 +100,7 @@ def indicator_series(con: duckdb.DuckDBPyConnection, indicator: Indicator, cache
                      params={"s": indicator.source}).fetchall()
     if not grains:
         return pl.DataFrame(schema=_SERIES_COLUMNS)
-    grain = min((g for (g,) in grains), key=_months)
+    grain = min((g for (g,) in grains), key=GRAIN_MONTHS.__getitem__)
     everything = Window(indicator.source, date(1900, 1, 1), date(2100, 1, 1), grain, 1)
     by_release = indicator.measure == "offences" and has_releases(con, indicator.source)
     counts = indicator_counts(con, indicator, everything, by_period=True, by_release=by_release, cache=cache)
@@ -159,7 +161,7 @@ def test_points(periods: list[date], grain: str, event_date: date) -> tuple[list
     Monthly or quarterly: up to CHOW_SPAN periods each side. Rolling years: only the years in phase
     with the first rolling year starting on or after the event (twelve months apart, never
     overlapping), up to YEAR_SPAN each side; other yearly grains likewise."""
-    step = _months(grain)
+    step = GRAIN_MONTHS[grain]
     used: list[int] = list(range(len(periods)))
     if grain == "rolling_year":
         first = next((p for p in periods if p >= event_date), None)
@@ -174,7 +176,7 @@ def test_points(periods: list[date], grain: str, event_date: date) -> tuple[list
 
 def _registered(periods: list[date], share: np.ndarray, grain: str, event_date: date) -> dict | None:
     """The test at one event, or None where the series lacks enough points on a side of it."""
-    step = _months(grain)
+    step = GRAIN_MONTHS[grain]
     before, after = test_points(periods, grain, event_date)
     if step >= 12:
         if len(before) < 3 or len(after) < 3:
@@ -202,7 +204,7 @@ def _detection_points(periods: list[date], grain: str) -> tuple[list[int], int, 
     if grain == "rolling_year":
         last = month_index(periods[-1])
         return [i for i, p in enumerate(periods) if (last - month_index(p)) % 12 == 0], YEAR_MIN_POINTS, YEAR_MIN_SIZE
-    if _months(grain) >= 12:
+    if GRAIN_MONTHS[grain] >= 12:
         return list(range(len(periods))), YEAR_MIN_POINTS, YEAR_MIN_SIZE
     return list(range(len(periods))), MIN_POINTS, MIN_SIZE
 

@@ -40,10 +40,10 @@ import duckdb
 import polars as pl
 from tqdm import tqdm
 
-from pipelines.analysis import divergence
+from pipelines.analysis.tables import derived_tables
 from pipelines import reference, schema
 from pipelines.ingest.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return, source_scopes
-from pipelines.ingest.sources.base import Extracted, SourceFormat, extract, extract_chunks
+from pipelines.ingest.sources.base import Extracted, Source, extract, extract_chunks
 from pipelines.ingest.textfile import CHUNK_BYTES, TEXT_SUFFIXES, MalformedFileError, TextFile, open_text, text_size_hint
 
 
@@ -296,6 +296,19 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> 
     con.unregister("incoming")
 
 
+def write_derived_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Refill every derived table in the database `con` is writing: the schema's materialised tables
+    (reconciliation) from their SQL, and the analysis's tables from the frames it computes
+    (`pipelines.analysis.tables`), each emptied first."""
+    frames = derived_tables(con)
+    for statement in schema.refresh_statements():
+        con.execute(statement)
+    for name, frame in frames.items():
+        con.execute(f"delete from {name}")
+        # Undefined statistics (no peers, too few points) are stored as NULL, which SQL understands, not NaN.
+        _insert(con, name, frame.with_columns(pl.col(pl.Float64).fill_nan(None)))
+
+
 # Files are read and normalised in batches of at most this many bytes of text (decompressed): large
 # enough that planning costs vanish, small enough that memory stays flat however many files are
 # loaded. A file of more than a chunk of text (textfile.CHUNK_BYTES) is a batch of its own.
@@ -318,11 +331,11 @@ def _batches(paths: list[Path]) -> list[list[Path]]:
 def _extract_batch(paths: list[Path]) -> Iterator[list[Extracted]]:
     """Read a batch of files and normalise them, one `extract` per format found among them: one unit
     of work, written in one transaction. A file of more than a chunk of text whose format goes row by
-    row (`SourceFormat.row_local`) is read a chunk at a time instead (`extract_chunks`): a unit per
+    row (`Source.row_local`) is read a chunk at a time instead (`extract_chunks`): a unit per
     chunk, so that memory does not grow with the file."""
-    by_format: dict[tuple, tuple[SourceFormat, list[TextFile]]] = {}
+    by_format: dict[tuple, tuple[Source, list[TextFile]]] = {}
     workbooks = []
-    chunked: list[tuple[SourceFormat, TextFile]] = []
+    chunked: list[tuple[Source, TextFile]] = []
     for path in paths:
         if path.name.endswith(WORKBOOK_SUFFIXES):
             workbooks.append(extract_workbook(path))
@@ -332,7 +345,7 @@ def _extract_batch(paths: list[Path]) -> Iterator[list[Extracted]]:
         if fmt.row_local and text.size_hint > CHUNK_BYTES:
             chunked.append((fmt, text))
         else:
-            by_format.setdefault((fmt.source, *text.header), (fmt, []))[1].append(text)
+            by_format.setdefault((fmt.id, *text.header), (fmt, []))[1].append(text)
     if workbooks or by_format:
         yield workbooks + [extract(fmt, texts) for fmt, texts in by_format.values()]
     workbooks, by_format = [], {}
@@ -480,7 +493,7 @@ def _load_into_copy(db_path: Path, changed: list[Path], hashes: dict[Path, str],
                 _create(con)
             results = _load_files(con, changed, {p.name: hashes[p] for p in changed}, progress)
             # The findings depend on every file, so they are recomputed whenever any file changes.
-            divergence.materialise(con)
+            write_derived_tables(con)
             con.execute("checkpoint")
         finally:
             con.close()
