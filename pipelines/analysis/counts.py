@@ -152,7 +152,11 @@ def outcome_counts(con: duckdb.DuckDBPyConnection, source: str, window: Window) 
 
 def by_category(long: pl.DataFrame, aggregate: Literal["sum"] | None = None) -> tuple[list[str], list[str], np.ndarray]:
     """(forces, categories, forces × categories matrix of n) from long counts (force_id, category, n),
-    forces in order and a category a force lacks counted as zero."""
+    forces and categories in order and a category a force lacks counted as zero.
+
+    Both are sorted, never left in the order the database returned rows: the calibration draws are
+    seeded by a force's row and sums run along the categories, so another order would give other
+    p-values on the same data."""
     wide = long.pivot(on="category", index="force_id", values="n", aggregate_function=aggregate).fill_null(0).sort("force_id")
-    categories = [c for c in wide.columns if c != "force_id"]
+    categories = sorted(c for c in wide.columns if c != "force_id")
     return wide["force_id"].to_list(), categories, wide.select(categories).to_numpy().astype(float)
