@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import NoReturn, TypeVar
 
@@ -28,10 +28,10 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from dashboard import charts
+from pipelines import config, reference
 from pipelines.analysis import indicators
 from pipelines.analysis.findings import for_peers_and_window
 from pipelines.analysis.peers import peer_groups
-from pipelines import config, reference
 from pipelines.sql import sandbox
 
 T = TypeVar("T")
@@ -177,8 +177,10 @@ def _read(compute: Callable[[Identity], T]) -> T:
 
 
 def _unavailable(path: Path, problem: str) -> NoReturn:
-    message = (f"The database at {path} cannot be read just now: {problem}. If a new load is being swapped "
-               "in, reload the page in a moment; otherwise run `crossforce ingest` or `crossforce up`.")
+    message = (
+        f"The database at {path} cannot be read just now: {problem}. If a new load is being swapped "
+        "in, reload the page in a moment; otherwise run `crossforce ingest` or `crossforce up`."
+    )
     if get_script_run_ctx() is None:  # called outside a page (a test, a script)
         raise DatabaseUnavailable(message)
     st.error(message)
@@ -236,12 +238,14 @@ def sources_for_display(loaded: pl.DataFrame) -> pl.DataFrame:
     def words(column: str) -> pl.Expr:
         return pl.struct("source", column).map_elements(
             lambda r: charts.period_words(r[column], grains.get(r["source"], "month")) if r[column] else None,
-            return_dtype=pl.String)
+            return_dtype=pl.String,
+        )
 
-    return loaded.with_columns(pl.col("source").replace_strict(PUBLISHERS, default=pl.col("source")).alias("publisher"),
-                               words("first_period").alias("first_period"), words("last_period").alias("last_period")
-                               ).select("publisher", "source", "files", "rows_read", "rows_quarantined",
-                                        "first_period", "last_period", "forces")
+    return loaded.with_columns(
+        pl.col("source").replace_strict(PUBLISHERS, default=pl.col("source")).alias("publisher"),
+        words("first_period").alias("first_period"),
+        words("last_period").alias("last_period"),
+    ).select("publisher", "source", "files", "rows_read", "rows_quarantined", "first_period", "last_period", "forces")
 
 
 def grain_of(frame: pl.DataFrame) -> str:
@@ -263,8 +267,9 @@ def force_names() -> dict[str, str]:
 
 def comparability(force_id: str) -> dict:
     """Whether an area is comparable with the others by default and, if not, why (`forces` view)."""
-    rows = cached("select comparable_by_default, comparability_note from forces where force_id = $force_id",
-                  force_id=force_id)
+    rows = cached(
+        "select comparable_by_default, comparability_note from forces where force_id = $force_id", force_id=force_id
+    )
     if rows.height == 0:
         return {"comparable_by_default": True, "comparability_note": None}
     return rows.row(0, named=True)
@@ -281,18 +286,22 @@ def coverage_sources() -> list[str]:
 def coverage(source: str) -> pl.DataFrame:
     """The source's coverage rows for the periods some force supplied (at the source's own grain);
     months of a monthly source that no force supplied are left to `unloaded_periods`."""
-    return cached("""
+    return cached(
+        """
         select * from coverage
         where source = $source
           and period in (select period from coverage where source = $source and coverage_status = 'supplied')
         order by force_id, period
-    """, source=source)
+    """,
+        source=source,
+    )
 
 
 def unloaded_periods(source: str) -> list[tuple]:
     """Runs of consecutive periods in the source's span that no force supplied, as (first, last):
     nothing was loaded for them, so they say nothing about any one force."""
-    rows = cached("""
+    rows = cached(
+        """
         with empty as (
             select period from coverage where source = $source group by period
             having count(*) filter (coverage_status = 'supplied') = 0
@@ -301,7 +310,9 @@ def unloaded_periods(source: str) -> list[tuple]:
             from empty
         )
         select min(period) as first, max(period) as last from runs group by run order by 1
-    """, source=source)
+    """,
+        source=source,
+    )
     return list(rows.iter_rows())
 
 
@@ -311,15 +322,22 @@ def coverage_summary(source: str) -> str:
     if rows.height == 0:
         return f"Nothing from {source_label(source)} is loaded."
     grain = rows["period_grain"][0]
-    first, last = rows["period"].min(), rows["period"].max()
+    first, last = _as_date(rows["period"].min()), _as_date(rows["period"].max())
     missing = rows.filter(pl.col("coverage_status") == "missing").height
-    text = (f"{charts.GRAIN_NOUNS.get(grain, (grain, grain + 's'))[1].capitalize()} from {charts.period_words(first, grain)} to "
-            f"{charts.period_words(last, grain)}: {counted(rows['period'].n_unique(), 'period')} published, "
-            f"{counted(missing, 'force-period')} missing.")
+    text = (
+        f"{charts.GRAIN_NOUNS.get(grain, (grain, grain + 's'))[1].capitalize()} "
+        f"from {charts.period_words(first, grain)} to "
+        f"{charts.period_words(last, grain)}: {counted(rows['period'].n_unique(), 'period')} published, "
+        f"{counted(missing, 'force-period')} missing."
+    )
     gaps = unloaded_periods(source)
     if gaps:
-        spans = ", ".join(charts.period_words(a, grain) if a == b else
-                          f"{charts.period_words(a, grain)} to {charts.period_words(b, grain)}" for a, b in gaps)
+        spans = ", ".join(
+            charts.period_words(a, grain)
+            if a == b
+            else f"{charts.period_words(a, grain)} to {charts.period_words(b, grain)}"
+            for a, b in gaps
+        )
         text += f" Not drawn: {spans}, for which no force's data is loaded."
     return text
 
@@ -344,7 +362,9 @@ def peers_of(peer_group: str, force_id: str) -> list[str]:
     """The forces the force is compared with under the peer group, by name (its benchmark leaves it
     out, and leaves out areas not comparable by default)."""
     groups = _read(lambda identity: _peer_groups(peer_group, identity))
-    comparable = set(cached("select force_id from forces where is_territorial_ew and comparable_by_default")["force_id"])
+    comparable = set(
+        cached("select force_id from forces where is_territorial_ew and comparable_by_default")["force_id"]
+    )
     members = comparable if groups is None else set(groups.get(force_id, []))
     names = force_names()
     return sorted((members & comparable) - {force_id}, key=lambda f: names.get(f, f))
@@ -362,7 +382,7 @@ def peer_names(peer_group: str, force_id: str) -> list[str]:
 
 
 def peers_words(peer_group: str, force_id: str) -> str:
-    """"Compared with: Essex, Hertfordshire, …" for the force's peer group."""
+    """ "Compared with: Essex, Hertfordshire, …" for the force's peer group."""
     peers = peer_names(peer_group, force_id)
     if not peers:
         return f"{force_names().get(force_id, force_id)} has no comparable peers in this group."
@@ -372,10 +392,13 @@ def peers_words(peer_group: str, force_id: str) -> str:
 def window_years() -> list[str]:
     """Calendar years some indicator's source covers, newest first."""
     sources = sorted(set(indicator_sources().values()))
-    years = cached("""
+    years = cached(
+        """
         select distinct cast(year(period) as varchar) as year from recorded_crime where list_contains($sources, source)
         order by 1 desc
-    """, sources=sources)
+    """,
+        sources=sources,
+    )
     return years["year"].to_list()
 
 
@@ -442,7 +465,9 @@ def _outcome_words(indicator: indicators.Indicator) -> str | None:
     support"), for an indicator counting them; None for any other numerator."""
     if indicator.measure != "outcomes" or indicator.numerator_scheme != "outcome":
         return None
-    types = dict(zip(reference.ho_outcome_types()["outcome_type"].cast(pl.String), reference.ho_outcome_types()["description"]))
+    types = dict(
+        zip(reference.ho_outcome_types()["outcome_type"].cast(pl.String), reference.ho_outcome_types()["description"])
+    )
     if not all(code in types for code in indicator.numerator):
         return None
     return "; ".join(f"outcome {code}: {types[code]}" for code in indicator.numerator)
@@ -455,31 +480,50 @@ def indicator_definition(indicator_id: str) -> list[tuple[str, str]]:
     indicator = {i.indicator_id: i for i in _indicators()}[indicator_id]
     witnesses = indicators.witnesses().get(indicator_id, [])
     labels = indicator_labels()
-    grains = cached("select distinct period_grain from divergence_series as s join coverage as c "
-                    "on c.source = $source and c.force_id = s.force_id and c.period = s.period "
-                    "where s.indicator_id = $indicator_id", source=indicator.source, indicator_id=indicator_id)
+    grains = cached(
+        "select distinct period_grain from divergence_series as s join coverage as c "
+        "on c.source = $source and c.force_id = s.force_id and c.period = s.period "
+        "where s.indicator_id = $indicator_id",
+        source=indicator.source,
+        indicator_id=indicator_id,
+    )
     grain_words = ", ".join(charts.GRAIN_NOUNS.get(g, (g,))[0] for g in grains["period_grain"]) or "—"
     if indicator.measure == "offences":
         counted_what = "offences recorded"
     else:
-        basis = ("offences recorded in the period, by the outcome they had at publication"
-                 if indicator.count_basis == "offences_recorded_in_period"
-                 else "outcomes assigned in the period, whenever the offence was recorded")
+        basis = (
+            "offences recorded in the period, by the outcome they had at publication"
+            if indicator.count_basis == "offences_recorded_in_period"
+            else "outcomes assigned in the period, whenever the offence was recorded"
+        )
         counted_what = f"{_categories(indicator.offences)} ({indicator.offence_scheme} scheme): {basis},"
     terms = [
         ("Indicator", indicator.label),
-        ("Numerator", f"{counted_what} in {_outcome_words(indicator) or _categories(';'.join(indicator.numerator))} "
-                      f"({indicator.numerator_scheme} scheme)"),
-        ("Denominator", f"{counted_what} in {_categories(indicator.denominator)} ({indicator.denominator_scheme} scheme)"),
+        (
+            "Numerator",
+            f"{counted_what} in {_outcome_words(indicator) or _categories(';'.join(indicator.numerator))} "
+            f"({indicator.numerator_scheme} scheme)",
+        ),
+        (
+            "Denominator",
+            f"{counted_what} in {_categories(indicator.denominator)} ({indicator.denominator_scheme} scheme)",
+        ),
         *([("Caveat", SOURCE_CAVEATS[indicator.source])] if indicator.source in SOURCE_CAVEATS else []),
         ("Source", f"{source_label(indicator.source)}, Open Government Licence v3.0"),
         ("Grain", f"{grain_words}; findings use the window chosen in the sidebar"),
-        ("Kind", "how a force classifies or closes crimes (ranked)" if indicator.kind == "classification"
-         else "what a feed has not settled (listed apart, never ranked with classification)"),
-        ("Guards", f"a force needs at least {indicator.min_denominator:,} in the denominator; forces missing some of the "
-         "window's periods, areas not comparable by default, abnormal supply and findings contradicted by another "
-         "source are shown but not ranked; q-values (Benjamini–Yekutieli) control the false discovery rate within "
-         "the indicator's family"),
+        (
+            "Kind",
+            "how a force classifies or closes crimes (ranked)"
+            if indicator.kind == "classification"
+            else "what a feed has not settled (listed apart, never ranked with classification)",
+        ),
+        (
+            "Guards",
+            f"a force needs at least {indicator.min_denominator:,} in the denominator; forces missing some of the "
+            "window's periods, areas not comparable by default, abnormal supply and findings contradicted by another "
+            "source are shown but not ranked; q-values (Benjamini–Yekutieli) control the false discovery rate within "
+            "the indicator's family",
+        ),
     ]
     if witnesses:
         terms.append(("Witnesses", "; ".join(f"{labels.get(w, w)} ({note})" for w, note in witnesses)))
@@ -493,18 +537,35 @@ def force_values(everyone: pl.DataFrame, force_id: str, peer_group: str) -> pl.D
     if everyone.height == 0:
         return pl.DataFrame(schema={c: pl.String for c in VALUES_COLUMNS})
     peers = peers_of(peer_group, force_id)
-    spread = (everyone.filter(pl.col("force_id").is_in(peers))
-              .group_by("indicator_id").agg(pl.col("share").min().alias("peers_lowest"),
-                                            pl.col("share").max().alias("peers_highest")))
+    spread = (
+        everyone.filter(pl.col("force_id").is_in(peers))
+        .group_by("indicator_id")
+        .agg(pl.col("share").min().alias("peers_lowest"), pl.col("share").max().alias("peers_highest"))
+    )
     own = everyone.filter(pl.col("force_id") == force_id).join(spread, on="indicator_id", how="left")
     labels = indicator_labels()
-    return (own.with_columns(pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("indicator"),
-                             pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("status"))
-            .sort("indicator").select(VALUES_COLUMNS))
+    return (
+        own.with_columns(
+            pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("indicator"),
+            pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("status"),
+        )
+        .sort("indicator")
+        .select(VALUES_COLUMNS)
+    )
 
 
-VALUES_COLUMNS = ("indicator", "share", "benchmark", "peers_lowest", "peers_highest", "z", "q_by", "status",
-                  "position", "indicator_id")
+VALUES_COLUMNS = (
+    "indicator",
+    "share",
+    "benchmark",
+    "peers_lowest",
+    "peers_highest",
+    "z",
+    "q_by",
+    "status",
+    "position",
+    "indicator_id",
+)
 
 
 def indicator_findings(peer_group: str, indicator_id: str, window: str = "standard") -> pl.DataFrame:
@@ -521,7 +582,8 @@ def rates(force_id: str, peer_group: str) -> pl.DataFrame:
     """Recorded crime per 1,000 residents of the force area by ONS offence group, in the latest
     rolling year of the ONS force-area counts, beside the median and range of its peers'."""
     peers = peers_of(peer_group, force_id)
-    return cached("""
+    return cached(
+        """
         with latest as (
             select r.force_id, r.category, r.period, r.rate_per_1000, r.offence_count, r.population
             from recorded_crime_rates as r
@@ -534,7 +596,10 @@ def rates(force_id: str, peer_group: str) -> pl.DataFrame:
         from latest as o left join latest as p on p.category = o.category and list_contains($peers, p.force_id)
         where o.force_id = $force_id
         group by all order by o.rate_per_1000 desc
-    """, force_id=force_id, peers=peers)
+    """,
+        force_id=force_id,
+        peers=peers,
+    )
 
 
 # --- trends ----------------------------------------------------------------------------------------------------
@@ -542,24 +607,31 @@ def rates(force_id: str, peer_group: str) -> pl.DataFrame:
 
 def series(indicator_id: str) -> pl.DataFrame:
     """numerator and denominator per force and period over the indicator's source's span (precomputed by the load)."""
-    return cached("""
+    return cached(
+        """
         select force_id, period, numerator, denominator from divergence_series
         where indicator_id = $indicator_id order by force_id, period
-    """, indicator_id=indicator_id)
+    """,
+        indicator_id=indicator_id,
+    )
 
 
 def series_grain(indicator_id: str) -> str:
     """The period grain of an indicator's series: its source's own."""
-    rows = cached("select any_value(period_grain) as grain from coverage where source = $source",
-                  source=indicator_sources()[indicator_id])
+    rows = cached(
+        "select any_value(period_grain) as grain from coverage where source = $source",
+        source=indicator_sources()[indicator_id],
+    )
     return rows["grain"][0] or "month"
 
 
-def _with_period_words(frame: pl.DataFrame, grain_column: str | None = None, grain: str = "month",
-                       column: str = "period") -> pl.Expr:
+def _with_period_words(
+    frame: pl.DataFrame, grain_column: str | None = None, grain: str = "month", column: str = "period"
+) -> pl.Expr:
     if grain_column:
         return pl.struct(column, grain_column).map_elements(
-            lambda r: charts.period_words(r[column], r[grain_column]) if r[column] else None, return_dtype=pl.String)
+            lambda r: charts.period_words(r[column], r[grain_column]) if r[column] else None, return_dtype=pl.String
+        )
     return pl.col(column).map_elements(lambda p: charts.period_words(p, grain), return_dtype=pl.String)
 
 
@@ -587,12 +659,19 @@ def reconciliation_for_display(rows: pl.DataFrame) -> pl.DataFrame:
 def peers_band(series_frame: pl.DataFrame, forces: list[str]) -> pl.DataFrame:
     """Per period, the spread of the other territorial forces' shares: min, quartiles, median, max."""
     others = series_frame.filter(~pl.col("force_id").is_in(forces) & pl.col("force_id").is_in(territorial_forces()))
-    return (others.with_columns((pl.col("numerator") / pl.col("denominator")).alias("share"))
-            .group_by("period")
-            .agg(pl.col("share").min().alias("lower"), pl.col("share").quantile(0.25).alias("q25"),
-                 pl.col("share").median().alias("median"), pl.col("share").quantile(0.75).alias("q75"),
-                 pl.col("share").max().alias("upper"), pl.len().alias("forces"))
-            .sort("period"))
+    return (
+        others.with_columns((pl.col("numerator") / pl.col("denominator")).alias("share"))
+        .group_by("period")
+        .agg(
+            pl.col("share").min().alias("lower"),
+            pl.col("share").quantile(0.25).alias("q25"),
+            pl.col("share").median().alias("median"),
+            pl.col("share").quantile(0.75).alias("q75"),
+            pl.col("share").max().alias("upper"),
+            pl.len().alias("forces"),
+        )
+        .sort("period")
+    )
 
 
 def events() -> pl.DataFrame:
@@ -602,52 +681,70 @@ def events() -> pl.DataFrame:
 def detected_breaks(indicator_id: str) -> pl.DataFrame:
     """Breaks of the indicator, from each force's latest release only (a source republished in
     releases is tested in each; the trend line shows the latest), revisions left out."""
-    return cached("""
+    return cached(
+        """
         select * from divergence_breaks
         where indicator_id = $indicator_id and break_kind <> 'revision'
         qualify release_date is not distinct from max(release_date) over (partition by force_id)
         order by force_id, period
-    """, indicator_id=indicator_id)
+    """,
+        indicator_id=indicator_id,
+    )
 
 
 # --- reconciliation and data quality ------------------------------------------------------------------------------
 
 
 def reconciliation_groups() -> list[str]:
-    return cached("select distinct reconciliation_group from ref_reconciliation_groups order by 1")["reconciliation_group"].to_list()
+    return cached("select distinct reconciliation_group from ref_reconciliation_groups order by 1")[
+        "reconciliation_group"
+    ].to_list()
 
 
 def reconciliation(force_id: str, group: str) -> pl.DataFrame:
-    return cached("""
+    return cached(
+        """
         select * from reconciliation
         where force_id = $force_id and reconciliation_group = $group
         order by period_grain, period, source
-    """, force_id=force_id, group=group)
+    """,
+        force_id=force_id,
+        group=group,
+    )
 
 
 def reconciliation_reasons(rows: pl.DataFrame) -> list[tuple[str, str, str]]:
     """(source in words, reference source in words, every known reason they differ) for each source
     compared in `rows` against another source."""
-    found = (rows.filter(pl.col("known_differences").is_not_null())
-             .select("source", "reference_source", "known_differences").unique().sort("source", "reference_source"))
+    found = (
+        rows.filter(pl.col("known_differences").is_not_null())
+        .select("source", "reference_source", "known_differences")
+        .unique()
+        .sort("source", "reference_source")
+    )
     return [(source_label(a), source_label(b), reasons) for a, b, reasons in found.iter_rows()]
 
 
 def missing_periods(force_id: str) -> pl.DataFrame:
     """The periods, at each source's own grain, that other forces supplied and this one did not."""
-    rows = cached("""
+    rows = cached(
+        """
         select c.source, c.period_grain, c.period from coverage as c
         where c.force_id = $force_id and c.coverage_status = 'missing'
           and exists (select 1 from coverage as o where o.source = c.source and o.period = c.period
                       and o.coverage_status = 'supplied')
         order by c.source, c.period
-    """, force_id=force_id)
+    """,
+        force_id=force_id,
+    )
     if rows.height == 0:
         return pl.DataFrame(schema={"source": pl.String, "period_grain": pl.String, "period": pl.String})
     return rows.with_columns(
         pl.col("source").replace_strict(PUBLISHERS, default=pl.col("source")),
-        pl.struct("period", "period_grain").map_elements(lambda r: charts.period_words(r["period"], r["period_grain"]),
-                                                         return_dtype=pl.String).alias("period"))
+        pl.struct("period", "period_grain")
+        .map_elements(lambda r: charts.period_words(r["period"], r["period_grain"]), return_dtype=pl.String)
+        .alias("period"),
+    )
 
 
 def ingest_log() -> pl.DataFrame:
@@ -655,11 +752,14 @@ def ingest_log() -> pl.DataFrame:
 
 
 def quarantine(search: str = "") -> pl.DataFrame:
-    return cached("""
+    return cached(
+        """
         select file_name, row_number, source, reason, raw_row from quarantine
         where $search = '' or contains(lower(reason), lower($search)) or contains(lower(file_name), lower($search))
         order by file_name, row_number limit 5000
-    """, search=search)
+    """,
+        search=search,
+    )
 
 
 def quarantine_reasons() -> pl.DataFrame:
@@ -675,13 +775,16 @@ PUBLISHERS = charts.SOURCE_WORDS
 # What a reader of a source's trend must know about how it was made.
 SOURCE_CAVEATS = {
     "police_uk_force_year": "Last outcomes as police.uk showed them when the archive was downloaded in 2017, so older "
-                            "years carry more final outcomes and fewer crimes still under investigation",
+    "years carry more final outcomes and fewer crimes still under investigation",
     "ho_outcomes": "Rows for expired offence codes were dropped from this copy of the table",
 }
 
 
-PEER_GROUPS = {"all": "All territorial forces", "region": "Forces of the same region",
-               "nearest": "7 nearest by offence mix and population"}
+PEER_GROUPS = {
+    "all": "All territorial forces",
+    "region": "Forces of the same region",
+    "nearest": "7 nearest by offence mix and population",
+}
 
 
 def source_label(source: str) -> str:
@@ -702,15 +805,19 @@ def source_note_all() -> str:
 
 
 def distance_words(row: dict) -> str:
-    return (f"Jensen–Shannon distance from the other forces' mix: **{row['distance']:.3f}** "
-            f"(chance alone gives about {row['null_median']:.3f}; 95% of draws under {row['null_q95']:.3f}).")
+    return (
+        f"Jensen–Shannon distance from the other forces' mix: **{row['distance']:.3f}** "
+        f"(chance alone gives about {row['null_median']:.3f}; 95% of draws under {row['null_q95']:.3f})."
+    )
 
 
 def rates_note(rates_frame: pl.DataFrame) -> str:
     period = rates_frame["period"][0]
-    return (f"ONS recorded crime by police force area, the {charts.period_words(period, 'rolling_year')}, per 1,000 "
-            "residents of the force area (ONS mid-year estimates); the peers are those chosen in the sidebar. "
-            "A rate for a whole year, so comparable across forces of different sizes.")
+    return (
+        f"ONS recorded crime by police force area, the {charts.period_words(period, 'rolling_year')}, per 1,000 "
+        "residents of the force area (ONS mid-year estimates); the peers are those chosen in the sidebar. "
+        "A rate for a whole year, so comparable across forces of different sizes."
+    )
 
 
 def rates_for_display(rates_frame: pl.DataFrame) -> pl.DataFrame:
@@ -721,9 +828,12 @@ def series_note(source: str, series_frame: pl.DataFrame, grain: str) -> str:
     """The note under a trend: publisher, licence and the first and last periods drawn, in the grain's words."""
     if series_frame.height == 0:
         return source_note(source)
-    first, last = series_frame["period"].min(), series_frame["period"].max()
-    span = (charts.period_words(first, grain) if first == last
-            else f"{charts.period_words(first, grain)} to {charts.period_words(last, grain)}")
+    first, last = _as_date(series_frame["period"].min()), _as_date(series_frame["period"].max())
+    span = (
+        charts.period_words(first, grain)
+        if first == last
+        else f"{charts.period_words(first, grain)} to {charts.period_words(last, grain)}"
+    )
     caveat = f" {SOURCE_CAVEATS[source]}." if source in SOURCE_CAVEATS else ""
     periods = series_frame["period"].n_unique()
     if charts.GRAIN_MONTHS.get(grain, 1) >= 12 and periods < 6:
@@ -732,6 +842,7 @@ def series_note(source: str, series_frame: pl.DataFrame, grain: str) -> str:
 
 
 # --- windows, said as they are -----------------------------------------------------------------------------------
+
 
 def window_name(window: str) -> str:
     return "Latest window each source (up to 12 months)" if window == "standard" else f"Calendar year {window}"
@@ -751,25 +862,50 @@ def window_summary(peer_group: str, window: str) -> pl.DataFrame:
     grain), the periods its name asks for, and how many forces supplied all of them or fewer."""
     frame = findings(peer_group, window)
     if frame.height == 0:
-        return pl.DataFrame(schema={"source": pl.String, "window_start": pl.Date, "window_end": pl.Date,
-                                    "period_grain": pl.String, "periods_expected": pl.Int32, "months": pl.Int32,
-                                    "forces_in_full": pl.UInt32, "forces_short": pl.UInt32})
+        return pl.DataFrame(
+            schema={
+                "source": pl.String,
+                "window_start": pl.Date,
+                "window_end": pl.Date,
+                "period_grain": pl.String,
+                "periods_expected": pl.Int32,
+                "months": pl.Int32,
+                "forces_in_full": pl.UInt32,
+                "forces_short": pl.UInt32,
+            }
+        )
     sources = indicator_sources()
-    per_force = (frame.with_columns(pl.col("indicator_id").replace_strict(sources, default=None).alias("source"))
-                 .group_by("source", "window_start", "window_end", "period_grain", "periods_expected", "force_id")
-                 .agg(pl.col("periods_supplied").max()))
-    return (per_force.group_by("source", "window_start", "window_end", "period_grain", "periods_expected")
-            .agg((pl.col("periods_supplied") >= pl.col("periods_expected")).sum().alias("forces_in_full"),
-                 (pl.col("periods_supplied") < pl.col("periods_expected")).sum().alias("forces_short"))
-            .with_columns(((pl.col("window_end").dt.year() - pl.col("window_start").dt.year()) * 12
-                           + pl.col("window_end").dt.month() - pl.col("window_start").dt.month()).cast(pl.Int32).alias("months"))
-            .sort("source"))
+    per_force = (
+        frame.with_columns(pl.col("indicator_id").replace_strict(sources, default=None).alias("source"))
+        .group_by("source", "window_start", "window_end", "period_grain", "periods_expected", "force_id")
+        .agg(pl.col("periods_supplied").max())
+    )
+    return (
+        per_force.group_by("source", "window_start", "window_end", "period_grain", "periods_expected")
+        .agg(
+            (pl.col("periods_supplied") >= pl.col("periods_expected")).sum().alias("forces_in_full"),
+            (pl.col("periods_supplied") < pl.col("periods_expected")).sum().alias("forces_short"),
+        )
+        .with_columns(
+            (
+                (pl.col("window_end").dt.year() - pl.col("window_start").dt.year()) * 12
+                + pl.col("window_end").dt.month()
+                - pl.col("window_start").dt.month()
+            )
+            .cast(pl.Int32)
+            .alias("months")
+        )
+        .sort("source")
+    )
 
 
 def window_text(start, end, grain: str) -> str:
     """A window in words: one rolling or financial year by its own name ("year to Dec 2018"),
     otherwise its first and last months."""
-    if grain in ("rolling_year", "financial_year", "calendar_year") and (end.year - start.year) * 12 + end.month - start.month == 12:
+    if (
+        grain in ("rolling_year", "financial_year", "calendar_year")
+        and (end.year - start.year) * 12 + end.month - start.month == 12
+    ):
         return charts.period_words(start, grain)
     return charts.window_words(start, end)
 
@@ -785,8 +921,10 @@ def window_summary_words(peer_group: str, window: str) -> str:
         if r["period_grain"] in ("month", "quarter") and r["months"] < 12:
             text += f" — {counted(r['months'], 'month')} only, not 12"
         if r["forces_short"]:
-            text += (f"; {counted(r['forces_short'], 'force')} supplied fewer of its periods "
-                     "(not ranked: missing some of the window's periods)")
+            text += (
+                f"; {counted(r['forces_short'], 'force')} supplied fewer of its periods "
+                "(not ranked: missing some of the window's periods)"
+            )
         lines.append(text)
     return "Windows: " + "; ".join(lines) + "."
 
@@ -816,8 +954,9 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-def _screened(peer_group: str, source: str, indicator_id: str, force_id: str, direction: str,
-              window: str) -> pl.DataFrame:
+def _screened(
+    peer_group: str, source: str, indicator_id: str, force_id: str, direction: str, window: str
+) -> pl.DataFrame:
     """Every finding of the peer group and window, narrowed by the page's filters, with its `source`."""
     frame = findings(peer_group, window)
     if frame.height == 0:
@@ -835,8 +974,16 @@ def _screened(peer_group: str, source: str, indicator_id: str, force_id: str, di
     return frame
 
 
-def filtered_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
-                      direction: str = "all", max_q: float = 1.0, ranked_only: bool = True, window: str = "standard") -> pl.DataFrame:
+def filtered_findings(
+    peer_group: str,
+    source: str = "all",
+    indicator_id: str = "all",
+    force_id: str = "all",
+    direction: str = "all",
+    max_q: float = 1.0,
+    ranked_only: bool = True,
+    window: str = "standard",
+) -> pl.DataFrame:
     """With `ranked_only` (the default): the ranked classification findings whose BY q-value is at
     most `max_q`, by `rank`. Otherwise every finding of either kind and any status (for charts and
     the force profile), ranked ones first."""
@@ -844,25 +991,44 @@ def filtered_findings(peer_group: str, source: str = "all", indicator_id: str = 
     if frame.height == 0:
         return frame
     if ranked_only:
-        frame = frame.filter(pl.col("rank").is_not_null() & (pl.col("indicator_kind") == "classification")
-                             & (pl.col("status") == "ranked") & (pl.col("q_by") <= max_q))
+        frame = frame.filter(
+            pl.col("rank").is_not_null()
+            & (pl.col("indicator_kind") == "classification")
+            & (pl.col("status") == "ranked")
+            & (pl.col("q_by") <= max_q)
+        )
     return frame.sort("rank", "supply_rank", "indicator_id", "force_id", nulls_last=True)
 
 
-def supply_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
-                    direction: str = "all", max_q: float = 1.0, window: str = "standard") -> pl.DataFrame:
+def supply_findings(
+    peer_group: str,
+    source: str = "all",
+    indicator_id: str = "all",
+    force_id: str = "all",
+    direction: str = "all",
+    max_q: float = 1.0,
+    window: str = "standard",
+) -> pl.DataFrame:
     """The data-supply list (pending, unavailable): ranked supply findings whose BY q-value is at
     most `max_q`, by `supply_rank`. Kept apart: a feed that leaves crimes unsettled says nothing of
     how a force classifies them."""
     frame = _screened(peer_group, source, indicator_id, force_id, direction, window)
     if frame.height == 0:
         return frame
-    return frame.filter(pl.col("supply_rank").is_not_null() & (pl.col("indicator_kind") == "supply")
-                        & (pl.col("q_by") <= max_q)).sort("supply_rank")
+    return frame.filter(
+        pl.col("supply_rank").is_not_null() & (pl.col("indicator_kind") == "supply") & (pl.col("q_by") <= max_q)
+    ).sort("supply_rank")
 
 
-def unranked_findings(peer_group: str, source: str = "all", indicator_id: str = "all", force_id: str = "all",
-                      direction: str = "all", status: str = "all", window: str = "standard") -> pl.DataFrame:
+def unranked_findings(
+    peer_group: str,
+    source: str = "all",
+    indicator_id: str = "all",
+    force_id: str = "all",
+    direction: str = "all",
+    status: str = "all",
+    window: str = "standard",
+) -> pl.DataFrame:
     """Findings of either kind that are shown but not ranked, each with its `status` and
     `status_reason`, in the order of `STATUS_LABELS`, then by indicator and force. The q filter
     does not apply: many were never tested."""
@@ -873,8 +1039,13 @@ def unranked_findings(peer_group: str, source: str = "all", indicator_id: str = 
     if status != "all":
         frame = frame.filter(pl.col("status") == status)
     order = {s: i for i, s in enumerate(STATUS_LABELS)}
-    return (frame.with_columns(pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order"))
-            .sort("_order", "indicator_id", "force_id").drop("_order"))
+    return (
+        frame.with_columns(
+            pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order")
+        )
+        .sort("_order", "indicator_id", "force_id")
+        .drop("_order")
+    )
 
 
 def screening_counts(peer_group: str, source: str = "all", window: str = "standard", **filters: str) -> pl.DataFrame:
@@ -882,9 +1053,13 @@ def screening_counts(peer_group: str, source: str = "all", window: str = "standa
     frame = unranked_findings(peer_group, source, window=window, **filters)
     if frame.height == 0:
         return pl.DataFrame(schema={"status": pl.String, "label": pl.String, "findings": pl.UInt32})
-    return (frame.group_by("status").agg(pl.len().alias("findings"))
-            .with_columns(pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("label"))
-            .sort(["findings", "status"], descending=[True, False]).select("status", "label", "findings"))
+    return (
+        frame.group_by("status")
+        .agg(pl.len().alias("findings"))
+        .with_columns(pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("label"))
+        .sort(["findings", "status"], descending=[True, False])
+        .select("status", "label", "findings")
+    )
 
 
 def screening_line(counts: pl.DataFrame) -> str:
@@ -901,30 +1076,114 @@ def reasons_by_status(frame: pl.DataFrame) -> pl.DataFrame:
     applies to (labels), so that one reason shared by many indicators is said once."""
     unranked = frame.filter(pl.col("status") != "ranked") if frame.height else frame
     if unranked.height == 0:
-        return pl.DataFrame(schema={"status": pl.String, "label": pl.String, "status_reason": pl.String,
-                                    "indicators": pl.List(pl.String)})
+        return pl.DataFrame(
+            schema={
+                "status": pl.String,
+                "label": pl.String,
+                "status_reason": pl.String,
+                "indicators": pl.List(pl.String),
+            }
+        )
     labels = indicator_labels()
     order = {s: i for i, s in enumerate(STATUS_LABELS)}
-    return (unranked.with_columns(pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("_label"),
-                                  pl.col("status_reason").fill_null(""))
-            .group_by("status", "status_reason", maintain_order=True).agg(pl.col("_label").sort().alias("indicators"))
-            .with_columns(pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("label"),
-                          pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order"))
-            .sort("_order", "status_reason").select("status", "label", "status_reason", "indicators"))
+    return (
+        unranked.with_columns(
+            pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("_label"),
+            pl.col("status_reason").fill_null(""),
+        )
+        .group_by("status", "status_reason", maintain_order=True)
+        .agg(pl.col("_label").sort().alias("indicators"))
+        .with_columns(
+            pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("label"),
+            pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order"),
+        )
+        .sort("_order", "status_reason")
+        .select("status", "label", "status_reason", "indicators")
+    )
 
 
 # Columns of the finder's tables, effect first; `benchmark_coverage` always sits beside `benchmark`.
-RANKED_COLUMNS = ("rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage",
-                  "z", "q_by", "q_bh", "witness_status", "sentence", "numerator", "denominator", "window_start",
-                  "window_end", "indicator_id", "force_id")
-SUPPLY_COLUMNS = ("supply_rank", "force", "indicator", "difference_pp", "ratio", "share", "benchmark", "benchmark_coverage",
-                  "z", "q_by", "q_bh", "sentence", "numerator", "denominator", "window_start", "window_end",
-                  "indicator_kind", "indicator_id", "force_id")
-UNRANKED_COLUMNS = ("status", "status_reason", "force", "indicator", "indicator_kind", "difference_pp", "ratio", "share",
-                    "benchmark", "benchmark_coverage", "z", "q_by", "q_bh", "witness_status", "sentence", "indicator_id",
-                    "force_id", "window_start", "window_end")
-FORCE_COLUMNS = ("indicator", "status", "status_reason", "rank", "supply_rank", "difference_pp", "ratio", "share",
-                 "benchmark", "benchmark_coverage", "z", "q_by", "q_bh", "witness_status", "indicator_kind", "indicator_id")
+RANKED_COLUMNS = (
+    "rank",
+    "force",
+    "indicator",
+    "difference_pp",
+    "ratio",
+    "share",
+    "benchmark",
+    "benchmark_coverage",
+    "z",
+    "q_by",
+    "q_bh",
+    "witness_status",
+    "sentence",
+    "numerator",
+    "denominator",
+    "window_start",
+    "window_end",
+    "indicator_id",
+    "force_id",
+)
+SUPPLY_COLUMNS = (
+    "supply_rank",
+    "force",
+    "indicator",
+    "difference_pp",
+    "ratio",
+    "share",
+    "benchmark",
+    "benchmark_coverage",
+    "z",
+    "q_by",
+    "q_bh",
+    "sentence",
+    "numerator",
+    "denominator",
+    "window_start",
+    "window_end",
+    "indicator_kind",
+    "indicator_id",
+    "force_id",
+)
+UNRANKED_COLUMNS = (
+    "status",
+    "status_reason",
+    "force",
+    "indicator",
+    "indicator_kind",
+    "difference_pp",
+    "ratio",
+    "share",
+    "benchmark",
+    "benchmark_coverage",
+    "z",
+    "q_by",
+    "q_bh",
+    "witness_status",
+    "sentence",
+    "indicator_id",
+    "force_id",
+    "window_start",
+    "window_end",
+)
+FORCE_COLUMNS = (
+    "indicator",
+    "status",
+    "status_reason",
+    "rank",
+    "supply_rank",
+    "difference_pp",
+    "ratio",
+    "share",
+    "benchmark",
+    "benchmark_coverage",
+    "z",
+    "q_by",
+    "q_bh",
+    "witness_status",
+    "indicator_kind",
+    "indicator_id",
+)
 
 # Columns the dashboard derives; every other column's help comes from `pipelines.schema`.
 DERIVED_HELP = {
@@ -962,7 +1221,18 @@ def column_help(columns) -> dict[str, str]:
     return {c: DERIVED_HELP.get(c) or schema.describe(c) for c in columns if c in DERIVED_HELP or c in schema.FIELDS}
 
 
-def _span(low: float, high: float, spec: str) -> str:
+def _as_date(value: object) -> date | None:
+    """A period as polars gives it back (a date, or a datetime from a timestamp column) as a date."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):  # (a date subclass: tested first)
+        return value.date()
+    if isinstance(value, date):
+        return value
+    raise TypeError(f"not a period: {value!r}")
+
+
+def _span(low: object, high: object, spec: str) -> str:
     low_text, high_text = format(low, spec), format(high, spec)
     if low_text == high_text:
         return low_text
@@ -979,8 +1249,10 @@ def benchmark_note(frame: pl.DataFrame) -> str:
     if with_benchmark.height == 0:
         return "Benchmark: no comparable force supplied data."
     forces = with_benchmark["benchmark_forces"]
-    text = (f"Benchmarks (each leaves its force out): {_span(forces.min(), forces.max(), 'd')} of the other territorial "
-            "forces")
+    text = (
+        f"Benchmarks (each leaves its force out): {_span(forces.min(), forces.max(), 'd')} of the other territorial "
+        "forces"
+    )
     shares = with_benchmark["benchmark_crime_share"].drop_nulls()
     if shares.len():
         text += f", holding {_span(shares.min(), shares.max(), '.0%')} of England and Wales recorded crime"
@@ -997,7 +1269,9 @@ def chart_note(indicator_id: str, frame: pl.DataFrame) -> str:
     first = frame.row(0, named=True)
     # `window_end` is the day after the window: the note names the window's last month.
     last = first["window_end"] - timedelta(days=1) if first["window_end"] is not None else None
-    return f"{source_note(indicator_sources()[indicator_id], first['window_start'], last)} {benchmark_note(frame)}".strip()
+    return (
+        f"{source_note(indicator_sources()[indicator_id], first['window_start'], last)} {benchmark_note(frame)}".strip()
+    )
 
 
 def _finite(value) -> bool:
@@ -1044,9 +1318,11 @@ def finding_details(row: dict) -> str:
 def comparability_words(name: str, note: str | None) -> str:
     """What the force profile says at the top for an area not comparable by default."""
     why = f": {note}" if note else ""
-    return (f"{name} is not comparable with the other forces by default{why}. Its findings are shown but never "
-            "ranked, and it is left out of every other force's benchmark (`crossforce divergence --include` "
-            "compares it anyway).")
+    return (
+        f"{name} is not comparable with the other forces by default{why}. Its findings are shown but never "
+        "ranked, and it is left out of every other force's benchmark (`crossforce divergence --include` "
+        "compares it anyway)."
+    )
 
 
 def reason_lines(reasons: pl.DataFrame) -> list[str]:
@@ -1058,8 +1334,12 @@ def reason_lines(reasons: pl.DataFrame) -> list[str]:
         more = len(row["indicators"]) - len(shown)
         which = "; ".join(shown) + (f" and {more} more" if more else "")
         why = f": {row['status_reason']}" if row["status_reason"] else ""
-        lines.append(_markdown_text(f"**{row['label']}** (`{row['status']}`){why}. "
-                                    f"{len(row['indicators'])} {'indicator' if len(row['indicators']) == 1 else 'indicators'}: {which}."))
+        lines.append(
+            _markdown_text(
+                f"**{row['label']}** (`{row['status']}`){why}. "
+                f"{len(row['indicators'])} {'indicator' if len(row['indicators']) == 1 else 'indicators'}: {which}."
+            )
+        )
     return lines
 
 
@@ -1072,8 +1352,12 @@ def force_profile(everyone: pl.DataFrame, force_id: str) -> dict:
         return {"own": own, "ranked": own, "supply": own, "not_ranked": 0, "reasons": []}
     return {
         "own": own,
-        "ranked": own.filter(pl.col("rank").is_not_null() & (pl.col("indicator_kind") == "classification")).sort("rank"),
-        "supply": own.filter(pl.col("supply_rank").is_not_null() & (pl.col("indicator_kind") == "supply")).sort("supply_rank"),
+        "ranked": own.filter(pl.col("rank").is_not_null() & (pl.col("indicator_kind") == "classification")).sort(
+            "rank"
+        ),
+        "supply": own.filter(pl.col("supply_rank").is_not_null() & (pl.col("indicator_kind") == "supply")).sort(
+            "supply_rank"
+        ),
         "not_ranked": own.filter(pl.col("status") != "ranked").height,
         "reasons": reason_lines(reasons_by_status(own)),
     }

@@ -23,12 +23,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines import config, reference, schema
 from pipelines.analysis.findings import for_peers_and_window
 from pipelines.analysis.indicators import INDICATOR_KINDS
 from pipelines.ingest import load
-from pipelines.sql import sandbox
-from pipelines import config, reference, schema
 from pipelines.ingest.textfile import MalformedFileError
+from pipelines.sql import sandbox
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = PROJECT_ROOT / "data_samples"
@@ -37,7 +37,10 @@ DICTIONARY_PATH = PROJECT_ROOT / "docs" / "data_dictionary.md"
 
 def _print_report(report: load.IngestReport) -> None:
     if report.removed_staging:
-        print(f"  removed {len(report.removed_staging)} staging files left by interrupted loads: {', '.join(report.removed_staging)}")
+        print(
+            f"  removed {len(report.removed_staging)} staging files left by interrupted loads: "
+            f"{', '.join(report.removed_staging)}"
+        )
     if report.applied_wal:
         print("  wrote into the database the changes another program had left pending in its .wal file")
     for r in report.loaded:
@@ -48,8 +51,10 @@ def _print_report(report: load.IngestReport) -> None:
         print(f"  {name}: skipped, {why}")
     read = sum(r.rows_read for r in report.loaded)
     quarantined = sum(r.rows_quarantined for r in report.loaded)
-    print(f"{len(report.loaded)} files loaded ({read} rows read, {quarantined} quarantined); "
-          f"{len(report.unchanged)} unchanged files skipped")
+    print(
+        f"{len(report.loaded)} files loaded ({read} rows read, {quarantined} quarantined); "
+        f"{len(report.unchanged)} unchanged files skipped"
+    )
 
 
 def _raise_interrupt(signum, frame) -> None:
@@ -93,8 +98,10 @@ def cmd_info(args: argparse.Namespace) -> int:
         """).fetchall()
         territorial = [f for f, t in forces if t]
         others = [f for f, t in forces if not t]
-        print(f"forces with data: {len(territorial)} territorial forces of England and Wales"
-              + (f"; also {', '.join(others)} (not compared by default)" if others else ""))
+        print(
+            f"forces with data: {len(territorial)} territorial forces of England and Wales"
+            + (f"; also {', '.join(others)} (not compared by default)" if others else "")
+        )
         missing = con.sql("select count(*) from coverage where coverage_status = 'missing'").fetchall()[0][0]
         print(f"missing force-months (all sources): {missing}")
     return 0
@@ -107,9 +114,21 @@ def _serve(settings: config.Config) -> int:
     app = PROJECT_ROOT / "dashboard" / "app.py"
     env = {**os.environ, **config.environment(settings)}
     command = [
-        sys.executable, "-m", "dashboard.server", "run", str(app),
-        "--server.headless", "true", "--server.port", str(settings.port), "--server.address", settings.host,
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+        sys.executable,
+        "-m",
+        "dashboard.server",
+        "run",
+        str(app),
+        "--server.headless",
+        "true",
+        "--server.port",
+        str(settings.port),
+        "--server.address",
+        settings.host,
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
     ]
     print(f"serving the dashboard on http://{settings.host}:{settings.port}")
     server = subprocess.Popen(command, env=env)
@@ -145,7 +164,10 @@ def cmd_divergence(args: argparse.Namespace) -> int:
     include = frozenset(args.include or ())
     unknown = include - set(reference.forces()["force_id"])
     if unknown:
-        print(f"crossforce divergence: --include {', '.join(sorted(unknown))}: not a force_id (see the forces view)", file=sys.stderr)
+        print(
+            f"crossforce divergence: --include {', '.join(sorted(unknown))}: not a force_id (see the forces view)",
+            file=sys.stderr,
+        )
         return 2
     with duckdb.connect(str(args.db), read_only=True) as con:
         found = for_peers_and_window(con, args.peers, args.start, args.end, indicators=args.indicators, include=include)
@@ -179,8 +201,10 @@ def _one_line(message: str) -> str:
 def cmd_query(args: argparse.Namespace) -> int:
     if args.name is None and args.sql is None:
         for saved in sandbox.saved_queries():
-            params = " ".join(f"[--param {p.name}={p.default}]" if p.default is not None else f"--param {p.name}=..."
-                              for p in saved.params)
+            params = " ".join(
+                f"[--param {p.name}={p.default}]" if p.default is not None else f"--param {p.name}=..."
+                for p in saved.params
+            )
             print(f"{saved.name}: {saved.title}" + (f"\n    {params}" if params else ""))
         return 0
     if args.name is not None and args.sql is not None:
@@ -201,7 +225,9 @@ def cmd_query(args: argparse.Namespace) -> int:
         binary = getattr(sys.stdout, "buffer", None)
         if args.format == "parquet" and (binary is None or sys.stdout.isatty()):
             raise sandbox.ParameterError("--format parquet writes a binary file: redirect it, as in `> result.parquet`")
-        limits = dict(row_limit=args.limit, timeout_s=args.timeout, memory_limit=args.memory_limit, threads=args.threads)
+        limits = dict(
+            row_limit=args.limit, timeout_s=args.timeout, memory_limit=args.memory_limit, threads=args.threads
+        )
         if args.name is not None:
             result = sandbox.run_saved(args.db, args.name, values, **limits)
         else:
@@ -214,12 +240,16 @@ def cmd_query(args: argparse.Namespace) -> int:
         elif args.format == "parquet":
             output = sandbox.to_parquet_bytes(frame)
         else:
-            with pl.Config(tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=1000,
-                           tbl_hide_dataframe_shape=True):
-                output = f"{frame}\n".encode("utf-8")
+            with pl.Config(
+                tbl_rows=-1, tbl_cols=-1, fmt_str_lengths=80, tbl_width_chars=1000, tbl_hide_dataframe_shape=True
+            ):
+                output = f"{frame}\n".encode()
     except (sandbox.QueryRefused, sandbox.QueryTimeout, sandbox.QueryTooLarge, sandbox.ParameterError) as exc:
-        kind = {sandbox.QueryRefused: "refused", sandbox.QueryTimeout: "timed out",
-                sandbox.QueryTooLarge: "too large"}.get(type(exc), "error")
+        kind = {
+            sandbox.QueryRefused: "refused",
+            sandbox.QueryTimeout: "timed out",
+            sandbox.QueryTooLarge: "too large",
+        }.get(type(exc), "error")
         print(f"crossforce query: {kind}: {_one_line(exc.message)}", file=sys.stderr)
         return 2
     except sandbox.QueryError as exc:
@@ -246,11 +276,13 @@ def _number(text: str, kind: type):
 
 def _checked(check):
     """An argparse type from one of `query`'s checks: its ValueError is the argument's error message."""
+
     def convert(text: str):
         try:
             return check(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
+
     return convert
 
 
@@ -279,20 +311,30 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="crossforce", description="Compare how police forces record and classify crime.")
+    parser = argparse.ArgumentParser(
+        prog="crossforce", description="Compare how police forces record and classify crime."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_db(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--db", type=Path, default=config.resolve().db,
-                       help=f"database file (default: ${config.DB_ENV} or {config.DEFAULT_DB})")
+        p.add_argument(
+            "--db",
+            type=Path,
+            default=config.resolve().db,
+            help=f"database file (default: ${config.DB_ENV} or {config.DEFAULT_DB})",
+        )
         return p
 
     p = with_db(sub.add_parser("ingest", help="load returns (files or folders, searched recursively)"))
     p.add_argument("inputs", nargs="+", type=Path, metavar="INPUT")
     p.add_argument("--rebuild", action="store_true", help="start a new database instead of adding to the existing one")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-file report")
-    p.add_argument("--wait", type=_seconds, default=load.WAIT_S,
-                   help=f"seconds to wait for another load of the same database to finish (default {load.WAIT_S:g})")
+    p.add_argument(
+        "--wait",
+        type=_seconds,
+        default=load.WAIT_S,
+        help=f"seconds to wait for another load of the same database to finish (default {load.WAIT_S:g})",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = with_db(sub.add_parser("info", help="what the database holds: sources, forces, periods, row counts"))
@@ -308,41 +350,92 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default=config.DEFAULT_HOST, help=HOST_HELP)
     p.set_defaults(func=cmd_up)
 
-    p = with_db(sub.add_parser("divergence", help="ranked findings: where each force's classification departs from its peers"))
+    p = with_db(
+        sub.add_parser("divergence", help="ranked findings: where each force's classification departs from its peers")
+    )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     p.add_argument("--top", type=int, default=20, help="how many findings (default 20)")
-    p.add_argument("--peers", default="all",
-                   help="benchmark: all (territorial forces), region, nearest (7 nearest by offence mix and population), or a CSV of group_id,force_id")
-    p.add_argument("--indicators", type=Path, help="a CSV of indicators with the columns of pipelines/reference/indicators.csv")
+    p.add_argument(
+        "--peers",
+        default="all",
+        help="benchmark: all (territorial forces), region, nearest (7 nearest by offence mix and population), "
+        "or a CSV of group_id,force_id",
+    )
+    p.add_argument(
+        "--indicators", type=Path, help="a CSV of indicators with the columns of pipelines/reference/indicators.csv"
+    )
     p.add_argument("--indicator", help="only this indicator_id")
     p.add_argument("--force", help="only this force_id")
     p.add_argument("--start", help="window start month, YYYY-MM (default: the standard window)")
     p.add_argument("--end", help="window end month, YYYY-MM, inclusive")
-    p.add_argument("--kind", choices=INDICATOR_KINDS, default="classification",
-                   help="classification findings (default) or the data-supply list (pending, unavailable)")
-    p.add_argument("--include", action="append", metavar="FORCE_ID",
-                   help="compare and rank an area that is not comparable by default (for example city-of-london); repeatable")
+    p.add_argument(
+        "--kind",
+        choices=INDICATOR_KINDS,
+        default="classification",
+        help="classification findings (default) or the data-supply list (pending, unavailable)",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="FORCE_ID",
+        help="compare and rank an area that is not comparable by default (for example city-of-london); repeatable",
+    )
     p.add_argument("--all", action="store_true", help="include findings not ranked, each with its status")
     p.set_defaults(func=cmd_divergence)
 
-    p = with_db(sub.add_parser("query", help="run a saved query from queries/, or a read query given as text, sandboxed",
-                               description="Run a saved query (by name) or --sql TEXT on the database, read-only: "
-                                           "see docs/sql_workbench.md. With neither, list the saved queries."))
-    p.add_argument("name", nargs="?", metavar="NAME", help="a saved query: the name of a file in queries/, without .sql")
+    p = with_db(
+        sub.add_parser(
+            "query",
+            help="run a saved query from queries/, or a read query given as text, sandboxed",
+            description="Run a saved query (by name) or --sql TEXT on the database, read-only: "
+            "see docs/sql_workbench.md. With neither, list the saved queries.",
+        )
+    )
+    p.add_argument(
+        "name", nargs="?", metavar="NAME", help="a saved query: the name of a file in queries/, without .sql"
+    )
     p.add_argument("--sql", help="a read query (select, with, from, values, describe, show, summarize, explain)")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                   help="a value for the query's $NAME parameter (repeatable)")
-    p.add_argument("--format", choices=sandbox.FORMATS, default="table",
-                   help="table (default), csv and json (nested values as JSON), or parquet (binary: redirect it)")
-    p.add_argument("--limit", type=_checked(lambda t: sandbox.check_row_limit(_number(t, int))), default=sandbox.ROW_LIMIT,
-                   metavar="N", help=f"most rows returned, 1 to {sandbox.MAX_ROW_LIMIT:,} (default {sandbox.ROW_LIMIT:,})")
-    p.add_argument("--timeout", type=_checked(lambda t: sandbox.check_timeout(_number(t, float))), default=sandbox.TIMEOUT_S,
-                   metavar="S", help=f"seconds before the query is stopped, above 0 and at most {sandbox.MAX_TIMEOUT_S:g} "
-                                     f"(default {sandbox.TIMEOUT_S:g})")
-    p.add_argument("--memory-limit", type=_checked(sandbox.check_memory_limit), metavar="SIZE",
-                   help=f"most memory the query may use, as 512MB or 2GB (default ${sandbox.MEMORY_LIMIT_ENV}, else {sandbox.MEMORY_LIMIT})")
-    p.add_argument("--threads", type=_checked(sandbox.check_threads), metavar="N",
-                   help=f"DuckDB threads for the query (default ${sandbox.THREADS_ENV}, else {sandbox.THREADS})")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a value for the query's $NAME parameter (repeatable)",
+    )
+    p.add_argument(
+        "--format",
+        choices=sandbox.FORMATS,
+        default="table",
+        help="table (default), csv and json (nested values as JSON), or parquet (binary: redirect it)",
+    )
+    p.add_argument(
+        "--limit",
+        type=_checked(lambda t: sandbox.check_row_limit(_number(t, int))),
+        default=sandbox.ROW_LIMIT,
+        metavar="N",
+        help=f"most rows returned, 1 to {sandbox.MAX_ROW_LIMIT:,} (default {sandbox.ROW_LIMIT:,})",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_checked(lambda t: sandbox.check_timeout(_number(t, float))),
+        default=sandbox.TIMEOUT_S,
+        metavar="S",
+        help=f"seconds before the query is stopped, above 0 and at most {sandbox.MAX_TIMEOUT_S:g} "
+        f"(default {sandbox.TIMEOUT_S:g})",
+    )
+    p.add_argument(
+        "--memory-limit",
+        type=_checked(sandbox.check_memory_limit),
+        metavar="SIZE",
+        help=f"most memory the query may use, as 512MB or 2GB "
+        f"(default ${sandbox.MEMORY_LIMIT_ENV}, else {sandbox.MEMORY_LIMIT})",
+    )
+    p.add_argument(
+        "--threads",
+        type=_checked(sandbox.check_threads),
+        metavar="N",
+        help=f"DuckDB threads for the query (default ${sandbox.THREADS_ENV}, else {sandbox.THREADS})",
+    )
     p.set_defaults(func=cmd_query)
 
     p = sub.add_parser("dictionary", help="write docs/data_dictionary.md from the schema")

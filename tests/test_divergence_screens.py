@@ -18,17 +18,24 @@ import duckdb
 import polars as pl
 import pytest
 
-from conftest import real_data
 from pipelines import cli
 from pipelines.ingest import load
+
+from conftest import real_data
 
 pytestmark = pytest.mark.real
 
 # The publications in ../shared/real these screens were measured on. The two all-forces publications
 # (Home Office outcomes by offence code for 2017/18, police.uk by force and year 2012–16) are tested
 # in test_real_all_forces.py.
-FOLDERS = ("ons_rec_crime_pfa", "ons_pfa_tables", "ons_population_lookups", "police_uk_street_2021",
-           "police_uk_street_outcomes", "mps_borough_crime")
+FOLDERS = (
+    "ons_rec_crime_pfa",
+    "ons_pfa_tables",
+    "ons_population_lookups",
+    "police_uk_street_2021",
+    "police_uk_street_outcomes",
+    "mps_borough_crime",
+)
 SCREENED = ("supply_suspect", "contradicted", "incomplete", "non_comparable")
 
 
@@ -50,8 +57,10 @@ def found(real_db: Path) -> pl.DataFrame:
 def published() -> dict[tuple[str, str, str], int]:
     """(12 months ending as published, PFA, offence) → count, from the ONS rolling-year CSV."""
     with (real_data() / "ons_rec_crime_pfa" / "rec-crime-pfa.csv").open(newline="", encoding="utf-8") as handle:
-        return {(r["12 months ending"], r["PFA"], r["Offence"]): int(r["Rolling year total number of offences"])
-                for r in csv.DictReader(handle)}
+        return {
+            (r["12 months ending"], r["PFA"], r["Offence"]): int(r["Rolling year total number of offences"])
+            for r in csv.DictReader(handle)
+        }
 
 
 def one(found: pl.DataFrame, indicator_id: str, force_id: str) -> dict:
@@ -84,7 +93,9 @@ def test_every_force_in_a_ranked_police_uk_finding_covers_the_same_months(found:
     ranked = puk.filter(pl.col("status") == "ranked")
     # 11 forces supply January – September 2021, every other force April – June only (Thames Valley
     # April – May): the window is April – June, the span most forces supplied in full.
-    assert set(zip(ranked["window_start"].cast(pl.String), ranked["window_end"].cast(pl.String))) == {("2021-04-01", "2021-07-01")}
+    assert set(zip(ranked["window_start"].cast(pl.String), ranked["window_end"].cast(pl.String))) == {
+        ("2021-04-01", "2021-07-01")
+    }
     assert set(ranked["periods_supplied"]) == {3} and set(ranked["periods_expected"]) == {3}
     thames = puk.filter(pl.col("force_id") == "thames-valley")
     assert set(thames["status"]) == {"incomplete"} and set(thames["periods_supplied"]) == {2}
@@ -92,19 +103,45 @@ def test_every_force_in_a_ranked_police_uk_finding_covers_the_same_months(found:
 
 
 def test_a_one_year_window_on_a_rolling_year_source_is_the_published_row(real_db: Path, published, capsys) -> None:
-    rows = run_cli(capsys, "--db", str(real_db), "--end", "2017-09", "--indicator", "ons_rec_vwi_of_vap",
-                   "--force", "derbyshire", "--all")
+    rows = run_cli(
+        capsys,
+        "--db",
+        str(real_db),
+        "--end",
+        "2017-09",
+        "--indicator",
+        "ons_rec_vwi_of_vap",
+        "--force",
+        "derbyshire",
+        "--all",
+    )
     assert len(rows) == 1
     assert rows[0]["numerator"] == published[("30/09/2017", "Derbyshire", "Violence with injury")] == 7317
-    assert (rows[0]["window_start"], rows[0]["window_end"], rows[0]["periods_expected"]) == ("2016-10-01", "2017-10-01", 1)
+    assert (rows[0]["window_start"], rows[0]["window_end"], rows[0]["periods_expected"]) == (
+        "2016-10-01",
+        "2017-10-01",
+        1,
+    )
     # "Calendar year 2017" is the year ending December 2017, which ONS spells 30/12/2017.
-    rows = run_cli(capsys, "--db", str(real_db), "--end", "2017-12", "--indicator", "ons_rec_vwi_of_vap",
-                   "--force", "derbyshire", "--all")
+    rows = run_cli(
+        capsys,
+        "--db",
+        str(real_db),
+        "--end",
+        "2017-12",
+        "--indicator",
+        "ons_rec_vwi_of_vap",
+        "--force",
+        "derbyshire",
+        "--all",
+    )
     assert rows[0]["numerator"] == published[("30/12/2017", "Derbyshire", "Violence with injury")] == 7561
     assert rows[0]["window_start"] == "2017-01-01"
 
 
-def test_city_of_london_is_shown_but_never_ranked_or_in_a_benchmark(found: pl.DataFrame, published, real_db, capsys) -> None:
+def test_city_of_london_is_shown_but_never_ranked_or_in_a_benchmark(
+    found: pl.DataFrame, published, real_db, capsys
+) -> None:
     city = found.filter(pl.col("force_id") == "city-of-london")
     assert city.height > 0 and set(city["status"]) == {"non_comparable"} and city["rank"].is_null().all()
     assert city["sentence"].str.contains("not comparable by default").all()
@@ -112,19 +149,42 @@ def test_city_of_london_is_shown_but_never_ranked_or_in_a_benchmark(found: pl.Da
     key = "31/12/2018"
     vwi, vap = defaultdict(int), defaultdict(int)
     for (ending, pfa, offence), count in published.items():
-        if ending != key or pfa in ("Derbyshire", "City of London", "British Transport Police", "Action Fraud", "CIFAS", "UK Finance"):
+        if ending != key or pfa in (
+            "Derbyshire",
+            "City of London",
+            "British Transport Police",
+            "Action Fraud",
+            "CIFAS",
+            "UK Finance",
+        ):
             continue
         if offence == "Violence with injury":
             vwi[pfa] += count
-        if offence in ("Homicide", "Death or serious injury caused by illegal driving", "Violence with injury",
-                       "Violence without injury", "Stalking and harassment"):
+        if offence in (
+            "Homicide",
+            "Death or serious injury caused by illegal driving",
+            "Violence with injury",
+            "Violence without injury",
+            "Stalking and harassment",
+        ):
             vap[pfa] += count
     assert len(vap) == 41
     row = one(found, "ons_rec_vwi_of_vap", "derbyshire")
     assert row["benchmark"] == pytest.approx(sum(vwi.values()) / sum(vap.values()), rel=1e-12)
     assert row["benchmark_forces"] == 41
     # A reviewer can include it: then it is compared and can be ranked.
-    included = run_cli(capsys, "--db", str(real_db), "--include", "city-of-london", "--force", "city-of-london", "--all", "--top", "500")
+    included = run_cli(
+        capsys,
+        "--db",
+        str(real_db),
+        "--include",
+        "city-of-london",
+        "--force",
+        "city-of-london",
+        "--all",
+        "--top",
+        "500",
+    )
     assert {r["status"] for r in included} - {"ranked", "supply_suspect", "contradicted", "degenerate"} == set()
     assert any(r["rank"] is not None for r in included)
 
@@ -144,14 +204,24 @@ def test_a_contradicted_finding_is_not_ranked(found: pl.DataFrame) -> None:
 def test_supply_problems_screen_their_parent_and_rank_in_their_own_list(found: pl.DataFrame) -> None:
     # Northumbria's feed has no public-interest, evidential-difficulty or transferred outcomes and 44%
     # "status update unavailable": every outcome finding of it is supply-suspect, not a ranked difference.
-    northumbria = found.filter((pl.col("force_id") == "northumbria") & pl.col("indicator_id").str.starts_with("puk_outcome_")
-                               & (pl.col("indicator_kind") == "classification"))
+    northumbria = found.filter(
+        (pl.col("force_id") == "northumbria")
+        & pl.col("indicator_id").str.starts_with("puk_outcome_")
+        & (pl.col("indicator_kind") == "classification")
+    )
     assert set(northumbria["status"]) == {"supply_suspect"}
     assert northumbria["status_reason"].str.contains("does not use").all()
     unavailable = one(found, "puk_outcome_unavailable", "avon-and-somerset")
-    assert unavailable["indicator_kind"] == "supply" and unavailable["share"] > 0.5 and unavailable["supply_rank"] is not None
-    avon = found.filter((pl.col("force_id") == "avon-and-somerset") & (pl.col("indicator_kind") == "classification")
-                        & pl.col("indicator_id").str.starts_with("puk_outcome_"))
+    assert (
+        unavailable["indicator_kind"] == "supply"
+        and unavailable["share"] > 0.5
+        and unavailable["supply_rank"] is not None
+    )
+    avon = found.filter(
+        (pl.col("force_id") == "avon-and-somerset")
+        & (pl.col("indicator_kind") == "classification")
+        & pl.col("indicator_id").str.starts_with("puk_outcome_")
+    )
     assert set(avon["status"]) == {"supply_suspect"}
     # Supply findings have their own rank and family, never the classification rank.
     supply = found.filter(pl.col("indicator_kind") == "supply")
@@ -163,7 +233,10 @@ def test_families_are_one_source_window_and_measure(found: pl.DataFrame) -> None
     tested = found.filter(pl.col("q_bh").is_not_null())
     for (family,), rows in tested.group_by("family"):
         assert rows.select("indicator_kind", "window_start", "window_end").unique().height == 1, family
-        sources = {i.split("_")[0] + "_" + i.split("_")[1] if i.startswith("ons") else i.split("_")[0] for i in rows["indicator_id"]}
+        sources = {
+            i.split("_")[0] + "_" + i.split("_")[1] if i.startswith("ons") else i.split("_")[0]
+            for i in rows["indicator_id"]
+        }
         assert len(sources) == 1, family
         # BH by hand within the family
         p = rows["p_value"].to_list()
@@ -180,8 +253,13 @@ def test_families_are_one_source_window_and_measure(found: pl.DataFrame) -> None
 
 def test_forces_far_above_on_violence_with_injury_stay_flagged(found: pl.DataFrame, published) -> None:
     # By hand from the CSV: violence with injury ÷ violence against the person, year to December 2018.
-    vap_parts = ("Homicide", "Death or serious injury caused by illegal driving", "Violence with injury",
-                 "Violence without injury", "Stalking and harassment")
+    vap_parts = (
+        "Homicide",
+        "Death or serious injury caused by illegal driving",
+        "Violence with injury",
+        "Violence without injury",
+        "Stalking and harassment",
+    )
     share = {}
     for pfa in {p for (e, p, _) in published if e == "31/12/2018"}:
         vap = sum(published.get(("31/12/2018", pfa, o), 0) for o in vap_parts)
@@ -212,8 +290,11 @@ def test_mix_divergence_can_say_no(real_db: Path) -> None:
 def test_outcome_ratios_agree_with_the_overdispersed_findings(real_db: Path, found: pl.DataFrame) -> None:
     # Kent's police.uk outcome findings are all within their overdispersed limits, so its case-mix
     # adjusted ratios, judged against the same between-force spread, must be too.
-    kent = found.filter((pl.col("force_id") == "kent") & pl.col("indicator_id").str.starts_with("puk_outcome_")
-                        & (pl.col("indicator_kind") == "classification"))
+    kent = found.filter(
+        (pl.col("force_id") == "kent")
+        & pl.col("indicator_id").str.starts_with("puk_outcome_")
+        & (pl.col("indicator_kind") == "classification")
+    )
     assert (kent["position"] == "within the overdispersed limits").all()
     with duckdb.connect(str(real_db), read_only=True) as con:
         ratios = con.sql("select * from outcome_ratios where force_id = 'kent'").pl()

@@ -24,34 +24,60 @@ import polars as pl
 import pytest
 from scipy import stats as scipy_stats
 
-from conftest import real_data
-from pipelines.ingest import load
 from pipelines.analysis import series, stats
 from pipelines.analysis.indicators import Indicator
+from pipelines.ingest import load
 from pipelines.periods import add_months, month_index
+
+from conftest import real_data
 
 
 def indicator(indicator_id: str = "test_share", measure: str = "offences") -> Indicator:
-    return Indicator(indicator_id=indicator_id, label=indicator_id, source="test_source", measure=measure,
-                     numerator_scheme="s", numerator=("a",), denominator_scheme="s", denominator="*",
-                     min_denominator=100, sentence="", kind="classification", parent="p")
+    return Indicator(
+        indicator_id=indicator_id,
+        label=indicator_id,
+        source="test_source",
+        measure=measure,
+        numerator_scheme="s",
+        numerator=("a",),
+        denominator_scheme="s",
+        denominator="*",
+        min_denominator=100,
+        sentence="",
+        kind="classification",
+        parent="p",
+    )
 
 
 def events(*rows: tuple[date, str, str, str]) -> pl.DataFrame:
     """(event_date, scope, event, affects) rows, with an explicit schema (never inferred)."""
-    return pl.DataFrame(rows, schema={"event_date": pl.Date, "scope": pl.String, "event": pl.String, "affects": pl.String},
-                        orient="row")
+    return pl.DataFrame(
+        rows, schema={"event_date": pl.Date, "scope": pl.String, "event": pl.String, "affects": pl.String}, orient="row"
+    )
 
 
-def monthly_frame(shares: np.ndarray, first: date, force: str = "kent", release: date | None = None,
-                  denominator: int = 100_000) -> pl.DataFrame:
+def monthly_frame(
+    shares: np.ndarray, first: date, force: str = "kent", release: date | None = None, denominator: int = 100_000
+) -> pl.DataFrame:
     periods = [add_months(first, i) for i in range(len(shares))]
-    return pl.DataFrame({
-        "force_id": [force] * len(shares), "release_date": [release] * len(shares), "period": periods,
-        "period_grain": ["month"] * len(shares),
-        "numerator": np.round(np.asarray(shares) * denominator).astype(np.int64), "denominator": [denominator] * len(shares),
-    }, schema={"force_id": pl.String, "release_date": pl.Date, "period": pl.Date, "period_grain": pl.String,
-               "numerator": pl.Int64, "denominator": pl.Int64})
+    return pl.DataFrame(
+        {
+            "force_id": [force] * len(shares),
+            "release_date": [release] * len(shares),
+            "period": periods,
+            "period_grain": ["month"] * len(shares),
+            "numerator": np.round(np.asarray(shares) * denominator).astype(np.int64),
+            "denominator": [denominator] * len(shares),
+        },
+        schema={
+            "force_id": pl.String,
+            "release_date": pl.Date,
+            "period": pl.Date,
+            "period_grain": pl.String,
+            "numerator": pl.Int64,
+            "denominator": pl.Int64,
+        },
+    )
 
 
 def shares_of(frame: pl.DataFrame) -> np.ndarray:
@@ -104,7 +130,7 @@ def test_a_step_after_a_mid_month_event_is_found_at_full_size_without_the_transi
     assert row["level_shift"] - with_june.level_shift == pytest.approx(STEP / 2 / 8, abs=0.0015)
     # The old test (lines either side over 8 months, June at the end of "before") misses it.
     lo = transition + 1 - 8
-    old = stats.chow_test(y[lo:transition + 1 + 8], transition + 1 - lo)
+    old = stats.chow_test(y[lo : transition + 1 + 8], transition + 1 - lo)
     assert old.level_shift < STEP / 2
 
 
@@ -136,9 +162,12 @@ def test_chow_with_explicit_times_matches_a_regression_with_a_gap() -> None:
 
 def test_a_constant_series_gives_nan_not_an_exception() -> None:
     for y in (np.zeros(20), np.full(20, 0.3)):  # 0.3 is not exact in binary: its mean has rounding left
-        for result in (stats.chow_test(y, 10), stats.chow_test(y, 10, np.arange(20.0) * 12),
-                       stats.chow_test(y, 10, common_slope=True),
-                       stats.seasonal_shift_test(y, np.arange(20), 14, season=12, span=4)):
+        for result in (
+            stats.chow_test(y, 10),
+            stats.chow_test(y, 10, np.arange(20.0) * 12),
+            stats.chow_test(y, 10, common_slope=True),
+            stats.seasonal_shift_test(y, np.arange(20), 14, season=12, span=4),
+        ):
             assert math.isnan(result.f_stat) and math.isnan(result.p_value) and math.isnan(result.level_shift)
     # Through the pipeline: a force that never records the category (numerator 0 every month).
     frame = monthly_frame(np.zeros(48), FIRST)
@@ -160,8 +189,9 @@ def two_releases() -> pl.DataFrame:
     a = 0.30 + rng.normal(0, 0.002, 24)
     b = 0.40 + rng.normal(0, 0.002, 24)
     b[5] = 0.45  # June 2021 in release B
-    return pl.concat([monthly_frame(a, date(2020, 1, 1), release=RELEASE_A),
-                      monthly_frame(b, date(2021, 1, 1), release=RELEASE_B)])
+    return pl.concat(
+        [monthly_frame(a, date(2020, 1, 1), release=RELEASE_A), monthly_frame(b, date(2021, 1, 1), release=RELEASE_B)]
+    )
 
 
 def test_releases_that_disagree_give_a_revision_and_no_break_at_the_splice() -> None:
@@ -172,9 +202,12 @@ def test_releases_that_disagree_give_a_revision_and_no_break_at_the_splice() -> 
     row = revisions.row(0, named=True)
     # By hand: the months both cover are 2021-01..2021-12; June 2021 changed most.
     a = frame.filter(pl.col("release_date") == RELEASE_A)
-    b = frame.filter(pl.col("release_date") == RELEASE_B)
     june_a = shares_of(a.filter(pl.col("period") == date(2021, 6, 1)))[0]
-    assert (row["period"], row["release_date"], row["previous_release_date"]) == (date(2021, 6, 1), RELEASE_B, RELEASE_A)
+    assert (row["period"], row["release_date"], row["previous_release_date"]) == (
+        date(2021, 6, 1),
+        RELEASE_B,
+        RELEASE_A,
+    )
     assert row["level_shift"] == pytest.approx(0.45 - june_a, abs=1e-12)
     assert row["p_value"] is None and row["test_method"] is None
     # Each release is steady: no break, and none at the splice (2021-01, where B takes over).
@@ -193,9 +226,13 @@ def test_a_registered_event_is_tested_in_every_release_that_spans_it() -> None:
     rng = np.random.default_rng(8)
     base = 0.3 + 0.02 * np.sin(2 * np.pi * np.arange(36) / 12) + rng.normal(0, 0.002, 36)
     base[np.arange(36) >= 30] += 0.04
-    frame = pl.concat([monthly_frame(base, date(2020, 1, 1), release=RELEASE_A),
-                       monthly_frame(base + 0.01, date(2020, 1, 1), release=RELEASE_B),
-                       monthly_frame(base[24:], date(2022, 1, 1), release=date(2023, 6, 1))])  # too short a year before
+    frame = pl.concat(
+        [
+            monthly_frame(base, date(2020, 1, 1), release=RELEASE_A),
+            monthly_frame(base + 0.01, date(2020, 1, 1), release=RELEASE_B),
+            monthly_frame(base[24:], date(2022, 1, 1), release=date(2023, 6, 1)),
+        ]
+    )  # too short a year before
     found = series.series_breaks(frame, indicator(), events((date(2022, 7, 1), "national", "E", "*")))
     registered = found.filter(pl.col("break_kind") == "registered")
     assert sorted(registered["release_date"].to_list()) == [RELEASE_A, RELEASE_B]
@@ -215,10 +252,28 @@ def rolling_years(step_from: date, before: float = 0.40, after: float = 0.46) ->
     crimes = 10_000
     num = {m: round(crimes * ((after if m >= step_from else before) + rng.normal(0, 0.004))) for m in months}
     periods = [add_months(date(2006, 4, 1), 3 * i) for i in range(44)]
-    rows = [{"force_id": "kent", "release_date": None, "period": p, "period_grain": "rolling_year",
-             "numerator": sum(num[add_months(p, k)] for k in range(12)), "denominator": 12 * crimes} for p in periods]
-    return pl.DataFrame(rows, schema={"force_id": pl.String, "release_date": pl.Date, "period": pl.Date,
-                                      "period_grain": pl.String, "numerator": pl.Int64, "denominator": pl.Int64})
+    rows = [
+        {
+            "force_id": "kent",
+            "release_date": None,
+            "period": p,
+            "period_grain": "rolling_year",
+            "numerator": sum(num[add_months(p, k)] for k in range(12)),
+            "denominator": 12 * crimes,
+        }
+        for p in periods
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "force_id": pl.String,
+            "release_date": pl.Date,
+            "period": pl.Date,
+            "period_grain": pl.String,
+            "numerator": pl.Int64,
+            "denominator": pl.Int64,
+        },
+    )
 
 
 def test_rolling_year_tests_use_non_overlapping_years_only() -> None:
@@ -236,7 +291,11 @@ def test_rolling_year_tests_use_non_overlapping_years_only() -> None:
 
     found = series.series_breaks(frame, indicator(), events((event, "national", "E", "*")))
     row = found.filter(pl.col("break_kind") == "registered").row(0, named=True)
-    assert (row["period"], row["test_basis"], row["test_method"]) == (date(2011, 7, 1), "non-overlapping years", "level_shift")
+    assert (row["period"], row["test_basis"], row["test_method"]) == (
+        date(2011, 7, 1),
+        "non-overlapping years",
+        "level_shift",
+    )
     # Second method: y = a + b·year + c·after on exactly those eight years, by least squares.
     y = shares_of(frame)[before + after]
     t = np.array([month_index(p) / 12 for p in used])
@@ -252,7 +311,10 @@ def test_rolling_year_tests_use_non_overlapping_years_only() -> None:
     # Detection: the years ending with the latest period (January 2017 → January phase), 12 months apart.
     detected = found.filter(pl.col("break_kind") == "detected")
     assert detected.height == 1
-    assert detected["period"][0] in (date(2011, 1, 1), date(2012, 1, 1)) and detected["test_basis"][0] == "non-overlapping years"
+    assert (
+        detected["period"][0] in (date(2011, 1, 1), date(2012, 1, 1))
+        and detected["test_basis"][0] == "non-overlapping years"
+    )
     assert detected["matches_event"][0] == "E"  # within two years of the event
 
 
@@ -262,7 +324,9 @@ def test_rolling_year_tests_use_non_overlapping_years_only() -> None:
 def test_selects_reads_each_kind_of_selector() -> None:
     burglary, outcome = indicator("puk_burglary"), indicator("puk_charged_of_burglary", measure="outcomes")
     assert series.selects("*", burglary) and series.selects("*", outcome)
-    assert not series.selects("none", burglary) and not series.selects("", burglary) and not series.selects(None, burglary)
+    assert (
+        not series.selects("none", burglary) and not series.selects("", burglary) and not series.selects(None, burglary)
+    )
     assert series.selects("measure=offences", burglary) and not series.selects("measure=offences", outcome)
     assert series.selects("measure=outcomes", outcome) and not series.selects("measure=outcomes", burglary)
     assert series.selects("*burglary*", burglary) and series.selects("*burglary*", outcome)
@@ -290,15 +354,21 @@ def test_an_event_is_tested_only_on_the_indicators_and_forces_it_affects() -> No
     assert burglary.filter(pl.col("break_kind") == "detected")["matches_event"].to_list() == ["Burglary rule"]
     outcomes = series.series_breaks(frame, indicator("test_charged", measure="outcomes"), registry)
     assert outcomes.filter(pl.col("break_kind") == "registered")["event"].to_list() == ["Outcomes framework change"]
-    durham = series.series_breaks(frame.with_columns(pl.lit("durham").alias("force_id")), indicator("test_vwi_of_vap"), registry)
+    durham = series.series_breaks(
+        frame.with_columns(pl.lit("durham").alias("force_id")), indicator("test_vwi_of_vap"), registry
+    )
     assert durham.filter(pl.col("break_kind") == "registered")["event"].to_list() == ["Durham system"]
 
 
 def test_series_breaks_builds_its_frame_from_an_explicit_schema() -> None:
     # Many rows with event = None before the first registered one: a schema inferred from the first
     # rows would fail on the later strings.
-    frame = pl.concat([monthly_frame(0.3 + np.random.default_rng(i).normal(0, 0.002, 48), FIRST, force=f"force{i:03d}")
-                       for i in range(120)])
+    frame = pl.concat(
+        [
+            monthly_frame(0.3 + np.random.default_rng(i).normal(0, 0.002, 48), FIRST, force=f"force{i:03d}")
+            for i in range(120)
+        ]
+    )
     last = frame.filter(pl.col("force_id") == "force119").with_columns(pl.lit("kent").alias("force_id"))
     found = series.series_breaks(pl.concat([frame, last]), indicator(), events((EVENT, "kent", "Kent event", "*")))
     assert found.schema == pl.Schema(series.BREAKS_SCHEMA)
@@ -320,24 +390,32 @@ CONNECT = "Metropolitan Police replaces CRIS with CONNECT (CRIS in use until 27 
 
 
 def _met_shares(con: duckdb.DuckDBPyConnection, release: date) -> dict[date, float]:
-    rows = con.sql("""
+    rows = con.sql(
+        """
         select period,
                sum(offence_count) filter (where scheme = 'ons_offence_subgroup' and category = 'Violence with injury')
-             / sum(offence_count) filter (where scheme = 'ons_offence_group' and category = 'Violence against the person')
+             / sum(offence_count) filter (where scheme = 'ons_offence_group'
+                                          and category = 'Violence against the person')
         from recorded_crime_releases
         where source = 'mps_borough_crime' and force_id = 'metropolitan' and release_date = $r
         group by period
-    """, params={"r": release}).fetchall()
+    """,
+        params={"r": release},
+    ).fetchall()
     return {p: float(s) for p, s in rows}
 
 
 @pytest.mark.real
 def test_the_met_connect_change_is_found_at_march_2024_in_the_releases_that_span_it(met_db: Path) -> None:
     with duckdb.connect(str(met_db), read_only=True) as con:
-        [(release,)] = con.sql("select distinct release_date from core_counts__recorded_crime "
-                               "where file_name = 'borough_24m_202212-202411.csv'").fetchall()
-        found = con.sql("select * from divergence_breaks where indicator_id = 'mps_vwi_of_vap' and event = $e",
-                        params={"e": CONNECT}).pl()
+        [(release,)] = con.sql(
+            "select distinct release_date from core_counts__recorded_crime "
+            "where file_name = 'borough_24m_202212-202411.csv'"
+        ).fetchall()
+        found = con.sql(
+            "select * from divergence_breaks where indicator_id = 'mps_vwi_of_vap' and event = $e",
+            params={"e": CONNECT},
+        ).pl()
         shares = _met_shares(con, release)
     assert release == date(2024, 12, 25)
     assert set(found["period"].to_list()) == {date(2024, 3, 1)}  # February 2024 is the transition month
@@ -362,11 +440,17 @@ def test_the_met_connect_change_is_found_at_march_2024_in_the_releases_that_span
 def test_no_met_break_sits_at_a_release_splice(met_db: Path) -> None:
     with duckdb.connect(str(met_db), read_only=True) as con:
         breaks = con.sql("select * from divergence_breaks where indicator_id like 'mps_%'").pl()
-        spans = dict(con.sql("select release_date, list(distinct period) from recorded_crime_releases "
-                             "where source = 'mps_borough_crime' group by release_date").fetchall())
-        shown = con.sql("select s.period, s.release_date, r.release_date as latest from divergence_series as s "
-                        "join (select distinct period, release_date from recorded_crime where source = 'mps_borough_crime') as r "
-                        "using (period) where s.indicator_id = 'mps_vwi_of_vap'").pl()
+        spans = dict(
+            con.sql(
+                "select release_date, list(distinct period) from recorded_crime_releases "
+                "where source = 'mps_borough_crime' group by release_date"
+            ).fetchall()
+        )
+        shown = con.sql(
+            "select s.period, s.release_date, r.release_date as latest from divergence_series as s "
+            "join (select distinct period, release_date from recorded_crime where source = 'mps_borough_crime') as r "
+            "using (period) where s.indicator_id = 'mps_vwi_of_vap'"
+        ).pl()
     tested = breaks.filter(pl.col("break_kind") != "revision")
     assert tested.height > 0 and tested["release_date"].null_count() == 0
     for row in tested.iter_rows(named=True):

@@ -43,8 +43,14 @@ def selects(column: str, spec: str) -> pl.Expr:
 # --- indicators ---------------------------------------------------------------------------------------------
 
 
-def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, window: Window, by_period: bool = False,
-                     by_release: bool = False, cache: dict | None = None) -> pl.DataFrame:
+def indicator_counts(
+    con: duckdb.DuckDBPyConnection,
+    indicator: Indicator,
+    window: Window,
+    by_period: bool = False,
+    by_release: bool = False,
+    cache: dict | None = None,
+) -> pl.DataFrame:
     """Numerator, denominator and periods supplied per force in the window (forces with no data are
     absent), or per force and period when `by_period`. With `by_release` (offences only) every
     release of the counts is read (`recorded_crime_releases`), and `release_date` leads the keys.
@@ -56,7 +62,9 @@ def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, windo
         raise ValueError(f"{indicator.indicator_id}: only offence counts are kept per release")
     rows = window_counts(con, indicator, window, by_release, {} if cache is None else cache)
     if indicator.measure == "offences":
-        numerator = (pl.col("scheme") == indicator.numerator_scheme) & selects("category", ";".join(indicator.numerator))
+        numerator = (pl.col("scheme") == indicator.numerator_scheme) & selects(
+            "category", ";".join(indicator.numerator)
+        )
         denominator = (pl.col("scheme") == indicator.denominator_scheme) & selects("category", indicator.denominator)
     else:
         if indicator.offence_scheme:
@@ -72,8 +80,9 @@ def indicator_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, windo
     )
 
 
-def window_counts(con: duckdb.DuckDBPyConnection, indicator: Indicator, window: Window, by_release: bool,
-                  cache: dict) -> pl.DataFrame:
+def window_counts(
+    con: duckdb.DuckDBPyConnection, indicator: Indicator, window: Window, by_release: bool, cache: dict
+) -> pl.DataFrame:
     """The counts of the indicator's source in the window, summed by force, period and category (and
     release, or outcome, offence scheme and count basis), read from the database once per `cache`."""
     periods, params = period_condition(window)
@@ -103,13 +112,20 @@ def _offences_sql(periods: str, by_release: bool) -> str:
 
 def _outcomes_sql(periods: str, indicator: Indicator, params: dict) -> tuple[str, dict]:
     scheme = " and scheme = $offence_scheme" if indicator.offence_scheme else ""
-    params = params | {"count_basis": indicator.count_basis} | ({"offence_scheme": indicator.offence_scheme} if scheme else {})
-    return f"""
+    params = (
+        params
+        | {"count_basis": indicator.count_basis}
+        | ({"offence_scheme": indicator.offence_scheme} if scheme else {})
+    )
+    return (
+        f"""
         select force_id, period, category, outcome, outcome_group, cast(sum(outcome_count) as bigint) as n
         from crime_outcomes
         where source = $source and {periods} and outcome is not null and count_basis = $count_basis{scheme}
         group by all
-    """, params
+    """,
+        params,
+    )
 
 
 # --- mixes and outcome ratios ---------------------------------------------------------------------------------
@@ -127,27 +143,33 @@ def mix_counts(con: duckdb.DuckDBPyConnection, mix: Mix, window: Window) -> pl.D
         params = {}
     condition, cat_params = category_filter(column, mix.categories, "cats")
     periods, period_params = period_condition(window)
-    return con.sql(f"""
+    return con.sql(
+        f"""
         select force_id, {column} as category, cast(sum({measure}) as bigint) as n
         from {table}
         where source = $source and {periods}
           and {column} is not null and {condition}{extra}
         group by all
-    """, params={"source": mix.source, **period_params, **params, **cat_params}).pl()
+    """,
+        params={"source": mix.source, **period_params, **params, **cat_params},
+    ).pl()
 
 
 def outcome_counts(con: duckdb.DuckDBPyConnection, source: str, window: Window) -> pl.DataFrame:
     """Offences recorded in the window with a usable outcome (not NOT_AN_OUTCOME), per force, crime
     type (`category`) and outcome group (long)."""
     periods, period_params = period_condition(window)
-    return con.sql(f"""
+    return con.sql(
+        f"""
         select force_id, category, outcome_group, cast(sum(outcome_count) as bigint) as n
         from crime_outcomes
         where source = $source and {periods}
           and outcome is not null and count_basis = 'offences_recorded_in_period' and category is not null
           and outcome_group <> all($not_outcomes)
         group by all
-    """, params={"source": source, **period_params, "not_outcomes": list(NOT_AN_OUTCOME)}).pl()
+    """,
+        params={"source": source, **period_params, "not_outcomes": list(NOT_AN_OUTCOME)},
+    ).pl()
 
 
 def by_category(long: pl.DataFrame, aggregate: Literal["sum"] | None = None) -> tuple[list[str], list[str], np.ndarray]:
@@ -157,6 +179,10 @@ def by_category(long: pl.DataFrame, aggregate: Literal["sum"] | None = None) -> 
     Both are sorted, never left in the order the database returned rows: the calibration draws are
     seeded by a force's row and sums run along the categories, so another order would give other
     p-values on the same data."""
-    wide = long.pivot(on="category", index="force_id", values="n", aggregate_function=aggregate).fill_null(0).sort("force_id")
+    wide = (
+        long.pivot(on="category", index="force_id", values="n", aggregate_function=aggregate)
+        .fill_null(0)
+        .sort("force_id")
+    )
     categories = sorted(c for c in wide.columns if c != "force_id")
     return wide["force_id"].to_list(), categories, wide.select(categories).to_numpy().astype(float)

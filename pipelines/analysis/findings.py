@@ -45,9 +45,15 @@ STANDARD_PEERS = "all"
 # --- one choice of peers and window ---------------------------------------------------------------------------
 
 
-def for_peers_and_window(con: duckdb.DuckDBPyConnection, peer_group: str = STANDARD_PEERS, start: date | str | None = None,
-                         end: date | str | None = None, *, indicators: Path | None = None,
-                         include: Iterable[str] = ()) -> pl.DataFrame:
+def for_peers_and_window(
+    con: duckdb.DuckDBPyConnection,
+    peer_group: str = STANDARD_PEERS,
+    start: date | str | None = None,
+    end: date | str | None = None,
+    *,
+    indicators: Path | None = None,
+    include: Iterable[str] = (),
+) -> pl.DataFrame:
     """Every finding for the peer group `peer_group` (`all`, `region`, `nearest` or a CSV file of groups)
     in the window from month `start` to month `end` (a date in the month, or YYYY-MM; neither: each
     source's standard window), for the standard indicators or those in the file `indicators`, with the
@@ -62,12 +68,19 @@ def for_peers_and_window(con: duckdb.DuckDBPyConnection, peer_group: str = STAND
             select * from divergence
             order by rank nulls last, supply_rank nulls last, indicator_id, force_id
         """).pl()
-    return findings(con, load_indicators(indicators), peer_group=peer_group, peers=peer_groups(con, peer_group),
-                    windows=windows_between(con, start, end), include=include)
+    return findings(
+        con,
+        load_indicators(indicators),
+        peer_group=peer_group,
+        peers=peer_groups(con, peer_group),
+        windows=windows_between(con, start, end),
+        include=include,
+    )
 
 
-def is_standard(peer_group: str, start: date | str | None, end: date | str | None, indicators: Path | None,
-                include: frozenset[str]) -> bool:
+def is_standard(
+    peer_group: str, start: date | str | None, end: date | str | None, indicators: Path | None, include: frozenset[str]
+) -> bool:
     """Whether the load's `divergence` table holds the findings for this choice."""
     return peer_group == STANDARD_PEERS and not start and not end and not indicators and not include
 
@@ -75,9 +88,14 @@ def is_standard(peer_group: str, start: date | str | None, end: date | str | Non
 # --- every finding ----------------------------------------------------------------------------------------------
 
 
-def findings(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], peer_group: str = STANDARD_PEERS,
-             peers: dict[str, list[str]] | None = None, windows: dict[str, Window] | None = None,
-             include: frozenset[str] | set[str] = frozenset()) -> pl.DataFrame:
+def findings(
+    con: duckdb.DuckDBPyConnection,
+    indicators: list[Indicator],
+    peer_group: str = STANDARD_PEERS,
+    peers: dict[str, list[str]] | None = None,
+    windows: dict[str, Window] | None = None,
+    include: frozenset[str] | set[str] = frozenset(),
+) -> pl.DataFrame:
     """Every force × indicator finding, screened, with q-values per family and a rank.
 
     Classification findings are ranked (1 = the largest effect among the significant ones) only when
@@ -99,11 +117,22 @@ def findings(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], peer_g
     result = with_q_values(result)
     result = _with_words(result, windows, by_id, supply_reasons)
     result = result.filter(pl.col("indicator_id").is_in([i.indicator_id for i in indicators]))
-    return ranked(result).drop("benchmark_members").sort("rank", "supply_rank", "indicator_id", "force_id", nulls_last=True)
+    return (
+        ranked(result)
+        .drop("benchmark_members")
+        .sort("rank", "supply_rank", "indicator_id", "force_id", nulls_last=True)
+    )
 
 
-def _compared(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], windows: dict[str, Window], compared: Set[str],
-              peers: dict[str, list[str]] | None, peer_group: str, include: frozenset[str]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _compared(
+    con: duckdb.DuckDBPyConnection,
+    indicators: list[Indicator],
+    windows: dict[str, Window],
+    compared: Set[str],
+    peers: dict[str, list[str]] | None,
+    peer_group: str,
+    include: frozenset[str],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(every indicator's findings in its source's window, with its family; the same findings in the
     span just before, for the supply screens), over the forces in `compared`."""
     parts, history = [], []
@@ -112,16 +141,36 @@ def _compared(con: duckdb.DuckDBPyConnection, indicators: list[Indicator], windo
         window = window_for(con, indicator.source, windows)
         if window is None:
             continue
-        counts = indicator_counts(con, indicator, window, cache=counts_read).filter(pl.col("force_id").is_in(list(compared)))
+        counts = indicator_counts(con, indicator, window, cache=counts_read).filter(
+            pl.col("force_id").is_in(list(compared))
+        )
         frame = compare(counts, indicator, window, peers, peer_group, include)
         if frame.height == 0:
             continue
         parts.append(frame.with_columns(pl.lit(family(indicator, window)).alias("family")))
         earlier = previous_window(window)
-        prior = compare(indicator_counts(con, indicator, earlier, cache=counts_read).filter(pl.col("force_id").is_in(list(compared))),
-                        indicator, earlier, peers, peer_group, include)
+        prior = compare(
+            indicator_counts(con, indicator, earlier, cache=counts_read).filter(
+                pl.col("force_id").is_in(list(compared))
+            ),
+            indicator,
+            earlier,
+            peers,
+            peer_group,
+            include,
+        )
         if prior.height:
-            history.append(prior.select("indicator_id", "force_id", "numerator", "share", "benchmark", "periods_supplied", "periods_expected"))
+            history.append(
+                prior.select(
+                    "indicator_id",
+                    "force_id",
+                    "numerator",
+                    "share",
+                    "benchmark",
+                    "periods_supplied",
+                    "periods_expected",
+                )
+            )
     result = pl.concat(parts, how="vertical_relaxed") if parts else pl.DataFrame()
     return result, pl.concat(history) if history else pl.DataFrame()
 
@@ -143,10 +192,15 @@ def with_q_values(result: pl.DataFrame) -> pl.DataFrame:
             q_bh[members] = stats.q_values(p[members], "bh")
             q_by[members] = stats.q_values(p[members], "by")
     return result.with_columns(
-        pl.Series("q_bh", q_bh), pl.Series("q_by", q_by),
+        pl.Series("q_bh", q_bh),
+        pl.Series("q_by", q_by),
         pl.Series("is_significant", (q_by < SIGNIFICANCE_Q) & tested),
-        pl.when(pl.col("difference").is_nan() | pl.col("difference").is_null()).then(None)
-        .when(pl.col("difference") > 0).then(pl.lit("above")).otherwise(pl.lit("below")).alias("direction"),
+        pl.when(pl.col("difference").is_nan() | pl.col("difference").is_null())
+        .then(None)
+        .when(pl.col("difference") > 0)
+        .then(pl.lit("above"))
+        .otherwise(pl.lit("below"))
+        .alias("direction"),
         (pl.col("status") == "ranked").alias("is_ranked"),
     )
 
@@ -157,9 +211,15 @@ def ranked(result: pl.DataFrame) -> pl.DataFrame:
     (Cohen's h, on the arcsine scale shared by shares large and small)."""
     ranks: dict[str, list[int | None]] = {}
     for kind, column in (("classification", "rank"), ("supply", "supply_rank")):
-        order = result.with_row_index("_i").filter(pl.col("is_ranked") & (pl.col("indicator_kind") == kind)).sort(
-            [pl.col("is_significant"), pl.col("effect_h").abs(), "indicator_id", "force_id"], descending=[True, True, False, False]
-        )["_i"].to_list()
+        order = (
+            result.with_row_index("_i")
+            .filter(pl.col("is_ranked") & (pl.col("indicator_kind") == kind))
+            .sort(
+                [pl.col("is_significant"), pl.col("effect_h").abs(), "indicator_id", "force_id"],
+                descending=[True, True, False, False],
+            )["_i"]
+            .to_list()
+        )
         ranks[column] = [None] * result.height
         for place, i in enumerate(order, start=1):
             ranks[column][i] = place
@@ -169,8 +229,14 @@ def ranked(result: pl.DataFrame) -> pl.DataFrame:
 # --- one indicator: the statistics ---------------------------------------------------------------------------
 
 
-def compare(counts: pl.DataFrame, indicator: Indicator, window: Window, peers: dict[str, list[str]] | None = None,
-            peer_group: str = STANDARD_PEERS, include: frozenset[str] = frozenset()) -> pl.DataFrame:
+def compare(
+    counts: pl.DataFrame,
+    indicator: Indicator,
+    window: Window,
+    peers: dict[str, list[str]] | None = None,
+    peer_group: str = STANDARD_PEERS,
+    include: frozenset[str] = frozenset(),
+) -> pl.DataFrame:
     """One finding per force: share, Wilson interval, benchmark of its peers without itself, funnel limits
     (binomial and overdispersed), z, p and a status. `peers` maps a force to its peer forces; None means
     every other force. Only forces that are comparable by default (or in `include`) and supplied every
@@ -191,19 +257,33 @@ def compare(counts: pl.DataFrame, indicator: Indicator, window: Window, peers: d
     pooled = comparable & complete & proportion
     large = n >= indicator.min_denominator
     fitted = pooled & large
-    fit = stats.funnel(x[fitted], n[fitted]) if fitted.sum() >= 3 else stats.funnel(x[pooled], n[pooled]) if pooled.sum() >= 3 else None
+    fit = (
+        stats.funnel(x[fitted], n[fitted])
+        if fitted.sum() >= 3
+        else stats.funnel(x[pooled], n[pooled])
+        if pooled.sum() >= 3
+        else None
+    )
     target, members = benchmarks(forces, x, n, pooled, peers)
     # Degenerate: every compared count is zero, or the category is the whole parent; nothing to test.
     degenerate = pooled.sum() == 0 or x[pooled].sum() == 0 or bool(np.all(x[pooled] == n[pooled]))
     status = statuses(comparable, complete, proportion, large, target, untested=degenerate or fit is None)
     with np.errstate(divide="ignore", invalid="ignore"):  # a zero benchmark gives an undefined ratio, kept as NaN
         frame = _compare_arrays(counts, indicator, window, forces, x, n, fit, target, peer_group, degenerate)
-    return frame.with_columns(pl.Series("status", status.tolist(), dtype=pl.String),
-                              pl.Series("benchmark_members", members, dtype=pl.List(pl.String)))
+    return frame.with_columns(
+        pl.Series("status", status.tolist(), dtype=pl.String),
+        pl.Series("benchmark_members", members, dtype=pl.List(pl.String)),
+    )
 
 
-def statuses(comparable: np.ndarray, complete: np.ndarray, proportion: np.ndarray, large: np.ndarray, target: np.ndarray,
-             untested: bool) -> np.ndarray:
+def statuses(
+    comparable: np.ndarray,
+    complete: np.ndarray,
+    proportion: np.ndarray,
+    large: np.ndarray,
+    target: np.ndarray,
+    untested: bool,
+) -> np.ndarray:
     """Each force's status within one indicator: `ranked`, or the first reason it is not, in the order
     comparable area, complete window, a share at all, tested, a benchmark, a large enough denominator."""
     status = np.full(len(target), "ranked", dtype=object)
@@ -217,8 +297,9 @@ def statuses(comparable: np.ndarray, complete: np.ndarray, proportion: np.ndarra
     return status
 
 
-def benchmarks(forces: list[str], x: np.ndarray, n: np.ndarray, pooled: np.ndarray,
-               peers: dict[str, list[str]] | None) -> tuple[np.ndarray, list[list[str]]]:
+def benchmarks(
+    forces: list[str], x: np.ndarray, n: np.ndarray, pooled: np.ndarray, peers: dict[str, list[str]] | None
+) -> tuple[np.ndarray, list[list[str]]]:
     """Each force's benchmark, the pooled share of its peers among the `pooled` forces without itself
     (NaN where it has none), and the forces in it. `peers` None: every other pooled force."""
     if peers is None:
@@ -237,8 +318,18 @@ def benchmarks(forces: list[str], x: np.ndarray, n: np.ndarray, pooled: np.ndarr
     return target, members
 
 
-def _compare_arrays(counts: pl.DataFrame, indicator: Indicator, window: Window, forces: list[str], x: np.ndarray,
-                    n: np.ndarray, fit: stats.Funnel | None, target: np.ndarray, peer_group: str, degenerate: bool) -> pl.DataFrame:
+def _compare_arrays(
+    counts: pl.DataFrame,
+    indicator: Indicator,
+    window: Window,
+    forces: list[str],
+    x: np.ndarray,
+    n: np.ndarray,
+    fit: stats.Funnel | None,
+    target: np.ndarray,
+    peer_group: str,
+    degenerate: bool,
+) -> pl.DataFrame:
     share = x / n
     lower, upper = stats.wilson_interval(x, n)
     s = 1 / (2 * np.sqrt(n))
@@ -248,13 +339,29 @@ def _compare_arrays(counts: pl.DataFrame, indicator: Indicator, window: Window, 
     z_plain = np.full(len(forces), np.nan) if untested else (y - t) / s
     z = np.full(len(forces), np.nan) if untested else (y - t) / np.sqrt(s**2 + tau2)
     columns: dict[str, object] = {
-        "indicator_id": indicator.indicator_id, "indicator_kind": indicator.kind, "force_id": forces,
-        "peer_group": peer_group, "window_start": window.start, "window_end": window.end,
-        "period_grain": window.period_grain, "numerator": x.astype(np.int64), "denominator": n.astype(np.int64),
-        "share": share, "share_lower": lower, "share_upper": upper, "benchmark": target,
-        "difference": share - target, "ratio": share / target, "effect_h": 2 * (y - t),
-        "phi": phi, "tau2": tau2, "z_plain": z_plain, "z": z, "p_value": stats.two_sided_p(z),
-        "periods_supplied": counts["periods_supplied"].to_numpy(), "periods_expected": window.periods_expected,
+        "indicator_id": indicator.indicator_id,
+        "indicator_kind": indicator.kind,
+        "force_id": forces,
+        "peer_group": peer_group,
+        "window_start": window.start,
+        "window_end": window.end,
+        "period_grain": window.period_grain,
+        "numerator": x.astype(np.int64),
+        "denominator": n.astype(np.int64),
+        "share": share,
+        "share_lower": lower,
+        "share_upper": upper,
+        "benchmark": target,
+        "difference": share - target,
+        "ratio": share / target,
+        "effect_h": 2 * (y - t),
+        "phi": phi,
+        "tau2": tau2,
+        "z_plain": z_plain,
+        "z": z,
+        "p_value": stats.two_sided_p(z),
+        "periods_supplied": counts["periods_supplied"].to_numpy(),
+        "periods_expected": window.periods_expected,
     }
     for name, level in LEVELS.items():
         key = name.replace("%", "").replace(".", "")
@@ -271,19 +378,27 @@ def _compare_arrays(counts: pl.DataFrame, indicator: Indicator, window: Window, 
 # --- words ---------------------------------------------------------------------------------------------------
 
 
-def _with_words(result: pl.DataFrame, windows: dict[str, Window], by_id: dict[str, Indicator],
-                supply_reasons: list[list[str]]) -> pl.DataFrame:
+def _with_words(
+    result: pl.DataFrame, windows: dict[str, Window], by_id: dict[str, Indicator], supply_reasons: list[list[str]]
+) -> pl.DataFrame:
     """`status_reason`, `position` and the finding's `sentence`."""
-    reasons = [screens.status_reasons(r, by_id[r["indicator_id"]], supply)
-               for r, supply in zip(result.iter_rows(named=True), supply_reasons)]
+    reasons = [
+        screens.status_reasons(r, by_id[r["indicator_id"]], supply)
+        for r, supply in zip(result.iter_rows(named=True), supply_reasons)
+    ]
     result = result.with_columns(
         pl.Series("status_reason", ["; ".join(r) or None for r in reasons], dtype=pl.String),
         pl.Series("position", [position(r) for r in result.iter_rows(named=True)]),
     )
-    return result.with_columns(pl.Series("sentence", [
-        sentence(row, by_id[row["indicator_id"]], windows[by_id[row["indicator_id"]].source], why)
-        for row, why in zip(result.iter_rows(named=True), reasons)
-    ]))
+    return result.with_columns(
+        pl.Series(
+            "sentence",
+            [
+                sentence(row, by_id[row["indicator_id"]], windows[by_id[row["indicator_id"]].source], why)
+                for row, why in zip(result.iter_rows(named=True), reasons)
+            ],
+        )
+    )
 
 
 def position(row: dict) -> str:
@@ -316,20 +431,31 @@ def sentence(row: dict, indicator: Indicator, window: Window, reasons: list[str]
         points = abs(row["difference"]) * 100
         side = "above" if row["difference"] > 0 else "below" if row["difference"] < 0 else "level with"
         ratio = f" ({row['ratio']:.2f}× their share)" if row["ratio"] is not None and np.isfinite(row["ratio"]) else ""
-        text += f": {points:.1f} percentage points {side} comparable forces' {pct(row['benchmark'])}{ratio}, {position(row)}"
+        text += (
+            f": {points:.1f} percentage points {side} comparable forces' {pct(row['benchmark'])}{ratio}, "
+            f"{position(row)}"
+        )
         if row["z"] is not None and np.isfinite(row["z"]):
-            text += f"; z {row['z']:+.1f}, q {row['q_by']:.1e} (BY)" if row["q_by"] is not None and np.isfinite(row["q_by"]) else f"; z {row['z']:+.1f}"
+            text += (
+                f"; z {row['z']:+.1f}, q {row['q_by']:.1e} (BY)"
+                if row["q_by"] is not None and np.isfinite(row["q_by"])
+                else f"; z {row['z']:+.1f}"
+            )
     when = "; ".join(window.notes) or window.label()
     if indicator.measure == "outcomes" and indicator.source == "police_uk_street":
-        when += ("; last outcomes as each month's file published them (a snapshot: older months carry more final "
-                 "outcomes), so every force is compared on crimes of the same months")
+        when += (
+            "; last outcomes as each month's file published them (a snapshot: older months carry more final "
+            "outcomes), so every force is compared on crimes of the same months"
+        )
     text += f". {when[0].upper()}{when[1:]}"
     if row["periods_supplied"] < row["periods_expected"]:
         text += f", {row['periods_supplied']} of its {row['periods_expected']} periods supplied"
     text += f". Benchmark: {row['benchmark_coverage']}."
     if row.get("witness_status"):
-        text += (f" Witness, {row['witness_label']}: {pct(row['witness_share'])} against {pct(row['witness_benchmark'])}"
-                 f" for comparable forces ({row['witness_status']}).")
+        text += (
+            f" Witness, {row['witness_label']}: {pct(row['witness_share'])} against {pct(row['witness_benchmark'])}"
+            f" for comparable forces ({row['witness_status']})."
+        )
     if reasons:
         text += " Not ranked: " + "; ".join(reasons) + "."
     return text

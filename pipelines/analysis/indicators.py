@@ -66,8 +66,20 @@ MEASURES = ("offences", "outcomes")
 OUTCOME_SCHEMES = ("outcome", "outcome_group")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _INDICATOR_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,99}$")
-INDICATOR_COLUMNS = ("indicator_id", "label", "source", "measure", "numerator_scheme", "numerator", "denominator_scheme",
-                     "denominator", "min_denominator", "sentence", "kind", "parent")
+INDICATOR_COLUMNS = (
+    "indicator_id",
+    "label",
+    "source",
+    "measure",
+    "numerator_scheme",
+    "numerator",
+    "denominator_scheme",
+    "denominator",
+    "min_denominator",
+    "sentence",
+    "kind",
+    "parent",
+)
 # Columns for outcomes indicators: empty for an offences indicator, required for an outcomes one.
 OUTCOME_INDICATOR_COLUMNS = ("offence_scheme", "offences", "count_basis")
 # The two count bases of the Home Office outcomes tables (see docs/home_office_tables.md).
@@ -85,10 +97,13 @@ def category_vocabularies() -> dict[str, frozenset[str]]:
     hierarchy = reference.offence_hierarchy()
     known: dict[str, set[str]] = {
         "police_uk": set(reference.police_uk_crime_types()["crime_type"]),
-        "ons_offence_group": set(labels["ons_offence_group"].drop_nulls()) | set(hierarchy["offence_group"].drop_nulls()),
-        "ons_offence_subgroup": set(labels["ons_offence_subgroup"].drop_nulls()) | set(hierarchy["offence_subgroup"].drop_nulls()),
+        "ons_offence_group": set(labels["ons_offence_group"].drop_nulls())
+        | set(hierarchy["offence_group"].drop_nulls()),
+        "ons_offence_subgroup": set(labels["ons_offence_subgroup"].drop_nulls())
+        | set(hierarchy["offence_subgroup"].drop_nulls()),
         "outcome_group": set(reference.outcome_groups()["outcome_group"]),
-        "outcome": set(reference.police_uk_outcomes()["outcome_label"]) | {str(t) for t in reference.ho_outcome_types()["outcome_type"]},
+        "outcome": set(reference.police_uk_outcomes()["outcome_label"])
+        | {str(t) for t in reference.ho_outcome_types()["outcome_type"]},
     }
     with (reference.REFERENCE_DIR / "reconciliation_groups.csv").open(newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
@@ -110,21 +125,29 @@ def check_categories(where: str, field_name: str, scheme: str, spec: str) -> Non
     vocabulary = category_vocabularies().get(scheme)
     for category in categories:
         if not category.strip() or any(ord(c) < 32 for c in category) or len(category) > 200:
-            raise ValueError(f"{where}: {field_name} holds an empty or malformed category {_shown(category)}: "
-                             f"categories are separated by ';' (`*` all, `*-A;B` all but those)")
+            raise ValueError(
+                f"{where}: {field_name} holds an empty or malformed category {_shown(category)}: "
+                f"categories are separated by ';' (`*` all, `*-A;B` all but those)"
+            )
         if vocabulary is not None and category not in vocabulary:
-            raise ValueError(f"{where}: {field_name}: {_shown(category)} is not a {scheme} category; "
-                             f"known: {', '.join(sorted(vocabulary))}")
+            raise ValueError(
+                f"{where}: {field_name}: {_shown(category)} is not a {scheme} category; "
+                f"known: {', '.join(sorted(vocabulary))}"
+            )
 
 
 def _check_scheme(where: str, what: str, field_name: str, measure: str, scheme: str) -> None:
     if measure == "outcomes":
         if scheme not in OUTCOME_SCHEMES:
-            raise ValueError(f"{where}: an outcomes {what} counts by {' or '.join(OUTCOME_SCHEMES)}, "
-                             f"not {field_name} {_shown(scheme)}")
+            raise ValueError(
+                f"{where}: an outcomes {what} counts by {' or '.join(OUTCOME_SCHEMES)}, "
+                f"not {field_name} {_shown(scheme)}"
+            )
     elif not _NAME.match(scheme):
-        raise ValueError(f"{where}: {field_name} is a scheme name (lower-case letters, digits and _, such as "
-                         f"{', '.join(sorted(category_vocabularies()))}), not {_shown(scheme)}")
+        raise ValueError(
+            f"{where}: {field_name} is a scheme name (lower-case letters, digits and _, such as "
+            f"{', '.join(sorted(category_vocabularies()))}), not {_shown(scheme)}"
+        )
 
 
 def _check_source_and_measure(where: str, source: str, measure: str) -> None:
@@ -136,7 +159,9 @@ def _check_source_and_measure(where: str, source: str, measure: str) -> None:
 
 def _check_sentence(where: str, sentence: str) -> None:
     try:
-        fields = [(name, spec, conversion) for _, name, spec, conversion in Formatter().parse(sentence) if name is not None]
+        fields = [
+            (name, spec, conversion) for _, name, spec, conversion in Formatter().parse(sentence) if name is not None
+        ]
     except ValueError as exc:
         raise ValueError(f"{where}: sentence does not read as text with {{share}} in it ({exc})") from None
     if any((name, spec, conversion) != ("share", "", None) for name, spec, conversion in fields):
@@ -155,7 +180,9 @@ def load_indicators(path: Path | None = None) -> list[Indicator]:
         reader = csv.DictReader(handle)
         missing = [c for c in INDICATOR_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path}: line 1: the header lacks {', '.join(missing)}; the columns are {', '.join(INDICATOR_COLUMNS)}")
+            raise ValueError(
+                f"{path}: line 1: the header lacks {', '.join(missing)}; the columns are {', '.join(INDICATOR_COLUMNS)}"
+            )
         rows = list(reader)
     found = []
     for line, row in enumerate(rows, start=2):
@@ -183,10 +210,18 @@ def indicator_from_row(where: str, row: dict[str, str]) -> Indicator:
         raise ValueError(f"{where}: min_denominator is a whole number, not {_shown(row['min_denominator'])}")
     _check_sentence(where, row["sentence"])
     return Indicator(
-        indicator_id=row["indicator_id"], label=row["label"], source=row["source"], measure=row["measure"],
-        numerator_scheme=row["numerator_scheme"], numerator=tuple(row["numerator"].split(";")),
-        denominator_scheme=row["denominator_scheme"], denominator=row["denominator"],
-        min_denominator=int(row["min_denominator"]), sentence=row["sentence"], kind=kind, parent=row["parent"],
+        indicator_id=row["indicator_id"],
+        label=row["label"],
+        source=row["source"],
+        measure=row["measure"],
+        numerator_scheme=row["numerator_scheme"],
+        numerator=tuple(row["numerator"].split(";")),
+        denominator_scheme=row["denominator_scheme"],
+        denominator=row["denominator"],
+        min_denominator=int(row["min_denominator"]),
+        sentence=row["sentence"],
+        kind=kind,
+        parent=row["parent"],
         **_outcome_fields(where, row),
     )
 
@@ -197,16 +232,22 @@ def _outcome_fields(where: str, row: dict[str, str]) -> dict[str, str]:
     given = {c: row.get(c, "") for c in OUTCOME_INDICATOR_COLUMNS}
     if row["measure"] != "outcomes":
         if any(given.values()):
-            raise ValueError(f"{where}: {', '.join(OUTCOME_INDICATOR_COLUMNS)} are for outcomes indicators; leave them empty")
+            raise ValueError(
+                f"{where}: {', '.join(OUTCOME_INDICATOR_COLUMNS)} are for outcomes indicators; leave them empty"
+            )
         return {}
     if not _NAME.match(given["offence_scheme"]):
-        raise ValueError(f"{where}: offence_scheme names the offence scheme whose outcomes are counted (such as police_uk "
-                         f"or ons_offence_subgroup), not {_shown(given['offence_scheme'])}: a source may write the same "
-                         "outcomes under several schemes, so it is never assumed")
+        raise ValueError(
+            f"{where}: offence_scheme names the offence scheme whose outcomes are counted (such as police_uk "
+            f"or ons_offence_subgroup), not {_shown(given['offence_scheme'])}: a source may write the same "
+            "outcomes under several schemes, so it is never assumed"
+        )
     offences = given["offences"] or "*"
     check_categories(where, "offences", given["offence_scheme"], offences)
     if given["count_basis"] not in COUNT_BASES:
-        raise ValueError(f"{where}: count_basis must be one of {', '.join(COUNT_BASES)}, not {_shown(given['count_basis'])}")
+        raise ValueError(
+            f"{where}: count_basis must be one of {', '.join(COUNT_BASES)}, not {_shown(given['count_basis'])}"
+        )
     return {"offence_scheme": given["offence_scheme"], "offences": offences, "count_basis": given["count_basis"]}
 
 

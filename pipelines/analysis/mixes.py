@@ -20,8 +20,9 @@ from pipelines.analysis.peers import compared_forces, screen_status, territorial
 from pipelines.analysis.windows import Window, window_for
 
 
-def mix_findings(con: duckdb.DuckDBPyConnection, mixes: list[Mix], windows: dict[str, Window],
-                 include: frozenset[str] = frozenset()) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+def mix_findings(
+    con: duckdb.DuckDBPyConnection, mixes: list[Mix], windows: dict[str, Window], include: frozenset[str] = frozenset()
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """(per force distance, per force × category detail, per mix homogeneity) for every mix, each in
     its source's window (`windows`, filled with the standard window of every source it lacks)."""
     per_force, per_category, per_mix = [], [], []
@@ -52,30 +53,63 @@ def mix_homogeneity(mix: Mix, window: Window, table: np.ndarray, pooled: np.ndar
     """The homogeneity row of the mix across the `pooled` forces (rows of `table`), and every cell's
     adjusted residual (NaN for a force not pooled)."""
     test = stats.homogeneity(table[pooled])
-    row = {"mix_id": mix.mix_id, "window_start": window.start, "window_end": window.end,
-           "forces_compared": int(pooled.sum()), "chi2": test.chi2, "dof": test.dof,
-           "p_value": test.p_value, "cramers_v": test.cramers_v}
+    row = {
+        "mix_id": mix.mix_id,
+        "window_start": window.start,
+        "window_end": window.end,
+        "forces_compared": int(pooled.sum()),
+        "chi2": test.chi2,
+        "dof": test.dof,
+        "p_value": test.p_value,
+        "cramers_v": test.cramers_v,
+    }
     residuals = np.full(table.shape, np.nan)
     residuals[pooled] = test.adjusted_residuals
     return row, residuals
 
 
-def force_divergence(mix: Mix, window: Window, forces: list[str], categories: list[str], table: np.ndarray,
-                     pooled: np.ndarray, i: int, residuals: np.ndarray) -> tuple[dict, list[dict]]:
+def force_divergence(
+    mix: Mix,
+    window: Window,
+    forces: list[str],
+    categories: list[str],
+    table: np.ndarray,
+    pooled: np.ndarray,
+    i: int,
+    residuals: np.ndarray,
+) -> tuple[dict, list[dict]]:
     """(the distance row of force `forces[i]` (row `i` of `table`, forces × categories), without its
     status; its row per category), measured from the mix of the other `pooled` forces."""
     others = pooled.copy()
     others[i] = False
     reference_counts = table[others].sum(axis=0)
     result = stats.mix_divergence(table[i], reference_counts, seed=i, other_units=table[others])
-    force_row = {"mix_id": mix.mix_id, "force_id": forces[i], "window_start": window.start, "window_end": window.end,
-                 "total": int(table[i].sum()), "distance": result.distance, "null_median": result.null_median,
-                 "null_q95": result.null_q95, "p_value": result.p_value, "p_chance": result.p_chance}
+    force_row = {
+        "mix_id": mix.mix_id,
+        "force_id": forces[i],
+        "window_start": window.start,
+        "window_end": window.end,
+        "total": int(table[i].sum()),
+        "distance": result.distance,
+        "null_median": result.null_median,
+        "null_q95": result.null_q95,
+        "p_value": result.p_value,
+        "p_chance": result.p_chance,
+    }
     own, ref = table[i] / table[i].sum(), reference_counts / reference_counts.sum()
-    category_rows = [{"mix_id": mix.mix_id, "force_id": forces[i], "window_start": window.start, "category": category,
-                      "share": own[j], "reference_share": ref[j], "contribution": float(result.contributions[j]),
-                      "adjusted_residual": float(residuals[i, j])}
-                     for j, category in enumerate(categories)]
+    category_rows = [
+        {
+            "mix_id": mix.mix_id,
+            "force_id": forces[i],
+            "window_start": window.start,
+            "category": category,
+            "share": own[j],
+            "reference_share": ref[j],
+            "contribution": float(result.contributions[j]),
+            "adjusted_residual": float(residuals[i, j]),
+        }
+        for j, category in enumerate(categories)
+    ]
     return force_row, category_rows
 
 

@@ -38,7 +38,9 @@ def not_comparable() -> dict[str, str]:
     return dict(zip(forces["force_id"], forces["comparability_note"]))
 
 
-def compared_forces(con: duckdb.DuckDBPyConnection, source: str, window: Window, include: frozenset[str] = frozenset()) -> set[str]:
+def compared_forces(
+    con: duckdb.DuckDBPyConnection, source: str, window: Window, include: frozenset[str] = frozenset()
+) -> set[str]:
     """Territorial forces that may enter a benchmark for the window: comparable by default (or
     included) and supplying every period of it."""
     supplied = supplied_periods(con, source)
@@ -79,7 +81,10 @@ def peer_groups(con: duckdb.DuckDBPyConnection, kind: str, k: int = 7) -> dict[s
 def region_peers() -> dict[str, list[str]]:
     """Each territorial force's peers: the territorial forces of its ONS region (itself among them)."""
     forces = reference.forces().filter(pl.col("is_territorial_ew"))
-    return {f: forces.filter(pl.col("region") == r)["force_id"].to_list() for f, r in zip(forces["force_id"], forces["region"])}
+    return {
+        f: forces.filter(pl.col("region") == r)["force_id"].to_list()
+        for f, r in zip(forces["force_id"], forces["region"])
+    }
 
 
 def nearest_peers(con: duckdb.DuckDBPyConnection, k: int = 7) -> dict[str, list[str]]:

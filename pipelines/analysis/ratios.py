@@ -17,8 +17,13 @@ from pipelines.analysis.peers import compared_forces, screen_status, territorial
 from pipelines.analysis.windows import Window
 
 
-def outcome_ratios(con: duckdb.DuckDBPyConnection, source: str, window: Window, peers: dict[str, list[str]] | None = None,
-                   include: frozenset[str] = frozenset()) -> pl.DataFrame:
+def outcome_ratios(
+    con: duckdb.DuckDBPyConnection,
+    source: str,
+    window: Window,
+    peers: dict[str, list[str]] | None = None,
+    include: frozenset[str] = frozenset(),
+) -> pl.DataFrame:
     """For each outcome group: observed ÷ expected per force, expected from the force's crimes with a
     usable outcome by crime type and its peers' rate of that outcome per crime type (the comparable,
     complete forces; `peers` narrows them). Limits allow for between-force spread (a DerSimonian–Laird
@@ -35,12 +40,23 @@ def outcome_ratios(con: duckdb.DuckDBPyConnection, source: str, window: Window, 
         events = group_events(long.filter(pl.col("outcome_group") == group), forces, categories)
         result = stats.indirect_standardisation(events, exposure, reference=reference, fit_units=pooled)
         for i, force in enumerate(forces):
-            rows.append({"outcome_group": group, "force_id": force, "window_start": window.start, "window_end": window.end,
-                         "observed": float(result.observed[i]), "expected": float(result.expected[i]),
-                         "standardised_ratio": float(result.ratio[i]), "ratio_lower": float(result.lower[i]),
-                         "ratio_upper": float(result.upper[i]), "ratio_lower_poisson": float(result.lower_poisson[i]),
-                         "ratio_upper_poisson": float(result.upper_poisson[i]), "tau2": float(result.tau2),
-                         "status": screen_status(force, pool, include)})
+            rows.append(
+                {
+                    "outcome_group": group,
+                    "force_id": force,
+                    "window_start": window.start,
+                    "window_end": window.end,
+                    "observed": float(result.observed[i]),
+                    "expected": float(result.expected[i]),
+                    "standardised_ratio": float(result.ratio[i]),
+                    "ratio_lower": float(result.lower[i]),
+                    "ratio_upper": float(result.upper[i]),
+                    "ratio_lower_poisson": float(result.lower_poisson[i]),
+                    "ratio_upper_poisson": float(result.upper_poisson[i]),
+                    "tau2": float(result.tau2),
+                    "status": screen_status(force, pool, include),
+                }
+            )
     return pl.DataFrame(rows)
 
 

@@ -29,8 +29,17 @@ from pipelines.analysis.windows import Window
 from pipelines.periods import add_months
 
 # Why a finding is not ranked, in the order the screens apply; "ranked" is a finding that survived them all.
-STATUSES = ("ranked", "non_comparable", "incomplete", "not_a_share", "degenerate", "small_denominator", "no_benchmark",
-            "supply_suspect", "contradicted")
+STATUSES = (
+    "ranked",
+    "non_comparable",
+    "incomplete",
+    "not_a_share",
+    "degenerate",
+    "small_denominator",
+    "no_benchmark",
+    "supply_suspect",
+    "contradicted",
+)
 
 # A category a feed never uses: zero crimes where the benchmark share predicts at least this many.
 UNUSED_CATEGORY_EXPECTED = 20
@@ -42,8 +51,11 @@ PEERS_STEADY = 1.25
 COLLAPSE_MIN_COUNT = 20
 
 SOURCE_NAMES = {
-    "ons_pfa_tables": "ONS police force area tables", "ons_rec_crime_pfa": "ONS recorded crime by police force area",
-    "ho_outcomes": "Home Office outcomes", "police_uk_street": "police.uk", "mps_borough_crime": "Metropolitan Police published counts",
+    "ons_pfa_tables": "ONS police force area tables",
+    "ons_rec_crime_pfa": "ONS recorded crime by police force area",
+    "ho_outcomes": "Home Office outcomes",
+    "police_uk_street": "police.uk",
+    "mps_borough_crime": "Metropolitan Police published counts",
     "police_uk_force_year": "police.uk by force and year",
 }
 
@@ -59,16 +71,22 @@ def _finite(value: float | None) -> bool:
 # --- screens that depend on other findings ----------------------------------------------------------------
 
 
-def screen(found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, Indicator]) -> tuple[pl.DataFrame, list[list[str]]]:
+def screen(
+    found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, Indicator]
+) -> tuple[pl.DataFrame, list[list[str]]]:
     """`found` with the screens that depend on other findings applied to its `status`: abnormal
     supply to the parent (`supply_suspect`, classification findings only), then a contradicting
     witness (`contradicted`); and, per row, the reasons its force's supply to the parent looks abnormal."""
     screens = supply_screens(found, history, by_id)
-    supply_reasons = [screens.get((by_id[r["indicator_id"]].source, by_id[r["indicator_id"]].parent, r["force_id"]), [])
-                      for r in found.iter_rows(named=True)]
+    supply_reasons = [
+        screens.get((by_id[r["indicator_id"]].source, by_id[r["indicator_id"]].parent, r["force_id"]), [])
+        for r in found.iter_rows(named=True)
+    ]
     status = [
-        "supply_suspect" if r["status"] == "ranked" and r["indicator_kind"] == "classification" and reasons
-        else "contradicted" if r["status"] == "ranked" and r["witness_status"] == "contradicts"
+        "supply_suspect"
+        if r["status"] == "ranked" and r["indicator_kind"] == "classification" and reasons
+        else "contradicted"
+        if r["status"] == "ranked" and r["witness_status"] == "contradicts"
         else r["status"]
         for r, reasons in zip(found.iter_rows(named=True), supply_reasons)
     ]
@@ -103,16 +121,29 @@ def feed_signs(found: pl.DataFrame, by_id: dict[str, Indicator]) -> Iterator[tup
             continue
         if indicator.kind == "supply":
             if _finite(row["limit95_od_upper"]) and row["share"] > row["limit95_od_upper"]:
-                yield key, (f"{name} {indicator.sentence.format(share=pct(row['share']))}, against {pct(row['benchmark'])} "
-                            "for comparable forces (above the 95% overdispersed limit)")
+                yield (
+                    key,
+                    (
+                        f"{name} {indicator.sentence.format(share=pct(row['share']))}, against {pct(row['benchmark'])} "
+                        "for comparable forces (above the 95% overdispersed limit)"
+                    ),
+                )
             continue
         expected = row["denominator"] * row["benchmark"]
         if row["numerator"] == 0 and expected >= UNUSED_CATEGORY_EXPECTED:
-            yield key, (f"its feed has no '{'; '.join(indicator.numerator)}' at all, where comparable forces' share predicts "
-                        f"about {expected:,.0f}: a category the feed does not use")
+            yield (
+                key,
+                (
+                    f"its feed has no '{'; '.join(indicator.numerator)}' at all, "
+                    "where comparable forces' share predicts "
+                    f"about {expected:,.0f}: a category the feed does not use"
+                ),
+            )
 
 
-def collapse_signs(found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, Indicator]) -> Iterator[tuple[tuple, str]]:
+def collapse_signs(
+    found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, Indicator]
+) -> Iterator[tuple[tuple, str]]:
     """(key, reason) for each classification share that collapses against the force's own previous
     span (`history`) while comparable forces' share stays steady (see `supply_screens`)."""
     if history.height == 0:
@@ -123,7 +154,10 @@ def collapse_signs(found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, 
         prior = before.get((row["indicator_id"], row["force_id"]))
         if indicator.kind != "classification" or prior is None or prior["periods_supplied"] < prior["periods_expected"]:
             continue
-        if not all(np.isfinite(v) for v in (prior["share"], prior["benchmark"], row["benchmark"])) or prior["benchmark"] == 0:
+        if (
+            not all(np.isfinite(v) for v in (prior["share"], prior["benchmark"], row["benchmark"]))
+            or prior["benchmark"] == 0
+        ):
             continue
         if max(prior["numerator"], row["numerator"]) < COLLAPSE_MIN_COUNT or prior["share"] == 0:
             continue
@@ -131,9 +165,14 @@ def collapse_signs(found: pl.DataFrame, history: pl.DataFrame, by_id: dict[str, 
         # Only a collapse: a feed that stops supplying a category loses it; a sudden rise is more
         # often a change in recording practice, which is what the findings are for.
         if own < COLLAPSE_FACTOR and 1 / PEERS_STEADY <= peers <= PEERS_STEADY:
-            yield (indicator.source, indicator.parent, row["force_id"]), (
-                f"its '{'; '.join(indicator.numerator)}' share fell from {pct(prior['share'])} to {pct(row['share'])} "
-                f"against its own previous span while comparable forces stayed near {pct(row['benchmark'])}")
+            yield (
+                (indicator.source, indicator.parent, row["force_id"]),
+                (
+                    f"its '{'; '.join(indicator.numerator)}' share fell "
+                    f"from {pct(prior['share'])} to {pct(row['share'])} "
+                    f"against its own previous span while comparable forces stayed near {pct(row['benchmark'])}"
+                ),
+            )
 
 
 # --- witnesses -----------------------------------------------------------------------------------------------
@@ -154,13 +193,27 @@ def witness_status(row: dict, witness: dict) -> str:
 def with_witnesses(result: pl.DataFrame, windows: dict[str, Window], by_id: dict[str, Indicator]) -> pl.DataFrame:
     """The other source's view of each finding that has a witness (`witnesses.csv`)."""
     rows = {(r["indicator_id"], r["force_id"]): r for r in result.iter_rows(named=True)}
-    found: dict[str, list[object]] = {c: [] for c in ("witness_indicator_id", "witness_label", "witness_share", "witness_benchmark",
-                             "witness_window_start", "witness_window_end", "witness_status")}
+    found: dict[str, list[object]] = {
+        c: []
+        for c in (
+            "witness_indicator_id",
+            "witness_label",
+            "witness_share",
+            "witness_benchmark",
+            "witness_window_start",
+            "witness_window_end",
+            "witness_status",
+        )
+    }
     for row in result.iter_rows(named=True):
         chosen = None
         for witness_id, _ in witnesses().get(row["indicator_id"], []):
             other = rows.get((witness_id, row["force_id"]))
-            if other is not None and _finite(other["benchmark"]) and other["status"] not in ("degenerate", "incomplete"):
+            if (
+                other is not None
+                and _finite(other["benchmark"])
+                and other["status"] not in ("degenerate", "incomplete")
+            ):
                 chosen = other
                 break
         if chosen is None or row["indicator_kind"] != "classification":
@@ -175,7 +228,12 @@ def with_witnesses(result: pl.DataFrame, windows: dict[str, Window], by_id: dict
         found["witness_window_start"].append(chosen["window_start"])
         found["witness_window_end"].append(chosen["window_end"])
         found["witness_status"].append(witness_status(row, chosen))
-    dtypes = {"witness_share": pl.Float64, "witness_benchmark": pl.Float64, "witness_window_start": pl.Date, "witness_window_end": pl.Date}
+    dtypes = {
+        "witness_share": pl.Float64,
+        "witness_benchmark": pl.Float64,
+        "witness_window_start": pl.Date,
+        "witness_window_end": pl.Date,
+    }
     return result.with_columns(pl.Series(c, v, dtype=dtypes.get(c, pl.String)) for c, v in found.items())
 
 
@@ -205,7 +263,9 @@ def crime_totals(con: duckdb.DuckDBPyConnection) -> dict[date, CrimeTotals]:
     totals: dict[date, CrimeTotals] = {}
     for source, period, force, offences in rows:
         end = add_months(period, 12)
-        entry = totals.setdefault(end, CrimeTotals({}, f"{SOURCE_NAMES[source]}, year ending {add_months(end, -1):%b %Y}"))
+        entry = totals.setdefault(
+            end, CrimeTotals({}, f"{SOURCE_NAMES[source]}, year ending {add_months(end, -1):%b %Y}")
+        )
         entry.by_force.setdefault(force, int(offences))
     # A year some forces are missing from (a supply gap) is no measure of the whole.
     every_force = len(territorial())
@@ -218,7 +278,11 @@ def benchmark_coverage(members: list[str], force_id: str, window: Window, totals
     forces = territorial()
     in_benchmark = set(members) & forces
     names = force_names()
-    result: dict[str, object] = {"benchmark_forces": len(in_benchmark), "benchmark_crime_share": None, "benchmark_missing": None}
+    result: dict[str, object] = {
+        "benchmark_forces": len(in_benchmark),
+        "benchmark_crime_share": None,
+        "benchmark_missing": None,
+    }
     missing = sorted(forces - in_benchmark - {force_id})
     words = f"{len(in_benchmark)} of the {len(forces) - (force_id in forces)} other territorial forces"
     if totals:
@@ -232,16 +296,21 @@ def benchmark_coverage(members: list[str], force_id: str, window: Window, totals
     if missing:
         largest = [names.get(f, f) for f in missing[:4]]
         result["benchmark_missing"] = ", ".join(largest)
-        words += f"; largest missing: {', '.join(largest)}" + (f" and {len(missing) - 4} more" if len(missing) > 4 else "")
+        words += f"; largest missing: {', '.join(largest)}" + (
+            f" and {len(missing) - 4} more" if len(missing) > 4 else ""
+        )
     result["benchmark_coverage"] = words
     return result
 
 
-def with_coverage(result: pl.DataFrame, windows: dict[str, Window], by_id: dict[str, Indicator],
-                  totals: dict[date, CrimeTotals]) -> pl.DataFrame:
+def with_coverage(
+    result: pl.DataFrame, windows: dict[str, Window], by_id: dict[str, Indicator], totals: dict[date, CrimeTotals]
+) -> pl.DataFrame:
     """`result` (with `benchmark_members`) with what each finding's benchmark covers (`benchmark_coverage`)."""
-    coverage = [benchmark_coverage(r["benchmark_members"], r["force_id"], windows[by_id[r["indicator_id"]].source], totals)
-                for r in result.iter_rows(named=True)]
+    coverage = [
+        benchmark_coverage(r["benchmark_members"], r["force_id"], windows[by_id[r["indicator_id"]].source], totals)
+        for r in result.iter_rows(named=True)
+    ]
     return result.with_columns(
         pl.Series("benchmark_forces", [c["benchmark_forces"] for c in coverage], dtype=pl.Int32),
         pl.Series("benchmark_crime_share", [c["benchmark_crime_share"] for c in coverage], dtype=pl.Float64),
@@ -260,11 +329,15 @@ def status_reasons(row: dict, indicator: Indicator, supply: list[str]) -> list[s
     if status == "non_comparable":
         return [f"not comparable by default ({not_comparable().get(row['force_id'], '')}); include it to rank it"]
     if status == "incomplete":
-        return [f"it supplied {row['periods_supplied']} of the window's {row['periods_expected']} periods, and forces are "
-                "compared only on the same periods"]
+        return [
+            f"it supplied {row['periods_supplied']} of the window's {row['periods_expected']} periods, and forces are "
+            "compared only on the same periods"
+        ]
     if status == "not_a_share":
-        return [f"its published counts net to {row['numerator']:,} of {row['denominator']:,}, which is no share of the "
-                "parent, so it is not tested (a negative count is a published adjustment)"]
+        return [
+            f"its published counts net to {row['numerator']:,} of {row['denominator']:,}, which is no share of the "
+            "parent, so it is not tested (a negative count is a published adjustment)"
+        ]
     if status == "degenerate":
         return ["every compared count is zero or the category is the whole parent, so the indicator is not tested"]
     if status == "small_denominator":
@@ -274,6 +347,8 @@ def status_reasons(row: dict, indicator: Indicator, supply: list[str]) -> list[s
     if status == "supply_suspect":
         return ["its supply looks abnormal: " + "; ".join(supply)]
     if status == "contradicted":
-        return [f"{row['witness_label']} shows {pct(row['witness_share'])} against {pct(row['witness_benchmark'])}, the "
-                "opposite direction: two sources disagreeing points at the feed, not at how the force classifies"]
+        return [
+            f"{row['witness_label']} shows {pct(row['witness_share'])} against {pct(row['witness_benchmark'])}, the "
+            "opposite direction: two sources disagreeing points at the feed, not at how the force classifies"
+        ]
     return []

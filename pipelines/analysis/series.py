@@ -66,19 +66,49 @@ YEAR_SPAN = 4
 # sub-annual series, then yearly ones (non-overlapping years are few, and each is a year's counts).
 MIN_POINTS, MIN_SIZE = 12, 4
 YEAR_MIN_POINTS, YEAR_MIN_SIZE = 6, 3
-BASES = {"month": "monthly", "quarter": "quarterly", "rolling_year": "non-overlapping years",
-         "financial_year": "yearly", "calendar_year": "yearly"}
-
-BREAKS_SCHEMA = {
-    "indicator_id": pl.String, "force_id": pl.String, "release_date": pl.Date, "period": pl.Date,
-    "break_kind": pl.String, "event": pl.String, "level_shift": pl.Float64, "f_stat": pl.Float64,
-    "p_value": pl.Float64, "matches_event": pl.String, "test_basis": pl.String, "test_method": pl.String,
-    "previous_release_date": pl.Date,
+BASES = {
+    "month": "monthly",
+    "quarter": "quarterly",
+    "rolling_year": "non-overlapping years",
+    "financial_year": "yearly",
+    "calendar_year": "yearly",
 }
-SERIES_SCHEMA = {"indicator_id": pl.String, "force_id": pl.String, "period": pl.Date, "release_date": pl.Date,
-                 "numerator": pl.Int64, "denominator": pl.Int64}
-_SERIES_COLUMNS = {"force_id": pl.String, "release_date": pl.Date, "period": pl.Date, "period_grain": pl.String,
-                   "numerator": pl.Int64, "denominator": pl.Int64}
+
+BREAKS_SCHEMA = pl.Schema(
+    {
+        "indicator_id": pl.String,
+        "force_id": pl.String,
+        "release_date": pl.Date,
+        "period": pl.Date,
+        "break_kind": pl.String,
+        "event": pl.String,
+        "level_shift": pl.Float64,
+        "f_stat": pl.Float64,
+        "p_value": pl.Float64,
+        "matches_event": pl.String,
+        "test_basis": pl.String,
+        "test_method": pl.String,
+        "previous_release_date": pl.Date,
+    }
+)
+SERIES_SCHEMA = pl.Schema(
+    {
+        "indicator_id": pl.String,
+        "force_id": pl.String,
+        "period": pl.Date,
+        "release_date": pl.Date,
+        "numerator": pl.Int64,
+        "denominator": pl.Int64,
+    }
+)
+_SERIES_COLUMNS = {
+    "force_id": pl.String,
+    "release_date": pl.Date,
+    "period": pl.Date,
+    "period_grain": pl.String,
+    "numerator": pl.Int64,
+    "denominator": pl.Int64,
+}
 
 
 # --- the series -------------------------------------------------------------------------------------------
@@ -86,8 +116,10 @@ _SERIES_COLUMNS = {"force_id": pl.String, "release_date": pl.Date, "period": pl.
 
 def has_releases(con: duckdb.DuckDBPyConnection, source: str) -> bool:
     """Whether the source's offence counts carry release dates (vintages)."""
-    [(n,)] = con.sql("select count(*) from recorded_crime_releases where source = $s and release_date is not null",
-                     params={"s": source}).fetchall()
+    [(n,)] = con.sql(
+        "select count(*) from recorded_crime_releases where source = $s and release_date is not null",
+        params={"s": source},
+    ).fetchall()
     return n > 0
 
 
@@ -95,9 +127,11 @@ def indicator_series(con: duckdb.DuckDBPyConnection, indicator: Indicator, cache
     """force_id, release_date, period, period_grain, numerator, denominator per period over the
     source's whole span at its finest grain: one series per release for a source with release dates
     (release_date empty otherwise). Periods with no denominator are left out."""
-    grains = con.sql("select distinct period_grain from recorded_crime where source = $s union "
-                     "select distinct period_grain from crime_outcomes where source = $s",
-                     params={"s": indicator.source}).fetchall()
+    grains = con.sql(
+        "select distinct period_grain from recorded_crime where source = $s union "
+        "select distinct period_grain from crime_outcomes where source = $s",
+        params={"s": indicator.source},
+    ).fetchall()
     if not grains:
         return pl.DataFrame(schema=_SERIES_COLUMNS)
     grain = min((g for (g,) in grains), key=GRAIN_MONTHS.__getitem__)
@@ -106,17 +140,28 @@ def indicator_series(con: duckdb.DuckDBPyConnection, indicator: Indicator, cache
     counts = indicator_counts(con, indicator, everything, by_period=True, by_release=by_release, cache=cache)
     if not by_release:
         counts = counts.with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"))
-    return (counts.filter(pl.col("denominator") > 0)
-            .select(pl.col("force_id"), pl.col("release_date").cast(pl.Date), pl.col("period"), pl.lit(grain).alias("period_grain"),
-                    pl.col("numerator").cast(pl.Int64), pl.col("denominator").cast(pl.Int64))
-            .sort("force_id", "release_date", "period", nulls_last=False))
+    return (
+        counts.filter(pl.col("denominator") > 0)
+        .select(
+            pl.col("force_id"),
+            pl.col("release_date").cast(pl.Date),
+            pl.col("period"),
+            pl.lit(grain).alias("period_grain"),
+            pl.col("numerator").cast(pl.Int64),
+            pl.col("denominator").cast(pl.Int64),
+        )
+        .sort("force_id", "release_date", "period", nulls_last=False)
+    )
 
 
 def latest_points(series: pl.DataFrame) -> pl.DataFrame:
     """Each force's period from the latest release that has it (as `recorded_crime` takes it)."""
-    return (series.sort("release_date", nulls_last=False)
-            .group_by("force_id", "period", maintain_order=True).last()
-            .sort("force_id", "period"))
+    return (
+        series.sort("release_date", nulls_last=False)
+        .group_by("force_id", "period", maintain_order=True)
+        .last()
+        .sort("force_id", "period")
+    )
 
 
 # --- which events can move which indicator -------------------------------------------------------------------
@@ -141,9 +186,11 @@ def selects(affects: str | None, indicator: Indicator) -> bool:
 def events_for(events: pl.DataFrame, indicator: Indicator, force_id: str) -> list[tuple[date, str]]:
     """The events (event_date, event), in date order, that can move `indicator` in `force_id`'s
     series: scope national or that force, and an `affects` that selects the indicator."""
-    return sorted((event_date, event) for event_date, scope, event, affects in
-                  events.select("event_date", "scope", "event", "affects").iter_rows()
-                  if scope in ("national", force_id) and selects(affects, indicator))
+    return sorted(
+        (event_date, event)
+        for event_date, scope, event, affects in events.select("event_date", "scope", "event", "affects").iter_rows()
+        if scope in ("national", force_id) and selects(affects, indicator)
+    )
 
 
 # --- tests on one force's series in one release ------------------------------------------------------------
@@ -218,9 +265,19 @@ def _breaks_in(periods: list[date], share: np.ndarray, grain: str, events: list[
         if result is None:
             continue
         test = result["test"]
-        found.append({"period": result["period"], "break_kind": "registered", "event": event,
-                      "level_shift": test.level_shift, "f_stat": test.f_stat, "p_value": test.p_value,
-                      "matches_event": None, "test_basis": basis, "test_method": result["method"]})
+        found.append(
+            {
+                "period": result["period"],
+                "break_kind": "registered",
+                "event": event,
+                "level_shift": test.level_shift,
+                "f_stat": test.f_stat,
+                "p_value": test.p_value,
+                "matches_event": None,
+                "test_basis": basis,
+                "test_method": result["method"],
+            }
+        )
     used, min_points, min_size = _detection_points(periods, grain)
     if len(used) < min_points:
         return found
@@ -228,11 +285,24 @@ def _breaks_in(periods: list[date], share: np.ndarray, grain: str, events: list[
     step = _months_between(points)
     for detected in stats.binary_segmentation(share[used], min_size=min_size):
         when = points[detected.index]
-        near = [event for event_date, event in events
-                if add_months(when, -2 * step) <= event_date <= add_months(when, 2 * step)]
-        found.append({"period": when, "break_kind": "detected", "event": None, "level_shift": detected.size,
-                      "f_stat": detected.f_stat, "p_value": detected.p_value, "matches_event": near[0] if near else None,
-                      "test_basis": basis, "test_method": "binary_segmentation"})
+        near = [
+            event
+            for event_date, event in events
+            if add_months(when, -2 * step) <= event_date <= add_months(when, 2 * step)
+        ]
+        found.append(
+            {
+                "period": when,
+                "break_kind": "detected",
+                "event": None,
+                "level_shift": detected.size,
+                "f_stat": detected.f_stat,
+                "p_value": detected.p_value,
+                "matches_event": near[0] if near else None,
+                "test_basis": basis,
+                "test_method": "binary_segmentation",
+            }
+        )
     return found
 
 
@@ -242,23 +312,43 @@ def revisions(series: pl.DataFrame, indicator: Indicator) -> pl.DataFrame:
     previous_release_date the earlier. A revision is never a break."""
     grain = series["period_grain"][0] if "period_grain" in series.columns and series.height else "month"
     dated = series.filter(pl.col("release_date").is_not_null()).select(
-        "force_id", "release_date", "period", (pl.col("numerator") / pl.col("denominator")).alias("share"))
-    order = (dated.select("force_id", "release_date").unique().sort("force_id", "release_date")
-             .with_columns(pl.col("release_date").shift(1).over("force_id").alias("previous_release_date"))
-             .drop_nulls("previous_release_date"))
+        "force_id", "release_date", "period", (pl.col("numerator") / pl.col("denominator")).alias("share")
+    )
+    order = (
+        dated.select("force_id", "release_date")
+        .unique()
+        .sort("force_id", "release_date")
+        .with_columns(pl.col("release_date").shift(1).over("force_id").alias("previous_release_date"))
+        .drop_nulls("previous_release_date")
+    )
     earlier = dated.rename({"release_date": "previous_release_date", "share": "earlier"})
-    changes = (order.join(dated, on=["force_id", "release_date"])
-               .join(earlier, on=["force_id", "previous_release_date", "period"])
-               .with_columns((pl.col("share") - pl.col("earlier")).alias("level_shift"))
-               .sort(pl.col("level_shift").abs(), "period", descending=[True, False])
-               .group_by("force_id", "release_date", maintain_order=True).first())
-    return changes.select(
-        pl.lit(indicator.indicator_id).alias("indicator_id"), "force_id", "release_date", "period",
-        pl.lit("revision").alias("break_kind"), pl.lit(None, pl.String).alias("event"), "level_shift",
-        pl.lit(None, pl.Float64).alias("f_stat"), pl.lit(None, pl.Float64).alias("p_value"),
-        pl.lit(None, pl.String).alias("matches_event"), pl.lit(BASES[grain]).alias("test_basis"),
-        pl.lit(None, pl.String).alias("test_method"), "previous_release_date",
-    ).cast(BREAKS_SCHEMA).select(list(BREAKS_SCHEMA))
+    changes = (
+        order.join(dated, on=["force_id", "release_date"])
+        .join(earlier, on=["force_id", "previous_release_date", "period"])
+        .with_columns((pl.col("share") - pl.col("earlier")).alias("level_shift"))
+        .sort(pl.col("level_shift").abs(), "period", descending=[True, False])
+        .group_by("force_id", "release_date", maintain_order=True)
+        .first()
+    )
+    return (
+        changes.select(
+            pl.lit(indicator.indicator_id).alias("indicator_id"),
+            "force_id",
+            "release_date",
+            "period",
+            pl.lit("revision").alias("break_kind"),
+            pl.lit(None, pl.String).alias("event"),
+            "level_shift",
+            pl.lit(None, pl.Float64).alias("f_stat"),
+            pl.lit(None, pl.Float64).alias("p_value"),
+            pl.lit(None, pl.String).alias("matches_event"),
+            pl.lit(BASES[grain]).alias("test_basis"),
+            pl.lit(None, pl.String).alias("test_method"),
+            "previous_release_date",
+        )
+        .cast(BREAKS_SCHEMA)
+        .select(list(BREAKS_SCHEMA))
+    )
 
 
 def series_breaks(series: pl.DataFrame, indicator: Indicator, events: pl.DataFrame) -> pl.DataFrame:
@@ -274,14 +364,22 @@ def series_breaks(series: pl.DataFrame, indicator: Indicator, events: pl.DataFra
     rows = []
     in_scope: dict[str, list[tuple[date, str]]] = {}
     for (force, release), own in series.sort("force_id", "release_date", "period").group_by(
-            "force_id", "release_date", maintain_order=True):
+        "force_id", "release_date", maintain_order=True
+    ):
         periods = own["period"].to_list()
         share = (own["numerator"] / own["denominator"]).to_numpy().astype(float)
         if force not in in_scope:
             in_scope[force] = events_for(events, indicator, force)
         for found in _breaks_in(periods, share, grain, in_scope[force]):
-            rows.append({"indicator_id": indicator.indicator_id, "force_id": force, "release_date": release,
-                         "previous_release_date": None, **found})
+            rows.append(
+                {
+                    "indicator_id": indicator.indicator_id,
+                    "force_id": force,
+                    "release_date": release,
+                    "previous_release_date": None,
+                    **found,
+                }
+            )
     frame = pl.DataFrame(rows, schema=BREAKS_SCHEMA)
     return pl.concat([frame, revisions(series, indicator)])
 
@@ -297,8 +395,16 @@ def series_tables(con: duckdb.DuckDBPyConnection, indicators: list[Indicator]) -
         if series.height == 0:
             continue
         breaks.append(series_breaks(series, indicator, events))
-        points.append(latest_points(series).select(
-            pl.lit(indicator.indicator_id).alias("indicator_id"), "force_id", "period", "release_date", "numerator", "denominator"))
+        points.append(
+            latest_points(series).select(
+                pl.lit(indicator.indicator_id).alias("indicator_id"),
+                "force_id",
+                "period",
+                "release_date",
+                "numerator",
+                "denominator",
+            )
+        )
     breaks_frame = pl.concat(breaks) if breaks else pl.DataFrame(schema=BREAKS_SCHEMA)
     series_frame = pl.concat(points).cast(SERIES_SCHEMA) if points else pl.DataFrame(schema=SERIES_SCHEMA)
     order = ["indicator_id", "force_id", "release_date", "period", "break_kind"]

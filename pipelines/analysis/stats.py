@@ -230,8 +230,9 @@ def _js_distances(counts: np.ndarray, draws: np.ndarray, q: np.ndarray) -> tuple
     return float(distances[0]), distances[1:]
 
 
-def dirichlet_multinomial(total: int, mix: ArrayLike, precision: float, size: int,
-                          rng: np.random.Generator) -> np.ndarray:
+def dirichlet_multinomial(
+    total: int, mix: ArrayLike, precision: float, size: int, rng: np.random.Generator
+) -> np.ndarray:
     """`size` × K counts: each row draws p ~ Dirichlet(precision·mix), then Multinomial(total, p).
 
     Per category the mean is total·q_k and the variance q_k(1 − q_k)·total·(total + α₀)/(1 + α₀)
@@ -252,8 +253,14 @@ def dirichlet_multinomial(total: int, mix: ArrayLike, precision: float, size: in
     return rng.multinomial(total, mixes / mixes.sum(axis=1, keepdims=True))
 
 
-def mix_divergence(counts: ArrayLike, reference_counts: ArrayLike, draws: int = 2000, seed: int = 0,
-                   other_units: ArrayLike | None = None, precision: float | None = None) -> MixDivergence:
+def mix_divergence(
+    counts: ArrayLike,
+    reference_counts: ArrayLike,
+    draws: int = 2000,
+    seed: int = 0,
+    other_units: ArrayLike | None = None,
+    precision: float | None = None,
+) -> MixDivergence:
     """Jensen–Shannon distance (base 2, in [0, 1]) between a unit's mix and a reference mix.
 
     Pass a reference that excludes the unit itself (national minus the force), or the distance
@@ -368,8 +375,12 @@ class Standardised:
 
 
 def indirect_standardisation(
-    events: ArrayLike, exposure: ArrayLike, exclude_self: bool = True, confidence: float = 0.95,
-    reference: ArrayLike | None = None, fit_units: ArrayLike | None = None,
+    events: ArrayLike,
+    exposure: ArrayLike,
+    exclude_self: bool = True,
+    confidence: float = 0.95,
+    reference: ArrayLike | None = None,
+    fit_units: ArrayLike | None = None,
 ) -> Standardised:
     """Indirectly standardised ratio O/E per unit, given units × categories arrays.
 
@@ -420,8 +431,17 @@ def indirect_standardisation(
             tau2 = max(0.0, (q_stat - (fit.sum() - 1)) / (w.sum() - (w**2).sum() / w.sum()))
         half = _two_sided_z(confidence) * np.sqrt(v + tau2)
         ratio = observed / expected
-        return Standardised(observed, expected, ratio, np.exp(y - half), np.exp(y + half),
-                            y / np.sqrt(v + tau2), float(tau2), lower_p / expected, upper_p / expected)
+        return Standardised(
+            observed,
+            expected,
+            ratio,
+            np.exp(y - half),
+            np.exp(y + half),
+            y / np.sqrt(v + tau2),
+            float(tau2),
+            lower_p / expected,
+            upper_p / expected,
+        )
 
 
 @dataclass
@@ -491,7 +511,9 @@ def chow_test(y: ArrayLike, break_index: int, t: ArrayLike | None = None, common
     )
 
 
-def seasonal_shift_test(y: ArrayLike, t: ArrayLike, start: int, season: int = 12, span: int = 8, gap: int = 0) -> BreakTest:
+def seasonal_shift_test(
+    y: ArrayLike, t: ArrayLike, start: int, season: int = 12, span: int = 8, gap: int = 0
+) -> BreakTest:
     """A level shift at time `start` in a seasonal series, read from year-on-year changes.
 
     t holds integer times in periods (months, or quarters with season = 4); y the values, finite.
@@ -525,11 +547,14 @@ def seasonal_shift_test(y: ArrayLike, t: ArrayLike, start: int, season: int = 12
         return BreakTest(np.nan, np.nan, shift, np.nan)  # differences that do not vary: t undefined
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t_stat = shift / np.sqrt(pooled * (1 / d.size + 1 / c.size))
-    return BreakTest(f_stat=float(t_stat**2), p_value=float(2 * stats.t.sf(abs(t_stat), dof)),
-                     level_shift=shift, slope_change=np.nan)
+    return BreakTest(
+        f_stat=float(t_stat**2), p_value=float(2 * stats.t.sf(abs(t_stat), dof)), level_shift=shift, slope_change=np.nan
+    )
 
 
-def seasonal_pairs(t: ArrayLike, start: int, season: int = 12, span: int = 8, gap: int = 0) -> tuple[list[int], list[int]]:
+def seasonal_pairs(
+    t: ArrayLike, start: int, season: int = 12, span: int = 8, gap: int = 0
+) -> tuple[list[int], list[int]]:
     """The times `seasonal_shift_test` differences with the point one season earlier: (after,
     before). After: times in [start, start + span) whose point a season earlier lies before the gap;
     before: times in [start − gap − span, start − gap) whose point a season earlier is present."""
@@ -571,7 +596,9 @@ def _best_split(y: np.ndarray, start: int, stop: int, min_size: int) -> Detected
     return DetectedBreak(start + int(splits[best]), float(right_mean[best] - left_mean[best]), f_stat, p_value)
 
 
-def binary_segmentation(y: ArrayLike, min_size: int = 4, alpha: float = 0.01, max_breaks: int = 5) -> list[DetectedBreak]:
+def binary_segmentation(
+    y: ArrayLike, min_size: int = 4, alpha: float = 0.01, max_breaks: int = 5
+) -> list[DetectedBreak]:
     """Changes in mean at unknown times, by binary segmentation (Scott & Knott 1974; Killick 2012).
 
     Each segment's best split (largest drop in squared error, both sides >= `min_size` points) is

@@ -22,8 +22,15 @@ from pipelines.analysis.ratios import outcome_ratios
 from pipelines.analysis.windows import Window
 
 # The tables `derived_tables` returns, in the schema's names.
-DERIVED_TABLES = ("divergence", "divergence_mix", "divergence_mix_categories", "divergence_homogeneity", "outcome_ratios",
-                  "divergence_breaks", "divergence_series")
+DERIVED_TABLES = (
+    "divergence",
+    "divergence_mix",
+    "divergence_mix_categories",
+    "divergence_homogeneity",
+    "outcome_ratios",
+    "divergence_breaks",
+    "divergence_series",
+)
 # Sources whose last outcomes are standardised by crime type.
 OUTCOME_RATIO_SOURCES = ("police_uk_street",)
 # The analyst views the analysis reads hundreds of times (see `staged_views`).
@@ -56,9 +63,12 @@ def _compute(con: duckdb.DuckDBPyConnection) -> dict[str, pl.DataFrame]:
     indicators = load_indicators()
     tables = {"divergence": findings(con, indicators, windows=windows)}
     tables["divergence_mix"], tables["divergence_mix_categories"], tables["divergence_homogeneity"] = mix_findings(
-        con, load_mixes(), windows)
+        con, load_mixes(), windows
+    )
     # The mixes have filled `windows` with each source's standard window: the ratios use the same.
     ratios = [outcome_ratios(con, source, windows[source]) for source in OUTCOME_RATIO_SOURCES if source in windows]
-    tables["outcome_ratios"] = pl.concat([r for r in ratios if r.height]) if any(r.height for r in ratios) else pl.DataFrame()
+    tables["outcome_ratios"] = (
+        pl.concat([r for r in ratios if r.height]) if any(r.height for r in ratios) else pl.DataFrame()
+    )
     tables["divergence_breaks"], tables["divergence_series"] = series.series_tables(con, indicators)
     return tables

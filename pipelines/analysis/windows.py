@@ -47,7 +47,9 @@ class Window:
         if self.is_single_period:
             return f"year ending {add_months(self.end, -1):%b %Y}"
         last = add_months(self.end, -GRAIN_MONTHS[self.period_grain])
-        return f"{self.start:%b %Y}" if last == self.start else f"{self.start:%b %Y} to {add_months(self.end, -1):%b %Y}"
+        return (
+            f"{self.start:%b %Y}" if last == self.start else f"{self.start:%b %Y} to {add_months(self.end, -1):%b %Y}"
+        )
 
 
 def period_condition(window: Window) -> tuple[str, dict]:
@@ -60,7 +62,8 @@ def period_condition(window: Window) -> tuple[str, dict]:
 
 def supplied_periods(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFrame:
     """(force_id, period, period_grain) every territorial force supplied to the source."""
-    return con.sql("""
+    return con.sql(
+        """
         select distinct c.force_id, c.period, c.period_grain
         from recorded_crime as c join forces as f using (force_id)
         where c.source = $source and f.is_territorial_ew
@@ -68,7 +71,9 @@ def supplied_periods(con: duckdb.DuckDBPyConnection, source: str) -> pl.DataFram
         select distinct o.force_id, o.period, o.period_grain
         from crime_outcomes as o join forces as f using (force_id)
         where o.source = $source and f.is_territorial_ew
-    """, params={"source": source}).pl()
+    """,
+        params={"source": source},
+    ).pl()
 
 
 # --- the standard window ---------------------------------------------------------------------------------------
@@ -120,8 +125,9 @@ def one_year_window(source: str, grain: str, candidates: list[date], changes: li
     return window
 
 
-def span_window(source: str, grain: str, first: date, last: date, periods_of: dict[str, set[date]],
-                changes: list[tuple[date, str]]) -> Window:
+def span_window(
+    source: str, grain: str, first: date, last: date, periods_of: dict[str, set[date]], changes: list[tuple[date, str]]
+) -> Window:
     """The longest span ending with the period `last`, up to WINDOW_MONTHS, that nearly as many forces
     supplied in full (`periods_of`: force → the periods it supplied) as supplied `last`: never
     before the source's `first` period, and never across a national counting-rule change."""
@@ -131,7 +137,9 @@ def span_window(source: str, grain: str, first: date, last: date, periods_of: di
     inside = _changes_inside(changes, earliest, end)
     if inside:
         event_date = inside[-1][0]
-        earliest = max(earliest, add_months(date(event_date.year, event_date.month, 1), 0 if event_date.day == 1 else 1))
+        earliest = max(
+            earliest, add_months(date(event_date.year, event_date.month, 1), 0 if event_date.day == 1 else 1)
+        )
 
     def full_supply(start: date) -> int:
         span = {add_months(start, i * step) for i in range((month_index(end) - month_index(start)) // step)}
@@ -143,7 +151,7 @@ def span_window(source: str, grain: str, first: date, last: date, periods_of: di
         start = add_months(start, -step)
     window = Window(source, start, end, grain, periods_expected=(month_index(end) - month_index(start)) // step)
     longer = add_months(start, -step)
-    reason = (f"{full_supply(start)} territorial forces supplied every {grain} of it")
+    reason = f"{full_supply(start)} territorial forces supplied every {grain} of it"
     if longer >= earliest:
         reason += f"; only {full_supply(longer)} supplied {longer:%b %Y} as well, so the window starts at {start:%b %Y}"
     window.notes.append(f"window {window.label()}: the latest span most forces supplied in full ({reason})")
@@ -166,7 +174,9 @@ def window_for(con: duckdb.DuckDBPyConnection, source: str, windows: dict[str, W
 # --- chosen windows -------------------------------------------------------------------------------------------
 
 
-def windows_between(con: duckdb.DuckDBPyConnection, start: date | str | None, end: date | str | None) -> dict[str, Window] | None:
+def windows_between(
+    con: duckdb.DuckDBPyConnection, start: date | str | None, end: date | str | None
+) -> dict[str, Window] | None:
     """Windows from month `start` to month `end` (inclusive; a date in the month, or YYYY-MM) for
     every source, or None for the standard windows. A rolling-year source gets exactly the one
     rolling year ending with `end` (the year ending December Y for a calendar year), never a sum of
@@ -174,10 +184,13 @@ def windows_between(con: duckdb.DuckDBPyConnection, start: date | str | None, en
     if not start and not end:
         return None
     # The dashboard passes dates; the command line passes the months as typed.
-    start, end = ((date.fromisoformat(f"{m}-01") if isinstance(m, str) else m.replace(day=1)) if m else None
-                  for m in (start, end))
+    start, end = (
+        (date.fromisoformat(f"{m}-01") if isinstance(m, str) else m.replace(day=1)) if m else None for m in (start, end)
+    )
     windows = {}
-    for (source,) in con.sql("select distinct source from recorded_crime union select distinct source from crime_outcomes").fetchall():
+    for (source,) in con.sql(
+        "select distinct source from recorded_crime union select distinct source from crime_outcomes"
+    ).fetchall():
         standard = standard_window(con, source)
         if standard is not None:
             windows[source] = chosen_window(standard, start, end)
@@ -199,7 +212,9 @@ def chosen_window(standard: Window, start: date | None, end: date | None) -> Win
     # The window ends with the month `end` names: a quarter starting after it is outside it (the
     # year to December holds the quarters starting January to October, not next January's).
     stop = add_months(last, 1)
-    window = Window(standard.source, first, stop, standard.period_grain, max(1, (month_index(stop) - month_index(first)) // step))
+    window = Window(
+        standard.source, first, stop, standard.period_grain, max(1, (month_index(stop) - month_index(first)) // step)
+    )
     window.notes.append(f"window {window.label()}, as chosen")
     return window
 
@@ -207,4 +222,6 @@ def chosen_window(standard: Window, start: date | None, end: date | None) -> Win
 def previous_window(window: Window) -> Window:
     """The span of the same length just before the window (the previous non-overlapping year for a year)."""
     length = max(month_index(window.end) - month_index(window.start), GRAIN_MONTHS[window.period_grain])
-    return Window(window.source, add_months(window.start, -length), window.start, window.period_grain, window.periods_expected)
+    return Window(
+        window.source, add_months(window.start, -length), window.start, window.period_grain, window.periods_expected
+    )

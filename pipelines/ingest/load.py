@@ -29,8 +29,8 @@ import shutil
 import socket
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,12 +40,18 @@ import duckdb
 import polars as pl
 from tqdm import tqdm
 
-from pipelines.analysis.tables import derived_tables
 from pipelines import reference, schema
+from pipelines.analysis.tables import derived_tables
 from pipelines.ingest.sources import WORKBOOK_SUFFIXES, detect, extract_workbook, not_a_return, source_scopes
 from pipelines.ingest.sources.base import Extracted, Source, extract, extract_chunks
-from pipelines.ingest.textfile import CHUNK_BYTES, TEXT_SUFFIXES, MalformedFileError, TextFile, open_text, text_size_hint
-
+from pipelines.ingest.textfile import (
+    CHUNK_BYTES,
+    TEXT_SUFFIXES,
+    MalformedFileError,
+    TextFile,
+    open_text,
+    text_size_hint,
+)
 
 READABLE_SUFFIXES = TEXT_SUFFIXES + WORKBOOK_SUFFIXES
 
@@ -89,7 +95,9 @@ def database_version() -> str:
     """Fingerprint of the schema and the reference data the rows were resolved with."""
     digest = hashlib.sha256(schema.schema_version().encode())
     # The data files only: the folder is also the package that reads them (its code and bytecode).
-    for path in sorted(p for p in reference.REFERENCE_DIR.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")):
+    for path in sorted(
+        p for p in reference.REFERENCE_DIR.rglob("*") if p.is_file() and p.suffix not in (".py", ".pyc")
+    ):
         digest.update(str(path.relative_to(reference.REFERENCE_DIR)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -103,10 +111,14 @@ def discover(inputs: list[Path]) -> list[Path]:
             files += sorted(p for p in item.rglob("*") if p.is_file() and p.name.endswith(READABLE_SUFFIXES))
         elif item.is_file():
             if not item.name.endswith(READABLE_SUFFIXES):
-                raise MalformedFileError(item, None, f"not a file crossforce reads (expected one of {', '.join(READABLE_SUFFIXES)})")
+                raise MalformedFileError(
+                    item, None, f"not a file crossforce reads (expected one of {', '.join(READABLE_SUFFIXES)})"
+                )
             files.append(item)
         elif item.exists():
-            raise MalformedFileError(item, None, "not a regular file (a pipe, socket or device): give a file or a folder")
+            raise MalformedFileError(
+                item, None, "not a regular file (a pipe, socket or device): give a file or a folder"
+            )
         else:
             raise FileNotFoundError(f"{item}: no such file or folder")
     by_name: dict[str, Path] = {}
@@ -120,7 +132,9 @@ def discover(inputs: list[Path]) -> list[Path]:
         # The same file reached twice (or a byte-identical copy, such as a sample of published data
         # beside the original) is one file; two different files may not share the name that keys the load.
         if other != path and other.resolve() != path.resolve() and _sha256(other) != _sha256(path):
-            raise MalformedFileError(path, None, f"another input file has the same name ({other}); file names key the load")
+            raise MalformedFileError(
+                path, None, f"another input file has the same name ({other}); file names key the load"
+            )
     return list(by_name.values())
 
 
@@ -142,13 +156,21 @@ def _unusable(db_path: Path, exc: duckdb.Error) -> DatabaseError:
     message = _first_line(exc)
     if "Conflicting lock" in message:
         holder = re.search(r"held in (.+?)(?: \(PID (\d+)\))?\. ", message + " ")
-        who = f"{Path(holder.group(1)).name}, PID {holder.group(2)}" if holder and holder.group(2) else "another program"
-        return DatabaseLockedError(f"{db_path} is open for writing in another program ({who}); close it there, then run again")
+        who = (
+            f"{Path(holder.group(1)).name}, PID {holder.group(2)}" if holder and holder.group(2) else "another program"
+        )
+        return DatabaseLockedError(
+            f"{db_path} is open for writing in another program ({who}); close it there, then run again"
+        )
     if "WAL does not match" in message or "replaying WAL" in message:
-        return DatabaseError(f"{db_path}.wal beside the database does not belong to it (DuckDB: {message}); move that "
-                             f".wal file out of the folder (keep it if it may hold changes you need), then run again")
+        return DatabaseError(
+            f"{db_path}.wal beside the database does not belong to it (DuckDB: {message}); move that "
+            f".wal file out of the folder (keep it if it may hold changes you need), then run again"
+        )
     if "not a valid DuckDB database" in message:
-        return DatabaseError(f"{db_path} is not a DuckDB database; give --db the crossforce database, or a new file name")
+        return DatabaseError(
+            f"{db_path} is not a DuckDB database; give --db the crossforce database, or a new file name"
+        )
     return DatabaseError(f"{db_path} cannot be opened as a database ({message})")
 
 
@@ -165,7 +187,9 @@ def loaded_hashes(db_path: Path) -> dict[str, str]:
     if not db_path.exists():
         return {}
     if not db_path.is_file():
-        raise DatabaseError(f"{db_path} is not a regular file; give --db a crossforce database file, or a new file name")
+        raise DatabaseError(
+            f"{db_path} is not a regular file; give --db a crossforce database file, or a new file name"
+        )
     try:
         with duckdb.connect(str(db_path), read_only=True) as con:
             tables = {name for (name,) in con.sql("select table_name from information_schema.tables").fetchall()}
@@ -179,7 +203,8 @@ def loaded_hashes(db_path: Path) -> dict[str, str]:
     if not version or version[0][0] != database_version():
         raise StaleDatabaseError(
             f"{db_path} was built by another version of crossforce's schema or reference data; rebuild it from "
-            "its input files with `crossforce ingest --rebuild INPUT...` (the old file is replaced only when the new one is complete)"
+            "its input files with `crossforce ingest --rebuild INPUT...` "
+            "(the old file is replaced only when the new one is complete)"
         )
     return loaded
 
@@ -220,9 +245,16 @@ def writer_lock(db_path: Path, wait_s: float = WAIT_S) -> Iterator[None]:
                 time.sleep(0.2)
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                 "started": datetime.now(UTC).isoformat(timespec="seconds"),
-                                 "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]}))
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                    "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300],
+                }
+            )
+        )
         handle.flush()
         yield
     finally:
@@ -261,7 +293,8 @@ def _apply_pending_wal(db_path: Path) -> bool:
     return True
 
 
-def _out_of_space(exc: BaseException) -> bool:
+def _out_of_space(error: BaseException) -> bool:
+    exc: BaseException | None = error
     while exc is not None:
         if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
             return True
@@ -279,8 +312,10 @@ def _create(con: duckdb.DuckDBPyConnection) -> None:
         _insert(con, table, frame)
     scopes = source_scopes()
     _insert(con, "ref_sources", pl.DataFrame({"source": list(scopes), "is_national": list(scopes.values())}))
-    con.execute("insert into meta_database values ('database_version', ?), ('created_at', ?)",
-                [database_version(), datetime.now(UTC).isoformat(timespec="seconds")])
+    con.execute(
+        "insert into meta_database values ('database_version', ?), ('created_at', ?)",
+        [database_version(), datetime.now(UTC).isoformat(timespec="seconds")],
+    )
 
 
 def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
@@ -354,7 +389,9 @@ def _extract_batch(paths: list[Path]) -> Iterator[list[Extracted]]:
         yield from map(lambda piece: [piece], extract_chunks(fmt, text))
 
 
-def _write_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, hashes: dict[str, str], started: datetime) -> list[FileResult]:
+def _write_batch(
+    con: duckdb.DuckDBPyConnection, batch: Extracted, hashes: dict[str, str], started: datetime
+) -> list[FileResult]:
     # A file replaces the rows of its earlier version, compressed or not (`X.csv` and `X.csv.gz`).
     names = [f.file_name for f in batch.files]
     variants = [_return_name(n) for n in names] + [_return_name(n) + ".gz" for n in names]
@@ -365,26 +402,49 @@ def _write_batch(con: duckdb.DuckDBPyConnection, batch: Extracted, hashes: dict[
                 con.execute(f"delete from {table.name} where file_name in (select file_name from batch_files)")
     finally:
         con.unregister("batch_files")
-    for table, frame in batch.tables.items():
-        _insert(con, table, frame)
+    for name, frame in batch.tables.items():
+        _insert(con, name, frame)
     _insert(con, "meta_quarantine", batch.quarantine)
     finished = datetime.now(UTC).replace(tzinfo=None)
-    results = [FileResult(f.file_name, batch.source, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate) for f in batch.files]
+    results = [
+        FileResult(f.file_name, batch.source, f.rows_read, f.rows_loaded, f.rows_quarantined, f.rows_duplicate)
+        for f in batch.files
+    ]
     for r in results:
         if r.rows_read != r.rows_loaded + r.rows_quarantined:
-            raise AssertionError(f"{r.file_name}: {r.rows_read} rows read but {r.rows_loaded} loaded + {r.rows_quarantined} quarantined")
-    _insert(con, "meta_ingest_log", pl.DataFrame(
-        [(r.file_name, r.source, hashes[r.file_name], r.rows_read, r.rows_loaded, r.rows_quarantined, r.rows_duplicate, started, finished)
-         for r in results],
-        schema=[(c, pl.String) for c in ("file_name", "source", "sha256")]
-        + [(c, pl.Int64) for c in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")]
-        + [("started_at", pl.Datetime("us")), ("finished_at", pl.Datetime("us"))],
-        orient="row",
-    ))
+            raise AssertionError(
+                f"{r.file_name}: {r.rows_read} rows read but {r.rows_loaded} loaded + {r.rows_quarantined} quarantined"
+            )
+    _insert(
+        con,
+        "meta_ingest_log",
+        pl.DataFrame(
+            [
+                (
+                    r.file_name,
+                    r.source,
+                    hashes[r.file_name],
+                    r.rows_read,
+                    r.rows_loaded,
+                    r.rows_quarantined,
+                    r.rows_duplicate,
+                    started,
+                    finished,
+                )
+                for r in results
+            ],
+            schema=[(c, pl.String) for c in ("file_name", "source", "sha256")]
+            + [(c, pl.Int64) for c in ("rows_read", "rows_loaded", "rows_quarantined", "rows_duplicate")]
+            + [("started_at", pl.Datetime("us")), ("finished_at", pl.Datetime("us"))],
+            orient="row",
+        ),
+    )
     return results
 
 
-def _load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], hashes: dict[str, str], progress: bool) -> list[FileResult]:
+def _load_files(
+    con: duckdb.DuckDBPyConnection, paths: list[Path], hashes: dict[str, str], progress: bool
+) -> list[FileResult]:
     """Write unit after unit of work (a batch of files, or a chunk of a large file), reading the next
     in a second thread meanwhile (Polars and DuckDB both release the GIL, so reading and writing
     overlap on two cores).
@@ -395,7 +455,11 @@ def _load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], hashes: dict[
     results: list[FileResult] = []
     units = itertools.chain.from_iterable(map(_extract_batch, _batches(paths)))  # keeps no unit alive
     ongoing: dict[str, FileResult] = {}  # files read in chunks, begun but not finished
-    with ThreadPoolExecutor(max_workers=1) as reader, tqdm(total=len(paths), desc="ingest", unit="file", disable=not progress) as bar:
+    batch: Extracted | None = None
+    with (
+        ThreadPoolExecutor(max_workers=1) as reader,
+        tqdm(total=len(paths), desc="ingest", unit="file", disable=not progress) as bar,
+    ):
         upcoming = reader.submit(next, units, None)
         while (unit := upcoming.result()) is not None:
             upcoming = reader.submit(next, units, None)
@@ -423,12 +487,23 @@ def _load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], hashes: dict[
                         continue
                     del ongoing[f.file_name]
                     if total.rows_read != total.rows_loaded + total.rows_quarantined:
-                        raise AssertionError(f"{total.file_name}: {total.rows_read} rows read but {total.rows_loaded} loaded"
-                                             f" + {total.rows_quarantined} quarantined")
-                    con.execute("update meta_ingest_log set rows_read = ?, rows_loaded = ?, rows_quarantined = ?, rows_duplicate = ?,"
-                                " finished_at = ? where file_name = ?",
-                                [total.rows_read, total.rows_loaded, total.rows_quarantined, total.rows_duplicate,
-                                 datetime.now(UTC).replace(tzinfo=None), total.file_name])
+                        raise AssertionError(
+                            f"{total.file_name}: {total.rows_read} rows read but {total.rows_loaded} loaded"
+                            f" + {total.rows_quarantined} quarantined"
+                        )
+                    con.execute(
+                        "update meta_ingest_log set rows_read = ?, rows_loaded = ?, rows_quarantined = ?,"
+                        " rows_duplicate = ?,"
+                        " finished_at = ? where file_name = ?",
+                        [
+                            total.rows_read,
+                            total.rows_loaded,
+                            total.rows_quarantined,
+                            total.rows_duplicate,
+                            datetime.now(UTC).replace(tzinfo=None),
+                            total.file_name,
+                        ],
+                    )
                     results.append(total)
                     bar.update(1)
             con.commit()
@@ -436,8 +511,9 @@ def _load_files(con: duckdb.DuckDBPyConnection, paths: list[Path], hashes: dict[
     return results
 
 
-def ingest(inputs: list[Path], db_path: Path, *, rebuild: bool = False, progress: bool = True,
-           wait_s: float = WAIT_S) -> IngestReport:
+def ingest(
+    inputs: list[Path], db_path: Path, *, rebuild: bool = False, progress: bool = True, wait_s: float = WAIT_S
+) -> IngestReport:
     """Load every new or changed input file into `db_path`, atomically. Unchanged files are skipped."""
     # A symlinked database keeps pointing at its target: the new file is renamed over the target.
     db_path = Path(os.path.realpath(db_path))
@@ -455,11 +531,15 @@ def ingest(inputs: list[Path], db_path: Path, *, rebuild: bool = False, progress
         changed = _changed_files(files, hashes, known, report)
         if not changed and db_path.exists() and not rebuild:
             return report
-        report.loaded = _load_into_copy(db_path, changed, hashes, is_new=rebuild or not db_path.exists(), progress=progress)
+        report.loaded = _load_into_copy(
+            db_path, changed, hashes, is_new=rebuild or not db_path.exists(), progress=progress
+        )
     return report
 
 
-def _changed_files(files: list[Path], hashes: dict[Path, str], known: dict[str, str], report: IngestReport) -> list[Path]:
+def _changed_files(
+    files: list[Path], hashes: dict[Path, str], known: dict[str, str], report: IngestReport
+) -> list[Path]:
     """The files to load; the rest are recorded in `report` as unchanged or skipped, with the reason."""
     replaced = {p.name for p in files if p.name in known and known[p.name] != hashes[p]}
     # Bytes the database will still hold after this load, by content: what a file under another name would repeat.
@@ -470,8 +550,10 @@ def _changed_files(files: list[Path], hashes: dict[Path, str], known: dict[str, 
         if known.get(path.name) == sha:
             report.unchanged.append(path.name)
         elif sha in held:
-            report.skipped[path.name] = (f"the same bytes as {held[sha]}, already loaded (or given) under that name; "
-                                         "skipped so its rows are not counted twice")
+            report.skipped[path.name] = (
+                f"the same bytes as {held[sha]}, already loaded (or given) under that name; "
+                "skipped so its rows are not counted twice"
+            )
         elif why := not_a_return(path):
             report.skipped[path.name] = why
         else:
@@ -480,7 +562,9 @@ def _changed_files(files: list[Path], hashes: dict[Path, str], known: dict[str, 
     return changed
 
 
-def _load_into_copy(db_path: Path, changed: list[Path], hashes: dict[Path, str], *, is_new: bool, progress: bool) -> list[FileResult]:
+def _load_into_copy(
+    db_path: Path, changed: list[Path], hashes: dict[Path, str], *, is_new: bool, progress: bool
+) -> list[FileResult]:
     staging = db_path.with_name(f"{db_path.name}.tmp-{os.getpid()}")
     try:
         if not is_new:
@@ -504,7 +588,9 @@ def _load_into_copy(db_path: Path, changed: list[Path], hashes: dict[Path, str],
         if _out_of_space(exc):
             copy = f"a copy of the database ({db_path.stat().st_size / 1e6:,.0f} MB) and " if not is_new else ""
             outcome = f"{db_path.name} is unchanged" if db_path.exists() else "no database was written"
-            raise DatabaseError(f"no space left to write the new database in {db_path.parent} (a load needs room for "
-                                f"{copy}the new rows); free some space, then run again. {outcome}") from None
+            raise DatabaseError(
+                f"no space left to write the new database in {db_path.parent} (a load needs room for "
+                f"{copy}the new rows); free some space, then run again. {outcome}"
+            ) from None
         raise
     return results
