@@ -101,7 +101,8 @@ def main() -> None:
         for name, paths in cases.items():
             seconds, rows, duplicates, rss = ingest(Path(tmp) / f"{name.replace(' ', '_')}.duckdb", paths)
             print(
-                f"{name:>22}: peak memory {rss / 1024:5.0f} MB, {seconds:5.1f} s, {rows:,} rows ({duplicates:,} exact repeats)"
+                f"{name:>22}: peak memory {rss / 1024:5.0f} MB, {seconds:5.1f} s, {rows:,} rows "
+                f"({duplicates:,} exact repeats)"
             )
 
 

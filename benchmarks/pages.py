@@ -9,8 +9,8 @@ A visit is timed from navigation start (the page's own `performance` clock, so n
 or sleep is counted) until both: the script run is over (the app root's `data-test-script-state`
 has gone to `running` and then `notRunning`; Streamlit 1.67 shows `initial` before the first run)
 and the main area has rendered (its title is there, no element is stale or still a loading skeleton,
-and every Plotly chart has drawn its SVG). The moment each state was reached is recorded by a MutationObserver in the page;
-the end is found by a check run on every animation frame.
+and every Plotly chart has drawn its SVG). The moment each state was reached is recorded by a
+MutationObserver in the page; the end is found by a check run on every animation frame.
 
 Beside the pages it times, in the same run, a trivial Streamlit page (a title and a line, served the
 same way) and the health endpoint, so the figures can be read as ratios of what Streamlit itself costs
@@ -313,10 +313,12 @@ def main() -> None:
                 browser.close()
         print(
             f"Chromium {VIEWPORT['width']}×{VIEWPORT['height']}, {args.runs} warm visits per page"
-            f" ({args.db or 'the sample database, built from data_samples/'}; {'one server' if args.one_server else 'a fresh server before each page'})."
+            f" ({args.db or 'the sample database, built from data_samples/'}; "
+            f"{'one server' if args.one_server else 'a fresh server before each page'})."
         )
         print(
-            f"Budget: script run ≤ {FIRST_BUDGET_S:g} s on the first visit, ≤ {WARM_BUDGET_S:g} s warm (every warm run). "
+            f"Budget: script run ≤ {FIRST_BUDGET_S:g} s on the first visit, "
+            f"≤ {WARM_BUDGET_S:g} s warm (every warm run). "
             "Felt: navigation start until every chart is drawn; ratio: felt warm median ÷ the trivial page's."
         )
         print()

@@ -20,9 +20,12 @@ peers = state.url_select(
     "Compare with",
     list(data.PEER_GROUPS),
     key="peers",
-    format_func=data.PEER_GROUPS.get,
+    format_func=lambda g: data.PEER_GROUPS.get(g, g),
     container=st.sidebar,
-    help="Benchmarks never include the force itself. British Transport Police, Northern Ireland and the fraud bodies are never mixed in.",
+    help=(
+        "Benchmarks never include the force itself. "
+        "British Transport Police, Northern Ireland and the fraud bodies are never mixed in."
+    ),
 )
 window = state.url_select(
     "Period window",

@@ -104,7 +104,8 @@ def tables(force_id: str, peer_group: str = "all", window: str = "standard") -> 
         out.append(
             Table(
                 f"mix_{mix_id}_categories.csv",
-                f"{label}: each category's share for the force and its peers (force excluded), and its term in the distance.",
+                f"{label}: each category's share for the force and its peers (force excluded), "
+                "and its term in the distance.",
                 _force_rows(data.mix_categories(mix_id), force_id),
             )
         )
@@ -269,7 +270,8 @@ def _sources_html(own: pl.DataFrame, mix_sources: set[str], has_outcomes: bool) 
         if row and row.get("first_period") is not None and row.get("last_period") is not None:
             span = f" (loaded: {row['first_period']:%b %Y} to {row['last_period']:%b %Y})"
         items.append(
-            f"<li>{html.escape(data.PUBLISHERS.get(source, source))} <code>{html.escape(source)}</code>{html.escape(span)}</li>"
+            f"<li>{html.escape(data.PUBLISHERS.get(source, source))} "
+            f"<code>{html.escape(source)}</code>{html.escape(span)}</li>"
         )
     return "<ul>" + "".join(items) + "</ul>" if items else "<p>No source supplied data for this force.</p>"
 

@@ -9,7 +9,7 @@ a link reproduces a view, and the shared choices (`SHARED`) follow the person fr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import streamlit as st
@@ -136,8 +136,11 @@ def url_multiselect(
     """A multiselect kept in the URL (`key=a&key=b`) and across pages; choices this page cannot
     offer are said and left out, and `default` is shown when none is left."""
     options = list(options)
-    wish = _wish(key, list(default))
-    wish = [wish] if isinstance(wish, str) else list(wish or [])
+    asked = _wish(key, list(default))
+    if isinstance(asked, str):
+        wish = [asked]
+    else:
+        wish = list(asked) if isinstance(asked, Iterable) else []
     value = [v for v in wish if v in options]
     dropped = [v for v in wish if v not in options]
     if dropped:

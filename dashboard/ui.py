@@ -5,6 +5,7 @@ in the URL, and the filters every page shares, are in `dashboard.state`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal
 
 import plotly.graph_objects as go
 import polars as pl
@@ -49,7 +50,7 @@ def link(
     (container or st).page_link(file, label=label, query_params={**state.carried(), **(params or {})}, help=help)
 
 
-def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: str = "ignore"):
+def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: Literal["ignore", "rerun"] = "ignore"):
     """A chart, a CSV download of exactly the data behind it, and the chart as an SVG image (drawn
     only when asked for). With `on_select="rerun"` a click on a point reruns the page and the
     selection is returned."""
@@ -103,7 +104,7 @@ _SCIENTIFIC = ("p_value", "q_bh", "q_by")
 _PERCENT = ("share", "benchmark", "benchmark_crime_share", "witness_share", "witness_benchmark")
 _FORMATS = {"difference_pp": "%+.2f pp", "ratio": "%.2f×", "z": "%+.2f"}
 # Long text gets room of its own, so that the columns after it stay in view.
-_WIDTHS = {
+_WIDTHS: dict[str, Literal["small", "medium", "large"]] = {
     "indicator": "medium",
     "benchmark_coverage": "large",
     "status_reason": "large",

@@ -3,6 +3,8 @@
 The page `dashboard/views/workbench.py` holds only its layout and calls into this module.
 """
 
+from collections.abc import Callable, Mapping
+
 import streamlit as st
 
 from dashboard import browse, data, state, ui
@@ -143,6 +145,11 @@ def choose_facet(table: str, column: str) -> None:
     st.session_state[f"bf_{table}__page"] = 1
 
 
+def facet_words(counts: Mapping[str, int]) -> Callable[[str], str]:
+    """A facet's values in words: each with its number of rows."""
+    return lambda value: f"{value} · {counts[value]:,}"
+
+
 def browse_mode() -> None:
     names = browse.tables()
     if not names:
@@ -226,7 +233,7 @@ def browse_mode() -> None:
                     key=f"facet_{table}_{column}",
                     on_change=choose_facet,
                     args=(table, column),
-                    format_func=lambda v, counts=counts: f"{v} · {counts[v]:,}",
+                    format_func=facet_words(counts),
                     help=schema.describe(column),
                 )
     total_pages = browse.pages(page.rows)
@@ -243,8 +250,10 @@ def browse_mode() -> None:
     if page.rows:
         st.caption(f"Every matching row (at most {sandbox.ROW_LIMIT:,}), not only this page:")
         csv_column, json_column, parquet_column = st.columns(3)
-        for column, (kind, (mime, convert)) in zip((csv_column, json_column, parquet_column), browse.DOWNLOADS.items()):
-            column.download_button(
+        for download_column, (kind, (mime, convert)) in zip(
+            (csv_column, json_column, parquet_column), browse.DOWNLOADS.items()
+        ):
+            download_column.download_button(
                 f"Download every matching row ({kind})",
                 browse.download(table, filters, convert),
                 file_name=f"{table}.{kind.lower()}",

@@ -1,7 +1,9 @@
 """Fixtures and helpers for the real-browser tests in `test_browser.py`.
 
 Imported by that module only (not a conftest), so the Chromium launch options and the dashboard
-server touch no other test. The browser is Debian's Chromium, driven by Playwright; never
+server touch no other test. Each fixture's function is named `fixture_<name>` and registered under
+`<name>`: a module imports the function, and its tests ask for the fixture by name without the
+parameter shadowing the import. The browser is Debian's Chromium, driven by Playwright; never
 `playwright install`. See docs in /work/shared/STACK.md, "A real browser".
 """
 
@@ -39,8 +41,8 @@ WAIT_MS = 30_000
 SERVER_START_S = 90
 
 
-@pytest.fixture(scope="session")
-def chromium_executable() -> Path:
+@pytest.fixture(scope="session", name="chromium_executable")
+def fixture_chromium_executable() -> Path:
     """Debian's Chromium; under CI its absence fails the run instead of skipping the browser tests."""
     if not (CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK)):
         message = f"Chromium is not installed at {CHROMIUM} (apt-get install -y chromium)"
@@ -50,19 +52,19 @@ def chromium_executable() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict, chromium_executable: Path) -> dict:
+@pytest.fixture(scope="session", name="browser_type_launch_args")
+def fixture_browser_type_launch_args(browser_type_launch_args: dict, chromium_executable: Path) -> dict:
     """pytest-playwright's launch options, pointed at Debian's Chromium with the flags that work here."""
     return {**browser_type_launch_args, "executable_path": str(chromium_executable), "args": CHROMIUM_ARGS}
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args: dict) -> dict:
+@pytest.fixture(scope="session", name="browser_context_args")
+def fixture_browser_context_args(browser_context_args: dict) -> dict:
     return {**browser_context_args, "viewport": VIEWPORT, "accept_downloads": True}
 
 
-@pytest.fixture(scope="session")
-def dashboard_db(tmp_path_factory: pytest.TempPathFactory, chromium_executable: Path, samples_ingest) -> Path:
+@pytest.fixture(scope="session", name="dashboard_db")
+def fixture_dashboard_db(tmp_path_factory: pytest.TempPathFactory, chromium_executable: Path, samples_ingest) -> Path:
     """A copy of the sample database. Asks for Chromium first, so a missing browser fails or skips
     before the slow load."""
     return sample_copy(samples_ingest, tmp_path_factory, "browser")
@@ -118,15 +120,15 @@ def serve_dashboard(db: Path, log_path: Path, stderr_path: Path | None = None) -
         stop(process)
 
 
-@pytest.fixture(scope="session")
-def dashboard_url(dashboard_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@pytest.fixture(scope="session", name="dashboard_url")
+def fixture_dashboard_url(dashboard_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The dashboard served as `crossforce serve` does, on a free local port, for the whole session."""
     with serve_dashboard(dashboard_db, tmp_path_factory.mktemp("streamlit") / "server.log") as url:
         yield url
 
 
-@pytest.fixture(scope="session")
-def base_url(dashboard_url: str) -> str:
+@pytest.fixture(scope="session", name="base_url")
+def fixture_base_url(dashboard_url: str) -> str:
     """pytest-playwright gives this to every browser context, so `page.goto("/divergence")` works."""
     return dashboard_url
 

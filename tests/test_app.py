@@ -303,7 +303,8 @@ def test_the_ranked_table_leads_with_the_effect_and_puts_coverage_beside_the_ben
     [(indicator, force, difference, ratio, benchmark, coverage, q_by)] = query(
         sample_db,
         """
-        select indicator_id, force_id, difference, ratio, benchmark, benchmark_coverage, q_by from divergence where rank = 1""",
+        select indicator_id, force_id, difference, ratio, benchmark, benchmark_coverage, q_by
+        from divergence where rank = 1""",
     )
     first = shown.iloc[0]
     assert (first["indicator_id"], first["force_id"]) == (indicator, force)
@@ -434,7 +435,8 @@ def test_overview_lists_ranked_findings_with_their_coverage_and_what_was_screene
     top = query(
         sample_db,
         """
-        select rank, indicator_id, force_id, benchmark_coverage from divergence where rank is not null order by rank limit 10""",
+        select rank, indicator_id, force_id, benchmark_coverage
+        from divergence where rank is not null order by rank limit 10""",
     )
     assert len(links) == len(details) == len(top) == 10
     for link, detail, (rank, indicator, force, coverage) in zip(links, details, top):

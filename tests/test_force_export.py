@@ -219,7 +219,8 @@ def test_cris_to_connect_break_is_visible_in_the_2024_releases(met_db: Path) -> 
         met_db,
         """
         select period, offence_count from recorded_crime_releases
-        where release_date = ? and category = 'BURGLARY - RESIDENTIAL' and period in ('2024-02-01', '2024-03-01') order by 1
+        where release_date = ? and category = 'BURGLARY - RESIDENTIAL' and period in ('2024-02-01', '2024-03-01')
+        order by 1
     """,
         [CONNECT_2024_07],
     )
@@ -257,7 +258,8 @@ def test_coverage_counts_input_rows_per_month(met_db: Path) -> None:
     rows = _query(
         met_db,
         """
-        select rows_supplied from core_coverage where file_name = 'borough_24m_202202-202401.csv' and period = '2023-01-01'
+        select rows_supplied from core_coverage
+        where file_name = 'borough_24m_202202-202401.csv' and period = '2023-01-01'
     """,
     )
     assert rows == [(1_574,)]  # every row of the file has a count for every month

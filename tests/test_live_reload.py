@@ -27,7 +27,7 @@ from pipelines.sql.sandbox import connect as sandbox_connect
 from browser_support import (  # noqa: F401  (fixtures are used by name)
     CHROMIUM_ARGS,
     VIEWPORT,
-    chromium_executable,
+    fixture_chromium_executable,
     serve_dashboard,
     settle,
 )

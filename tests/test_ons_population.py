@@ -116,7 +116,8 @@ def test_counts_become_rates_per_1000_residents_and_btp_has_none(samples_ingest)
         [(count, population)] = con.sql("""
             select r.offence_count, p.population
             from recorded_crime as r
-            join core_population as p on p.force_id = r.force_id and p.year = 2017 and p.source = 'ons_mid_year_estimates'
+            join core_population as p
+              on p.force_id = r.force_id and p.year = 2017 and p.source = 'ons_mid_year_estimates'
             where r.force_id = 'kent' and r.source = 'ons_rec_crime_pfa' and r.scheme = 'ons_offence_group'
               and r.category = 'Violence against the person' and r.period = '2017-04-01'
         """).fetchall()

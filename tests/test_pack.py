@@ -277,7 +277,8 @@ def test_report_names_the_force_every_indicator_and_its_ranked_findings(pack, sa
         for r in query(
             sample_db,
             """
-        select sentence from divergence where force_id = $f and rank is not null and indicator_kind = 'classification'""",
+        select sentence from divergence
+        where force_id = $f and rank is not null and indicator_kind = 'classification'""",
             {"f": FORCE},
         )
     ]

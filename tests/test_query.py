@@ -412,7 +412,10 @@ RESOURCE_ATTACKS = [
     "select len(list([i, i, i, i])) from range(300000000) t(i)",
     "select len(list(i)) from range(1000000000) t(i)",
     "select length(repeat('x', 2000000000))",
-    "with recursive r(s, n) as (select 'x', 0 union all select s || s, n + 1 from r where n < 40) select n, length(s) from r",
+    (
+        "with recursive r(s, n) as (select 'x', 0 union all select s || s, n + 1 from r where n < 40) "
+        "select n, length(s) from r"
+    ),
     "select count(*) from range(1000000) a, range(1000000) b",
     "select max(n) from (select row_number() over (order by hash(i)) as n from range(100000000) t(i))",
     "select len(range(1000000000))",
@@ -539,7 +542,8 @@ def test_resource_attacks_are_stopped_within_the_memory_limit(sample_db, sample_
     print(f"\nbaseline (select 1): {baseline['peak_kb'] / 1024:.0f} MiB; allowed {allowed_kb / 1024:.0f} MiB")
     for attack in attacks:
         print(
-            f"{(attack['peak_kb'] or 0) / 1024:6.0f} MiB {attack['seconds']:5.2f} s {attack['outcome']:13} {attack['sql'][:70]}"
+            f"{(attack['peak_kb'] or 0) / 1024:6.0f} MiB {attack['seconds']:5.2f} s "
+            f"{attack['outcome']:13} {attack['sql'][:70]}"
         )
     for attack in attacks:
         assert attack["outcome"] in ("QueryTooLarge", "QueryTimeout", "QueryError"), attack

@@ -7,6 +7,8 @@ import pytest
 
 from pipelines import cli, periods, schema
 from pipelines.ingest import load
+from pipelines.schema.fields import read_fields
+from pipelines.schema.tables import read_tables
 from pipelines.sql import sandbox
 
 from conftest import PROJECT_ROOT, SAMPLES
@@ -65,7 +67,8 @@ def test_every_declared_column_and_key_is_a_field():
 def test_the_database_has_exactly_the_declared_tables_columns_and_types(empty_db):
     actual = {}
     for name, column, data_type in empty_db.execute(
-        "select table_name, column_name, data_type from information_schema.columns order by table_name, ordinal_position"
+        "select table_name, column_name, data_type from information_schema.columns "
+        "order by table_name, ordinal_position"
     ).fetchall():
         actual.setdefault(name, []).append((column, data_type))
     assert set(actual) == set(schema.TABLES)
@@ -73,7 +76,7 @@ def test_the_database_has_exactly_the_declared_tables_columns_and_types(empty_db
         assert actual[table.name] == [(c, schema.FIELDS[c].sql_type) for c in table.columns], table.name
     for view in VIEWS:
         assert [c for c, _ in actual[view.name]] == list(view.columns), view.name
-        for column, data_type in actual[view.name]:
+        for column, _data_type in actual[view.name]:
             assert column in schema.FIELDS, (view.name, column)
 
 
@@ -189,3 +192,30 @@ def test_the_period_grains_table_holds_the_grains_of_pipelines_periods(empty_db,
     assert expected == {(g, periods.GRAIN_MONTHS[g], periods.GRAIN_STEPS[g]) for g in periods.GRAIN_MONTHS}
     assert set(empty_db.execute("select * from ref_period_grains").fetchall()) == expected
     assert set(small_samples_db.execute("select * from ref_period_grains").fetchall()) == expected
+
+
+def test_a_field_declared_twice_in_fields_csv_is_an_error(tmp_path):
+    path = tmp_path / "fields.csv"
+    path.write_text(
+        'name,sql_type,description\nperiods_expected,INTEGER,one\nperiods_expected,INTEGER,"two, again"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ValueError, match="'periods_expected' is declared twice"):
+        schema._fields_by_name(read_fields(path))
+    path.write_text("name,sql_type,description\nperiods_expected,INTEGER\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="fields.csv line 2"):
+        read_fields(path)
+
+
+def test_a_table_declared_twice_in_tables_toml_is_an_error(tmp_path):
+    path = tmp_path / "tables.toml"
+    section = '[forces]\ndescription = "d"\ngrain = "one row per force"\ncolumns = ["force_id"]\n'
+    path.write_text(section + "\n" + section, encoding="utf-8")
+    with pytest.raises(ValueError, match=r"tables\.toml: Cannot declare \('forces',\) twice"):
+        read_tables(path)
+    path.write_text(section.replace("columns =", "column ="), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[forces\]: unknown key column"):
+        read_tables(path)
+    path.write_text(section + 'derived = "yes"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"\[forces\]: derived must be true or false"):
+        read_tables(path)

@@ -440,7 +440,7 @@ def test_trimmed_chi2_target_matches_numerical_integration() -> None:
 
     for dof, trim in [(1, 0.1), (3, 0.1), (11, 0.2)]:
         low, high = stats.chi2.ppf([trim, 1 - trim], dof)
-        value = integrate.quad(lambda x: x * stats.chi2.pdf(x, dof), low, high)[0] / (1 - 2 * trim) / dof
+        value = integrate.quad(lambda x, k: x * stats.chi2.pdf(x, k), low, high, args=(dof,))[0] / (1 - 2 * trim) / dof
         assert _trimmed_mean_of_scaled_chi2(dof, trim) == pytest.approx(value, rel=1e-8)
 
 

@@ -103,7 +103,7 @@ def compare_bar(
                 hovertemplate=f"Benchmark, {benchmark_words}: {benchmark:.2%}<extra></extra>",
             )
         )
-    if chosen.height:
+    if highlight and chosen.height:
         _legend_entry(
             fig,
             f"{HIGHLIGHT_NAME}: {_name(highlight, names)} (outlined, bold)",
@@ -128,7 +128,7 @@ def compare_bar(
     )
     fig.update_layout(bargap=0.25)
     subtitle = "Colour: where each share sits against the overdispersed funnel limits; whiskers: 95% interval."
-    if chosen.height:
+    if highlight and chosen.height:
         subtitle += f" Outlined: {_name(highlight, names)}."
     if peer_names:
         subtitle += f" Its peers ({len(peer_names)}): {', '.join(peer_names)}."
@@ -148,9 +148,10 @@ def _compare_benchmark(
         force = _name(chosen["force_id"][0], names)
         return float(chosen["benchmark"][0]), f"{force}'s benchmark (its peers' pooled share)"
     if {"numerator", "denominator"} <= set(rows.columns) and rows["denominator"].sum():
-        return float(rows["numerator"].sum() / rows["denominator"].sum()), "pooled share of every force shown"
-    values = rows["benchmark"].drop_nulls()
-    return (float(values.median()) if values.len() else None), "median of the forces' benchmarks"
+        pooled = float(rows["numerator"].sum()) / float(rows["denominator"].sum())
+        return pooled, "pooled share of every force shown"
+    median = rows["benchmark"].drop_nulls().cast(pl.Float64).median()  # None when no force has a benchmark
+    return (median if isinstance(median, float) else None), "median of the forces' benchmarks"
 
 
 # --- tile map -------------------------------------------------------------------------------------------
@@ -292,8 +293,8 @@ def _tile_points(
     for t in tiles.iter_rows(named=True):
         force = t["force_id"]
         r = by_force.get(force, {})
-        value = r.get(value_column)
-        value = None if _missing(value) else float(value)
+        raw = r.get(value_column)
+        value = None if raw is None or _missing(raw) else float(raw)
         short = t["abbreviation"] if has_abbreviation and t["abbreviation"] else _name(force, names)
         status = r.get("status")
         points.append(
@@ -309,7 +310,7 @@ def _tile_points(
                     _num(value, ".2f"),
                     "no value"
                     if value is None and not status
-                    else (status_labels or {}).get(status) or (status or "—").replace("_", " "),
+                    else (status_labels or {}).get(status or "") or (status or "—").replace("_", " "),
                     r.get("position") or "—",
                 ],
             )

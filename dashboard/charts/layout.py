@@ -41,7 +41,7 @@ def _require(frame: pl.DataFrame, columns: Iterable[str], chart: str) -> None:
 
 def _share_format(values: Iterable[float | None]) -> str:
     """Tick format for shares: whole percentages unless every share is small."""
-    finite = [v for v in values if not _missing(v)]
+    finite = [v for v in values if v is not None and not _missing(v)]
     return ".1%" if finite and max(finite) < 0.05 else ".0%"
 
 

@@ -153,8 +153,7 @@ def mix_contributions(
     rows = mix_categories_for_force.sort(["contribution", "category"], descending=[True, False], nulls_last=True)
     total = float(rows["contribution"].fill_nan(None).sum() or 0.0)
     distance = math.sqrt(total)
-    category_labels = labels
-    labels = [_wrap(label_for(c, category_labels), 30) for c in rows["category"]]
+    bar_labels = [_wrap(label_for(c, labels), 30) for c in rows["category"]]
     data = [
         [
             r["share"],
@@ -173,7 +172,7 @@ def mix_contributions(
     fig = make_subplots(rows=1, cols=2, shared_yaxes=True, column_widths=[0.6, 0.4], horizontal_spacing=0.08)
     fig.add_trace(
         go.Bar(
-            y=labels,
+            y=bar_labels,
             x=rows["share"].to_list(),
             orientation="h",
             name=force_name,
@@ -186,7 +185,7 @@ def mix_contributions(
     )
     fig.add_trace(
         go.Bar(
-            y=labels,
+            y=bar_labels,
             x=rows["reference_share"].to_list(),
             orientation="h",
             name=_wrap("Peers' pooled mix (force excluded)", 30),
@@ -200,7 +199,7 @@ def mix_contributions(
     percent = [(c / total if total > 0 and not _missing(c) else None) for c in rows["contribution"]]
     fig.add_trace(
         go.Bar(
-            y=labels,
+            y=bar_labels,
             x=percent,
             orientation="h",
             name=_wrap("Part of the distance (red: force higher; blue: lower)", 30),
@@ -214,7 +213,7 @@ def mix_contributions(
         col=2,
     )
     fig.update_layout(barmode="group", bargap=0.25)
-    fig.update_yaxes(title_text="Category", autorange="reversed", row=1, col=1, **_category_ticks(labels))
+    fig.update_yaxes(title_text="Category", autorange="reversed", row=1, col=1, **_category_ticks(bar_labels))
     # Two panels side by side may be under 250 px each at 1024 px: titles on two lines, few ticks.
     fig.update_xaxes(
         title_text="Share of the<br>mix (%)",
@@ -242,6 +241,6 @@ def mix_contributions(
         f"{force_name}: {mix_label}, against its peers",
         subtitle,
         source_note,
-        height=max(240, 40 * len(labels)),
+        height=max(240, 40 * len(bar_labels)),
         axis_block=80,
     )

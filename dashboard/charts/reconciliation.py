@@ -248,7 +248,9 @@ def _window_axis(part: pl.DataFrame, grain: str) -> dict:
     if not periods:
         return {}
     step = _window_step(part, grain)
-    axis = {"range": [periods[0] - step * 0.1, periods[-1] + step * 0.9]}  # bars fill 80% from each window's start
+    axis: dict[str, object] = {
+        "range": [periods[0] - step * 0.1, periods[-1] + step * 0.9]  # bars fill 80% from each window's start
+    }
     if len(periods) <= WINDOWS_LABELLED:
         axis |= {"tickvals": periods, "ticktext": [period_words(p, grain) for p in periods]}
     else:
@@ -297,7 +299,9 @@ def _panel_events(
                 ]
                 for r in shown.iter_rows(named=True)
             ],
-            hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[3]}<extra></extra>",
+            hovertemplate=(
+                "<b>%{customdata[0]}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[3]}<extra></extra>"
+            ),
         ),
         row=row,
         col=1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -68,14 +69,14 @@ def trend_plot(
         raise ValueError("trend_plot draws one indicator: filter the series to one indicator_id first")
     forces = series["force_id"].unique(maintain_order=True).to_list()
     force_colours = {f: QUALITATIVE[i % len(QUALITATIVE)] for i, f in enumerate(forces)}
-    has_band = peers_band is not None and peers_band.height > 0
+    band = peers_band if peers_band is not None and peers_band.height > 0 else None
     periods = set(series["period"].to_list())
-    if has_band:
-        _require(peers_band, ("period", "lower", "upper", "median"), "trend_plot (peers_band)")
-        periods |= set(peers_band["period"].to_list())
+    if band is not None:
+        _require(band, ("period", "lower", "upper", "median"), "trend_plot (peers_band)")
+        periods |= set(band["period"].to_list())
     grid = sorted(periods)
     fig = go.Figure()
-    values = _draw_band(fig, _on_grid(peers_band, grid, series.schema["period"]), grid, grain) if has_band else []
+    values = _draw_band(fig, _on_grid(band, grid, series.schema["period"]), grid, grain) if band is not None else []
     shares = _draw_force_lines(fig, series, grid, force_colours, names, grain)
     values += list(shares.values())
 
@@ -216,7 +217,9 @@ def _draw_force_lines(
 
 def _break_state(p_value: float | None, alpha: float) -> str:
     """A break's test: "untested" (no p-value), "significant" (p < `alpha`) or "not significant"."""
-    return "untested" if _missing(p_value) else "significant" if p_value < alpha else "not significant"
+    if p_value is None or _missing(p_value):
+        return "untested"
+    return "significant" if p_value < alpha else "not significant"
 
 
 def _draw_breaks(
@@ -246,7 +249,7 @@ def _draw_breaks(
         ]
         if kind == "registered" and not any(not _missing(r.get("p_value")) for r in marks):
             continue  # a registered event with no test is drawn with the events, not on the line
-        groups = {}
+        groups: dict[str, list[dict[str, Any]]] = {}
         for r in marks:
             groups.setdefault(_break_state(r.get("p_value"), alpha), []).append(r)
         for state, part in groups.items():
@@ -320,6 +323,8 @@ def _draw_events(
                     ]
                     for r in shown.iter_rows(named=True)
                 ],
-                hovertemplate="<b>%{x|%d %b %Y}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[0]}<extra></extra>",
+                hovertemplate=(
+                    "<b>%{x|%d %b %Y}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[0]}<extra></extra>"
+                ),
             )
         )

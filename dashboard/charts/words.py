@@ -9,6 +9,7 @@ import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
+from typing import overload
 
 import polars as pl
 
@@ -58,23 +59,27 @@ def _missing(value: object) -> bool:
 
 
 def _pct(value: float | None, digits: int = 2) -> str:
-    return "—" if _missing(value) else f"{value * 100:.{digits}f}%"
+    return "—" if value is None or _missing(value) else f"{value * 100:.{digits}f}%"
 
 
 def _pp(value: float | None) -> str:
     """A difference of proportions in percentage points, signed."""
-    return "—" if _missing(value) else f"{value * 100:+.2f} pp"
+    return "—" if value is None or _missing(value) else f"{value * 100:+.2f} pp"
 
 
 def _num(value: float | None, spec: str = ".3g") -> str:
-    return "—" if _missing(value) else format(value, spec)
+    return "—" if value is None or _missing(value) else format(value, spec)
 
 
 def _count(value: float | None) -> str:
-    return "—" if _missing(value) else f"{int(value):,}"
+    return "—" if value is None or _missing(value) else f"{int(value):,}"
 
 
-def _as_date(value: object) -> object:
+@overload
+def _as_date(value: date) -> date: ...
+@overload
+def _as_date(value: None) -> None: ...
+def _as_date(value: date | None) -> date | None:
     """A datetime (polars Datetime, pandas Timestamp) as its date, so no figure shows `00:00:00`."""
     if isinstance(value, datetime):
         return value.date()
@@ -168,6 +173,10 @@ def readable(text: str, labels: Mapping[str, str] | None = None) -> str:
     return _ID.sub(swap, text)
 
 
+@overload
+def _dates(frame: pl.DataFrame, column: str) -> pl.DataFrame: ...
+@overload
+def _dates(frame: None, column: str) -> None: ...
 def _dates(frame: pl.DataFrame | None, column: str) -> pl.DataFrame | None:
     """The frame with a datetime `column` cast to dates (figures never show `00:00:00`)."""
     if frame is None or column not in frame.columns or not isinstance(frame.schema[column], pl.Datetime):

@@ -94,7 +94,7 @@ if chosen:
 
 st.subheader("Forces × categories: adjusted standardised residuals")
 mixes = data.mix_labels()
-mix = state.url_select("Mix", list(mixes), key="mix", format_func=mixes.get)
+mix = state.url_select("Mix", list(mixes), key="mix", format_func=lambda m: mixes.get(m, m))
 cells = data.mix_categories(mix)
 if cells.height:
     ui.chart(

@@ -85,7 +85,7 @@ else:
 
 st.subheader("Offence and outcome mix")
 mixes = data.mix_labels()
-mix = state.url_select("Mix", list(mixes), key="mix", format_func=mixes.get)
+mix = state.url_select("Mix", list(mixes), key="mix", format_func=lambda m: mixes.get(m, m))
 cells = data.mix_categories(mix)
 cells = cells.filter(cells["force_id"] == force) if cells.height else cells
 distance = data.mix_distances(mix)

@@ -18,7 +18,7 @@ indicator = state.url_select(
     "Indicator",
     data.indicators_with_findings(peers, window=window),
     key="indicator",
-    format_func=labels.get,
+    format_func=lambda i: labels.get(i, i),
     container=left,
 )
 everyone = data.indicator_findings(peers, indicator, window)

@@ -11,7 +11,7 @@ st.caption(
 labels = data.indicator_labels()
 names = data.force_names()
 indicator = state.url_select(
-    "Indicator", list(labels), key="indicator", format_func=labels.get, default="ons_rec_vwi_of_vap"
+    "Indicator", list(labels), key="indicator", format_func=lambda i: labels.get(i, i), default="ons_rec_vwi_of_vap"
 )
 series = data.series(indicator)
 available = sorted(series["force_id"].unique().to_list(), key=lambda f: names.get(f, f)) if series.height else []
@@ -21,7 +21,7 @@ forces = state.url_multiselect(
     available,
     key="forces",
     format_func=lambda f: names.get(f, f),
-    default=[chosen_force] if chosen_force in available else available[:1],
+    default=[chosen_force] if chosen_force is not None and chosen_force in available else available[:1],
 )
 
 if not series.height:

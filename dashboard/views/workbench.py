@@ -9,7 +9,11 @@ main, side = st.columns([3, 1])
 saved = {q.name: q for q in data.saved_queries()}
 with main:
     mode = state.url_select(
-        "Ask", list(workbench.MODES), key="mode", format_func=workbench.MODES.get, default=workbench.default_mode()
+        "Ask",
+        list(workbench.MODES),
+        key="mode",
+        format_func=lambda m: workbench.MODES.get(m, m),
+        default=workbench.default_mode(),
     )
     workbench.show_mode(mode, saved)
 with side:

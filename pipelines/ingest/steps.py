@@ -7,7 +7,8 @@ arithmetic and the table of grains are `pipelines.periods`; the reference tables
 resolve against are `pipelines.reference`.
 
 A check is a pair of Polars expressions: where the row fails, and the reason a person can act on.
-`passed` marks the rows that fail none; `reasons` joins the reasons of those that fail some.
+`passed` marks the rows that fail none; `reasons` joins the reasons of those that fail some; `split`
+uses both to part the rows a source loads from those it quarantines.
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def reasons(checks: list[Check]) -> pl.Expr:
     """Every failed check's message joined with '; '."""
     messages = pl.concat_list([pl.when(failed).then(message) for failed, message in checks]).list.drop_nulls()
     return messages.list.join("; ").alias("reason")
+
+
+def split(lf: pl.LazyFrame, checks: list[Check]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """The rows of `lf` that pass every check, and the rows that fail some, each with its `reason`:
+    what a source loads, and what it quarantines."""
+    lf = lf.with_columns(passed(checks))
+    return lf.filter(pl.col("passed")), lf.filter(~pl.col("passed")).with_columns(reasons(checks))
 
 
 def sheet_raw_row(columns: list[str]) -> pl.Expr:

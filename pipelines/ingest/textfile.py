@@ -38,7 +38,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -148,7 +148,7 @@ def text_size_hint(path: Path) -> int:
         return int.from_bytes(handle.read(4), "little")
 
 
-def _blocks(path: Path, read_bytes: int = _GZIP_READ) -> Iterator[bytes]:
+def _blocks(path: Path, read_bytes: int = _GZIP_READ) -> Generator[bytes, None, None]:
     """The file's text, decompressed as it is read, in blocks."""
     with path.open("rb") as handle:
         if not _is_gzip(path):

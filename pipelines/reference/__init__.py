@@ -102,7 +102,8 @@ def normalise_offence_code(raw: str) -> str:
 
     Leading zeros and case are not meaningful (`08n` is `8N`); dotted codes keep their dot (`4.9`);
     class/subclass codes become `class/subclass` (`008/73` and `00873` are both `8/73`); combined
-    codes keep their parts (`1-4.1-4.10-4.2`, also written `1/4.1/4.10/4.2`). Anything else raises `ValueError`, never a guess.
+    codes keep their parts (`1-4.1-4.10-4.2`, also written `1/4.1/4.10/4.2`). Anything else raises
+    `ValueError`, never a guess.
     """
     code = re.sub(r"\s+", "", raw).upper()
     if not code:

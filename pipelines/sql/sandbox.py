@@ -491,7 +491,7 @@ def _references(
         # a view that shows the server, wherever it is named (`summarize pg_settings` too)
         if kind in ("identifier", "keyword") and _unquote(text).lower() in _ENVIRONMENT_VIEWS:
             tables.add(_unquote(text).lower())
-    for (text, kind), (nxt, nxt_kind) in zip(tokens, tokens[1:] + [("", "")]):
+    for (text, _kind), (nxt, nxt_kind) in zip(tokens, tokens[1:] + [("", "")]):
         # a quoted string right after FROM or JOIN is a file DuckDB would scan ("replacement scan")
         if text.lower() in ("from", "join") and nxt_kind == "string_const":
             tables.add(nxt[1:-1])

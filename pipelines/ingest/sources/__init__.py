@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pipelines.ingest.sources.base import Extracted, Source, extract_sheets
+from pipelines.ingest.sources.base import Extracted, SheetReader, Source, TextReader, extract_sheets
 from pipelines.ingest.textfile import MalformedFileError, TextFile, peek_header
 
 # Modules of this package that hold no source: the shape and the extraction every source shares.
@@ -65,23 +65,24 @@ class Registry:
     def detect(self, text: TextFile) -> Source:
         """The one source whose header the file has; `MalformedFileError` naming every known header if
         none does."""
-        text_sources = [s for s in self._sources if s.is_text]
-        if found := _the_one(text.path, [s for s in text_sources if s.reader.recognises(text)]):
+        text_sources = [(s, s.reader) for s in self._sources if isinstance(s.reader, TextReader)]
+        if found := _the_one(text.path, [s for s, reader in text_sources if reader.recognises(text)]):
             return found
-        known = "; ".join(f"{s.id}: {', '.join(s.reader.header)}" for s in text_sources)
+        known = "; ".join(f"{s.id}: {', '.join(reader.header)}" for s, reader in text_sources)
         raise MalformedFileError(
             text.path, 1, f"header {', '.join(text.header)!s} is not the header of any known return ({known})"
         )
 
     def detect_sheets(self, path: Path) -> Source:
         """The one source whose sheets the workbook has; `MalformedFileError` if none does."""
-        if found := _the_one(path, [s for s in self._sources if not s.is_text and s.reader.recognises(path)]):
+        sheet_sources = [(s, s.reader) for s in self._sources if isinstance(s.reader, SheetReader)]
+        if found := _the_one(path, [s for s, reader in sheet_sources if reader.recognises(path)]):
             return found
         raise MalformedFileError(path, None, "not a spreadsheet of any known return (no known sheet layout found)")
 
     def _by_id(self, attribute: str) -> dict:
         """`attribute` of each source id that has one (ids in registration order)."""
-        values = {}
+        values: dict[str, object] = {}
         for source in self._sources:
             if (value := getattr(source, attribute)) is not None:
                 values.setdefault(source.id, value)
@@ -163,7 +164,10 @@ NOT_RETURNS: dict[tuple[str, ...], str] = {
         "PFA23CD",
         "PFA23NM",
         "ObjectId",
-    ): "the ONS LAD→CSP→PFA lookup; population is built with its copy in pipelines/reference/lad23_csp23_pfa23_lookup.csv",
+    ): (
+        "the ONS LAD→CSP→PFA lookup; population is built with its copy in "
+        "pipelines/reference/lad23_csp23_pfa23_lookup.csv"
+    ),
     (
         "code",
         "label",
@@ -177,7 +181,10 @@ NOT_RETURNS: dict[tuple[str, ...], str] = {
         "level2_label",
         "level3_code",
         "level3_label",
-    ): "the ONS offence hierarchy; crossforce resolves codes with its copy in pipelines/reference/ons_offence_hierarchy.csv",
+    ): (
+        "the ONS offence hierarchy; crossforce resolves codes with its copy in "
+        "pipelines/reference/ons_offence_hierarchy.csv"
+    ),
 }
 
 

@@ -195,6 +195,8 @@ def extract_sheets(source: Source, path: Path) -> Extracted:
     Rows are numbered from 1 in the order the reader gives them; a workbook has no malformed lines
     and no exact repeats to mark (its rows are areas, each once)."""
     path = Path(path)
+    if not isinstance(source.reader, SheetReader):
+        raise TypeError(f"source {source.id!r} reads delimited text, not workbooks: it has no sheets to read")
     rows = source.reader.read(path)
     raw = rows.select(
         pl.lit(path.name).alias("file_name"),

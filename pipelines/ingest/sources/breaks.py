@@ -49,7 +49,8 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
         (
             ~pl.col("affects").str.strip_chars().str.contains(AFFECTS_PATTERN).fill_null(False),
             pl.format(
-                "'affects' is '{}': give `*`, `none`, `measure=offences`, `measure=outcomes` or indicator_id patterns, `;`-separated",
+                "'affects' is '{}': give `*`, `none`, `measure=offences`, `measure=outcomes` "
+                "or indicator_id patterns, `;`-separated",
                 pl.col("affects").fill_null(""),
             ),
         ),

@@ -123,6 +123,27 @@ class Profile:
         names = self.columns.get(role)
         return names[0] if names else None
 
+    # What a profile's layout and columns need, which `load_profile` has checked it has: reading a
+    # file through a profile that lacks one is an error in the profile, said as loading it would.
+
+    def required(self, role: str) -> str:
+        """The column of a role the profile's layout needs."""
+        if (name := self.column(role)) is None:
+            raise ProfileError(self.path, f"`columns.{role}` is required")
+        return name
+
+    def required_month_format(self) -> str:
+        """The month format of a wide profile's month columns."""
+        if self.month_format is None:
+            raise ProfileError(self.path, "`layout.month_format` is required")
+        return self.month_format
+
+    def required_value_map(self) -> pl.DataFrame:
+        """The value map rows of a profile with major and minor columns."""
+        if self.value_map is None:
+            raise ProfileError(self.path, "`categories.value_map` is required")
+        return self.value_map
+
 
 # --- reading profiles ---------------------------------------------------------------------------
 
@@ -377,10 +398,11 @@ def recognises(profile: Profile, header: list[str]) -> bool:
         return sorted(header) == sorted(profile.key_columns)
     keys = len(profile.key_columns)
     months = header[keys:]
+    month_format = profile.required_month_format()
     return (
         tuple(header[:keys]) == profile.key_columns
         and bool(months)
-        and all(month_named(m, profile.month_format) for m in months)
+        and all(month_named(m, month_format) for m in months)
     )
 
 
@@ -396,10 +418,9 @@ def _check_value_map(profile: Profile, lf: pl.LazyFrame) -> None:
     its line, the column and the value (and how many other categories are unmapped)."""
     major, minor = profile.column("major"), profile.column("minor")
     seen = lf.group_by("file_name", "major", "minor").agg(pl.col("row_number").min())
+    value_map = profile.required_value_map()
     unmapped = (
-        seen.join(
-            profile.value_map.lazy().select("major", "minor"), on=["major", "minor"], how="anti", nulls_equal=True
-        )
+        seen.join(value_map.lazy().select("major", "minor"), on=["major", "minor"], how="anti", nulls_equal=True)
         .sort("file_name", "row_number")
         .collect()
     )
@@ -414,15 +435,21 @@ def _check_value_map(profile: Profile, lf: pl.LazyFrame) -> None:
             first["file_name"],
             first["row_number"] + profile.header_row,
             f"column {minor!r} has the value {first['minor']!r} (with {major!r} = {first['major']!r}), which "
-            f"{profile.value_map_name} does not map for map_scheme {profile.map_scheme!r} (profile {profile.path.name}); "
+            f"{profile.value_map_name} does not map for map_scheme {profile.map_scheme!r} "
+            f"(profile {profile.path.name}); "
             f"add a row mapping it to an ONS offence group{others}",
         )
 
 
-def _check_month_columns(profile: Profile, raw: pl.LazyFrame, periods: dict[str, date]) -> None:
-    """Raise `MalformedFileError` (on the header line) for a month column outside the plausible span:
-    every row has a cell in it, so it is the header that is wrong, not the rows."""
-    wrong = [(name, why) for name, month in periods.items() if (why := outside_span(month))]
+def _check_month_columns(profile: Profile, raw: pl.LazyFrame, periods: dict[str, date | None]) -> None:
+    """Raise `MalformedFileError` (on the header line) for a month column that names no month in the
+    profile's month format or one outside the plausible span: every row has a cell in it, so it is
+    the header that is wrong, not the rows."""
+    wrong = [
+        (name, why)
+        for name, month in periods.items()
+        if (why := f"not a month in {profile.month_format} form" if month is None else outside_span(month))
+    ]
     if wrong:
         name, when = wrong[0]
         file_name = raw.select(pl.col("file_name").first()).collect().item()
@@ -435,7 +462,8 @@ def _check_month_columns(profile: Profile, raw: pl.LazyFrame, periods: dict[str,
 
 def _categories(profile: Profile, lf: pl.LazyFrame) -> pl.LazyFrame:
     """Adds `source_label`, `category`, `ons_group` and `ons_subgroup` from the value map."""
-    mapping = profile.value_map.lazy().select(
+    value_map = profile.required_value_map()
+    mapping = value_map.lazy().select(
         "major",
         "minor",
         pl.col("ons_offence_group").alias("ons_group"),
@@ -461,20 +489,21 @@ def _areas(profile: Profile) -> list[pl.Expr]:
 def _force(profile: Profile) -> tuple[pl.Expr, list[tuple[pl.Expr, pl.Expr]]]:
     if profile.force_id is not None:
         return pl.lit(profile.force_id).alias("force_id"), []
-    return resolve_force(profile.column("force"))
+    return resolve_force(profile.required("force"))
 
 
 def _wide_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, list]:
     """(checked input rows, one row per non-blank month cell of the rows that passed, checks)."""
     months = [c for c in raw.collect_schema().names() if c not in RAW_EXTRAS and c not in profile.key_columns]
-    periods = {m: month_named(m, profile.month_format) for m in months}
+    month_format = profile.required_month_format()
+    periods = {m: month_named(m, month_format) for m in months}
     _check_month_columns(profile, raw, periods)
     force, checks = _force(profile)
     lf = raw.with_columns(
         force,
         *_areas(profile),
-        _text(profile.column("major")).alias("major"),
-        _text(profile.column("minor")).alias("minor"),
+        _text(profile.required("major")).alias("major"),
+        _text(profile.required("minor")).alias("minor"),
     )
     _check_value_map(profile, lf)
     # A blank cell is a month the row does not supply (no count, not zero); a cell that is not a
@@ -523,7 +552,7 @@ def _leaf_codes() -> pl.DataFrame:
 
 def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, list]:
     """(checked input rows, one row per input row that passed, checks)."""
-    date_column = profile.column("period")
+    date_column = profile.required("period")
     force, checks = _force(profile)
     lf = raw.with_columns(
         force,
@@ -552,7 +581,7 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
             )
         )
     else:
-        record_id = profile.column("record_id")
+        record_id = profile.required("record_id")
         lf = lf.with_columns(pl.lit(1, pl.Int64).alias("offence_count"))
         checks.append((pl.col(record_id).is_null(), pl.lit(f"column {record_id!r} is empty: the row names no record")))
 
@@ -602,7 +631,7 @@ def _long_cells(profile: Profile, raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.L
         ]
     else:
         lf = lf.with_columns(
-            _text(profile.column("major")).alias("major"), _text(profile.column("minor")).alias("minor")
+            _text(profile.required("major")).alias("major"), _text(profile.required("minor")).alias("minor")
         )
         _check_value_map(profile, lf)
         lf = _categories(profile, lf)

@@ -143,7 +143,8 @@ def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr
         (
             pl.col("period").is_null(),
             pl.format(
-                "'Financial Year' '{}' and 'Financial Quarter' '{}' do not name a quarter (expected e.g. 2019/20 and 1-4)",
+                "'Financial Year' '{}' and 'Financial Quarter' '{}' do not name a quarter "
+                "(expected e.g. 2019/20 and 1-4)",
                 pl.col("Financial Year").fill_null(""),
                 pl.col("Financial Quarter").fill_null(""),
             ),

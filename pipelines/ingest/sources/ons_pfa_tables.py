@@ -110,15 +110,24 @@ def _sheet(names: list[str], wanted: str) -> str | None:
     return next((n for n in names if n.strip().lower() == wanted.lower()), None)
 
 
+def _required_sheet(names: list[str], wanted: str, path: Path) -> str:
+    """The workbook's own spelling of a sheet it must have; `MalformedFileError` if it has none."""
+    name = _sheet(names, wanted)
+    if name is None:
+        raise MalformedFileError(path, None, f"no sheet {wanted!r} (expected the sheets {list(TABLES)})")
+    return name
+
+
 def recognises(path: Path) -> bool:
     """True for a PFA data tables workbook: a Notes sheet titled "... - PFA tables" and tables P1 and P3."""
     try:
         names = fastexcel.read_excel(str(path)).sheet_names
     except Exception:
         return False
-    if not all(_sheet(names, s) for s in TABLES):
+    notes_name = _sheet(names, "Notes")
+    if notes_name is None or not all(_sheet(names, s) for s in TABLES):
         return False
-    notes = _read_sheets(path, [_sheet(names, "Notes")])[_sheet(names, "Notes")]
+    notes = _read_sheets(path, [notes_name])[notes_name]
     return bool(notes.height) and "pfa tables" in (notes.row(0)[1] or "").lower()
 
 
@@ -213,7 +222,8 @@ def read_block(sheet: str, frame: pl.DataFrame, path: Path, units: str) -> Block
         raise MalformedFileError(
             path,
             None,
-            f"sheet {sheet!r}: values in a column without a header (sheet columns {[cells.index(c) + 1 for c in unlabelled]})",
+            f"sheet {sheet!r}: values in a column without a header "
+            f"(sheet columns {[cells.index(c) + 1 for c in unlabelled]})",
         )
     return Block(
         sheet=sheet,
@@ -263,7 +273,7 @@ def read(path: Path) -> pl.DataFrame:
     `MalformedFileError` names the file, the sheet and the problem when the sheets are not laid out
     as expected or a label is not in the mapping."""
     names = fastexcel.read_excel(str(path)).sheet_names
-    notes_name, p1_name, p3_name = (_sheet(names, s) for s in TABLES)
+    notes_name, p1_name, p3_name = (_required_sheet(names, s, path) for s in TABLES)
     sheets = _read_sheets(path, [notes_name, p1_name, p3_name])
     edition = edition_title(sheets[notes_name], path)
     p1 = read_block(p1_name, sheets[p1_name], path, units="Numbers")
@@ -377,11 +387,14 @@ def population_from_p3(rows: pl.LazyFrame, column: str) -> tuple[pl.LazyFrame, p
             .then(pl.format("population is '{}', not a whole number", value)),
         ).alias("reason")
     )
+    mid_year = _MID_YEAR.search(column)
+    if mid_year is None:
+        raise ValueError(f"P3's population column {column!r} names no mid-year ('mid-YYYY')")
     population = rows.filter(pl.col("reason").is_null()).select(
         "file_name",
         pl.lit(SOURCE).alias("source"),
         "force_id",
-        pl.lit(int(_MID_YEAR.search(column)[1]), dtype=pl.Int32).alias("year"),
+        pl.lit(int(mid_year[1]), dtype=pl.Int32).alias("year"),
         value.cast(pl.Int64).alias("population"),
     )
     return population, rows

@@ -110,6 +110,8 @@ def read(path: Path) -> pl.DataFrame:
     `Name`, `Geography` and one `Mid-YYYY` column per year. `MalformedFileError` if the sheet has no
     "Code, Name, Geography, Mid-YYYY..." header."""
     sheet = _sheet_name(path)
+    if sheet is None:
+        raise MalformedFileError(path, None, f"no {SHEET} sheet: not a mid-year population estimates workbook")
     frame = pl.read_excel(path, sheet_name=sheet, engine="calamine", has_header=False, infer_schema_length=0)
     frame = frame.with_row_index("sheet_row", offset=1)
     at = header_row(frame, path, sheet)

@@ -15,13 +15,13 @@ from pipelines import reference
 from pipelines.ingest.sources.base import Canonical, Source, TextReader
 from pipelines.ingest.steps import (
     REFERENCE,
+    Check,
     coverage_of,
     current_month,
     grain,
-    passed,
     period_checks,
-    reasons,
     resolve_force,
+    split,
     year_month,
 )
 
@@ -57,7 +57,7 @@ def _month_of_file_name() -> pl.Expr:
     return (named + "-01").str.to_date("%Y-%m-%d", strict=False)
 
 
-def _coordinate_checks(column: str, parsed: str, bounds: tuple[float, float]) -> list[tuple[pl.Expr, pl.Expr]]:
+def _coordinate_checks(column: str, parsed: str, bounds: tuple[float, float]) -> list[Check]:
     low, high = bounds
     value = pl.col(parsed)
     return [
@@ -88,13 +88,20 @@ def _outcome_group(label_column: str) -> pl.Expr:
     )
 
 
-def _unknown_outcome(label_column: str) -> pl.Expr:
-    return pl.col(label_column).is_not_null() & ~pl.col(label_column).is_in(
-        reference.police_uk_outcomes()["outcome_label"].implode()
+def _unknown_outcome(label_column: str) -> Check:
+    """The check that `label_column`, where filled, holds an outcome label police.uk publishes."""
+    return (
+        pl.col(label_column).is_not_null()
+        & ~pl.col(label_column).is_in(reference.police_uk_outcomes()["outcome_label"].implode()),
+        pl.format(
+            f"unknown outcome '{{}}' in '{label_column}' "
+            f"(if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)",
+            pl.col(label_column),
+        ),
     )
 
 
-def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
+def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[Check]]:
     """Resolution and checks shared by both police.uk files."""
     force, force_checks = resolve_force("Falls within")
     reported_by, reported_by_checks = resolve_force("Reported by", "reported_by_force_id", required=False)
@@ -132,8 +139,12 @@ def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr
     return lf, checks
 
 
-def _location_columns() -> list[pl.Expr]:
-    return [
+def _records(passing: pl.LazyFrame, *columns: pl.Expr) -> pl.LazyFrame:
+    """The record-level rows of either file: its provenance, the location columns both files share,
+    then `columns`."""
+    return passing.select(
+        pl.col("file_name"),
+        pl.col("row_number"),
         pl.col("Crime ID").alias("crime_id"),
         pl.col("period"),
         pl.col("reported_by_force_id"),
@@ -143,7 +154,41 @@ def _location_columns() -> list[pl.Expr]:
         pl.col("Location").alias("location"),
         pl.col("LSOA code").alias("lsoa_code"),
         pl.col("LSOA name").alias("lsoa_name"),
+        *columns,
+        pl.col("duplicate_of_row"),
+    )
+
+
+def _count_keys(source: str, category: pl.Expr) -> list[pl.Expr | str]:
+    """The key of a monthly police.uk count: file, source, force, month and crime type (`category`)."""
+    return [
+        "file_name",
+        pl.lit(source).alias("source"),
+        "force_id",
+        "period",
+        grain("month"),
+        pl.lit("police_uk").alias("scheme"),
+        category.alias("category"),
     ]
+
+
+def _outcome_counts(records: pl.LazyFrame, source: str, count_basis: str, crime_type: str | None) -> pl.LazyFrame:
+    """Outcomes per file, force, month, crime type and outcome. An outcomes file carries no crime type
+    (`crime_type` None): its counts have no category."""
+    by_type = [crime_type] if crime_type else []
+    category = pl.col(crime_type) if crime_type else pl.lit(None, dtype=pl.String)
+    return (
+        records.group_by("file_name", "force_id", "period", *by_type, "outcome", "outcome_group")
+        .agg(pl.len().cast(pl.Int64).alias("outcome_count"))
+        .select(
+            *_count_keys(source, category),
+            pl.lit("police_uk").alias("outcome_scheme"),
+            "outcome",
+            "outcome_group",
+            pl.lit(count_basis).alias("count_basis"),
+            "outcome_count",
+        )
+    )
 
 
 def street_to_canonical(raw: pl.LazyFrame) -> Canonical:
@@ -156,69 +201,37 @@ def street_to_canonical(raw: pl.LazyFrame) -> Canonical:
         (
             pl.col("Crime type").is_not_null() & ~pl.col("Crime type").is_in(known_types),
             pl.format(
-                f"unknown crime type '{{}}' (if police.uk publishes it, add it to {REFERENCE}/police_uk_crime_types.csv)",
+                f"unknown crime type '{{}}' "
+                f"(if police.uk publishes it, add it to {REFERENCE}/police_uk_crime_types.csv)",
                 pl.col("Crime type"),
             ),
         ),
-        (
-            _unknown_outcome("Last outcome category"),
-            pl.format(
-                f"unknown outcome '{{}}' in 'Last outcome category' (if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)",
-                pl.col("Last outcome category"),
-            ),
-        ),
+        _unknown_outcome("Last outcome category"),
     ]
-    lf = lf.with_columns(passed(checks))
-    records = lf.filter(pl.col("passed")).select(
-        pl.col("file_name"),
-        pl.col("row_number"),
-        *_location_columns(),
+    passing, quarantine = split(lf, checks)
+    records = _records(
+        passing,
         pl.col("Crime type").alias("crime_type"),
         pl.col("Last outcome category").alias("outcome"),
         pl.col("outcome_group"),
         pl.col("Context").alias("context"),
-        pl.col("duplicate_of_row"),
     )
-    counts = records.group_by("file_name", "force_id", "period", "crime_type").agg(
-        pl.len().cast(pl.Int64).alias("offence_count")
-    )
-    recorded_crime = counts.select(
-        "file_name",
-        pl.lit(source).alias("source"),
-        "force_id",
-        "period",
-        grain("month"),
-        pl.lit("police_uk").alias("scheme"),
-        pl.col("crime_type").alias("category"),
-        "offence_count",
-    )
-    crime_outcomes = (
-        records.group_by("file_name", "force_id", "period", "crime_type", "outcome", "outcome_group")
-        .agg(pl.len().cast(pl.Int64).alias("outcome_count"))
-        .select(
-            "file_name",
-            pl.lit(source).alias("source"),
-            "force_id",
-            "period",
-            grain("month"),
-            pl.lit("police_uk").alias("scheme"),
-            pl.col("crime_type").alias("category"),
-            pl.lit("police_uk").alias("outcome_scheme"),
-            "outcome",
-            "outcome_group",
-            pl.lit("offences_recorded_in_period").alias("count_basis"),
-            "outcome_count",
-        )
+    recorded_crime = (
+        records.group_by("file_name", "force_id", "period", "crime_type")
+        .agg(pl.len().cast(pl.Int64).alias("offence_count"))
+        .select(*_count_keys(source, pl.col("crime_type")), "offence_count")
     )
     return Canonical(
         tables={
             "core_police_uk__street_crimes": records,
             "core_counts__recorded_crime": recorded_crime,
-            "core_counts__crime_outcomes": crime_outcomes,
+            "core_counts__crime_outcomes": _outcome_counts(
+                records, source, "offences_recorded_in_period", "crime_type"
+            ),
         },
         loaded=records,
         coverage=coverage_of(records),
-        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+        quarantine=quarantine,
     )
 
 
@@ -228,47 +241,18 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
     lf = lf.with_columns(_outcome_group("Outcome type"))
     checks += [
         (pl.col("Outcome type").is_null(), pl.lit("'Outcome type' is empty")),
-        (
-            _unknown_outcome("Outcome type"),
-            pl.format(
-                f"unknown outcome '{{}}' in 'Outcome type' (if police.uk publishes it, add it to {REFERENCE}/police_uk_outcomes.csv)",
-                pl.col("Outcome type"),
-            ),
-        ),
+        _unknown_outcome("Outcome type"),
     ]
-    lf = lf.with_columns(passed(checks))
-    records = lf.filter(pl.col("passed")).select(
-        pl.col("file_name"),
-        pl.col("row_number"),
-        *_location_columns(),
-        pl.col("Outcome type").alias("outcome"),
-        pl.col("outcome_group"),
-        pl.col("duplicate_of_row"),
-    )
-    crime_outcomes = (
-        records.group_by("file_name", "force_id", "period", "outcome", "outcome_group")
-        .agg(pl.len().cast(pl.Int64).alias("outcome_count"))
-        .select(
-            "file_name",
-            pl.lit(source).alias("source"),
-            "force_id",
-            "period",
-            grain("month"),
-            pl.lit("police_uk").alias("scheme"),
-            # police.uk outcome files carry no crime type
-            pl.lit(None, dtype=pl.String).alias("category"),
-            pl.lit("police_uk").alias("outcome_scheme"),
-            "outcome",
-            "outcome_group",
-            pl.lit("outcomes_in_period").alias("count_basis"),
-            "outcome_count",
-        )
-    )
+    passing, quarantine = split(lf, checks)
+    records = _records(passing, pl.col("Outcome type").alias("outcome"), pl.col("outcome_group"))
     return Canonical(
-        tables={"core_police_uk__outcome_events": records, "core_counts__crime_outcomes": crime_outcomes},
+        tables={
+            "core_police_uk__outcome_events": records,
+            "core_counts__crime_outcomes": _outcome_counts(records, source, "outcomes_in_period", None),
+        },
         loaded=records,
         coverage=coverage_of(records),
-        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+        quarantine=quarantine,
     )
 
 
