@@ -30,6 +30,8 @@ from pipelines.ingest.textfile import MalformedFileError
 
 from conftest import SAMPLES
 
+pytestmark = pytest.mark.integration  # whole loads of malformed files, each checked against the database left behind
+
 STREET_SOURCE = SAMPLES / "police_uk" / "2021-04" / "2021-04-city-of-london-street.csv.gz"
 MET_SOURCE = SAMPLES / "mps_borough_crime" / "borough_24m_202202-202401.csv"
 ONS_SOURCE = SAMPLES / "ons_rec_crime_pfa" / "rec-crime-pfa.csv"

@@ -17,6 +17,8 @@ from pipelines.ingest.textfile import MalformedFileError
 
 from conftest import outcome_row, street_row, write_outcomes, write_street
 
+pytestmark = pytest.mark.integration  # the load end to end: files in, a database file out, swapped into place
+
 TABLES = [t.name for t in schema.TABLES.values() if not t.is_view]
 
 

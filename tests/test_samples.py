@@ -20,6 +20,8 @@ from pipelines.reference import REFERENCE_DIR
 
 from conftest import SAMPLES, sample_copy
 
+pytestmark = pytest.mark.integration  # reads every file of data_samples/ and its manifest
+
 STREET_FILE = re.compile(r"^(?P<month>\d{4}-\d{2})-(?P<slug>.+)-street\.csv(\.gz)?$")
 ASB = "Anti-social behaviour"
 # Hand-picked (force, month, crime type) triples, one from each sample folder.
