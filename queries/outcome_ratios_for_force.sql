@@ -8,7 +8,6 @@
 with ratios as (
     select
         outcome_group,
-        force_id,
         window_start,
         window_end,
         observed,
@@ -22,14 +21,7 @@ with ratios as (
 
 final as (
     select
-        outcome_group,
-        window_start,
-        window_end,
-        observed,
-        expected,
-        standardised_ratio,
-        ratio_lower,
-        ratio_upper,
+        *,
         case
             when ratio_lower > 1 then 'more than expected'
             when ratio_upper < 1 then 'fewer than expected'

@@ -41,6 +41,15 @@ def reasons(checks: list[Check]) -> pl.Expr:
     return messages.list.join("; ").alias("reason")
 
 
+def read_as(column: str, what: str, parsed: str, *, required: bool = True) -> Check:
+    """The check that `column`'s cell was read as `what` into the column `parsed`; the reason quotes the
+    cell (`'Offences' is '12.5', not a whole number`). Where not `required`, an empty cell passes."""
+    failed = pl.col(parsed).is_null()
+    if not required:
+        failed = pl.col(column).is_not_null() & failed
+    return failed, pl.format(f"'{column}' is '{{}}', not {what}", pl.col(column).fill_null(""))
+
+
 def split(lf: pl.LazyFrame, checks: list[Check]) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """The rows of `lf` that pass every check, and the rows that fail some, each with its `reason`:
     what a source loads, and what it quarantines."""
@@ -192,34 +201,36 @@ def _normalised_or_none(code: str) -> str | None:
 # --- sums onto schemes ----------------------------------------------------------------------------
 
 
+# The key of a count in the core counts tables (`core_counts__*`), in their column order.
+COUNT_KEY = ("file_name", "source", "release_date", "force_id", "period", "period_grain", "scheme", "category")
+
+
+def onto_schemes(records: pl.LazyFrame, source: str, scheme_columns: dict[str, str]) -> pl.LazyFrame:
+    """`records` once for each scheme of `scheme_columns` (scheme → the column holding its category),
+    with the columns of `COUNT_KEY`: `source`, the scheme, and that column's value as `category`. Rows
+    with no category in a scheme drop out of it."""
+    return pl.concat(
+        records.filter(pl.col(column).is_not_null()).with_columns(
+            pl.lit(source).alias("source"), pl.lit(scheme).alias("scheme"), pl.col(column).alias("category")
+        )
+        for scheme, column in scheme_columns.items()
+    )
+
+
 def counts_by_scheme(records: pl.LazyFrame, source: str, scheme_columns: dict[str, str]) -> pl.LazyFrame:
     """Sum `offence_count` onto each scheme's category column (rows with no category in a scheme drop
     out); a sum that includes a negative published adjustment says so in `count_note`."""
-    parts = []
-    for scheme, column in scheme_columns.items():
-        parts.append(
-            records.filter(pl.col(column).is_not_null())
-            .group_by("file_name", "release_date", "force_id", "period", "period_grain", column)
-            .agg(
-                pl.col("offence_count").sum().cast(pl.Int64),
-                pl.when(pl.col("offence_count").min() < 0)
-                .then(pl.lit("includes a negative published adjustment"))
-                .alias("count_note"),
-            )
-            .select(
-                "file_name",
-                pl.lit(source).alias("source"),
-                "release_date",
-                "force_id",
-                "period",
-                "period_grain",
-                pl.lit(scheme).alias("scheme"),
-                pl.col(column).alias("category"),
-                "offence_count",
-                "count_note",
-            )
+    return (
+        onto_schemes(records, source, scheme_columns)
+        .group_by(*COUNT_KEY)
+        .agg(
+            pl.col("offence_count").sum().cast(pl.Int64),
+            pl.when(pl.col("offence_count").min() < 0)
+            .then(pl.lit("includes a negative published adjustment"))
+            .alias("count_note"),
         )
-    return pl.concat(parts)
+        .select(*COUNT_KEY, "offence_count", "count_note")
+    )
 
 
 def coverage_of(records: pl.LazyFrame) -> pl.LazyFrame:

@@ -2,10 +2,12 @@
 
 Everything else is generated from it: the DuckDB DDL (`ddl()`), the data dictionary analysts read
 (`docs/data_dictionary.md`, via `data_dictionary()`), and the dashboard's column help (`describe()`).
-It is declared in three places, one concern each:
+It is declared as data, in three places, one concern each:
 
-- `fields.py`: every field, once (`FIELDS`); a field keeps its name and meaning in every table.
-- `tables.py`: every table and view (`TABLES`): description, grain, columns, key, how it is filled.
+- `fields.csv`: every field, once (name, SQL type, description), read by `fields.py` into `FIELDS`; a
+  field keeps its name and meaning in every table.
+- `tables.toml`: every table and view, one section each (description, grain, columns, key, how it is
+  filled), read by `tables.py` into `TABLES`.
 - `views/<name>.sql`: the SQL of each view (and materialised table), one file per view, in the house
   style of `queries/`.
 

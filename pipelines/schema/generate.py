@@ -1,6 +1,7 @@
 """What the schema generates: the DuckDB DDL, the statements that refill materialised tables, the
 schema version, the data dictionary analysts read (`docs/data_dictionary.md`) and the dashboard's
-column help. Each reads the declarations in `fields.py` and `tables.py` and nothing else.
+column help. Each reads the declarations (`FIELDS` from `fields.csv`, `TABLES` from `tables.toml`) and
+nothing else.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import polars as pl
 
 from pipelines import reference
 from pipelines.ingest.sources.base import Canonical, Source, TextReader
-from pipelines.ingest.steps import no_coverage, passed, reasons
+from pipelines.ingest.steps import no_coverage, read_as, split
 
 HEADER = ("event_date", "scope", "kind", "event", "event_source", "affects")
 # One selector: `*`, `none`, `measure=offences|outcomes`, or an indicator_id pattern (letters, digits, `_`, `*`).
@@ -33,10 +33,7 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
         .alias("resolved_scope"),
     )
     checks = [
-        (
-            pl.col("date").is_null(),
-            pl.format("'event_date' is '{}', not a date in YYYY-MM-DD form", pl.col("event_date").fill_null("")),
-        ),
+        read_as("event_date", "a date in YYYY-MM-DD form", "date"),
         (
             pl.col("resolved_scope").is_null(),
             pl.format("'scope' is '{}', neither 'national' nor a known force", pl.col("scope").fill_null("")),
@@ -55,8 +52,7 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
             ),
         ),
     ]
-    lf = lf.with_columns(passed(checks))
-    events = lf.filter(pl.col("passed"))
+    events, quarantine = split(lf, checks)
     return Canonical(
         tables={
             "core_breaks": events.select(
@@ -73,7 +69,7 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
         loaded=events,
         # Events are not counts: they supply no force-period to coverage.
         coverage=no_coverage(),
-        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+        quarantine=quarantine,
     )
 
 

@@ -22,6 +22,7 @@ which are not interchangeable.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
@@ -29,16 +30,19 @@ import polars as pl
 from pipelines import reference
 from pipelines.ingest.sources.base import Canonical, Source, TextReader
 from pipelines.ingest.steps import (
+    COUNT_KEY,
     REFERENCE,
+    Check,
     counts_by_scheme,
     coverage_of,
     financial_quarter_start,
     grain,
     offence_code,
-    passed,
+    onto_schemes,
     period_checks,
-    reasons,
+    read_as,
     resolve_force,
+    split,
     whole_number,
 )
 
@@ -117,7 +121,7 @@ def _as_published(raw: pl.LazyFrame, layouts: tuple[Layout, ...]) -> pl.LazyFram
     return raw.with_columns(columns)
 
 
-def _unless_blank(checks: list[tuple[pl.Expr, pl.Expr]], columns: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
+def _unless_blank(checks: list[Check], columns: tuple[str, ...]) -> list[Check]:
     """A blank row (a copy's trailing row of `NA`s) is quarantined for being blank, not for each empty cell."""
     blank = pl.all_horizontal([pl.col(c).is_null() for c in columns])
     return [
@@ -126,7 +130,7 @@ def _unless_blank(checks: list[tuple[pl.Expr, pl.Expr]], columns: tuple[str, ...
     ]
 
 
-def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr, pl.Expr]]]:
+def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[Check]]:
     """Force, quarter, code and ONS group and subgroup of each row, with the checks they must pass.
     Derived columns are named apart from any copy's own (`offence_code` is a tidied copy's column),
     so that a quarantined row shows its cells as read."""
@@ -150,10 +154,7 @@ def _offence_columns(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[tuple[pl.Expr
             ),
         ),
         *period_checks("period", "Financial Year"),
-        (
-            pl.col("normalised_code").is_null(),
-            pl.format("'Offence Code' is '{}', not a Home Office offence code", pl.col("Offence Code").fill_null("")),
-        ),
+        read_as("Offence Code", "a Home Office offence code", "normalised_code"),
         (
             pl.col("ons_group").is_null(),
             pl.format(
@@ -181,15 +182,10 @@ def _crime_to_canonical(
 ) -> Canonical:
     lf, checks = _offence_columns(_as_published(raw, layouts))
     lf = lf.with_columns(whole_number("Number of Offences").alias("offence_count"))
-    checks.append(
-        (
-            pl.col("offence_count").is_null(),
-            pl.format("'Number of Offences' is '{}', not a whole number", pl.col("Number of Offences").fill_null("")),
-        )
-    )
+    checks.append(read_as("Number of Offences", "a whole number", "offence_count"))
     checks = _unless_blank(checks, layouts[0].columns)
-    lf = lf.with_columns(passed(checks))
-    records = _with_release(lf.filter(pl.col("passed")))
+    passing, quarantine = split(lf, checks)
+    records = _with_release(passing)
     tables = {"core_counts__recorded_crime": counts_by_scheme(records, source, OFFENCE_SCHEMES)}
     if area_column:
         tables["core_force_exports__area_counts"] = records.select(
@@ -207,12 +203,7 @@ def _crime_to_canonical(
             pl.col("normalised_code").alias("category"),
             "offence_count",
         )
-    return Canonical(
-        tables=tables,
-        loaded=records,
-        coverage=coverage_of(records),
-        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
-    )
+    return Canonical(tables=tables, loaded=records, coverage=coverage_of(records), quarantine=quarantine)
 
 
 def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
@@ -229,24 +220,13 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
         .alias("grouped_outcome")
     )
     checks += [
-        (
-            pl.col("grouped_outcome").is_null(),
-            pl.format(
-                "'Outcome Type' is '{}', not a Home Office outcome type 0-22", pl.col("Outcome Type").fill_null("")
-            ),
-        ),
-        (
-            pl.col("offences_recorded_in_period").is_null() & pl.col(OFFENCES_RECORDED).is_not_null(),
-            pl.format(f"'{OFFENCES_RECORDED}' is '{{}}', not a whole number", pl.col(OFFENCES_RECORDED)),
-        ),
-        (
-            pl.col("outcomes_in_period").is_null() & pl.col(OUTCOMES_RECORDED).is_not_null(),
-            pl.format(f"'{OUTCOMES_RECORDED}' is '{{}}', not a whole number", pl.col(OUTCOMES_RECORDED)),
-        ),
+        read_as("Outcome Type", "a Home Office outcome type 0-22", "grouped_outcome"),
+        read_as(OFFENCES_RECORDED, "a whole number", "offences_recorded_in_period", required=False),
+        read_as(OUTCOMES_RECORDED, "a whole number", "outcomes_in_period", required=False),
     ]
     checks = _unless_blank(checks, OUTCOMES_HEADER)
-    lf = lf.with_columns(passed(checks))
-    records = _with_release(lf.filter(pl.col("passed")))
+    passing, quarantine = split(lf, checks)
+    records = _with_release(passing)
     long = records.unpivot(
         on=["offences_recorded_in_period", "outcomes_in_period"],
         index=[
@@ -264,54 +244,30 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
         variable_name="count_basis",
         value_name="outcome_count",
     ).filter(pl.col("outcome_count").is_not_null())
-    parts = []
-    for scheme, column in OFFENCE_SCHEMES.items():
-        parts.append(
-            long.filter(pl.col(column).is_not_null())
-            .group_by(
-                "file_name",
-                "release_date",
-                "force_id",
-                "period",
-                "period_grain",
-                column,
-                "outcome_number",
-                "grouped_outcome",
-                "count_basis",
-            )
-            .agg(pl.col("outcome_count").sum().cast(pl.Int64))
-            .select(
-                "file_name",
-                pl.lit(source).alias("source"),
-                "release_date",
-                "force_id",
-                "period",
-                "period_grain",
-                pl.lit(scheme).alias("scheme"),
-                pl.col(column).alias("category"),
-                pl.lit("ho_outcome_type").alias("outcome_scheme"),
-                pl.col("outcome_number").cast(pl.String).alias("outcome"),
-                pl.col("grouped_outcome").alias("outcome_group"),
-                "count_basis",
-                "outcome_count",
-                pl.lit(None, dtype=pl.String).alias("count_note"),
-            )
+    outcome_counts = (
+        onto_schemes(long, source, OFFENCE_SCHEMES)
+        .group_by(*COUNT_KEY, "outcome_number", "grouped_outcome", "count_basis")
+        .agg(pl.col("outcome_count").sum().cast(pl.Int64))
+        .select(
+            *COUNT_KEY,
+            pl.lit("ho_outcome_type").alias("outcome_scheme"),
+            pl.col("outcome_number").cast(pl.String).alias("outcome"),
+            pl.col("grouped_outcome").alias("outcome_group"),
+            "count_basis",
+            "outcome_count",
+            pl.lit(None, dtype=pl.String).alias("count_note"),
         )
+    )
     # Every offence recorded in a quarter has one outcome status on this basis ("not yet assigned"
     # included), so the sum over outcome types is the offences recorded: what reconciliation compares.
     recorded = records.filter(pl.col("offences_recorded_in_period").is_not_null()).with_columns(
         pl.col("offences_recorded_in_period").alias("offence_count")
     )
     tables = {
-        "core_counts__crime_outcomes": pl.concat(parts),
+        "core_counts__crime_outcomes": outcome_counts,
         "core_counts__recorded_crime": counts_by_scheme(recorded, source, OFFENCE_SCHEMES),
     }
-    return Canonical(
-        tables=tables,
-        loaded=records,
-        coverage=coverage_of(records),
-        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
-    )
+    return Canonical(tables=tables, loaded=records, coverage=coverage_of(records), quarantine=quarantine)
 
 
 # The published layouts, and the known copies of the outcomes sheet.
@@ -327,15 +283,27 @@ OUTCOMES_LAYOUTS = (
 )
 
 
-def _crime_source(source: str, label: str, colour: str, area_column: str | None, layouts: tuple[Layout, ...]) -> Source:
+def _source(
+    source_id: str,
+    label: str,
+    colour: str,
+    layouts: tuple[Layout, ...],
+    to_canonical: Callable[[pl.LazyFrame], Canonical],
+) -> Source:
+    """A Home Office table: recognised in any of its layouts, and named in messages by the first (the
+    layout it is published in)."""
     return Source(
-        id=source,
+        id=source_id,
         label=label,
         publisher="Home Office",
         colour=colour,
         reader=TextReader(layouts[0].columns, recognise=_recognise(layouts)),
-        to_canonical=lambda raw: _crime_to_canonical(raw, source, area_column, layouts),
+        to_canonical=to_canonical,
     )
+
+
+def _crime_source(source: str, label: str, colour: str, area_column: str | None, layouts: tuple[Layout, ...]) -> Source:
+    return _source(source, label, colour, layouts, lambda raw: _crime_to_canonical(raw, source, area_column, layouts))
 
 
 CRIME_PFA = _crime_source(
@@ -348,12 +316,7 @@ CRIME_CSP = _crime_source(
     "CSP Name",
     CRIME_CSP_LAYOUTS,
 )
-OUTCOMES = Source(
-    id="ho_outcomes",
-    label="Home Office crime outcomes open data",
-    publisher="Home Office",
-    colour="#F0E442",
-    reader=TextReader(OUTCOMES_HEADER, recognise=_recognise(OUTCOMES_LAYOUTS)),
-    to_canonical=outcomes_to_canonical,
+OUTCOMES = _source(
+    "ho_outcomes", "Home Office crime outcomes open data", "#F0E442", OUTCOMES_LAYOUTS, outcomes_to_canonical
 )
 SOURCES = (CRIME_PFA, CRIME_CSP, OUTCOMES)

@@ -22,11 +22,11 @@ from pipelines.ingest.steps import (
     counts_by_scheme,
     coverage_of,
     grain,
-    passed,
     period_checks,
     period_start,
-    reasons,
+    read_as,
     resolve_force,
+    split,
     whole_number,
 )
 
@@ -49,17 +49,9 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
     )
     checks = [
         *force_checks,
-        (
-            pl.col("period").is_null(),
-            pl.format(
-                "'12 months ending' is '{}', not a date in dd/mm/yyyy form", pl.col("12 months ending").fill_null("")
-            ),
-        ),
+        read_as("12 months ending", "a date in dd/mm/yyyy form", "period"),
         *period_checks("period", "12 months ending"),
-        (
-            pl.col("offence_count").is_null(),
-            pl.format(f"'{COUNT}' is '{{}}', not a whole number", pl.col(COUNT).fill_null("")),
-        ),
+        read_as(COUNT, "a whole number", "offence_count"),
         (
             pl.col("ons_group").is_null(),
             pl.format(
@@ -68,10 +60,8 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
             ),
         ),
     ]
-    lf = lf.with_columns(passed(checks))
-    records = lf.filter(pl.col("passed")).with_columns(
-        pl.lit(None, dtype=pl.Date).alias("release_date"), grain("rolling_year")
-    )
+    passing, quarantine = split(lf, checks)
+    records = passing.with_columns(pl.lit(None, dtype=pl.Date).alias("release_date"), grain("rolling_year"))
     return Canonical(
         tables={
             "core_counts__recorded_crime": counts_by_scheme(
@@ -86,7 +76,7 @@ def to_canonical(raw: pl.LazyFrame) -> Canonical:
         },
         loaded=records,
         coverage=coverage_of(records),
-        quarantine=lf.filter(~pl.col("passed")).with_columns(reasons(checks)),
+        quarantine=quarantine,
     )
 
 

@@ -7,6 +7,7 @@ assigned in the month. `to_canonical` is pure: strings in, canonical rows, count
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import polars as pl
@@ -20,6 +21,7 @@ from pipelines.ingest.steps import (
     current_month,
     grain,
     period_checks,
+    read_as,
     resolve_force,
     split,
     year_month,
@@ -61,10 +63,7 @@ def _coordinate_checks(column: str, parsed: str, bounds: tuple[float, float]) ->
     low, high = bounds
     value = pl.col(parsed)
     return [
-        (
-            pl.col(column).is_not_null() & value.is_null(),
-            pl.format(f"'{column}' is '{{}}', not a number", pl.col(column)),
-        ),
+        read_as(column, "a number", parsed, required=False),
         (
             value.is_not_null() & ~value.is_finite(),
             pl.format(f"'{column}' is '{{}}', not a finite number", pl.col(column)),
@@ -117,10 +116,7 @@ def _common(lf: pl.LazyFrame) -> tuple[pl.LazyFrame, list[Check]]:
     checks = [
         *force_checks,
         *reported_by_checks,
-        (
-            pl.col("period").is_null(),
-            pl.format("'Month' is '{}', not a month in YYYY-MM form", pl.col("Month").fill_null("")),
-        ),
+        read_as("Month", "a month in YYYY-MM form", "period"),
         *period_checks("period", "Month", FIRST_MONTH, "police.uk's first month"),
         # A monthly file holds its own month only: another month inside it is a mislabelled row.
         (
@@ -256,22 +252,21 @@ def outcomes_to_canonical(raw: pl.LazyFrame) -> Canonical:
     )
 
 
-STREET = Source(
-    id="police_uk_street",
-    label="data.police.uk street-level crime",
-    publisher="data.police.uk",
-    colour="#0072B2",
-    reader=TextReader(STREET_HEADER),
-    to_canonical=street_to_canonical,
-    row_local=True,
-)
-OUTCOMES = Source(
-    id="police_uk_outcomes",
-    label="data.police.uk outcomes",
-    publisher="data.police.uk",
-    colour="#56B4E9",
-    reader=TextReader(OUTCOMES_HEADER),
-    to_canonical=outcomes_to_canonical,
-    row_local=True,
-)
+def _source(
+    source_id: str, label: str, colour: str, header: tuple[str, ...], to_canonical: Callable[[pl.LazyFrame], Canonical]
+) -> Source:
+    """A police.uk monthly file: published by data.police.uk, read row by row (`Source.row_local`)."""
+    return Source(
+        id=source_id,
+        label=label,
+        publisher="data.police.uk",
+        colour=colour,
+        reader=TextReader(header),
+        to_canonical=to_canonical,
+        row_local=True,
+    )
+
+
+STREET = _source("police_uk_street", "data.police.uk street-level crime", "#0072B2", STREET_HEADER, street_to_canonical)
+OUTCOMES = _source("police_uk_outcomes", "data.police.uk outcomes", "#56B4E9", OUTCOMES_HEADER, outcomes_to_canonical)
 SOURCES = (STREET, OUTCOMES)
