@@ -1,7 +1,8 @@
 -- title: Case-mix adjusted outcome ratios for one force
 -- description: For each outcome group and window, the force's observed outcomes against those
 --   expected from its own crimes by type at the other forces' rates (1 = as its case mix
---   predicts), with the exact 95% limits and whether the limits exclude 1.
+--   predicts), with 95% limits that allow for the spread between forces (as the findings'
+--   overdispersed funnels do) and whether they exclude 1.
 -- grain: one row per outcome group and window
 -- param: force_id text default 'kent' — the force to show, a `force_id` from `forces`
 
