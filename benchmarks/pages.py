@@ -28,29 +28,15 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dashboard.serving import free_port, healthy, stop
+from dashboard.serving import CHROMIUM, CHROMIUM_ARGS, VIEWPORT, NotHealthy, healthy, served, streamlit_command
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-VIEWPORT = {"width": 1400, "height": 900}
 PAGES = {
     "": "Overview",
     "divergence": "Divergence finder",
@@ -64,7 +50,6 @@ PAGES = {
 WARM_BUDGET_S = 1.0
 FIRST_BUDGET_S = 3.0
 WAIT_MS = 60_000
-START_S = 90
 
 # Recorded from the first byte of the document: each change of the app root's script and
 # connection state, with the page's clock (ms since navigation start).
@@ -123,56 +108,19 @@ class Timing:
     warm: list[Visit] = field(default_factory=list)
 
 
-@contextmanager
-def serve(command: list[str], env: dict, log: Path):
-    """Run `command` (a Streamlit server on `--port`), yield its URL once healthy, stop it after."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    with open(log, "ab") as out:
-        argv = [*command, str(port)] if command[-1] == "--server.port" else [*command, "--port", str(port)]
-        process = subprocess.Popen(
-            argv,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + START_S
-        while not healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
-                raise SystemExit(f"the server did not become healthy at {url}; its log ends:\n{tail}")
-            time.sleep(0.1)
-        yield url
-    finally:
-        stop(process)
+# A server's command line for a port.
+Command = Callable[[int], list[str]]
 
 
-def dashboard_command(db: Path) -> list[str]:
-    return [str(Path(sys.executable).with_name("crossforce")), "serve", "--db", str(db)]
+def dashboard_command(db: Path) -> Command:
+    """The dashboard on `db`, as a person starts it."""
+    crossforce = str(Path(sys.executable).with_name("crossforce"))
+    return lambda port: [crossforce, "serve", "--db", str(db), "--port", str(port)]
 
 
-def baseline_command(app: Path) -> list[str]:
-    """A Streamlit server for `app`; the port is appended."""
-    return [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(app),
-        "--server.headless",
-        "true",
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-        "--server.port",
-    ]
+def baseline_command(app: Path) -> Command:
+    """A trivial Streamlit page `app`, served by Streamlit itself the same way."""
+    return lambda port: streamlit_command(app, port, module="streamlit")
 
 
 def visit(context, url: str) -> Visit:
@@ -202,7 +150,7 @@ def visit(context, url: str) -> Visit:
 
 
 def time_pages(
-    browser, command: list[str], env: dict, log: Path, pages: dict[str, str], runs: int, restart_each: bool
+    browser, command: Command, env: dict, log: Path, pages: dict[str, str], runs: int, restart_each: bool
 ) -> list[Timing]:
     """For each page: its first visit after a server start, then `runs` warm visits."""
     timings = []
@@ -222,10 +170,10 @@ def time_pages(
 
     if restart_each:
         for path, label in pages.items():
-            with serve(command, env, log) as url:
+            with served(command, env, log) as url:
                 timings.append(measure(url, path, label, first=True))
     else:
-        with serve(command, env, log) as url:
+        with served(command, env, log) as url:
             for path, label in pages.items():
                 timings.append(measure(url, path, label, first=True))
     return timings
@@ -305,7 +253,7 @@ def main() -> None:
             try:
                 base_cmd = baseline_command(trivial)
                 [baseline] = time_pages(browser, base_cmd, env, log, {"": "trivial Streamlit page"}, args.runs, True)
-                with serve(base_cmd, env, log) as url:
+                with served(base_cmd, env, log) as url:
                     health = health_times(url)
                 pages = {p: PAGES.get(p, p) for p in args.pages}
                 timings = time_pages(browser, dashboard_command(db), env, log, pages, args.runs, not args.one_server)
@@ -341,4 +289,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except NotHealthy as failure:
+        raise SystemExit(str(failure)) from None

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import NoReturn, TypedDict, TypeVar, Unpack
 
 import duckdb
 import polars as pl
@@ -421,6 +421,11 @@ def indicator_labels() -> dict[str, str]:
 
 def indicator_sources() -> dict[str, str]:
     return {i.indicator_id: i.source for i in _indicators()}
+
+
+def _indicator_source() -> pl.Expr:
+    """`source`: the source of each row's indicator (None for an indicator not declared)."""
+    return pl.col("indicator_id").replace_strict(indicator_sources(), default=None).alias("source")
 
 
 def mix_labels() -> dict[str, str]:
@@ -874,9 +879,8 @@ def window_summary(peer_group: str, window: str) -> pl.DataFrame:
                 "forces_short": pl.UInt32,
             }
         )
-    sources = indicator_sources()
     per_force = (
-        frame.with_columns(pl.col("indicator_id").replace_strict(sources, default=None).alias("source"))
+        frame.with_columns(_indicator_source())
         .group_by("source", "window_start", "window_end", "period_grain", "periods_expected", "force_id")
         .agg(pl.col("periods_supplied").max())
     )
@@ -954,40 +958,39 @@ def status_label(status: str) -> str:
     return STATUS_LABELS.get(status, status)
 
 
-def _screened(
-    peer_group: str, source: str, indicator_id: str, force_id: str, direction: str, window: str
-) -> pl.DataFrame:
+class Narrowing(TypedDict, total=False):
+    """The finder's narrowing of the findings, by the column of each key; a key not given, or "all",
+    does not narrow."""
+
+    indicator_id: str
+    force_id: str
+    direction: str  # "above" or "below"
+
+
+def _screened(peer_group: str, source: str, window: str, **narrowing: Unpack[Narrowing]) -> pl.DataFrame:
     """Every finding of the peer group and window, narrowed by the page's filters, with its `source`."""
     frame = findings(peer_group, window)
     if frame.height == 0:
         return frame
-    sources = indicator_sources()
-    frame = frame.with_columns(pl.col("indicator_id").replace_strict(sources, default=None).alias("source"))
-    if source != "all":
-        frame = frame.filter(pl.col("source") == source)
-    if indicator_id != "all":
-        frame = frame.filter(pl.col("indicator_id") == indicator_id)
-    if force_id != "all":
-        frame = frame.filter(pl.col("force_id") == force_id)
-    if direction != "all":
-        frame = frame.filter(pl.col("direction") == direction)
+    frame = frame.with_columns(_indicator_source())
+    for column, value in {"source": source, **narrowing}.items():
+        if value != "all":
+            frame = frame.filter(pl.col(column) == value)
     return frame
 
 
 def filtered_findings(
     peer_group: str,
     source: str = "all",
-    indicator_id: str = "all",
-    force_id: str = "all",
-    direction: str = "all",
     max_q: float = 1.0,
     ranked_only: bool = True,
     window: str = "standard",
+    **narrowing: Unpack[Narrowing],
 ) -> pl.DataFrame:
     """With `ranked_only` (the default): the ranked classification findings whose BY q-value is at
     most `max_q`, by `rank`. Otherwise every finding of either kind and any status (for charts and
     the force profile), ranked ones first."""
-    frame = _screened(peer_group, source, indicator_id, force_id, direction, window)
+    frame = _screened(peer_group, source, window, **narrowing)
     if frame.height == 0:
         return frame
     if ranked_only:
@@ -1001,18 +1004,12 @@ def filtered_findings(
 
 
 def supply_findings(
-    peer_group: str,
-    source: str = "all",
-    indicator_id: str = "all",
-    force_id: str = "all",
-    direction: str = "all",
-    max_q: float = 1.0,
-    window: str = "standard",
+    peer_group: str, source: str = "all", max_q: float = 1.0, window: str = "standard", **narrowing: Unpack[Narrowing]
 ) -> pl.DataFrame:
     """The data-supply list (pending, unavailable): ranked supply findings whose BY q-value is at
     most `max_q`, by `supply_rank`. Kept apart: a feed that leaves crimes unsettled says nothing of
     how a force classifies them."""
-    frame = _screened(peer_group, source, indicator_id, force_id, direction, window)
+    frame = _screened(peer_group, source, window, **narrowing)
     if frame.height == 0:
         return frame
     return frame.filter(
@@ -1021,36 +1018,31 @@ def supply_findings(
 
 
 def unranked_findings(
-    peer_group: str,
-    source: str = "all",
-    indicator_id: str = "all",
-    force_id: str = "all",
-    direction: str = "all",
-    status: str = "all",
-    window: str = "standard",
+    peer_group: str, source: str = "all", status: str = "all", window: str = "standard", **narrowing: Unpack[Narrowing]
 ) -> pl.DataFrame:
     """Findings of either kind that are shown but not ranked, each with its `status` and
     `status_reason`, in the order of `STATUS_LABELS`, then by indicator and force. The q filter
     does not apply: many were never tested."""
-    frame = _screened(peer_group, source, indicator_id, force_id, direction, window)
+    frame = _screened(peer_group, source, window, **narrowing)
     if frame.height == 0:
         return frame
     frame = frame.filter(pl.col("status") != "ranked")
     if status != "all":
         frame = frame.filter(pl.col("status") == status)
+    return frame.with_columns(_status_order()).sort("_order", "indicator_id", "force_id").drop("_order")
+
+
+def _status_order() -> pl.Expr:
+    """`_order`: each finding's status's place in `STATUS_LABELS` (a status it lacks goes last)."""
     order = {s: i for i, s in enumerate(STATUS_LABELS)}
-    return (
-        frame.with_columns(
-            pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order")
-        )
-        .sort("_order", "indicator_id", "force_id")
-        .drop("_order")
-    )
+    return pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order")
 
 
-def screening_counts(peer_group: str, source: str = "all", window: str = "standard", **filters: str) -> pl.DataFrame:
+def screening_counts(
+    peer_group: str, source: str = "all", window: str = "standard", **narrowing: Unpack[Narrowing]
+) -> pl.DataFrame:
     """How many findings were not ranked, by `status` (with its words), most first."""
-    frame = unranked_findings(peer_group, source, window=window, **filters)
+    frame = unranked_findings(peer_group, source, window=window, **narrowing)
     if frame.height == 0:
         return pl.DataFrame(schema={"status": pl.String, "label": pl.String, "findings": pl.UInt32})
     return (
@@ -1077,15 +1069,9 @@ def reasons_by_status(frame: pl.DataFrame) -> pl.DataFrame:
     unranked = frame.filter(pl.col("status") != "ranked") if frame.height else frame
     if unranked.height == 0:
         return pl.DataFrame(
-            schema={
-                "status": pl.String,
-                "label": pl.String,
-                "status_reason": pl.String,
-                "indicators": pl.List(pl.String),
-            }
+            schema=dict(status=pl.String, label=pl.String, status_reason=pl.String, indicators=pl.List(pl.String))
         )
     labels = indicator_labels()
-    order = {s: i for i, s in enumerate(STATUS_LABELS)}
     return (
         unranked.with_columns(
             pl.col("indicator_id").replace_strict(labels, default=pl.col("indicator_id")).alias("_label"),
@@ -1095,7 +1081,7 @@ def reasons_by_status(frame: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("_label").sort().alias("indicators"))
         .with_columns(
             pl.col("status").map_elements(status_label, return_dtype=pl.String).alias("label"),
-            pl.col("status").replace_strict(order, default=len(order), return_dtype=pl.Int32).alias("_order"),
+            _status_order(),
         )
         .sort("_order", "status_reason")
         .select("status", "label", "status_reason", "indicators")
@@ -1103,18 +1089,13 @@ def reasons_by_status(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 # Columns of the finder's tables, effect first; `benchmark_coverage` always sits beside `benchmark`.
+# Every table shows the effect and its tests in this order.
+EFFECT_COLUMNS = ("difference_pp", "ratio", "share", "benchmark", "benchmark_coverage", "z", "q_by", "q_bh")
 RANKED_COLUMNS = (
     "rank",
     "force",
     "indicator",
-    "difference_pp",
-    "ratio",
-    "share",
-    "benchmark",
-    "benchmark_coverage",
-    "z",
-    "q_by",
-    "q_bh",
+    *EFFECT_COLUMNS,
     "witness_status",
     "sentence",
     "numerator",
@@ -1128,14 +1109,7 @@ SUPPLY_COLUMNS = (
     "supply_rank",
     "force",
     "indicator",
-    "difference_pp",
-    "ratio",
-    "share",
-    "benchmark",
-    "benchmark_coverage",
-    "z",
-    "q_by",
-    "q_bh",
+    *EFFECT_COLUMNS,
     "sentence",
     "numerator",
     "denominator",
@@ -1151,14 +1125,7 @@ UNRANKED_COLUMNS = (
     "force",
     "indicator",
     "indicator_kind",
-    "difference_pp",
-    "ratio",
-    "share",
-    "benchmark",
-    "benchmark_coverage",
-    "z",
-    "q_by",
-    "q_bh",
+    *EFFECT_COLUMNS,
     "witness_status",
     "sentence",
     "indicator_id",
@@ -1172,14 +1139,7 @@ FORCE_COLUMNS = (
     "status_reason",
     "rank",
     "supply_rank",
-    "difference_pp",
-    "ratio",
-    "share",
-    "benchmark",
-    "benchmark_coverage",
-    "z",
-    "q_by",
-    "q_bh",
+    *EFFECT_COLUMNS,
     "witness_status",
     "indicator_kind",
     "indicator_id",

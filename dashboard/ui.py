@@ -5,7 +5,7 @@ in the URL, and the filters every page shares, are in `dashboard.state`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import plotly.graph_objects as go
 import polars as pl
@@ -13,18 +13,63 @@ import streamlit as st
 
 from dashboard import images, state
 
+
+class PageFile(NamedTuple):
+    """A page: its script, its title, and what it shows (the caption under the title)."""
+
+    file: str
+    title: str
+    caption: str
+
+
 # The pages, by URL path. The default page is served at the root; Streamlit reserves its own
 # `url_path` too, so `/overview` is a second, hidden entry for the same script (a link or a bookmark
 # to it would otherwise open "Page not found").
 PAGE_FILES = {
-    "home": ("views/overview.py", "Overview"),
-    "divergence": ("views/divergence.py", "Divergence finder"),
-    "indicator": ("views/indicator.py", "Indicator"),
-    "force": ("views/force.py", "Force profile"),
-    "trends": ("views/trends.py", "Trends"),
-    "reconciliation": ("views/reconciliation.py", "Reconciliation"),
-    "workbench": ("views/workbench.py", "SQL workbench"),
-    "quality": ("views/quality.py", "Data quality"),
+    "home": PageFile(
+        "views/overview.py",
+        "Overview",
+        "What is loaded, which force supplied which period of each source, and the largest divergences.",
+    ),
+    "divergence": PageFile(
+        "views/divergence.py",
+        "Divergence finder",
+        "Where a force's share departs from its peers (benchmark excludes the force), effect first, with funnel "
+        "limits that allow for overdispersion and Benjamini–Yekutieli q-values controlling the false discovery "
+        "rate. Only classification findings that pass every screen are ranked; the data-supply list and the "
+        "findings screened out are shown below, each with its reason.",
+    ),
+    "indicator": PageFile(
+        "views/indicator.py",
+        "Indicator",
+        "One indicator: what it counts, every force compared with the chosen one highlighted and its peers "
+        "named, the funnel, a map coloured by z, and the trend.",
+    ),
+    "force": PageFile(
+        "views/force.py",
+        "Force profile",
+        "One force against its peers: every indicator, its offence mix, its rates per 1,000 residents and its "
+        "case-mix adjusted outcomes.",
+    ),
+    "trends": PageFile(
+        "views/trends.py",
+        "Trends",
+        "An indicator over time for chosen forces, beside the other forces' band, with registered events "
+        "(rule and records-system changes) and breaks the engine detected.",
+    ),
+    "reconciliation": PageFile(
+        "views/reconciliation.py",
+        "Reconciliation",
+        "The same force, window and offence group from every source that has it, with each source's "
+        "coverage of the window and its ratio to the source that publishes that window itself.",
+    ),
+    # Its caption says the sandbox's limits: `workbench.caption()`.
+    "workbench": PageFile("views/workbench.py", "SQL workbench", ""),
+    "quality": PageFile(
+        "views/quality.py",
+        "Data quality",
+        "What was loaded, what was left out and why, and the events that break series.",
+    ),
 }
 HIDDEN_PAGES = {"overview": "home"}
 
@@ -32,13 +77,19 @@ HIDDEN_PAGES = {"overview": "home"}
 def pages() -> list:
     """The `st.Page` objects of the app, visible ones first (built from `PAGE_FILES`)."""
     visible = [
-        st.Page(file, title=title, url_path=path, default=path == "home") for path, (file, title) in PAGE_FILES.items()
+        st.Page(page.file, title=page.title, url_path=path, default=path == "home") for path, page in PAGE_FILES.items()
     ]
     hidden = [
-        st.Page(PAGE_FILES[target][0], title=PAGE_FILES[target][1], url_path=path, visibility="hidden")
+        st.Page(PAGE_FILES[target].file, title=PAGE_FILES[target].title, url_path=path, visibility="hidden")
         for path, target in HIDDEN_PAGES.items()
     ]
     return visible + hidden
+
+
+def heading(page: str, caption: str | None = None) -> None:
+    """The title of the page at URL path `page` and, under it, what it shows (`caption` when given)."""
+    st.title(PAGE_FILES[page].title)
+    st.caption(caption or PAGE_FILES[page].caption)
 
 
 def link(
@@ -46,7 +97,7 @@ def link(
 ) -> None:
     """A link to another page (by its URL path) that opens in the same tab, carrying `params` and
     the person's shared choices."""
-    file, _ = PAGE_FILES[HIDDEN_PAGES.get(page, page)]
+    file = PAGE_FILES[HIDDEN_PAGES.get(page, page)].file
     (container or st).page_link(file, label=label, query_params={**state.carried(), **(params or {})}, help=help)
 
 
@@ -58,23 +109,13 @@ def chart(fig: go.Figure, data: pl.DataFrame, key: str, on_select: Literal["igno
         fig, key=f"{key}_chart", config=images.plotly_config(key), on_select=on_select, selection_mode="points"
     )
     csv_column, image_column = st.columns(2)
-    csv_column.download_button(
-        "Download the data (CSV)",
-        data.write_csv,
-        file_name=f"{key}.csv",
-        mime="text/csv",
-        key=f"{key}_download",
-        on_click="ignore",
-    )
+    download(csv_column, "Download the data (CSV)", data.write_csv, f"{key}.csv", f"{key}_download")
     if images.available():
-        image_column.download_button(
-            "Download the chart (SVG)",
-            lambda: images.figure_image(fig, "svg") or b"",
-            file_name=f"{key}.svg",
-            mime="image/svg+xml",
-            key=f"{key}_image",
-            on_click="ignore",
-        )
+
+        def svg() -> bytes:  # drawn only when the button is pressed
+            return images.figure_image(fig, "svg") or b""
+
+        download(image_column, "Download the chart (SVG)", svg, f"{key}.svg", f"{key}_image")
     else:
         image_column.caption(images.FALLBACK_WORDS)
     return event
@@ -95,7 +136,7 @@ def clicked_force(event) -> str | None:
 def go_to_force(force_id: str) -> None:
     """Open the force profile of `force_id`, keeping the person's other choices."""
     state.keep("force", force_id)
-    st.switch_page(PAGE_FILES["force"][0], query_params={**state.carried(), "force": force_id})
+    st.switch_page(PAGE_FILES["force"].file, query_params={**state.carried(), "force": force_id})
 
 
 # Probabilities span many orders of magnitude: show them in scientific notation.
@@ -139,11 +180,23 @@ def table(frame: pl.DataFrame, key: str, file_name: str | None = None) -> None:
         elif column in help_for or column in _WIDTHS:
             config[column] = st.column_config.Column(column, help=help_for.get(column), width=_WIDTHS.get(column))
     st.dataframe(shown, hide_index=True, key=f"{key}_table", width="stretch", column_config=config)
-    st.download_button(
-        "Download the table (CSV)",
-        frame.write_csv,
-        file_name=f"{file_name or key}.csv",
-        mime="text/csv",
-        key=f"{key}_download",
-        on_click="ignore",
-    )
+    download(st, "Download the table (CSV)", frame.write_csv, f"{file_name or key}.csv", f"{key}_download")
+
+
+# The MIME type of each kind of file the pages offer, by the file name's ending.
+MIME_TYPES = {
+    "csv": "text/csv",
+    "json": "application/json",
+    "parquet": "application/vnd.apache.parquet",
+    "svg": "image/svg+xml",
+    "zip": "application/zip",
+    "html": "text/html",
+}
+
+
+def download(container, label: str, content, file_name: str, key: str, mime: str | None = None) -> None:
+    """A download button in `container` (`st`, a column, the sidebar) for `content`: bytes or text, or
+    a callable that makes them only when the button is pressed. Its MIME type comes from the file
+    name's ending unless `mime` is given; pressing it does not rerun the page."""
+    mime = mime or MIME_TYPES[file_name.rsplit(".", 1)[-1]]
+    container.download_button(label, content, file_name=file_name, mime=mime, key=key, on_click="ignore")

@@ -36,22 +36,8 @@ def show_result(result: sandbox.QueryResult, key: str, file_name: str) -> None:
     st.write(f"{data.counted(result.frame.height, 'row')}{note} in {result.elapsed_s * 1000:.0f} ms")
     ui.table(shown, key, file_name=file_name)
     json_column, parquet_column = st.columns(2)
-    json_column.download_button(
-        "Download the table (JSON)",
-        as_json,
-        file_name=f"{file_name}.json",
-        mime="application/json",
-        key=f"{key}_json",
-        on_click="ignore",
-    )
-    parquet_column.download_button(
-        "Download the table (Parquet)",
-        as_parquet,
-        file_name=f"{file_name}.parquet",
-        mime="application/vnd.apache.parquet",
-        key=f"{key}_parquet",
-        on_click="ignore",
-    )
+    ui.download(json_column, "Download the table (JSON)", as_json, f"{file_name}.json", f"{key}_json")
+    ui.download(parquet_column, "Download the table (Parquet)", as_parquet, f"{file_name}.parquet", f"{key}_parquet")
 
 
 def run(sql: str, params: dict, key: str = "result", file_name: str = "query_result") -> None:
@@ -253,13 +239,13 @@ def browse_mode() -> None:
         for download_column, (kind, (mime, convert)) in zip(
             (csv_column, json_column, parquet_column), browse.DOWNLOADS.items()
         ):
-            download_column.download_button(
+            ui.download(
+                download_column,
                 f"Download every matching row ({kind})",
                 browse.download(table, filters, convert),
-                file_name=f"{table}.{kind.lower()}",
-                mime=mime,
-                key=f"browse_all_{kind.lower()}",
-                on_click="ignore",
+                f"{table}.{kind.lower()}",
+                f"browse_all_{kind.lower()}",
+                mime,
             )
 
 

@@ -10,35 +10,19 @@ parameter shadowing the import. The browser is Debian's Chromium, driven by Play
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page
 
-from dashboard.serving import free_port, healthy, stop
+from dashboard.serving import APP, CHROMIUM, CHROMIUM_ARGS, VIEWPORT, served, streamlit_command
 
 from conftest import PROJECT_ROOT, sample_copy
 
-CHROMIUM = Path(os.environ.get("CROSSFORCE_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SCREENSHOTS = PROJECT_ROOT / "test-results" / "screenshots"  # gitignored
-VIEWPORT = {"width": 1400, "height": 900}
 WAIT_MS = 30_000
-SERVER_START_S = 90
 
 
 @pytest.fixture(scope="session", name="chromium_executable")
@@ -70,54 +54,12 @@ def fixture_dashboard_db(tmp_path_factory: pytest.TempPathFactory, chromium_exec
     return sample_copy(samples_ingest, tmp_path_factory, "browser")
 
 
-@contextmanager
-def serve_dashboard(db: Path, log_path: Path, stderr_path: Path | None = None) -> Iterator[str]:
+def serve_dashboard(db: Path, log_path: Path, stderr_path: Path | None = None) -> AbstractContextManager[str]:
     """The dashboard served as `crossforce serve` does, on a free local port, reading `db`; yields its
-    URL once healthy and stops it on exit. Its output goes to `log_path`, and its standard error
-    there too unless `stderr_path` is given."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    command = [
-        sys.executable,
-        "-m",
-        "dashboard.server",
-        "run",
-        str(PROJECT_ROOT / "dashboard" / "app.py"),
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
+    URL once healthy (or raises `NotHealthy` with its log) and stops it on exit. Its output goes to
+    `log_path`, and its standard error there too unless `stderr_path` is given."""
     env = {**os.environ, "CROSSFORCE_DB": str(db)}
-    with open(log_path, "wb") as log, open(stderr_path or os.devnull, "wb") as errors:
-        process = subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=log,
-            stderr=errors if stderr_path else subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + SERVER_START_S
-        while not healthy(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop(process)
-                output = log_path.read_text(errors="replace")[-4000:]
-                if stderr_path:
-                    output += stderr_path.read_text(errors="replace")[-4000:]
-                pytest.fail(f"the dashboard did not become healthy at {url}; its log:\n{output}")
-            time.sleep(0.25)
-        yield url
-    finally:
-        stop(process)
+    return served(lambda port: streamlit_command(APP, port), env, log_path, stderr_path)
 
 
 @pytest.fixture(scope="session", name="dashboard_url")

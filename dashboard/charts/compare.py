@@ -9,7 +9,16 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.charts.findings import HIGHLIGHT_NAME, _named_rows, _positions_present, _standing
-from dashboard.charts.layout import SHARE_TITLE, _category_ticks, _finish, _legend_entry, _require, _share_format, _wrap
+from dashboard.charts.layout import (
+    SHARE_TITLE,
+    _category_ticks,
+    _finish,
+    _interval,
+    _legend_entry,
+    _require,
+    _share_format,
+    _wrap,
+)
 from dashboard.charts.palette import INK, PEERS_DARK
 from dashboard.charts.words import _count, _humanise, _missing, _name, _num, _pct
 
@@ -60,15 +69,7 @@ def compare_bar(
                 orientation="h",
                 name=_wrap(position[:1].upper() + position[1:], 30),
                 marker=dict(color=colour, line=dict(color=outline, width=widths)),
-                error_x=dict(
-                    type="data",
-                    symmetric=False,
-                    color=INK,
-                    thickness=1.2,
-                    width=3,
-                    array=(part["share_upper"] - part["share"]).to_list(),
-                    arrayminus=(part["share"] - part["share_lower"]).to_list(),
-                ),
+                error_x=_interval(part, "share", "share_lower", "share_upper", color=INK, thickness=1.2, width=3),
                 customdata=[
                     [
                         _pct(r["share_lower"]),
@@ -193,50 +194,46 @@ def tile_map(
         "<br>Status: %{customdata[3]}<br>%{customdata[4]}<extra></extra>"
     )
     marker = dict(symbol="square", size=46, line=dict(color="white", width=1))
-    absent = [p for p in points if p["value"] is None]
+
+    def add_tiles(shown: list[dict], name: str, text_colour: str | list[str], **style) -> None:
+        """The tiles of `shown`, each with its text and hover."""
+        if shown:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p["x"] for p in shown],
+                    y=[p["y"] for p in shown],
+                    mode="markers+text",
+                    name=name,
+                    text=[p["text"] for p in shown],
+                    textfont=dict(size=9, color=text_colour),
+                    customdata=[p["data"] for p in shown],
+                    hovertemplate=hover,
+                    **style,
+                )
+            )
+
+    add_tiles([p for p in points if p["value"] is None], "No value", INK, marker=dict(**marker, color="#D9D9D9"))
     present = [p for p in points if p["value"] is not None]
-    if absent:
-        fig.add_trace(
-            go.Scatter(
-                x=[p["x"] for p in absent],
-                y=[p["y"] for p in absent],
-                mode="markers+text",
-                name="No value",
-                text=[p["text"] for p in absent],
-                textfont=dict(size=9, color=INK),
-                marker=dict(**marker, color="#D9D9D9"),
-                customdata=[p["data"] for p in absent],
-                hovertemplate=hover,
-            )
-        )
-    if present:
-        fig.add_trace(
-            go.Scatter(
-                x=[p["x"] for p in present],
-                y=[p["y"] for p in present],
-                mode="markers+text",
-                name=_wrap(f"{value_words} (colour capped at ±{TILE_CAP:g})", 30),
-                showlegend=False,
-                text=[p["text"] for p in present],
-                textfont=dict(size=9, color=["white" if abs(p["value"]) > 2.5 else INK for p in present]),
-                marker=dict(
-                    **marker,
-                    color=[max(-TILE_CAP, min(TILE_CAP, p["value"])) for p in present],
-                    colorscale="RdBu_r",
-                    cmin=-TILE_CAP,
-                    cmid=0,
-                    cmax=TILE_CAP,
-                    colorbar=dict(
-                        title=dict(text=f"{_wrap(value_words, 12)}<br>(capped<br>at ±{TILE_CAP:g})"),
-                        tickvals=[-TILE_CAP, -2, 0, 2, TILE_CAP],
-                        ticktext=[f"≤ −{TILE_CAP:g}", "−2", "0", "2", f"≥ {TILE_CAP:g}"],
-                        len=0.6,
-                    ),
-                ),
-                customdata=[p["data"] for p in present],
-                hovertemplate=hover,
-            )
-        )
+    add_tiles(
+        present,
+        _wrap(f"{value_words} (colour capped at ±{TILE_CAP:g})", 30),
+        ["white" if abs(p["value"]) > 2.5 else INK for p in present],
+        showlegend=False,
+        marker=dict(
+            **marker,
+            color=[max(-TILE_CAP, min(TILE_CAP, p["value"])) for p in present],
+            colorscale="RdBu_r",
+            cmin=-TILE_CAP,
+            cmid=0,
+            cmax=TILE_CAP,
+            colorbar=dict(
+                title=dict(text=f"{_wrap(value_words, 12)}<br>(capped<br>at ±{TILE_CAP:g})"),
+                tickvals=[-TILE_CAP, -2, 0, 2, TILE_CAP],
+                ticktext=[f"≤ −{TILE_CAP:g}", "−2", "0", "2", f"≥ {TILE_CAP:g}"],
+                len=0.6,
+            ),
+        ),
+    )
     chosen = [p for p in points if p["force"] == highlight]
     if chosen:
         p = chosen[0]

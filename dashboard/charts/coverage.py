@@ -10,7 +10,7 @@ from datetime import date
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.charts.layout import _category_ticks, _finish, _require
+from dashboard.charts.layout import _angled_height, _finish, _force_heatmap, _grid, _require
 from dashboard.charts.palette import MISSING, PART_SUPPLIED, SUPPLIED
 from dashboard.charts.words import (
     GRAIN_MONTHS,
@@ -72,36 +72,30 @@ def coverage_grid(
         else sorted(rows["_cell"].unique().to_list())
     )
     x_labels = [period_words(p, grain) for p in periods]
-    z, customdata = [], []
-    for force in forces:
-        grid_row = [_cell_status(cells.get((force, period)), words) for period, words in zip(periods, x_labels)]
-        z.append([value for value, _ in grid_row])
-        customdata.append([data for _, data in grid_row])
-    y_labels = [_name(f, names) for f in forces]
-    missing_count = sum(row.count(0) for row in z)
-    partial_count = sum(row.count(0.5) for row in z)
+    grid = _grid(
+        forces,
+        list(zip(periods, x_labels)),
+        x_labels,
+        [_name(f, names) for f in forces],
+        lambda force, period: _cell_status(cells.get((force, period[0])), period[1]),
+    )
+    missing_count = sum(row.count(0) for row in grid.z)
+    partial_count = sum(row.count(0.5) for row in grid.z)
     colorscale, colorbar = _status_colours(partial_count > 0)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=x_labels,
-            y=y_labels,
-            customdata=customdata,
-            zmin=0,
-            zmax=1,
-            colorscale=colorscale,
-            xgap=1,
-            ygap=1,
-            name=label,
-            colorbar=colorbar,
-            hovertemplate=(
-                "<b>%{y}</b>, %{customdata[0]}<br>%{customdata[1]}<br>Rows supplied: %{customdata[2]}<extra></extra>"
-            ),
-        )
+    fig = _force_heatmap(
+        grid,
+        dict(tickfont=dict(size=11)),
+        zmin=0,
+        zmax=1,
+        colorscale=colorscale,
+        name=label,
+        colorbar=colorbar,
+        hovertemplate=(
+            "<b>%{y}</b>, %{customdata[0]}<br>%{customdata[1]}<br>Rows supplied: %{customdata[2]}<extra></extra>"
+        ),
     )
     period_axis, label_height = _period_axis(x_labels)
     fig.update_xaxes(title_text=f"Period ({nouns})", **period_axis)
-    fig.update_yaxes(title_text="Force", autorange="reversed", tickfont=dict(size=11), **_category_ticks(y_labels))
     subtitle = (
         f"{_counted(missing_count, 'force-' + noun)} missing (orange)"
         + (f", {_counted(partial_count, 'force-' + noun)} part supplied (light orange)" if partial_count else "")
@@ -219,8 +213,7 @@ def _period_axis(x_labels: list[str]) -> tuple[dict, int]:
         tickvals=shown,
         ticktext=shown,
     )
-    # Text at 45° needs about 0.71 × its length in height (7 px a character).
-    return axis, (math.ceil(7 * 0.71 * longest) if angled else 16)
+    return axis, (_angled_height(longest) if angled else 16)
 
 
 def _every_nth(labels: list[str], most: int) -> list[str]:

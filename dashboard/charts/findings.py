@@ -4,7 +4,7 @@ entry that mark the chosen force."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import plotly.graph_objects as go
 import polars as pl
@@ -45,6 +45,41 @@ def _positions_present(rows: pl.DataFrame) -> list[tuple[str, str]]:
     present = rows["position"].fill_null(WITHIN_POSITION).unique().to_list()
     known = [(p, c) for p, c in POSITION_COLOURS.items() if p in present]
     return known + [(p, WITHIN) for p in sorted(present) if p not in POSITION_COLOURS]
+
+
+def _by_position(rows: pl.DataFrame) -> Iterator[tuple[str, str, pl.DataFrame]]:
+    """Each position in the rows (`_positions_present`) with its colour and its rows, ranked ones
+    first: the legend draws a trace's marker as its first point's."""
+    for position, colour in _positions_present(rows):
+        yield (
+            position,
+            colour,
+            rows.filter(pl.col("position") == position).sort(pl.col("status") != "ranked", maintain_order=True),
+        )
+
+
+def _position_style(position: str, colour: str, statuses: pl.Series, size: int) -> dict:
+    """One position's trace: named by the position in the legend, its points in the position's
+    colour, filled when ranked and hollow when not (`statuses`)."""
+    return dict(
+        name=_wrap(position[:1].upper() + position[1:], 30),
+        marker=dict(
+            color=colour,
+            size=size,
+            line=dict(color=colour, width=1.5),
+            symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in statuses],
+        ),
+    )
+
+
+def _standing_data(row: Mapping, status_labels: Mapping[str, str] | None) -> list[str]:
+    """The end of a finding's hover data: its position, where it stands (`_standing`) and what its
+    benchmark covers."""
+    return [
+        row["position"],
+        _standing(row, status_labels=status_labels),
+        _wrap(row.get("benchmark_coverage") or "—", 70),
+    ]
 
 
 def _named_rows(findings: pl.DataFrame, names: Mapping[str, str] | None) -> pl.DataFrame:

@@ -11,15 +11,22 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.charts.findings import (
-    NOT_RANKED_SYMBOL,
-    RANKED_SYMBOL,
+    _by_position,
     _highlight_point,
     _is_ranked,
     _named_rows,
-    _positions_present,
-    _standing,
+    _position_style,
+    _standing_data,
 )
-from dashboard.charts.layout import SHARE_TITLE, _category_ticks, _finish, _require, _share_format, _wrap
+from dashboard.charts.layout import (
+    SHARE_TITLE,
+    _category_ticks,
+    _finish,
+    _interval,
+    _require,
+    _share_format,
+    _wrap,
+)
 from dashboard.charts.palette import INK, WITHIN_POSITION
 from dashboard.charts.words import _described, _missing, _name, _num, _pct, _pp
 from pipelines.analysis import stats
@@ -200,9 +207,7 @@ def _draw_forces(
     """Each force's share at its denominator, one trace per position (its colour); a force outside
     its own 99.8% limits (`_outside`) is labelled, "(not ranked)" when it is not ranked, unless it
     is the highlighted force (its ring carries its name)."""
-    for position, colour in _positions_present(rows):
-        # Ranked forces first: the legend draws a trace's marker as its first point's.
-        part = rows.filter(pl.col("position") == position).sort(pl.col("status") != "ranked", maintain_order=True)
+    for position, colour, part in _by_position(rows):
         labels = [
             (
                 ""
@@ -218,16 +223,10 @@ def _draw_forces(
                 x=part["denominator"].to_list(),
                 y=part["share"].to_list(),
                 mode="markers+text",
-                name=_wrap(position[:1].upper() + position[1:], 30),
                 text=labels,
                 textposition="top center",
                 textfont=dict(size=11, color=colour),
-                marker=dict(
-                    color=colour,
-                    size=9,
-                    line=dict(color=colour, width=1.5),
-                    symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in part["status"]],
-                ),
+                **_position_style(position, colour, part["status"], size=9),
                 customdata=[
                     [
                         _name(r["force_id"], names),
@@ -241,9 +240,7 @@ def _draw_forces(
                         _num(r["z"], ".2f"),
                         _num(r["q_by"], ".3g"),
                         _num(r.get("q_bh"), ".3g"),
-                        r["position"],
-                        _standing(r, status_labels=status_labels),
-                        _wrap(r.get("benchmark_coverage") or "—", 70),
+                        *_standing_data(r, status_labels),
                     ]
                     for r in part.iter_rows(named=True)
                 ],
@@ -303,29 +300,14 @@ def caterpillar_plot(
     _require(findings, CATERPILLAR_COLUMNS, "caterpillar_plot")
     rows = _named_rows(findings, names).sort("share", "_name")
     fig = go.Figure()
-    for position, colour in _positions_present(rows):
-        part = rows.filter(pl.col("position") == position).sort(pl.col("status") != "ranked", maintain_order=True)
+    for position, colour, part in _by_position(rows):
         fig.add_trace(
             go.Scatter(
                 x=part["share"].to_list(),
                 y=part["_name"].to_list(),
                 mode="markers",
-                name=_wrap(position[:1].upper() + position[1:], 30),
-                marker=dict(
-                    color=colour,
-                    size=8,
-                    line=dict(color=colour, width=1.5),
-                    symbol=[RANKED_SYMBOL if _is_ranked(s) else NOT_RANKED_SYMBOL for s in part["status"]],
-                ),
-                error_x=dict(
-                    type="data",
-                    symmetric=False,
-                    color=colour,
-                    thickness=1.5,
-                    width=0,
-                    array=(part["share_upper"] - part["share"]).to_list(),
-                    arrayminus=(part["share"] - part["share_lower"]).to_list(),
-                ),
+                **_position_style(position, colour, part["status"], size=8),
+                error_x=_interval(part, "share", "share_lower", "share_upper", color=colour, thickness=1.5, width=0),
                 customdata=[
                     [
                         r["numerator"],
@@ -333,9 +315,7 @@ def caterpillar_plot(
                         _pct(r["share_lower"]),
                         _pct(r["share_upper"]),
                         _pct(r["benchmark"]),
-                        r["position"],
-                        _standing(r, status_labels=status_labels),
-                        _wrap(r.get("benchmark_coverage") or "—", 70),
+                        *_standing_data(r, status_labels),
                     ]
                     for r in part.iter_rows(named=True)
                 ],

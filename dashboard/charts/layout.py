@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 import polars as pl
@@ -89,6 +91,87 @@ def _vlines(fig: go.Figure, dates: list, colours: list[str], row: int | None = N
         dict(type="line", xref=xref, yref=yref, x0=d, x1=d, y0=0, y1=1, line=dict(color=c, width=1, dash="dot"))
         for d, c in zip(dates, colours)
     )
+
+
+def _event_markers(
+    fig: go.Figure,
+    dates: list,
+    top: float,
+    colour: str | list[str],
+    customdata: list[list[str]],
+    hovertemplate: str,
+    row: int | None = None,
+    **legend,
+) -> None:
+    """A ▼ at `top` over each registered event's date (in the panel of `row`), its hover saying what
+    happened; the dotted lines under them are `_vlines`'."""
+    fig.add_trace(
+        go.Scatter(
+            x=dates,
+            y=[top] * len(dates),
+            mode="markers",
+            name="Registered event",
+            marker=dict(symbol="triangle-down", size=11, color=colour),
+            customdata=customdata,
+            hovertemplate=hovertemplate,
+            **legend,
+        ),
+        row=row,
+        col=None if row is None else 1,
+    )
+
+
+def _interval(part: pl.DataFrame, value: str, lower: str, upper: str, **style) -> dict:
+    """Error bars from the `lower` to the `upper` column around the `value` column of `part`, as
+    Plotly's `error_x`; `style`: their colour, thickness and width."""
+    return dict(
+        type="data",
+        symmetric=False,
+        **style,
+        array=(part[upper] - part[value]).to_list(),
+        arrayminus=(part[value] - part[lower]).to_list(),
+    )
+
+
+def _angled_height(characters: int) -> int:
+    """The height (pixels) a label of this many characters needs at 45°: about 0.71 × its length
+    (7 px a character at 12 px)."""
+    return math.ceil(7 * 0.71 * characters)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """A heatmap's cells: forces (rows, `y_labels`, top to bottom) × columns (`x_labels`), each
+    cell's value (`z`, None for an empty cell) and its hover data (`customdata`)."""
+
+    z: list[list[float | None]]
+    customdata: list[list[list[str]]]
+    x_labels: list[str]
+    y_labels: list[str]
+
+
+def _grid(
+    forces: list[str],
+    columns: list,
+    x_labels: list[str],
+    y_labels: list[str],
+    cell: Callable[[str, Any], tuple[float | None, list[str]]],
+) -> _Grid:
+    """The grid of `forces` × `columns`, each cell's value and hover data given by `cell(force, column)`."""
+    cells = [[cell(force, column) for column in columns] for force in forces]
+    return _Grid(
+        [[value for value, _ in row] for row in cells], [[data for _, data in row] for row in cells], x_labels, y_labels
+    )
+
+
+def _force_heatmap(grid: _Grid, force_ticks: Mapping | None = None, **heatmap) -> go.Figure:
+    """The grid as a heatmap, forces down the y-axis (the first at the top) with every name shown
+    (`force_ticks`: more of the y-axis's settings); `heatmap`: the rest of the trace (colours, hover)."""
+    fig = go.Figure(
+        go.Heatmap(z=grid.z, x=grid.x_labels, y=grid.y_labels, customdata=grid.customdata, xgap=1, ygap=1, **heatmap)
+    )
+    fig.update_yaxes(title_text="Force", autorange="reversed", **(force_ticks or {}), **_category_ticks(grid.y_labels))
+    return fig
 
 
 def _wrap_axis_titles(fig: go.Figure) -> int:

@@ -11,7 +11,17 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from dashboard.charts.layout import _category_ticks, _finish, _lines, _require, _share_format, _wrap
+from dashboard.charts.layout import (
+    _angled_height,
+    _category_ticks,
+    _finish,
+    _force_heatmap,
+    _grid,
+    _lines,
+    _require,
+    _share_format,
+    _wrap,
+)
 from dashboard.charts.palette import ABOVE, BELOW, INK, PEERS
 from dashboard.charts.words import _described, _missing, _name, _num, _pct, _pp, label_for
 
@@ -51,59 +61,40 @@ def residual_heatmap(
     cells = {(r["force_id"], r["category"]): r for r in rows.iter_rows(named=True)}
     angled = len(categories) > 5
     x_labels = [label_for(c, labels) if angled else _wrap(label_for(c, labels), 12) for c in categories]
-    y_labels = [_name(f, names) for f in forces]
-    z, customdata = [], []
-    for force in forces:
-        z_row, data_row = [], []
-        for category in categories:
-            cell = cells.get((force, category))
-            value = None if cell is None or _missing(cell["adjusted_residual"]) else float(cell["adjusted_residual"])
-            z_row.append(value)
-            data_row.append(
-                [
-                    _num(value, ".2f"),
-                    _pct(cell["share"]) if cell else "—",
-                    _pct(cell["reference_share"]) if cell else "—",
-                ]
-            )
-        z.append(z_row)
-        customdata.append(data_row)
-    fig = go.Figure(
-        go.Heatmap(
-            z=z,
-            x=x_labels,
-            y=y_labels,
-            customdata=customdata,
-            colorscale="RdBu_r",
-            zmid=0,
-            zmin=-cap,
-            zmax=cap,
-            xgap=1,
-            ygap=1,
-            hoverongaps=True,
-            colorbar=dict(
-                title=dict(text=f"Adjusted<br>residual<br>(colour capped<br>at ±{cap:g})"),
-                tickvals=[-cap, -3, 0, 3, cap],
-                ticktext=[f"≤ −{cap:g}", "−3", "0", "3", f"≥ {cap:g}"],
-            ),
-            name="Adjusted residual",
-            hovertemplate=(
-                "<b>%{y}</b> · %{x}<br>Adjusted residual: %{customdata[0]}"
-                "<br>Force's share: %{customdata[1]}; peers' share (force excluded): %{customdata[2]}"
-                "<extra></extra>"
-            ),
-        )
+
+    def residual(force: str, category: str) -> tuple[float | None, list[str]]:
+        cell = cells.get((force, category))
+        value = None if cell is None or _missing(cell["adjusted_residual"]) else float(cell["adjusted_residual"])
+        shares = [_pct(cell["share"]), _pct(cell["reference_share"])] if cell else ["—", "—"]
+        return value, [_num(value, ".2f"), *shares]
+
+    grid = _grid(forces, categories, x_labels, [_name(f, names) for f in forces], residual)
+    fig = _force_heatmap(
+        grid,
+        colorscale="RdBu_r",
+        zmid=0,
+        zmin=-cap,
+        zmax=cap,
+        hoverongaps=True,
+        colorbar=dict(
+            title=dict(text=f"Adjusted<br>residual<br>(colour capped<br>at ±{cap:g})"),
+            tickvals=[-cap, -3, 0, 3, cap],
+            ticktext=[f"≤ −{cap:g}", "−3", "0", "3", f"≥ {cap:g}"],
+        ),
+        name="Adjusted residual",
+        hovertemplate=(
+            "<b>%{y}</b> · %{x}<br>Adjusted residual: %{customdata[0]}"
+            "<br>Force's share: %{customdata[1]}; peers' share (force excluded): %{customdata[2]}"
+            "<extra></extra>"
+        ),
     )
-    fig.update_yaxes(title_text="Force", autorange="reversed", **_category_ticks(y_labels))
     subtitle = (
         f"{_described('adjusted_residual')}: about N(0, 1) if every force had the same mix. "
         f"Red: more than that predicts; blue: fewer. Colours stop at ±{cap:g}; hover shows the exact value; "
         "blank: no data."
     )
     if angled:
-        # Text at 45° needs about 0.71 × its length in height (7 px a character at 12 px).
-        longest = max((len(x) for x in x_labels), default=0)
-        label_block = math.ceil(7 * 0.71 * longest) + 14
+        label_block = _angled_height(max((len(x) for x in x_labels), default=0)) + 14
         fig.update_xaxes(
             title_text="Category of the mix",
             tickangle=-45,
@@ -124,7 +115,7 @@ def residual_heatmap(
     )
     # Room on the left for the first angled label, which runs down-left from its tick.
     if angled:
-        fig.update_layout(margin=dict(l=max(70, math.ceil(7 * 0.71 * len(x_labels[0])) - 20)))
+        fig.update_layout(margin=dict(l=max(70, _angled_height(len(x_labels[0])) - 20)))
     return fig
 
 

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.charts.layout import _category_ticks, _finish, _require, _wrap
+from dashboard.charts.layout import _category_ticks, _finish, _interval, _require, _wrap
 from dashboard.charts.palette import ABOVE, BELOW, INK, WITHIN
 from dashboard.charts.words import _count, _described, _num, label_for
 
@@ -58,14 +58,8 @@ def outcome_ratio_plot(
                 mode="markers",
                 name=_wrap(words[:1].upper() + words[1:], 30),
                 marker=dict(color=colour, size=10),
-                error_x=dict(
-                    type="data",
-                    symmetric=False,
-                    color=colour,
-                    thickness=1.5,
-                    width=4,
-                    array=(part["ratio_upper"] - part["standardised_ratio"]).to_list(),
-                    arrayminus=(part["standardised_ratio"] - part["ratio_lower"]).to_list(),
+                error_x=_interval(
+                    part, "standardised_ratio", "ratio_lower", "ratio_upper", color=colour, thickness=1.5, width=4
                 ),
                 customdata=[
                     [
@@ -98,10 +92,5 @@ def outcome_ratio_plot(
     )
     if left_out:
         subtitle += f" No comparison possible for: {', '.join(left_out)}."
-    return _finish(
-        fig,
-        f"{force_name}: outcomes against what its case mix predicts",
-        subtitle,
-        source_note,
-        height=max(220, 36 * len(order)),
-    )
+    title = f"{force_name}: outcomes against what its case mix predicts"
+    return _finish(fig, title, subtitle, source_note, height=max(220, 36 * len(order)))

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
-from dashboard.charts.layout import _finish, _require, _vlines, _wrap
+from dashboard.charts.layout import _event_markers, _finish, _require, _vlines, _wrap
 from dashboard.charts.palette import INK
 from dashboard.charts.sources import _source_colour
 from dashboard.charts.words import (
@@ -281,29 +281,23 @@ def _panel_events(
         return False
     _vlines(fig, shown["event_date"].to_list(), [INK] * shown.height, row=row)
     top = max([v for v in part["offence_count"].to_list() if v is not None] or [1]) * 1.08
-    fig.add_trace(
-        go.Scatter(
-            x=shown["event_date"].to_list(),
-            y=[top] * shown.height,
-            mode="markers",
-            name="Registered event",
-            legendgroup="events",
-            showlegend=not in_legend,
-            marker=dict(symbol="triangle-down", size=11, color=INK),
-            customdata=[
-                [
-                    f"{r['event_date']:%d %b %Y}",
-                    "national" if r["scope"] == "national" else force_name,
-                    _humanise(r.get("kind") or ""),
-                    _wrap(r["event"], 70),
-                ]
-                for r in shown.iter_rows(named=True)
-            ],
-            hovertemplate=(
-                "<b>%{customdata[0]}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[3]}<extra></extra>"
-            ),
-        ),
+    _event_markers(
+        fig,
+        shown["event_date"].to_list(),
+        top,
+        INK,
+        [
+            [
+                f"{r['event_date']:%d %b %Y}",
+                "national" if r["scope"] == "national" else force_name,
+                _humanise(r.get("kind") or ""),
+                _wrap(r["event"], 70),
+            ]
+            for r in shown.iter_rows(named=True)
+        ],
+        "<b>%{customdata[0]}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[3]}<extra></extra>",
         row=row,
-        col=1,
+        legendgroup="events",
+        showlegend=not in_legend,
     )
     return True

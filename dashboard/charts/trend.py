@@ -10,7 +10,7 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.charts.layout import SHARE_TITLE, _finish, _require, _share_format, _vlines, _wrap
+from dashboard.charts.layout import SHARE_TITLE, _event_markers, _finish, _require, _share_format, _vlines, _wrap
 from dashboard.charts.palette import INK, PEERS, PEERS_DARK, QUALITATIVE
 from dashboard.charts.words import (
     GRAIN_NOUNS,
@@ -90,7 +90,7 @@ def trend_plot(
         _draw_breaks(fig, found, shares, force_colours, names, grain, alpha)
     if events is not None and events.height and grid:
         _require(events, ("event_date", "event", "scope"), "trend_plot (events)")
-        _draw_events(fig, events, grid, force_colours, names, top)
+        _draw_events(fig, events, (grid[0], grid[-1]), force_colours, names, top)
 
     fig.update_xaxes(title_text=f"Period ({GRAIN_NOUNS.get(grain, (grain,))[0]} starting)", type="date")
     fig.update_yaxes(title_text=SHARE_TITLE, tickformat=_share_format(values))
@@ -129,48 +129,33 @@ def _draw_band(fig: go.Figure, band: pl.DataFrame, grid: list[date], grain: str)
         "median %{customdata[1]}, highest %{customdata[2]}"
         "<br>25th–75th percentile: %{customdata[3]} to %{customdata[4]}<extra></extra>"
     )
-    fig.add_trace(
-        go.Scatter(
-            x=grid,
-            y=band["upper"].to_list(),
-            mode="lines",
-            line=dict(width=0, color=PEERS),
-            name="Other forces: highest share",
-            showlegend=False,
-            legendgroup="band",
-            connectgaps=False,
-            customdata=band_data,
-            hovertemplate=band_hover,
+
+    def line(column: str, name: str, **style) -> None:
+        """One of the band's lines, each hover giving the whole band at its period."""
+        fig.add_trace(
+            go.Scatter(
+                x=grid,
+                y=band[column].to_list(),
+                mode="lines",
+                name=name,
+                legendgroup="band",
+                connectgaps=False,
+                customdata=band_data,
+                hovertemplate=band_hover,
+                **style,
+            )
         )
+
+    # The highest share, then the lowest filled up to it (the band's one legend entry), then the median.
+    line("upper", "Other forces: highest share", line=dict(width=0, color=PEERS), showlegend=False)
+    line(
+        "lower",
+        _wrap("Other forces: lowest to highest share", 30),
+        line=dict(width=0, color=PEERS),
+        fill="tonexty",
+        fillcolor="rgba(189,189,189,0.45)",
     )
-    fig.add_trace(
-        go.Scatter(
-            x=grid,
-            y=band["lower"].to_list(),
-            mode="lines",
-            line=dict(width=0, color=PEERS),
-            fill="tonexty",
-            fillcolor="rgba(189,189,189,0.45)",
-            legendgroup="band",
-            name=_wrap("Other forces: lowest to highest share", 30),
-            connectgaps=False,
-            customdata=band_data,
-            hovertemplate=band_hover,
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=grid,
-            y=band["median"].to_list(),
-            mode="lines",
-            line=dict(color=PEERS_DARK, dash="dot"),
-            name="Other forces: median share",
-            legendgroup="band",
-            connectgaps=False,
-            customdata=band_data,
-            hovertemplate=band_hover,
-        )
-    )
+    line("median", "Other forces: median share", line=dict(color=PEERS_DARK, dash="dot"))
     return [v for v in band["lower"].to_list() + band["upper"].to_list() if not _missing(v)]
 
 
@@ -293,38 +278,32 @@ def _draw_breaks(
 def _draw_events(
     fig: go.Figure,
     events: pl.DataFrame,
-    grid: list[date],
+    span: tuple[date, date],
     force_colours: Mapping[str, str],
     names: Mapping[str, str] | None,
     top: float,
 ) -> None:
-    """Registered events within the grid's span whose scope is national (drawn in ink) or a force of
-    `force_colours` (in its colour): a dotted line each, and a ▼ at `top` with the event on hover."""
+    """Registered events within `span` (the first and last periods drawn) whose scope is national
+    (drawn in ink) or a force of `force_colours` (in its colour): a dotted line each, and a ▼ at
+    `top` with the event on hover."""
     shown = events.filter(
-        pl.col("scope").is_in(["national", *force_colours])
-        & (pl.col("event_date") >= grid[0])
-        & (pl.col("event_date") <= grid[-1])
+        pl.col("scope").is_in(["national", *force_colours]) & pl.col("event_date").is_between(*span)
     ).sort("event_date")
     scope_colours = [INK if s == "national" else force_colours[s] for s in shown["scope"]]
     _vlines(fig, shown["event_date"].to_list(), scope_colours)
     if shown.height:
-        fig.add_trace(
-            go.Scatter(
-                x=shown["event_date"].to_list(),
-                y=[top] * shown.height,
-                mode="markers",
-                name="Registered event",
-                marker=dict(symbol="triangle-down", size=11, color=scope_colours),
-                customdata=[
-                    [
-                        r["event"],
-                        "national" if r["scope"] == "national" else _name(r["scope"], names),
-                        _humanise(r.get("kind") or ""),
-                    ]
-                    for r in shown.iter_rows(named=True)
-                ],
-                hovertemplate=(
-                    "<b>%{x|%d %b %Y}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[0]}<extra></extra>"
-                ),
-            )
+        _event_markers(
+            fig,
+            shown["event_date"].to_list(),
+            top,
+            scope_colours,
+            [
+                [
+                    r["event"],
+                    "national" if r["scope"] == "national" else _name(r["scope"], names),
+                    _humanise(r.get("kind") or ""),
+                ]
+                for r in shown.iter_rows(named=True)
+            ],
+            "<b>%{x|%d %b %Y}</b> (%{customdata[1]}) %{customdata[2]}<br>%{customdata[0]}<extra></extra>",
         )

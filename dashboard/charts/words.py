@@ -17,22 +17,18 @@ from dashboard.charts.sources import SOURCE_WORDS
 from pipelines import periods, schema
 from pipelines.periods import add_months
 
-GRAIN_ORDER = ("month", "quarter", "financial_year", "calendar_year", "rolling_year")
-GRAIN_WORDS = {
-    "month": "monthly",
-    "quarter": "quarterly",
-    "financial_year": "financial-year",
-    "calendar_year": "calendar-year",
-    "rolling_year": "rolling-year",
-}
-# The noun for one period of each grain, singular and plural, for titles and counts.
-GRAIN_NOUNS = {
-    "month": ("month", "months"),
-    "quarter": ("quarter", "quarters"),
-    "financial_year": ("financial year", "financial years"),
-    "calendar_year": ("year", "years"),
-    "rolling_year": ("rolling year", "rolling years"),
-}
+# Each grain, shortest first, with its adjective and the noun for one of its periods (singular and
+# plural, for titles and counts).
+_GRAINS = (
+    ("month", "monthly", "month", "months"),
+    ("quarter", "quarterly", "quarter", "quarters"),
+    ("financial_year", "financial-year", "financial year", "financial years"),
+    ("calendar_year", "calendar-year", "year", "years"),
+    ("rolling_year", "rolling-year", "rolling year", "rolling years"),
+)
+GRAIN_ORDER = tuple(grain for grain, *_ in _GRAINS)
+GRAIN_WORDS = {grain: adjective for grain, adjective, *_ in _GRAINS}
+GRAIN_NOUNS = {grain: (noun, plural) for grain, _, noun, plural in _GRAINS}
 GRAIN_MONTHS = periods.GRAIN_MONTHS
 
 _REFERENCE = Path(__file__).resolve().parents[2] / "pipelines" / "reference"

@@ -2,13 +2,7 @@ import streamlit as st
 
 from dashboard import charts, data, state, ui
 
-st.title("Divergence finder")
-st.caption(
-    "Where a force's share departs from its peers (benchmark excludes the force), effect first, with funnel "
-    "limits that allow for overdispersion and Benjamini–Yekutieli q-values controlling the false discovery "
-    "rate. Only classification findings that pass every screen are ranked; the data-supply list and the "
-    "findings screened out are shown below, each with its reason."
-)
+ui.heading("divergence")
 
 sidebar = state.filters()
 peers, source, window = sidebar.peers, sidebar.source, sidebar.window
@@ -40,8 +34,10 @@ max_q = float(
     )
 )
 
+narrowing = data.Narrowing(indicator_id=indicator, force_id=force, direction=direction)
+
 st.subheader("Ranked classification findings", anchor="ranked")
-found = data.filtered_findings(peers, source, indicator, force, direction, max_q, window=window)
+found = data.filtered_findings(peers, source, max_q, window=window, **narrowing)
 st.write(data.counted(found.height, "finding"))
 ui.table(data.for_display(found, data.RANKED_COLUMNS), "findings")
 
@@ -50,12 +46,12 @@ st.caption(
     "Pending and “status update unavailable” shares: what a feed has not settled, not how a force classifies. "
     "Ranked in a list of their own."
 )
-supply = data.supply_findings(peers, source, indicator, force, direction, max_q, window=window)
+supply = data.supply_findings(peers, source, max_q, window=window, **narrowing)
 st.write(data.counted(supply.height, "data-supply finding"))
 ui.table(data.for_display(supply, data.SUPPLY_COLUMNS), "supply")
 
 st.subheader("Shown, not ranked", anchor="not-ranked")
-counts = data.screening_counts(peers, source, window, indicator_id=indicator, force_id=force, direction=direction)
+counts = data.screening_counts(peers, source, window, **narrowing)
 st.write(data.screening_line(counts))
 status = state.url_select(
     "Why not ranked",
@@ -63,7 +59,7 @@ status = state.url_select(
     key="status",
     format_func=lambda s: "Every reason" if s == "all" else data.status_label(s),
 )
-unranked = data.unranked_findings(peers, source, indicator, force, direction, status, window=window)
+unranked = data.unranked_findings(peers, source, status, window=window, **narrowing)
 ui.table(data.for_display(unranked, data.UNRANKED_COLUMNS), "not_ranked")
 
 chosen = indicator if indicator != "all" else (found["indicator_id"][0] if found.height else None)

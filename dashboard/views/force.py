@@ -1,12 +1,10 @@
+import functools
+
 import streamlit as st
 
 from dashboard import charts, data, pack, state, ui
 
-st.title("Force profile")
-st.caption(
-    "One force against its peers: every indicator, its offence mix, its rates per 1,000 residents and its "
-    "case-mix adjusted outcomes."
-)
+ui.heading("force")
 
 sidebar = state.filters()
 peers, window = sidebar.peers, sidebar.window
@@ -19,23 +17,13 @@ standing = data.comparability(force)
 if not standing["comparable_by_default"]:
     st.warning(data.comparability_words(name, standing["comparability_note"]))
 st.write(data.peers_words(peers, force))
-left, right = st.columns(2)
-left.download_button(
-    "Download the force pack (zip of every table)",
-    lambda: pack.force_pack_zip(force, peers, window),
-    file_name=pack.file_name(force, peers, window, "zip"),
-    mime="application/zip",
-    key="force_pack",
-    on_click="ignore",
+downloads = (
+    ("Download the force pack (zip of every table)", pack.force_pack_zip, "zip", "force_pack"),
+    ("Download the profile report (HTML)", pack.force_report_html, "html", "force_report"),
 )
-right.download_button(
-    "Download the profile report (HTML)",
-    lambda: pack.force_report_html(force, peers, window),
-    file_name=pack.file_name(force, peers, window, "html"),
-    mime="text/html",
-    key="force_report",
-    on_click="ignore",
-)
+for column, (label, build, ending, key) in zip(st.columns(2), downloads):
+    made = functools.partial(build, force, peers, window)  # made only when pressed
+    ui.download(column, label, made, pack.file_name(force, peers, window, ending), key)
 
 everyone = data.filtered_findings(peers, sidebar.source, ranked_only=False, window=window)
 profile = data.force_profile(everyone, force)

@@ -2,11 +2,7 @@ import streamlit as st
 
 from dashboard import charts, data, state, ui
 
-st.title("Indicator")
-st.caption(
-    "One indicator: what it counts, every force compared with the chosen one highlighted and its peers "
-    "named, the funnel, a map coloured by z, and the trend."
-)
+ui.heading("indicator")
 
 # Not narrowed by the sidebar's source: a link to any indicator opens it here.
 sidebar = state.filters()

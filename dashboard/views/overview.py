@@ -2,8 +2,7 @@ import streamlit as st
 
 from dashboard import charts, data, state, ui
 
-st.title("Overview")
-st.caption("What is loaded, which force supplied which period of each source, and the largest divergences.")
+ui.heading("home")
 
 loaded = data.sources_loaded()
 left, middle, right = st.columns(3)

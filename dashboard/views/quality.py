@@ -2,8 +2,7 @@ import streamlit as st
 
 from dashboard import data, state, ui
 
-st.title("Data quality")
-st.caption("What was loaded, what was left out and why, and the events that break series.")
+ui.heading("quality")
 
 st.subheader("Ingest log")
 ui.table(data.ingest_log(), "ingest_log")

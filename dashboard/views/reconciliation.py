@@ -2,11 +2,7 @@ import streamlit as st
 
 from dashboard import charts, data, state, ui
 
-st.title("Reconciliation")
-st.caption(
-    "The same force, window and offence group from every source that has it, with each source's "
-    "coverage of the window and its ratio to the source that publishes that window itself."
-)
+ui.heading("reconciliation")
 
 names = data.force_names()
 left, right = st.columns(2)

@@ -2,11 +2,7 @@ import streamlit as st
 
 from dashboard import charts, data, state, ui
 
-st.title("Trends")
-st.caption(
-    "An indicator over time for chosen forces, beside the other forces' band, with registered events "
-    "(rule and records-system changes) and breaks the engine detected."
-)
+ui.heading("trends")
 
 labels = data.indicator_labels()
 names = data.force_names()

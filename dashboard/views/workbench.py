@@ -1,9 +1,8 @@
 import streamlit as st
 
-from dashboard import data, state, workbench
+from dashboard import data, state, ui, workbench
 
-st.title("SQL workbench")
-st.caption(workbench.caption())
+ui.heading("workbench", workbench.caption())
 
 main, side = st.columns([3, 1])
 saved = {q.name: q for q in data.saved_queries()}

@@ -705,23 +705,22 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
         "offence_count",
     )
     keys = ["file_name", "release_date", "force_id", "period"]
+    # The columns every count row of the export starts with, before its scheme.
+    leading = (
+        "file_name",
+        pl.lit(profile.source).alias("source"),
+        "release_date",
+        "force_id",
+        "period",
+        grain(profile.grain),
+    )
 
     def summed(scheme: str, category: str) -> pl.LazyFrame:
         return (
             cells.filter(pl.col(category).is_not_null())
             .group_by(*keys, pl.col(category).alias("category"))
             .agg(pl.col("offence_count").sum())
-            .select(
-                "file_name",
-                pl.lit(profile.source).alias("source"),
-                "release_date",
-                "force_id",
-                "period",
-                grain(profile.grain),
-                pl.lit(scheme).alias("scheme"),
-                "category",
-                "offence_count",
-            )
+            .select(*leading, pl.lit(scheme).alias("scheme"), "category", "offence_count")
         )
 
     tables = {
@@ -735,12 +734,7 @@ def to_canonical(profile: Profile, raw: pl.LazyFrame) -> Canonical:
             cells.group_by(*keys, "category", "outcome", "outcome_group")
             .agg(pl.col("offence_count").sum().alias("outcome_count"))
             .select(
-                "file_name",
-                pl.lit(profile.source).alias("source"),
-                "release_date",
-                "force_id",
-                "period",
-                grain(profile.grain),
+                *leading,
                 pl.lit(profile.scheme).alias("scheme"),
                 "category",
                 pl.lit(profile.outcome_scheme).alias("outcome_scheme"),
