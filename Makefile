@@ -6,8 +6,8 @@ PYTHON := .venv/bin/python
 install:  ## the package, its test extras and the checkers, in .venv
 	python3 -m venv .venv && .venv/bin/pip install -q -e '.[test]'
 
-test-fast:  ## the unit tests: no sample load, server, browser or published data (under a minute)
-	$(PYTHON) -m pytest -q -m "not integration and not browser and not real"
+test-fast:  ## the unit tests: no sample load, server, browser or published data (under a minute, on two workers)
+	$(PYTHON) -m pytest -q -n 2 -m "not integration and not browser and not real"
 
 test:  ## everything, as CI runs it (the README's test command)
 	$(PYTHON) -m pytest -q
