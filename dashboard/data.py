@@ -1336,9 +1336,20 @@ def forces_with_findings(peer_group: str, window: str = "standard") -> list[str]
 # --- the SQL workbench ----------------------------------------------------------------------------------------------
 
 
-def run_sql(sql: str, params: dict | None = None):
-    """Run an analyst's SQL through the sandboxed engine that `crossforce query` uses."""
-    return sandbox.run(database_path(), sql, params or {})
+def run_sql(sql: str, params: dict | None = None) -> sandbox.QueryResult:
+    """Run an analyst's SQL through the sandboxed engine that `crossforce query` uses. A result is
+    kept for the load it read: the same query and values on the same database file give the same
+    rows, so a revisit (a shared link, the page's saved question) is answered without starting a
+    query process; a new load, or a refusal or timeout, runs it again."""
+    path = database_path()
+    if not path.is_file():
+        return sandbox.run(path, sql, params or {})  # which says, in words, that there is no database
+    return _sandboxed(sql, tuple(sorted((params or {}).items())), _identity(path), str(path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _sandboxed(sql: str, params: tuple, identity: Identity, path: str) -> sandbox.QueryResult:
+    return sandbox.run(path, sql, dict(params))
 
 
 def saved_queries():

@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlparse
 
@@ -617,3 +619,24 @@ def test_workbench_free_query_and_its_download_and_a_refusal(page: Page) -> None
     expect(main_area(page).get_by_text(re.compile(r"^\d[\d,]* rows? in"))).to_have_count(0)
     expect(page.locator("[data-testid=stException]")).to_have_count(0)
     assert not probe.exists()
+
+
+def test_a_query_is_answered_once_per_load_and_again_after_a_new_one(sample_db, monkeypatch, tmp_path):
+    from dashboard import data
+
+    db = tmp_path / "workbench.duckdb"
+    shutil.copyfile(sample_db, db)
+    monkeypatch.setenv("CROSSFORCE_DB", str(db))
+    st.cache_data.clear()
+    runs = []
+    real_run = sandbox.run
+    monkeypatch.setattr(sandbox, "run", lambda *a, **k: runs.append(a[1]) or real_run(*a, **k))
+    sql = "select count(*) as n from forces"
+    first = data.run_sql(sql)
+    assert data.run_sql(sql).frame.equals(first.frame) and len(runs) == 1  # the revisit starts no query
+    assert data.run_sql(sql + " where is_territorial_ew").frame["n"][0] == 43 and len(runs) == 2
+    # A new load is a new file renamed over the path: the same query runs again, on it.
+    copy = tmp_path / "next.duckdb"
+    shutil.copyfile(sample_db, copy)
+    os.replace(copy, db)
+    assert data.run_sql(sql).frame.equals(first.frame) and len(runs) == 3
