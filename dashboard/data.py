@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import NoReturn, TypedDict, TypeVar, Unpack
 
@@ -322,7 +322,7 @@ def coverage_summary(source: str) -> str:
     if rows.height == 0:
         return f"Nothing from {source_label(source)} is loaded."
     grain = rows["period_grain"][0]
-    first, last = _as_date(rows["period"].min()), _as_date(rows["period"].max())
+    first, last = charts.as_date(rows["period"].min()), charts.as_date(rows["period"].max())
     missing = rows.filter(pl.col("coverage_status") == "missing").height
     text = (
         f"{charts.GRAIN_NOUNS.get(grain, (grain, grain + 's'))[1].capitalize()} "
@@ -833,7 +833,7 @@ def series_note(source: str, series_frame: pl.DataFrame, grain: str) -> str:
     """The note under a trend: publisher, licence and the first and last periods drawn, in the grain's words."""
     if series_frame.height == 0:
         return source_note(source)
-    first, last = _as_date(series_frame["period"].min()), _as_date(series_frame["period"].max())
+    first, last = charts.as_date(series_frame["period"].min()), charts.as_date(series_frame["period"].max())
     span = (
         charts.period_words(first, grain)
         if first == last
@@ -1179,17 +1179,6 @@ def column_help(columns) -> dict[str, str]:
     from pipelines import schema
 
     return {c: DERIVED_HELP.get(c) or schema.describe(c) for c in columns if c in DERIVED_HELP or c in schema.FIELDS}
-
-
-def _as_date(value: object) -> date | None:
-    """A period as polars gives it back (a date, or a datetime from a timestamp column) as a date."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):  # (a date subclass: tested first)
-        return value.date()
-    if isinstance(value, date):
-        return value
-    raise TypeError(f"not a period: {value!r}")
 
 
 def _span(low: object, high: object, spec: str) -> str:

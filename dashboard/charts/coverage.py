@@ -15,12 +15,12 @@ from dashboard.charts.palette import MISSING, PART_SUPPLIED, SUPPLIED
 from dashboard.charts.words import (
     GRAIN_MONTHS,
     GRAIN_NOUNS,
-    _as_date,
     _count,
     _dates,
     _described,
     _missing,
     _name,
+    as_date,
     label_for,
     period_words,
 )
@@ -113,7 +113,7 @@ def coverage_grid(
 
 def _period_start(value: date, grain: str) -> date:
     """The first day of the grain's period that holds the month `value` (rolling years: the value itself)."""
-    value = _as_date(value)
+    value = as_date(value)
     month = date(value.year, value.month, 1)
     if grain == "quarter":
         return date(month.year, (month.month - 1) // 3 * 3 + 1, 1)

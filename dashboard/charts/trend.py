@@ -14,7 +14,6 @@ from dashboard.charts.layout import SHARE_TITLE, _event_markers, _finish, _requi
 from dashboard.charts.palette import INK, PEERS, PEERS_DARK, QUALITATIVE
 from dashboard.charts.words import (
     GRAIN_NOUNS,
-    _as_date,
     _count,
     _dates,
     _humanise,
@@ -23,6 +22,7 @@ from dashboard.charts.words import (
     _num,
     _pct,
     _pp,
+    as_date,
     period_words,
 )
 
@@ -230,7 +230,7 @@ def _draw_breaks(
         marks = [
             r
             for r in breaks.filter(pl.col("_kind") == kind).iter_rows(named=True)
-            if (r["force_id"], _as_date(r["period"])) in shares
+            if (r["force_id"], as_date(r["period"])) in shares
         ]
         if kind == "registered" and not any(not _missing(r.get("p_value")) for r in marks):
             continue  # a registered event with no test is drawn with the events, not on the line
@@ -243,8 +243,8 @@ def _draw_breaks(
                 name = "Detected break (first period after it)"
             fig.add_trace(
                 go.Scatter(
-                    x=[_as_date(r["period"]) for r in part],
-                    y=[shares[(r["force_id"], _as_date(r["period"]))] for r in part],
+                    x=[as_date(r["period"]) for r in part],
+                    y=[shares[(r["force_id"], as_date(r["period"]))] for r in part],
                     mode="markers",
                     name=_wrap(name, 30),
                     legendgroup=f"breaks-{kind}",

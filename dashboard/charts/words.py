@@ -72,14 +72,18 @@ def _count(value: float | None) -> str:
 
 
 @overload
-def _as_date(value: date) -> date: ...
+def as_date(value: date) -> date: ...
 @overload
-def _as_date(value: None) -> None: ...
-def _as_date(value: date | None) -> date | None:
+def as_date(value: None) -> None: ...
+@overload
+def as_date(value: object) -> date | None: ...  # a frame's `.min()`, typed as any value polars holds
+def as_date(value: object) -> date | None:
     """A datetime (polars Datetime, pandas Timestamp) as its date, so no figure shows `00:00:00`."""
     if isinstance(value, datetime):
         return value.date()
-    return value
+    if value is None or isinstance(value, date):
+        return value
+    raise TypeError(f"not a date: {value!r}")
 
 
 def period_words(period: date | None, grain: str) -> str:
@@ -91,7 +95,7 @@ def period_words(period: date | None, grain: str) -> str:
     """
     if period is None:
         return "—"
-    period = _as_date(period)
+    period = as_date(period)
     if grain == "quarter":
         last = add_months(period, 2)
         if last.year == period.year:
@@ -113,7 +117,7 @@ def window_words(start: date, end_exclusive: date) -> str:
     One month → "Apr 2021"; months of one year → "Jan–Dec 2018"; across years → "Apr 2021 to Mar 2022".
     The last month named is the one before `end_exclusive`.
     """
-    start, end_exclusive = _as_date(start), _as_date(end_exclusive)
+    start, end_exclusive = as_date(start), as_date(end_exclusive)
     first = date(start.year, start.month, 1)
     end = date(end_exclusive.year, end_exclusive.month, 1)
     last = add_months(end, -1) if end_exclusive.day == 1 else end
