@@ -296,6 +296,15 @@ def test_spine_scales_each_indicator_around_the_benchmark_and_fills_significant_
     assert len(trace_named(fig, "Bristol: not significant").x) == 0
 
 
+def test_spine_rows_fill_the_plot_first_at_the_top_with_no_blank_rows_around_them():
+    everyone = pl.concat([findings("ind_a"), findings("ind_b", shift=0.01), findings("ind_c", shift=0.02)])
+    fig = charts.spine_chart(everyone.filter(pl.col("force_id") == "bristol"), everyone, "Bristol", NOTE)
+    axis = fig.layout.yaxis
+    rows = list(axis.categoryarray)
+    assert len(rows) == 3 and axis.autorange is False
+    assert list(axis.range) == [2.5, -0.5]  # the last row's bottom edge to the first row's top edge
+
+
 def test_spine_never_fills_a_finding_that_is_not_ranked():
     # Dorset: q (BY) 0.0001 and below the 99.8% limit, but contradicted by another source.
     everyone = findings()

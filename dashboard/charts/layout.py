@@ -66,6 +66,13 @@ def _category_ticks(labels: list[str]) -> dict:
     )
 
 
+def _rows_top_down(labels: list[str]) -> dict:
+    """A category axis of rows, the first at the top, spanning exactly its rows: Plotly's own range
+    for markers on a category axis pads it by several rows at each end (650 px of blank at the top
+    and the bottom of a force's spine chart of 132 indicators)."""
+    return _category_ticks(labels) | dict(autorange=False, range=[len(labels) - 0.5, -0.5])
+
+
 def _legend_entry(fig: go.Figure, name: str, **style) -> None:
     """A legend entry that draws nothing on the plot: it only explains a marker, line or colour."""
     fig.add_trace(

@@ -19,6 +19,7 @@ from dashboard.charts.layout import (
     _grid,
     _lines,
     _require,
+    _rows_top_down,
     _share_format,
     _wrap,
 )
@@ -204,7 +205,7 @@ def mix_contributions(
         col=2,
     )
     fig.update_layout(barmode="group", bargap=0.25)
-    fig.update_yaxes(title_text="Category", autorange="reversed", row=1, col=1, **_category_ticks(bar_labels))
+    fig.update_yaxes(title_text="Category", row=1, col=1, **_rows_top_down(bar_labels))
     # Two panels side by side may be under 250 px each at 1024 px: titles on two lines, few ticks.
     fig.update_xaxes(
         title_text="Share of the<br>mix (%)",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.charts.layout import _category_ticks, _finish, _interval, _require, _wrap
+from dashboard.charts.layout import _finish, _interval, _require, _rows_top_down, _wrap
 from dashboard.charts.palette import ABOVE, BELOW, INK, WITHIN
 from dashboard.charts.words import _count, _described, _num, label_for
 
@@ -86,7 +86,7 @@ def outcome_ratio_plot(
         tickvals=[0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20],
         title_text=f"Standardised ratio, {_described('standardised_ratio').lower()}; log scale",
     )
-    fig.update_yaxes(title_text="Outcome group", autorange="reversed", **_category_ticks(order))
+    fig.update_yaxes(title_text="Outcome group", **_rows_top_down(order))
     subtitle = (
         "Expected: the force's crimes by type at the other forces' rate of each outcome (indirect standardisation)."
     )

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.charts.findings import _is_ranked, _standing
-from dashboard.charts.layout import _category_ticks, _finish, _legend_entry, _lines, _require, _wrap
+from dashboard.charts.layout import _finish, _legend_entry, _lines, _require, _rows_top_down, _wrap
 from dashboard.charts.palette import ABOVE, BELOW, INK, PEERS, PEERS_DARK, POSITION_COLOURS, WITHIN_POSITION
 from dashboard.charts.words import _missing, _num, _pct, _pp, label_for, readable
 
@@ -118,7 +118,7 @@ def spine_chart(
     _spine_key(fig)
     order = [b["label"] for b in bars]
     fig.update_layout(barmode="overlay")
-    fig.update_yaxes(title_text="Indicator", autorange="reversed", tickfont=dict(size=11.5), **_category_ticks(order))
+    fig.update_yaxes(title_text="Indicator", tickfont=dict(size=11.5), **_rows_top_down(order))
     fig.update_xaxes(
         title_text="Position against the benchmark (0), scaled per indicator: the furthest value is at ±1",
         range=[-1.15, 1.15],
